@@ -1,0 +1,312 @@
+#include "onnx/importer.h"
+
+#include <cstring>
+#include <set>
+
+#include "onnx/onnx_pb.h"
+#include "onnx/safe_file.h"
+
+namespace normrt {
+
+namespace {
+
+// protobuf cannot parse messages above 2 GiB; larger weights must be external data.
+constexpr uint64_t kMaxModelBytes = (uint64_t{1} << 31) - 1;
+constexpr uint64_t kMaxExternalBytes = uint64_t{1} << 36;
+
+Error invalid(const std::string& what, const std::string& message) {
+  return Error(ErrorCode::kInvalidModel, what + ": " + message);
+}
+
+class Importer {
+ public:
+  Importer(std::string base_dir, std::string what) : base_dir_(std::move(base_dir)), what_(std::move(what)) {}
+
+  Graph run(const onnx::ModelProto& model) {
+    Graph graph;
+    for (const auto& opset : model.opset_import()) {
+      std::string domain = opset.domain() == "ai.onnx" ? "" : opset.domain();
+      graph.opsets[domain] = opset.version();
+    }
+    if (!graph.opsets.count("")) {
+      // An ONNX model with no default-domain opset import is only legal when it uses no default-domain op.
+      graph.opsets[""] = 0;
+    }
+    int64_t opset = graph.opsets[""];
+    const auto& g = model.graph();
+    bool uses_default_domain = false;
+    for (const auto& node : g.node())
+      if (node.domain().empty() || node.domain() == "ai.onnx") uses_default_domain = true;
+    if (uses_default_domain && (opset < kMinOpset || opset > kMaxOpset))
+      throw invalid(what_, "the model imports ONNX opset " + std::to_string(opset) + "; normrt supports opsets " +
+                               std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) +
+                               ". Re-export it with a supported opset (torch.onnx.export(..., opset_version=17)).");
+
+    graph.name = g.name();
+    for (const auto& init : g.initializer()) {
+      if (graph.initializers.count(init.name()))
+        throw invalid(what_, "initializer '" + init.name() + "' is declared twice");
+      graph.initializers[init.name()] = convert_tensor(init);
+    }
+    if (g.sparse_initializer_size() > 0)
+      throw invalid(what_, "sparse initializers are not supported; convert them to dense initializers");
+    for (const auto& in : g.input()) {
+      if (graph.initializers.count(in.name())) continue;  // an initializer listed as an input (IR < 4 style)
+      graph.inputs.push_back(convert_value_info(in, true));
+    }
+    for (const auto& out : g.output()) graph.outputs.push_back(convert_value_info(out, false));
+    for (const auto& vi : g.value_info()) graph.value_info[vi.name()] = convert_value_info(vi, false);
+
+    std::set<std::string> node_names;
+    for (int i = 0; i < g.node_size(); ++i) {
+      const auto& n = g.node(i);
+      Node node;
+      node.op_type = n.op_type();
+      node.domain = n.domain() == "ai.onnx" ? "" : n.domain();
+      node.name = n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name();
+      // Names make messages useful only when unique.
+      if (!node_names.insert(node.name).second) node.name += "_" + std::to_string(i);
+      node.inputs.assign(n.input().begin(), n.input().end());
+      node.outputs.assign(n.output().begin(), n.output().end());
+      for (const auto& a : n.attribute()) node.attributes[a.name()] = convert_attribute(a, node);
+      if (node.domain.empty() && node.op_type == "Constant") {
+        fold_constant_node(node, graph);
+        continue;
+      }
+      graph.nodes.push_back(std::move(node));
+    }
+    graph.sort_topologically();
+    graph.verify();
+    return graph;
+  }
+
+ private:
+  Shape convert_shape(const onnx::TypeProto_Tensor& tt) {
+    if (!tt.has_shape()) return Shape();
+    std::vector<Dim> dims;
+    for (const auto& d : tt.shape().dim()) {
+      if (d.has_dim_value()) {
+        if (d.dim_value() < 0) throw invalid(what_, "negative dimension " + std::to_string(d.dim_value()));
+        dims.emplace_back(d.dim_value());
+      } else {
+        dims.push_back(Dim::unknown(d.dim_param()));
+      }
+    }
+    return Shape(dims);
+  }
+
+  ValueInfo convert_value_info(const onnx::ValueInfoProto& vi, bool is_graph_input) {
+    ValueInfo info;
+    info.name = vi.name();
+    if (info.name.empty()) throw invalid(what_, "a graph input or output has no name");
+    if (!vi.type().has_tensor_type()) {
+      if (is_graph_input) throw invalid(what_, "input '" + info.name + "' is not a tensor; normrt supports tensor inputs only");
+      return info;
+    }
+    const auto& tt = vi.type().tensor_type();
+    if (tt.elem_type() != 0) {
+      if (!is_known_dtype(tt.elem_type()))
+        throw invalid(what_, "value '" + info.name + "' has unsupported element type " + std::to_string(tt.elem_type()));
+      info.dtype = static_cast<DataType>(tt.elem_type());
+    }
+    info.shape = convert_shape(tt);
+    if (is_graph_input && (info.dtype == DataType::kUndefined || !info.shape.has_rank))
+      throw invalid(what_, "input '" + info.name + "' declares no element type or no shape; re-export with a typed input");
+    return info;
+  }
+
+  Tensor convert_tensor(const onnx::TensorProto& tp) {
+    const std::string name = tp.name();
+    if (!is_known_dtype(tp.data_type()))
+      throw invalid(what_, "tensor '" + name + "' has unsupported element type " + std::to_string(tp.data_type()));
+    DataType dtype = static_cast<DataType>(tp.data_type());
+    Dims dims(tp.dims().begin(), tp.dims().end());
+    for (int64_t d : dims)
+      if (d < 0) throw invalid(what_, "tensor '" + name + "' has negative dimension " + std::to_string(d));
+    int64_t count;
+    try {
+      count = element_count(dims);
+    } catch (const Error& e) {
+      throw invalid(what_, "tensor '" + name + "': " + e.what());
+    }
+    const uint64_t elem = dtype_size(dtype);
+    if (static_cast<uint64_t>(count) > kMaxExternalBytes / elem)
+      throw invalid(what_, "tensor '" + name + "' of shape " + dims_to_string(dims) + " is absurdly large");
+    const uint64_t expected_bytes = static_cast<uint64_t>(count) * elem;
+
+    std::string external;
+    const std::string* raw = nullptr;
+    if (tp.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
+      std::string location;
+      int64_t offset = 0, length = -1;
+      for (const auto& kv : tp.external_data()) {
+        if (kv.key() == "location") location = kv.value();
+        else if (kv.key() == "offset") offset = parse_int(kv.value(), name, "offset");
+        else if (kv.key() == "length") length = parse_int(kv.value(), name, "length");
+      }
+      if (length >= 0 && static_cast<uint64_t>(length) != expected_bytes)
+        throw invalid(what_, "external data of tensor '" + name + "' has length " + std::to_string(length) +
+                                 " but its shape " + dims_to_string(dims) + " needs " + std::to_string(expected_bytes) + " bytes");
+      external = read_beneath(base_dir_, location, offset, static_cast<int64_t>(expected_bytes), name);
+      raw = &external;
+    } else if (tp.has_raw_data()) {
+      raw = &tp.raw_data();
+    }
+
+    Tensor t(dtype, dims);
+    if (raw) {
+      if (raw->size() != expected_bytes)
+        throw invalid(what_, "tensor '" + name + "' holds " + std::to_string(raw->size()) + " bytes but its shape " +
+                                 dims_to_string(dims) + " and type " + dtype_name(dtype) + " need " +
+                                 std::to_string(expected_bytes));
+      if (expected_bytes) std::memcpy(t.raw(), raw->data(), expected_bytes);
+      return t;
+    }
+    auto check_count = [&](int64_t have) {
+      if (have != count)
+        throw invalid(what_, "tensor '" + name + "' holds " + std::to_string(have) + " values but its shape " +
+                                 dims_to_string(dims) + " needs " + std::to_string(count));
+    };
+    switch (dtype) {
+      case DataType::kFloat32:
+        check_count(tp.float_data_size());
+        std::memcpy(t.raw(), tp.float_data().data(), expected_bytes);
+        break;
+      case DataType::kFloat64:
+        check_count(tp.double_data_size());
+        std::memcpy(t.raw(), tp.double_data().data(), expected_bytes);
+        break;
+      case DataType::kInt64:
+        check_count(tp.int64_data_size());
+        std::memcpy(t.raw(), tp.int64_data().data(), expected_bytes);
+        break;
+      case DataType::kUInt64: case DataType::kUInt32:
+        check_count(tp.uint64_data_size());
+        for (int64_t i = 0; i < count; ++i) {
+          if (dtype == DataType::kUInt64) t.data<uint64_t>()[i] = tp.uint64_data(static_cast<int>(i));
+          else t.data<uint32_t>()[i] = static_cast<uint32_t>(tp.uint64_data(static_cast<int>(i)));
+        }
+        break;
+      case DataType::kInt32: case DataType::kInt16: case DataType::kInt8: case DataType::kUInt16:
+      case DataType::kUInt8: case DataType::kBool: case DataType::kFloat16: case DataType::kBFloat16:
+        // ONNX stores these in int32_data, one element per entry (fp16/bf16 as their bit patterns).
+        check_count(tp.int32_data_size());
+        for (int64_t i = 0; i < count; ++i) {
+          int32_t v = tp.int32_data(static_cast<int>(i));
+          switch (elem) {
+            case 1: t.data<uint8_t>()[i] = static_cast<uint8_t>(v); break;
+            case 2: t.data<uint16_t>()[i] = static_cast<uint16_t>(v); break;
+            default: t.data<int32_t>()[i] = v; break;
+          }
+        }
+        break;
+      case DataType::kUndefined:
+        throw invalid(what_, "tensor '" + name + "' has no element type");
+    }
+    return t;
+  }
+
+  int64_t parse_int(const std::string& text, const std::string& tensor, const char* key) {
+    try {
+      size_t used = 0;
+      long long v = std::stoll(text, &used);
+      if (used != text.size()) throw std::invalid_argument(text);
+      return v;
+    } catch (const std::exception&) {
+      throw invalid(what_, "external data " + std::string(key) + " of tensor '" + tensor + "' is not an integer: '" + text + "'");
+    }
+  }
+
+  Attribute convert_attribute(const onnx::AttributeProto& a, const Node& node) {
+    Attribute out;
+    switch (a.type()) {
+      case onnx::AttributeProto::FLOAT: out.type = AttributeType::kFloat; out.f = a.f(); break;
+      case onnx::AttributeProto::INT: out.type = AttributeType::kInt; out.i = a.i(); break;
+      case onnx::AttributeProto::STRING: out.type = AttributeType::kString; out.s = a.s(); break;
+      case onnx::AttributeProto::TENSOR: out.type = AttributeType::kTensor; out.t = convert_tensor(a.t()); break;
+      case onnx::AttributeProto::FLOATS:
+        out.type = AttributeType::kFloats;
+        out.floats.assign(a.floats().begin(), a.floats().end());
+        break;
+      case onnx::AttributeProto::INTS:
+        out.type = AttributeType::kInts;
+        out.ints.assign(a.ints().begin(), a.ints().end());
+        break;
+      case onnx::AttributeProto::STRINGS:
+        out.type = AttributeType::kStrings;
+        out.strings.assign(a.strings().begin(), a.strings().end());
+        break;
+      case onnx::AttributeProto::GRAPH: case onnx::AttributeProto::GRAPHS:
+        // Control flow (If, Loop, Scan) is not supported; the op itself is reported as unsupported.
+        out.type = AttributeType::kGraph;
+        break;
+      default:
+        throw invalid(what_, "attribute '" + a.name() + "' of " + node.describe() + " has unsupported type " +
+                                 std::to_string(static_cast<int>(a.type())));
+    }
+    return out;
+  }
+
+  void fold_constant_node(const Node& node, Graph& graph) {
+    if (node.outputs.size() != 1 || node.outputs[0].empty())
+      throw invalid(what_, node.describe() + " must have exactly one output");
+    const std::string& out = node.outputs[0];
+    if (node.attributes.size() != 1)
+      throw invalid(what_, node.describe() + " must have exactly one value attribute, has " +
+                               std::to_string(node.attributes.size()));
+    const auto& [key, attr] = *node.attributes.begin();
+    Tensor t;
+    if (key == "value") {
+      t = node.attr_tensor("value");
+    } else if (key == "value_float") {
+      t = Tensor(DataType::kFloat32, {});
+      *t.data<float>() = node.attr_float("value_float", 0);
+    } else if (key == "value_floats") {
+      auto v = node.attr_floats("value_floats");
+      t = Tensor(DataType::kFloat32, {static_cast<int64_t>(v.size())});
+      std::memcpy(t.raw(), v.data(), v.size() * sizeof(float));
+    } else if (key == "value_int") {
+      t = Tensor(DataType::kInt64, {});
+      *t.data<int64_t>() = node.attr_int("value_int");
+    } else if (key == "value_ints") {
+      auto v = node.attr_ints("value_ints");
+      t = Tensor(DataType::kInt64, {static_cast<int64_t>(v.size())});
+      std::memcpy(t.raw(), v.data(), v.size() * sizeof(int64_t));
+    } else {
+      throw Error(ErrorCode::kUnsupportedOp, node.describe() + " uses attribute '" + key +
+                                                 "', which normrt does not support (value, value_float(s), value_int(s) are)");
+    }
+    (void)attr;
+    if (graph.initializers.count(out)) throw invalid(what_, "value '" + out + "' is produced twice");
+    graph.initializers[out] = t;
+  }
+
+  std::string base_dir_;
+  std::string what_;
+};
+
+std::string folder_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+Graph import_onnx_bytes(const std::string& bytes, const std::string& base_dir, const std::string& what) {
+  onnx::ModelProto model;
+  if (bytes.size() > kMaxModelBytes) throw invalid(what, "the file is larger than protobuf's 2 GiB limit");
+  if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    throw invalid(what, "not a valid ONNX model: the protobuf could not be parsed (is the file truncated or corrupt, "
+                        "or not an ONNX file?)");
+  if (!model.has_graph()) throw invalid(what, "the model has no graph (is this an ONNX model file?)");
+  return Importer(base_dir, what).run(model);
+}
+
+Graph import_onnx_file(const std::string& path) {
+  std::string bytes = read_file(path, kMaxModelBytes);
+  return import_onnx_bytes(bytes, folder_of(path), "'" + path + "'");
+}
+
+}  // namespace normrt

@@ -1,0 +1,107 @@
+#include "onnx/safe_file.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "normrt/error.h"
+
+namespace normrt {
+
+namespace {
+
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string read_exact(int fd, uint64_t offset, uint64_t length, const std::string& what) {
+  std::string data;
+  data.resize(length);
+  uint64_t done = 0;
+  while (done < length) {
+    ssize_t n = ::pread(fd, &data[done], length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      throw Error(ErrorCode::kIo, "could not read " + what + ": " + (n == 0 ? "file ended early" : std::strerror(errno)));
+    done += static_cast<uint64_t>(n);
+  }
+  return data;
+}
+
+// openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: the kernel refuses "..", absolute paths and symlinks
+// anywhere in the path, which string checks cannot do race-free.
+int open_beneath(int dir_fd, const std::string& relative_path) {
+  struct open_how how;
+  std::memset(&how, 0, sizeof how);
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(::syscall(SYS_openat2, dir_fd, relative_path.c_str(), &how, sizeof how));
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path, uint64_t max_bytes) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) throw Error(ErrorCode::kIo, "cannot stat '" + path + "': " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw Error(ErrorCode::kIo, "'" + path + "' is not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes)
+    throw Error(ErrorCode::kIo, "'" + path + "' is " + std::to_string(st.st_size) + " bytes, more than the limit of " +
+                                    std::to_string(max_bytes));
+  return read_exact(fd.get(), 0, static_cast<uint64_t>(st.st_size), "'" + path + "'");
+}
+
+std::string read_beneath(const std::string& base_dir, const std::string& relative_path, int64_t offset,
+                         int64_t length, const std::string& tensor_name) {
+  auto refuse = [&](const std::string& why) -> Error {
+    return Error(ErrorCode::kInvalidModel, "external data of tensor '" + tensor_name + "' at '" + relative_path +
+                                               "' is refused: " + why);
+  };
+  if (base_dir.empty())
+    throw refuse("the model was loaded from memory, so there is no model folder to read external data from; "
+                 "load it from its file instead");
+  if (relative_path.empty()) throw refuse("the location is empty");
+  if (relative_path.find('\0') != std::string::npos) throw refuse("the location contains a NUL byte");
+  if (relative_path[0] == '/') throw refuse("absolute paths are not allowed; the file must be inside the model's folder");
+  if (offset < 0) throw refuse("negative offset " + std::to_string(offset));
+
+  FileDescriptor dir(::open(base_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0) throw Error(ErrorCode::kIo, "cannot open model folder '" + base_dir + "': " + std::strerror(errno));
+  FileDescriptor fd(open_beneath(dir.get(), relative_path));
+  if (fd.get() < 0) {
+    int err = errno;
+    if (err == EXDEV || err == ELOOP)
+      throw refuse("the path leaves the model's folder or goes through a symbolic link");
+    throw refuse(std::string("cannot open it: ") + std::strerror(err));
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) throw refuse(std::string("cannot stat it: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw refuse("it is not a regular file");
+  if (st.st_nlink > 1) throw refuse("the file has " + std::to_string(st.st_nlink) + " hard links; a hard link can point outside the model's folder");
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t start = static_cast<uint64_t>(offset);
+  if (start > size) throw refuse("offset " + std::to_string(offset) + " is past the end of the " + std::to_string(size) + "-byte file");
+  uint64_t count = length < 0 ? size - start : static_cast<uint64_t>(length);
+  if (count > size - start)
+    throw refuse("offset " + std::to_string(offset) + " + length " + std::to_string(count) + " is past the end of the " +
+                 std::to_string(size) + "-byte file");
+  return read_exact(fd.get(), start, count, "external data '" + relative_path + "'");
+}
+
+}  // namespace normrt

@@ -1,0 +1,25 @@
+// Identity and Dropout (inference mode: the input passes through; the optional mask is all true).
+#include <cstring>
+
+#include "ops/op.h"
+
+namespace normrt {
+namespace {
+
+void infer_identity(InferContext& ctx) {
+  ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
+  if (ctx.node.op_type == "Dropout" && ctx.node.outputs.size() > 1) ctx.set_output(1, DataType::kBool, ctx.shape(0));
+}
+
+void identity_reference(KernelContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  std::memcpy(ctx.out(0).raw(), x.raw(), x.nbytes());
+  if (ctx.outputs.size() > 1) std::memset(ctx.out(1).raw(), 1, ctx.out(1).nbytes());
+}
+
+}  // namespace
+
+NORMRT_REGISTER_OP("", "Identity", infer_identity, identity_reference);
+NORMRT_REGISTER_OP("", "Dropout", infer_identity, identity_reference);
+
+}  // namespace normrt
