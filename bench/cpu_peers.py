@@ -46,16 +46,21 @@ from make_fixtures import MODEL_NAMES, build_models  # noqa: E402
 
 
 def blas_library():
-    """Which libblas.so.3 Debian's torch (BLAS_INFO=generic) resolves to, if known.
+    """The BLAS library torch actually loaded (Linux: from /proc/self/maps).
 
-    With the netlib reference BLAS, torch's mm/bmm (attention, Linear on 3-D
-    input) are several times slower than with OpenBLAS; record it with results.
+    Debian's torch (BLAS_INFO=generic) calls the system libblas.so.3 for
+    matmul and for the im2col convolution it uses at small batch. With the
+    default netlib reference BLAS that is several times slower than with
+    OpenBLAS, so every PyTorch result line records which one was used.
     """
-    for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"):
-        p = os.path.join(d, "libblas.so.3")
-        if os.path.exists(p):
-            return os.path.realpath(p)
-    return None
+    torch.mm(torch.ones(64, 64), torch.ones(64, 64))  # make sure BLAS is loaded
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {ln.split()[-1] for ln in f if "blas" in ln.lower() and "/" in ln}
+    except OSError:
+        return None
+    paths = sorted(p for p in paths if ".so" in p)
+    return ";".join(paths) if paths else None
 
 
 def time_fn(fn, warmup, repeats, max_seconds, min_repeats):
