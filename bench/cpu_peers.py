@@ -31,6 +31,7 @@ have passed (at least MIN_REPEATS runs); median of the timed runs.
 """
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -128,7 +129,7 @@ def main(argv=None):
                 feed = {n: t.numpy() for n, t in zip(in_names, ins)}
                 got = sess.run(None, feed)
                 diff = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
-                med, mn, n = time_fn(lambda: sess.run(None, feed), args.warmup,
+                med, mn, n = time_fn(functools.partial(sess.run, None, feed), args.warmup,
                                      args.repeats, args.max_seconds, args.min_repeats)
                 print(json.dumps(dict(base(batch), runtime="onnxruntime",
                                       median_ms=round(med, 4), min_ms=round(mn, 4),
