@@ -9,5 +9,6 @@ namespace normrt::cli {
 void add_inspect_command(CLI::App& app);
 void add_build_command(CLI::App& app);
 void add_run_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace normrt::cli
