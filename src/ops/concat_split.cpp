@@ -32,7 +32,8 @@ void infer_concat(InferContext& ctx) {
   int64_t ranked = -1;  // the first input of known rank
   for (size_t i = 0; i < ctx.num_inputs(); ++i) {
     if (ctx.dtype(i) != dtype)
-      ctx.fail("input " + std::to_string(i) + " is " + dtype_name(ctx.dtype(i)) + " but input 0 is " + dtype_name(dtype));
+      ctx.fail("input " + std::to_string(i) + " is " + dtype_name(ctx.dtype(i)) + " but input 0 is " +
+               dtype_name(dtype));
     if (ranked < 0 && ctx.shape(i).has_rank) ranked = static_cast<int64_t>(i);
   }
   if (ranked < 0) {
@@ -88,9 +89,12 @@ void infer_concat(InferContext& ctx) {
       unknown_part = s.has_rank ? s.dims[axis] : Dim::unknown();
     }
   }
-  if (unknown_parts == 0) out[axis] = Dim(known_sum);
-  else if (unknown_parts == 1 && known_sum == 0) out[axis] = unknown_part;
-  else out[axis] = Dim::unknown();
+  if (unknown_parts == 0)
+    out[axis] = Dim(known_sum);
+  else if (unknown_parts == 1 && known_sum == 0)
+    out[axis] = unknown_part;
+  else
+    out[axis] = Dim::unknown();
   ctx.set_output(0, dtype, Shape(out));
 }
 
@@ -210,9 +214,12 @@ void infer_split(InferContext& ctx) {
   const bool known = split_sizes(ctx, d.known() ? d.value : -1, split_known, split_input, split_given, &sizes);
   for (size_t i = 0; i < outputs; ++i) {
     std::vector<Dim> out = in.dims;
-    if (known) out[axis] = Dim(sizes[i]);
-    else if (outputs == 1) out[axis] = d;
-    else out[axis] = Dim::unknown();
+    if (known)
+      out[axis] = Dim(sizes[i]);
+    else if (outputs == 1)
+      out[axis] = d;
+    else
+      out[axis] = Dim::unknown();
     ctx.set_output(i, dtype, Shape(out));
   }
 }

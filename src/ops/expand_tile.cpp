@@ -72,7 +72,8 @@ bool int_vector_input(const InferContext& ctx, size_t i, const char* name, std::
 std::vector<int64_t> tensor_ints(const KernelContext& ctx, const Tensor& t, const char* name) {
   if (t.dtype() != DataType::kInt64 && t.dtype() != DataType::kInt32)
     ctx.fail(std::string("input '") + name + "' must be int64 but is " + dtype_name(t.dtype()));
-  if (t.rank() != 1) ctx.fail(std::string("input '") + name + "' must be 1-D but has shape " + dims_to_string(t.dims()));
+  if (t.rank() != 1)
+    ctx.fail(std::string("input '") + name + "' must be 1-D but has shape " + dims_to_string(t.dims()));
   std::vector<int64_t> v(t.numel());
   for (int64_t i = 0; i < t.numel(); ++i)
     v[i] = t.dtype() == DataType::kInt64 ? t.data<int64_t>()[i] : t.data<int32_t>()[i];
@@ -121,7 +122,8 @@ void expand_reference(KernelContext& ctx) {
   if (y.rank() < x.rank()) ctx.fail("output " + dims_to_string(y.dims()) + " has a lower rank than the input");
   for (size_t a = 0; a < x.rank(); ++a) {
     const int64_t d = x.dims()[a], o = y.dims()[a + y.rank() - x.rank()];
-    if (d != 1 && d != o) ctx.fail("input " + dims_to_string(x.dims()) + " does not broadcast to " + dims_to_string(y.dims()));
+    if (d != 1 && d != o)
+      ctx.fail("input " + dims_to_string(x.dims()) + " does not broadcast to " + dims_to_string(y.dims()));
   }
   repeat(ctx, x, y, broadcast_strides(x.dims(), y.dims()), y.dims());
 }
@@ -169,7 +171,8 @@ void tile_reference(KernelContext& ctx) {
     ctx.fail("repeats " + ints_to_string(repeats) + " must have one entry per input axis (rank " +
              std::to_string(x.rank()) + ")");
   for (size_t a = 0; a < x.rank(); ++a)
-    if (y.dims()[a] != x.dims()[a] * repeats[a]) ctx.fail("output " + dims_to_string(y.dims()) + " does not match the tiling");
+    if (y.dims()[a] != x.dims()[a] * repeats[a])
+      ctx.fail("output " + dims_to_string(y.dims()) + " does not match the tiling");
   repeat(ctx, x, y, strides_of(x.dims()), x.dims());
 }
 

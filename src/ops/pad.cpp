@@ -83,15 +83,16 @@ int64_t padded_dim(const Ctx& ctx, int64_t axis, int64_t dim, int64_t begin, int
   const int64_t cropped = dim + std::min<int64_t>(begin, 0) + std::min<int64_t>(end, 0);
   const int64_t out = dim + begin + end;
   if (cropped < 0 || out < 0)
-    ctx.fail("pads " + std::to_string(begin) + ", " + std::to_string(end) + " crop more than the " + std::to_string(dim) +
-             " elements of axis " + std::to_string(axis));
+    ctx.fail("pads " + std::to_string(begin) + ", " + std::to_string(end) + " crop more than the " +
+             std::to_string(dim) + " elements of axis " + std::to_string(axis));
   const int64_t pad = std::max<int64_t>(std::max<int64_t>(begin, 0), std::max<int64_t>(end, 0));
   if (pad == 0) return out;
   if (mode == PadMode::kReflect && pad >= cropped)
-    ctx.fail("reflect pad " + std::to_string(pad) + " on axis " + std::to_string(axis) + " must be smaller than its dim " +
-             std::to_string(cropped) + (cropped != dim ? " (after cropping)" : ""));
+    ctx.fail("reflect pad " + std::to_string(pad) + " on axis " + std::to_string(axis) +
+             " must be smaller than its dim " + std::to_string(cropped) + (cropped != dim ? " (after cropping)" : ""));
   if ((mode == PadMode::kEdge || mode == PadMode::kWrap) && cropped == 0)
-    ctx.fail(std::string(mode_name(mode)) + " pad on axis " + std::to_string(axis) + " needs a non-empty dim but it is 0");
+    ctx.fail(std::string(mode_name(mode)) + " pad on axis " + std::to_string(axis) +
+             " needs a non-empty dim but it is 0");
   return out;
 }
 
@@ -125,8 +126,10 @@ void infer_pad(InferContext& ctx) {
   per_axis_pads(ctx, rank, pads, has_axes, axes, &begin, &end);
   std::vector<Dim> out = in.dims;
   for (int64_t a = 0; a < rank; ++a) {
-    if (in.dims[a].known()) out[a] = Dim(padded_dim(ctx, a, in.dims[a].value, begin[a], end[a], mode));
-    else if (begin[a] != 0 || end[a] != 0) out[a] = Dim::unknown();
+    if (in.dims[a].known())
+      out[a] = Dim(padded_dim(ctx, a, in.dims[a].value, begin[a], end[a], mode));
+    else if (begin[a] != 0 || end[a] != 0)
+      out[a] = Dim::unknown();
   }
   ctx.set_output(0, dtype, Shape(out));
 }

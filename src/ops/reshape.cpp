@@ -56,9 +56,12 @@ struct Factored {
 Factored factor(const InferContext& ctx, const std::vector<Dim>& dims) {
   Factored f;
   for (const Dim& d : dims) {
-    if (d.known()) f.known = checked_multiply(ctx, f.known, d.value);
-    else if (d.symbol.empty()) f.anonymous = true;
-    else f.symbols.push_back(d.symbol);
+    if (d.known())
+      f.known = checked_multiply(ctx, f.known, d.value);
+    else if (d.symbol.empty())
+      f.anonymous = true;
+    else
+      f.symbols.push_back(d.symbol);
   }
   return f;
 }
@@ -155,7 +158,8 @@ void infer_reshape(InferContext& ctx) {
   const bool output_known = output.symbols.empty() && !output.anonymous;
   // Element counts for messages: whole when everything is known, else those of the dims that do not cancel.
   auto describe = [&](const Factored& f, const Shape& shape) {
-    if (shape.fully_known()) return shape.to_string() + " (" + std::to_string(factor(ctx, shape.dims).known) + " elements)";
+    if (shape.fully_known())
+      return shape.to_string() + " (" + std::to_string(factor(ctx, shape.dims).known) + " elements)";
     return shape.to_string() + " (" + std::to_string(f.known) + " elements apart from the dims both sides share)";
   };
   if (inferred_axis < 0) {
@@ -266,8 +270,9 @@ void infer_squeeze(InferContext& ctx) {
     return;
   }
   std::vector<Dim> out;
-  if (!present) {
-    // No axes: every dim of size 1 goes, so an unknown dim leaves the output rank unknown.
+  if (!present || axes.empty()) {
+    // No axes (or an empty list, which ONNX Runtime reads the same way): every dim of size 1 goes, so an
+    // unknown dim leaves the output rank unknown.
     for (const Dim& d : in.dims) {
       if (!d.known()) {
         ctx.set_output(0, dtype, Shape());
@@ -314,8 +319,10 @@ void infer_unsqueeze(InferContext& ctx) {
   std::vector<Dim> out;
   size_t next = 0;
   for (int64_t i = 0; i < out_rank; ++i) {
-    if (std::find(normalized.begin(), normalized.end(), i) != normalized.end()) out.push_back(Dim(1));
-    else out.push_back(in.dims[next++]);
+    if (std::find(normalized.begin(), normalized.end(), i) != normalized.end())
+      out.push_back(Dim(1));
+    else
+      out.push_back(in.dims[next++]);
   }
   ctx.set_output(0, dtype, Shape(out));
 }

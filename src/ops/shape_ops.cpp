@@ -119,7 +119,9 @@ bool is_range_dtype(DataType dtype) {
          dtype == DataType::kInt32 || dtype == DataType::kInt64;
 }
 
-bool is_integer(DataType dtype) { return dtype == DataType::kInt16 || dtype == DataType::kInt32 || dtype == DataType::kInt64; }
+bool is_integer(DataType dtype) {
+  return dtype == DataType::kInt16 || dtype == DataType::kInt32 || dtype == DataType::kInt64;
+}
 
 int64_t integer_element(const Tensor& t) {
   switch (t.dtype()) {
@@ -181,7 +183,8 @@ void range_reference(KernelContext& ctx) {
     check_range_input(ctx, i, ctx.in(i).dtype(), start.dtype(), Shape::from_dims(ctx.in(i).dims()));
   Tensor& y = ctx.out(0);
   const int64_t count = range_count(ctx, start, limit, delta);
-  if (y.numel() != count) ctx.fail("output has " + std::to_string(y.numel()) + " elements, expected " + std::to_string(count));
+  if (y.numel() != count)
+    ctx.fail("output has " + std::to_string(y.numel()) + " elements, expected " + std::to_string(count));
   // output[i] = start + i * delta (the spec's definition), exact for integers.
   if (is_integer(y.dtype())) {
     // In 128 bits: start + i * delta stays between start and limit, so it fits the type, but i * delta

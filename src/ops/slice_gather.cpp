@@ -79,10 +79,14 @@ SliceParams slice_params(const InferContext& ctx) {
   }
   p.starts_known = ctx.value_as_ints(1, &p.starts);
   p.ends_known = ctx.value_as_ints(2, &p.ends);
-  if (ctx.has_input(3)) p.axes_known = ctx.value_as_ints(3, &p.axes);
-  else p.axes_known = true;  // default filled in below, once the count is known
-  if (ctx.has_input(4)) p.steps_known = ctx.value_as_ints(4, &p.steps);
-  else p.steps_known = true;
+  if (ctx.has_input(3))
+    p.axes_known = ctx.value_as_ints(3, &p.axes);
+  else
+    p.axes_known = true;  // default filled in below, once the count is known
+  if (ctx.has_input(4))
+    p.steps_known = ctx.value_as_ints(4, &p.steps);
+  else
+    p.steps_known = true;
   return p;
 }
 
@@ -109,8 +113,8 @@ std::vector<AxisSlice> plan_slice(const Ctx& ctx, const Dims& dims, const std::v
   for (size_t i = 0; i < axes.size(); ++i) {
     int64_t axis = axes[i];
     if (axis < -rank || axis >= rank)
-      ctx.fail("axis " + std::to_string(axis) + " in axes " + ints_to_string(axes) + " is out of range for data of rank " +
-               std::to_string(rank));
+      ctx.fail("axis " + std::to_string(axis) + " in axes " + ints_to_string(axes) +
+               " is out of range for data of rank " + std::to_string(rank));
     if (axis < 0) axis += rank;
     if (seen[axis]) ctx.fail("axes " + ints_to_string(axes) + " name axis " + std::to_string(axis) + " twice");
     seen[axis] = true;
@@ -150,8 +154,8 @@ void infer_slice(InferContext& ctx) {
   // stand-in; an axis whose dim is unknown keeps it only when its slice provably takes the whole axis.
   Dims stand_in(rank);
   for (int64_t a = 0; a < rank; ++a) stand_in[a] = in.dims[a].known() ? in.dims[a].value : 1;
-  std::vector<AxisSlice> plan = plan_slice(ctx, stand_in, p.starts, p.ends, p.axes, p.steps, ctx.has_input(3),
-                                           ctx.has_input(4));
+  std::vector<AxisSlice> plan =
+      plan_slice(ctx, stand_in, p.starts, p.ends, p.axes, p.steps, ctx.has_input(3), ctx.has_input(4));
   std::vector<int64_t> axes = p.axes;
   if (!ctx.has_input(3)) {
     axes.clear();
@@ -227,11 +231,12 @@ void slice_reference(KernelContext& ctx) {
     check_integer_input(ctx, ctx.in(i), kNames[i]);
     params[i] = tensor_ints(ctx.in(i));
   }
-  std::vector<AxisSlice> plan = plan_slice(ctx, x.dims(), params[1], params[2], params[3], params[4], ctx.has_input(3),
-                                           ctx.has_input(4));
+  std::vector<AxisSlice> plan =
+      plan_slice(ctx, x.dims(), params[1], params[2], params[3], params[4], ctx.has_input(3), ctx.has_input(4));
   Tensor& y = ctx.out(0);
   for (size_t a = 0; a < plan.size(); ++a)
-    if (plan[a].count != y.dims()[a]) ctx.fail("output shape " + dims_to_string(y.dims()) + " does not match the slice");
+    if (plan[a].count != y.dims()[a])
+      ctx.fail("output shape " + dims_to_string(y.dims()) + " does not match the slice");
   const auto* src = static_cast<const unsigned char*>(x.raw());
   auto* dst = static_cast<unsigned char*>(y.raw());
   switch (dtype_size(x.dtype())) {
@@ -312,8 +317,8 @@ void infer_gather_elements(InferContext& ctx) {
     for (size_t a = 0; a < data.rank(); ++a) {
       const Dim &d = data.dims[a], &i = indices.dims[a];
       if (static_cast<int64_t>(a) != axis && d.known() && i.known() && i.value > d.value)
-        ctx.fail("indices " + indices.to_string() + " exceed data " + data.to_string() + " in dim " + std::to_string(a) +
-                 ", which is not the gather axis " + std::to_string(axis));
+        ctx.fail("indices " + indices.to_string() + " exceed data " + data.to_string() + " in dim " +
+                 std::to_string(a) + ", which is not the gather axis " + std::to_string(axis));
     }
   }
   ctx.set_output(0, ctx.dtype(0), indices);
@@ -331,8 +336,8 @@ void gather_elements_typed(KernelContext& ctx, const Tensor& data, const std::ve
   for (int64_t linear = 0; linear < out.numel(); ++linear) {
     int64_t offset = 0;
     for (size_t a = 0; a < rank; ++a)
-      offset += (static_cast<int64_t>(a) == axis ? checked_index(ctx, positions[linear], dim, axis) : index[a]) *
-                strides[a];
+      offset +=
+          (static_cast<int64_t>(a) == axis ? checked_index(ctx, positions[linear], dim, axis) : index[a]) * strides[a];
     dst[linear] = src[offset];
     for (size_t a = rank; a-- > 0;) {
       if (++index[a] < out_dims[a]) break;
@@ -351,8 +356,8 @@ void gather_elements_reference(KernelContext& ctx) {
   const int64_t axis = normalize_axis(ctx, ctx.node.attr_int("axis", 0), static_cast<int64_t>(data.rank()));
   for (size_t a = 0; a < data.rank(); ++a)
     if (static_cast<int64_t>(a) != axis && indices.dims()[a] > data.dims()[a])
-      ctx.fail("indices " + dims_to_string(indices.dims()) + " exceed data " + dims_to_string(data.dims()) + " in dim " +
-               std::to_string(a));
+      ctx.fail("indices " + dims_to_string(indices.dims()) + " exceed data " + dims_to_string(data.dims()) +
+               " in dim " + std::to_string(a));
   std::vector<int64_t> positions = tensor_ints(indices);
   Tensor& y = ctx.out(0);
   switch (dtype_size(data.dtype())) {

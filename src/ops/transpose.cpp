@@ -57,7 +57,8 @@ void gather_strided(const Tensor& in, Tensor& out, const std::vector<int64_t>& i
     case 8: return gather_strided_typed<uint64_t>(src, dst, out.dims(), in_strides);
     default: break;
   }
-  throw Error(ErrorCode::kInternal, std::string("gather_strided: unsupported element size of ") + dtype_name(in.dtype()));
+  throw Error(ErrorCode::kInternal,
+              std::string("gather_strided: unsupported element size of ") + dtype_name(in.dtype()));
 }
 
 // ---- Transpose -----------------------------------------------------------------------------------------------
@@ -72,8 +73,8 @@ std::vector<int64_t> permutation(const Ctx& ctx, int64_t rank) {
   }
   std::vector<int64_t> perm = ctx.node.attr_ints("perm");
   if (static_cast<int64_t>(perm.size()) != rank)
-    ctx.fail("perm " + ints_to_string(perm) + " has " + std::to_string(perm.size()) + " entries but the input has rank " +
-             std::to_string(rank));
+    ctx.fail("perm " + ints_to_string(perm) + " has " + std::to_string(perm.size()) +
+             " entries but the input has rank " + std::to_string(rank));
   std::vector<bool> seen(rank, false);
   for (int64_t p : perm) {
     if (p < 0 || p >= rank || seen[p])
@@ -136,8 +137,8 @@ void infer_depth_to_space(InferContext& ctx) {
   }
   const Dim& c = in.dims[1];
   if (c.known() && c.value % (b * b) != 0)
-    ctx.fail("channels " + std::to_string(c.value) + " of input " + in.to_string() + " are not divisible by blocksize^2 = " +
-             std::to_string(b * b));
+    ctx.fail("channels " + std::to_string(c.value) + " of input " + in.to_string() +
+             " are not divisible by blocksize^2 = " + std::to_string(b * b));
   Dim out_c = c.known() ? Dim(c.value / (b * b)) : Dim::unknown();
   ctx.set_output(0, ctx.dtype(0), Shape({in.dims[0], out_c, times(in.dims[2], b), times(in.dims[3], b)}));
 }
@@ -152,8 +153,10 @@ void depth_to_space_reference(KernelContext& ctx) {
   const int64_t n = x.dims()[0], c = x.dims()[1], h = x.dims()[2], w = x.dims()[3], oc = c / (b * b);
   const std::vector<int64_t> s = strides_of(x.dims());  // input strides of n, channel, h, w
   std::vector<int64_t> in_strides;
-  if (crd) in_strides = {s[0], b * b * s[1], s[2], b * s[1], s[3], s[1]};
-  else in_strides = {s[0], s[1], s[2], b * oc * s[1], s[3], oc * s[1]};
+  if (crd)
+    in_strides = {s[0], b * b * s[1], s[2], b * s[1], s[3], s[1]};
+  else
+    in_strides = {s[0], s[1], s[2], b * oc * s[1], s[3], oc * s[1]};
   Tensor view = ctx.out(0).reshaped({n, oc, h, b, w, b});
   gather_strided(x, view, in_strides);
 }

@@ -40,9 +40,8 @@ TEST(Expand, HandComputedFromTheSpec) {
 
 TEST(Expand, MatchesNaiveAtManyShapes) {
   const std::vector<std::pair<Dims, std::vector<int64_t>>> cases = {
-      {{1}, {7}},          {{3, 1}, {3, 5}},     {{1, 5}, {4, 1}},       {{2, 1, 3}, {2, 7, 3}},
-      {{1, 1}, {3, 1, 13}}, {{5}, {2, 3, 1}},    {{3, 1, 1}, {1, 1, 4, 2}}, {{2, 3}, {0, 2, 3}},
-      {{}, {2, 3}},        {{4, 1, 2}, {1}}};
+      {{1}, {7}},       {{3, 1}, {3, 5}},          {{1, 5}, {4, 1}},    {{2, 1, 3}, {2, 7, 3}}, {{1, 1}, {3, 1, 13}},
+      {{5}, {2, 3, 1}}, {{3, 1, 1}, {1, 1, 4, 2}}, {{2, 3}, {0, 2, 3}}, {{}, {2, 3}},           {{4, 1, 2}, {1}}};
   for (const auto& [dims, target] : cases) {
     for (DataType dtype : moved_dtypes()) {
       Tensor x = random_of(dtype, dims);
@@ -57,7 +56,11 @@ TEST(Expand, MatchesNaiveAtManyShapes) {
 TEST(Expand, ErrorsAndSymbolicShapes) {
   Tensor x = random_tensor({3, 4});
   Tensor bad = i64({2, 5});
-  expect_error([&] { run(make_node("Expand", 2), {&x, &bad}, 13); }, {"Expand_test", "[3,4]", "[2,5]", "dim 3 is neither 1 nor 2"});
+  expect_error(
+      [&] {
+        run(make_node("Expand", 2), {&x, &bad}, 13);
+      },
+      {"Expand_test", "[3,4]", "[2,5]", "dim 3 is neither 1 nor 2"});
   Tensor negative = i64({-1, 4});
   expect_error([&] { run(make_node("Expand", 2), {&x, &negative}, 13); }, {"negative"});
   Tensor matrix = tensor_of(DataType::kInt64, {1, 2}, {3, 4});
@@ -98,7 +101,8 @@ TEST(Tile, ErrorsAndSymbolicShapes) {
   expect_error([&] { run(make_node("Tile", 2), {&x, &negative}, 13); }, {"negative"});
   Node n = make_node("Tile", 2);
   Tensor reps = i64({1, 3, 2});
-  EXPECT_EQ(infer(n, 13, {ts(DataType::kFloat32, "batch,seq,4"), ts_of(reps)}, {nullptr, &reps}).shape(), "[batch,?,8]");
+  EXPECT_EQ(infer(n, 13, {ts(DataType::kFloat32, "batch,seq,4"), ts_of(reps)}, {nullptr, &reps}).shape(),
+            "[batch,?,8]");
   EXPECT_EQ(infer(n, 13, {ts(DataType::kFloat32, "batch,0,4"), ts(DataType::kInt64, "3")}).shape(), "[?,0,?]");
 }
 

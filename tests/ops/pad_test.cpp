@@ -20,22 +20,26 @@ Tensor naive_pad(const Tensor& x, const std::vector<int64_t>& begin, const std::
     for (size_t a = 0; a < rank; ++a) (*in)[a] = o[a] + offset[a];
     return true;
   });
-  for (size_t a = 0; a < rank; ++a) out_dims[a] = cropped_dims[a] + std::max<int64_t>(begin[a], 0) + std::max<int64_t>(end[a], 0);
-  return map_elements(cropped, x.dtype(), out_dims, [&](const Dims& o, Dims* in) {
-    in->resize(rank);
-    for (size_t a = 0; a < rank; ++a) {
-      const int64_t n = cropped_dims[a];
-      int64_t i = o[a] - std::max<int64_t>(begin[a], 0);
-      if (i < 0 || i >= n) {
-        if (mode == "constant") return false;
-        if (mode == "edge") i = i < 0 ? 0 : n - 1;
-        if (mode == "reflect") i = i < 0 ? -i : 2 * n - 2 - i;  // mirror without repeating the edge
-        if (mode == "wrap") i = ((i % n) + n) % n;
-      }
-      (*in)[a] = i;
-    }
-    return true;
-  }, value);
+  for (size_t a = 0; a < rank; ++a)
+    out_dims[a] = cropped_dims[a] + std::max<int64_t>(begin[a], 0) + std::max<int64_t>(end[a], 0);
+  return map_elements(
+      cropped, x.dtype(), out_dims,
+      [&](const Dims& o, Dims* in) {
+        in->resize(rank);
+        for (size_t a = 0; a < rank; ++a) {
+          const int64_t n = cropped_dims[a];
+          int64_t i = o[a] - std::max<int64_t>(begin[a], 0);
+          if (i < 0 || i >= n) {
+            if (mode == "constant") return false;
+            if (mode == "edge") i = i < 0 ? 0 : n - 1;
+            if (mode == "reflect") i = i < 0 ? -i : 2 * n - 2 - i;  // mirror without repeating the edge
+            if (mode == "wrap") i = ((i % n) + n) % n;
+          }
+          (*in)[a] = i;
+        }
+        return true;
+      },
+      value);
 }
 
 std::vector<Tensor> run_pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string& mode,
@@ -97,9 +101,9 @@ TEST(Pad, MatchesNaiveForEveryModeDtypeAndShape) {
           Tensor x = random_of(dtype, dims);
           const double fill = dtype == DataType::kBool ? 1 : 7;
           Tensor value = scalar_of(dtype, fill);
-          expect_same(run_pad(x, pads, mode, &value, nullptr, 19)[0], naive_pad(x, begin, end, mode, fill),
-                      mode + " " + dims_to_string(dims) + " pads " + ::testing::PrintToString(pads) + " " +
-                          dtype_name(dtype));
+          expect_same(
+              run_pad(x, pads, mode, &value, nullptr, 19)[0], naive_pad(x, begin, end, mode, fill),
+              mode + " " + dims_to_string(dims) + " pads " + ::testing::PrintToString(pads) + " " + dtype_name(dtype));
         }
       }
     }
@@ -125,7 +129,11 @@ TEST(Pad, Errors) {
   Tensor x = random_tensor({3, 4});
   Tensor spec_example = random_tensor({3, 2});
   expect_error([&] { run_pad(spec_example, {0, 2, 0, 0}, "reflect"); }, {"reflect pad 2", "axis 1", "dim 2"});
-  expect_error([&] { run_pad(x, {3, 0, 0, 0}, "reflect"); }, {"Pad_test", "reflect pad 3", "axis 0", "smaller than its dim 3"});
+  expect_error(
+      [&] {
+        run_pad(x, {3, 0, 0, 0}, "reflect");
+      },
+      {"Pad_test", "reflect pad 3", "axis 0", "smaller than its dim 3"});
   expect_error([&] { run_pad(x, {-1, 0, 2, 0}, "reflect"); }, {"reflect pad 2", "dim 2", "after cropping"});
   expect_error([&] { run_pad(x, {0, -3, 0, -2}, "constant"); }, {"crop more than the 4 elements", "axis 1"});
   expect_error([&] { run_pad(x, {1, 1}, "constant"); }, {"pads [1,1]", "expected 4"});
@@ -144,7 +152,8 @@ TEST(Pad, Errors) {
 TEST(PadShape, SymbolicDims) {
   Node n = make_node("Pad", 2);
   Tensor pads = i64({0, 0, 1, 0, 0, 2});
-  EXPECT_EQ(infer(n, 13, {ts(DataType::kFloat32, "batch,seq,8"), ts_of(pads)}, {nullptr, &pads}).shape(), "[batch,seq,11]");
+  EXPECT_EQ(infer(n, 13, {ts(DataType::kFloat32, "batch,seq,8"), ts_of(pads)}, {nullptr, &pads}).shape(),
+            "[batch,seq,11]");
   Tensor pad_seq = i64({0, 1, 0, 0, 0, 0});
   EXPECT_EQ(infer(n, 13, {ts(DataType::kFloat32, "batch,seq,8"), ts_of(pad_seq)}, {nullptr, &pad_seq}).shape(),
             "[batch,?,8]");

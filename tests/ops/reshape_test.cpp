@@ -16,7 +16,8 @@ Node axes_node(const std::string& op, int64_t opset, const std::vector<int64_t>*
   return n;
 }
 
-std::vector<Tensor> run_axes_op(const std::string& op, const Tensor& x, int64_t opset, const std::vector<int64_t>* axes) {
+std::vector<Tensor> run_axes_op(const std::string& op, const Tensor& x, int64_t opset,
+                                const std::vector<int64_t>* axes) {
   Node n = axes_node(op, opset, axes);
   if (opset >= 13 && axes) {
     Tensor a = i64(*axes);
@@ -108,19 +109,22 @@ TEST(ReshapeShape, KeepsSymbolicDims) {
         << in << " -> " << ::testing::PrintToString(target);
   };
   check("batch,3,4", {0, -1}, "[batch,12]");
-  check("batch,3,4", {-1, 12}, "[batch,12]");        // the -1 stands for exactly 'batch'
-  check("batch,3,4", {-1, 6}, "[?,6]");              // 2*batch: not a symbol
+  check("batch,3,4", {-1, 12}, "[batch,12]");  // the -1 stands for exactly 'batch'
+  check("batch,3,4", {-1, 6}, "[?,6]");        // 2*batch: not a symbol
   check("batch,seq,8", {0, 0, 2, 4}, "[batch,seq,2,4]");
   check("batch,seq,8", {0, -1, 8}, "[batch,seq,8]");
   check("batch,seq,8", {-1, 8}, "[?,8]");
-  check("?,3,4", {0, -1}, "[?,12]");                 // an unnamed dim copied by 0 still cancels
+  check("?,3,4", {0, -1}, "[?,12]");  // an unnamed dim copied by 0 still cancels
   check("?,3,4", {-1, 12}, "[?,12]");
   check("*", {0, -1, 5}, "[?,?,5]");
   check("2,3,4", {0, -1}, "[2,12]");
   // Inconsistent known parts are caught at build time even beside symbols.
   Tensor bad = i64({0, 5});
-  expect_error([&] { infer(n, 13, {ts(DataType::kFloat32, "batch,3,4"), ts_of(bad)}, {nullptr, &bad}); },
-               {"12 elements apart from the dims both sides share", "5 elements"});
+  expect_error(
+      [&] {
+        infer(n, 13, {ts(DataType::kFloat32, "batch,3,4"), ts_of(bad)}, {nullptr, &bad});
+      },
+      {"12 elements apart from the dims both sides share", "5 elements"});
 }
 
 TEST(ReshapeShape, UnknownTargetGivesItsRank) {
@@ -135,8 +139,8 @@ TEST(ReshapeShape, UnknownTargetGivesItsRank) {
 TEST(Flatten, AxisDefaultNegativeAndEnds) {
   for (DataType dtype : moved_dtypes()) {
     Tensor x = random_of(dtype, {2, 3, 5, 7});
-    const std::vector<std::pair<int64_t, Dims>> cases = {
-        {1, {2, 105}}, {0, {1, 210}}, {4, {210, 1}}, {-1, {30, 7}}, {-4, {1, 210}}, {2, {6, 35}}};
+    const std::vector<std::pair<int64_t, Dims>> cases = {{1, {2, 105}}, {0, {1, 210}},  {4, {210, 1}},
+                                                         {-1, {30, 7}}, {-4, {1, 210}}, {2, {6, 35}}};
     for (const auto& [axis, dims] : cases) {
       Node n = make_node("Flatten", 1);
       set_int(n, "axis", axis);
@@ -171,6 +175,8 @@ TEST(Squeeze, AxesAttributeBefore13InputFrom13) {
       axes = {-1, 1};
       expect_same(run_axes_op("Squeeze", x, opset, &axes)[0], x.reshaped({3, 5}));
       expect_same(run_axes_op("Squeeze", x, opset, nullptr)[0], x.reshaped({3, 5}));  // no axes: all 1s
+      axes = {};
+      expect_same(run_axes_op("Squeeze", x, opset, &axes)[0], x.reshaped({3, 5}));  // empty axes: the same
     }
   }
 }

@@ -153,7 +153,8 @@ TEST(Range, MatchesNaiveCountsAndValues) {
     // Naive: step from start while not past limit.
     V expected;
     for (int v = start; delta > 0 ? v < limit : v > limit; v += delta) expected.push_back(v);
-    for (DataType dtype : {DataType::kInt64, DataType::kInt32, DataType::kInt16, DataType::kFloat32, DataType::kFloat64})
+    for (DataType dtype :
+         {DataType::kInt64, DataType::kInt32, DataType::kInt16, DataType::kFloat32, DataType::kFloat64})
       EXPECT_EQ(values_of(run_range(dtype, start, limit, delta)[0]), expected)
           << start << " " << limit << " " << delta << " " << dtype_name(dtype);
   }

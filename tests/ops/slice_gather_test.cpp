@@ -51,7 +51,8 @@ std::vector<Tensor> run_slice(const Tensor& x, const std::vector<int64_t>& start
                               int64_t opset = 13, DataType index_dtype = DataType::kInt64) {
   Node n = make_node("Slice", steps ? 5 : axes ? 4 : 3);
   Tensor s = ints_tensor(index_dtype, starts), e = ints_tensor(index_dtype, ends);
-  Tensor a = axes ? ints_tensor(index_dtype, *axes) : Tensor(), st = steps ? ints_tensor(index_dtype, *steps) : Tensor();
+  Tensor a = axes ? ints_tensor(index_dtype, *axes) : Tensor(),
+         st = steps ? ints_tensor(index_dtype, *steps) : Tensor();
   std::vector<const Tensor*> inputs = {&x, &s, &e};
   if (axes || steps) inputs.push_back(axes ? &a : nullptr);
   if (steps) inputs.push_back(&st);
@@ -125,7 +126,8 @@ TEST(Slice, MatchesNaiveOnRandomParameters) {
           std::swap(ends[i - 1], ends[j]);
           std::swap(steps[i - 1], steps[j]);
         }
-        for (DataType dtype : {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kBool, DataType::kInt32}) {
+        for (DataType dtype :
+             {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kBool, DataType::kInt32}) {
           Tensor x = random_of(dtype, dims);
           expect_same(run_slice(x, starts, ends, &axes, &steps, opset)[0], naive_slice(x, starts, ends, axes, steps),
                       dims_to_string(dims) + " starts " + ::testing::PrintToString(starts) + " ends " +
@@ -159,7 +161,8 @@ TEST(SliceShape, SymbolicDims) {
   auto shape = [&](const std::string& in, std::vector<int64_t> starts, std::vector<int64_t> ends,
                    std::vector<int64_t> axes, std::vector<int64_t> steps) {
     Tensor s = i64(starts), e = i64(ends), a = i64(axes), st = i64(steps);
-    return infer(n, 13, {ts(DataType::kFloat32, in), ts_of(s), ts_of(e), ts_of(a), ts_of(st)}, {nullptr, &s, &e, &a, &st})
+    return infer(n, 13, {ts(DataType::kFloat32, in), ts_of(s), ts_of(e), ts_of(a), ts_of(st)},
+                 {nullptr, &s, &e, &a, &st})
         .shape();
   };
   EXPECT_EQ(shape("batch,seq,64", {0}, {32}, {2}, {1}), "[batch,seq,32]");
@@ -174,8 +177,8 @@ TEST(SliceShape, SymbolicDims) {
   // Unknown parameter values: the rank stays, the sliced axes go unknown when the axes are known.
   Tensor a = i64({1});
   auto r = infer(n, 13,
-                 {ts(DataType::kFloat32, "batch,seq,64"), ts(DataType::kInt64, "1"), ts(DataType::kInt64, "1"), ts_of(a),
-                  TypeShape{}},
+                 {ts(DataType::kFloat32, "batch,seq,64"), ts(DataType::kInt64, "1"), ts(DataType::kInt64, "1"),
+                  ts_of(a), TypeShape{}},
                  {nullptr, nullptr, nullptr, &a, nullptr});
   EXPECT_EQ(r.shape(), "[batch,?,64]");
   r = infer(n, 13, {ts(DataType::kFloat32, "batch,seq,64"), ts(DataType::kInt64, "1"), ts(DataType::kInt64, "1")});
@@ -221,7 +224,8 @@ TEST(Gather, HandComputed) {
   expect_same(run(gather_node("Gather", 0), {&data, &idx}, 13)[0],
               float_tensor({1.0f, 1.2f, 2.3f, 3.4f, 2.3f, 3.4f, 4.5f, 5.7f}, {2, 2, 2}));
   Tensor neg = tensor_of(DataType::kInt32, {2}, {-1, 0});
-  expect_same(run(gather_node("Gather", 1), {&data, &neg}, 11)[0], float_tensor({1.2f, 1.0f, 3.4f, 2.3f, 5.7f, 4.5f}, {3, 2}));
+  expect_same(run(gather_node("Gather", 1), {&data, &neg}, 11)[0],
+              float_tensor({1.2f, 1.0f, 3.4f, 2.3f, 5.7f, 4.5f}, {3, 2}));
   Tensor scalar = scalar_of(DataType::kInt64, -2);  // a scalar index drops the axis
   expect_same(run(gather_node("Gather", 0), {&data, &scalar}, 13)[0], float_tensor({2.3f, 3.4f}, {2}));
 }
@@ -238,8 +242,9 @@ TEST(Gather, MatchesNaiveOnEveryAxisDtypeAndIndexType) {
           for (DataType dtype : moved_dtypes()) {
             Tensor data = random_of(dtype, dims);
             Tensor idx = random_indices(index_dtype, index_dims, dims[a]);
-            expect_same(run(gather_node("Gather", axis), {&data, &idx}, 13)[0], naive_gather(data, idx, a),
-                        dims_to_string(dims) + " axis " + std::to_string(axis) + " indices " + dims_to_string(index_dims));
+            expect_same(
+                run(gather_node("Gather", axis), {&data, &idx}, 13)[0], naive_gather(data, idx, a),
+                dims_to_string(dims) + " axis " + std::to_string(axis) + " indices " + dims_to_string(index_dims));
           }
         }
       }
@@ -250,8 +255,11 @@ TEST(Gather, MatchesNaiveOnEveryAxisDtypeAndIndexType) {
 TEST(Gather, OutOfRangeIndexIsAnError) {
   Tensor data = random_tensor({3, 4});
   Tensor idx = i64({0, 4});
-  expect_error([&] { run(gather_node("Gather", 1), {&data, &idx}, 13); },
-               {"Gather_test", "index 4", "[-4, 3]", "axis 1"});
+  expect_error(
+      [&] {
+        run(gather_node("Gather", 1), {&data, &idx}, 13);
+      },
+      {"Gather_test", "index 4", "[-4, 3]", "axis 1"});
   Tensor low = i64({-4});
   expect_error([&] { run(gather_node("Gather", 0), {&data, &low}, 13); }, {"index -4", "[-3, 2]"});
   // The kernel checks too (an engine may run it without re-running the shape function).
@@ -326,8 +334,11 @@ TEST(GatherElements, MatchesNaive) {
 TEST(GatherElements, ErrorsAndShapes) {
   Tensor data = random_tensor({3, 4});
   Tensor idx = tensor_of(DataType::kInt64, {1, 2}, {0, 3});
-  expect_error([&] { run(gather_node("GatherElements", 0), {&data, &idx}, 13); },
-               {"GatherElements_test", "index 3", "[-3, 2]"});
+  expect_error(
+      [&] {
+        run(gather_node("GatherElements", 0), {&data, &idx}, 13);
+      },
+      {"GatherElements_test", "index 3", "[-3, 2]"});
   Tensor rank1 = i64({0});
   expect_error([&] { run(gather_node("GatherElements", 0), {&data, &rank1}, 13); }, {"rank"});
   Tensor wide = tensor_of(DataType::kInt64, {1, 5}, {0, 0, 0, 0, 0});

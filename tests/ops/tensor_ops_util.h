@@ -16,8 +16,8 @@ namespace normrt::test {
 
 // The dtypes the data-movement ops must handle (they move bytes, so one per element size and then some).
 inline const std::vector<DataType>& moved_dtypes() {
-  static const std::vector<DataType> kDtypes = {DataType::kFloat32, DataType::kInt64, DataType::kInt32,
-                                                DataType::kBool, DataType::kFloat16};
+  static const std::vector<DataType> kDtypes = {DataType::kFloat32, DataType::kInt64, DataType::kInt32, DataType::kBool,
+                                                DataType::kFloat16};
   return kDtypes;
 }
 
@@ -43,8 +43,10 @@ inline Tensor tensor_of(DataType dtype, const Dims& dims, const std::vector<doub
 inline Tensor ints_tensor(DataType dtype, const std::vector<int64_t>& values) {
   Tensor t(dtype, {static_cast<int64_t>(values.size())});
   for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == DataType::kInt64) t.data<int64_t>()[i] = values[i];
-    else t.data<int32_t>()[i] = static_cast<int32_t>(values[i]);
+    if (dtype == DataType::kInt64)
+      t.data<int64_t>()[i] = values[i];
+    else
+      t.data<int32_t>()[i] = static_cast<int32_t>(values[i]);
   }
   return t;
 }
@@ -76,8 +78,7 @@ inline int64_t ravel(const Dims& index, const Dims& dims) {
 // The independent reference: out[i] = x[source(i)] for every output multi-index i, or `fill` where source
 // returns false. Copies bytes, so it works for every dtype.
 inline Tensor map_elements(const Tensor& x, DataType dtype, const Dims& out_dims,
-                           const std::function<bool(const Dims& out_index, Dims* in_index)>& source,
-                           double fill = 0) {
+                           const std::function<bool(const Dims& out_index, Dims* in_index)>& source, double fill = 0) {
   Tensor y(dtype, out_dims);
   const size_t size = dtype_size(dtype);
   for (int64_t i = 0; i < y.numel(); ++i) {
@@ -108,9 +109,12 @@ inline Shape shape_of(const std::string& spec) {
   std::stringstream in(spec);
   std::string item;
   while (std::getline(in, item, ',')) {
-    if (item == "?") dims.push_back(Dim::unknown());
-    else if (!item.empty() && (std::isdigit(static_cast<unsigned char>(item[0])) != 0)) dims.push_back(Dim(std::stoll(item)));
-    else dims.push_back(Dim::unknown(item));
+    if (item == "?")
+      dims.push_back(Dim::unknown());
+    else if (!item.empty() && (std::isdigit(static_cast<unsigned char>(item[0])) != 0))
+      dims.push_back(Dim(std::stoll(item)));
+    else
+      dims.push_back(Dim::unknown(item));
   }
   return Shape(dims);
 }
