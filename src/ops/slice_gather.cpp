@@ -169,10 +169,13 @@ void infer_slice(InferContext& ctx) {
     for (size_t i = 0; i < axes.size(); ++i) {
       if (axes[i] != a && axes[i] + rank != a) continue;
       const int64_t step = ctx.has_input(4) ? p.steps[i] : 1;
-      // The slice keeps an unknown dim only when it provably takes the whole axis in order: start 0, step 1
-      // and an end of INT32_MAX or more, the "to the end" exporters write (INT64_MAX from PyTorch, INT32_MAX
-      // from int32 exporters). An axis longer than INT32_MAX elements is beyond what normrt plans for.
-      const bool whole = step == 1 && p.starts[i] == 0 && p.ends[i] >= INT32_MAX;
+      // The slice keeps an unknown dim only when it provably takes the whole axis: forwards from 0 with step 1
+      // to an end of INT32_MAX or more, the "to the end" exporters write (INT64_MAX from PyTorch, INT32_MAX
+      // from int32 exporters), or backwards from -1 (or past the end) with step -1 to INT32_MIN or less (a
+      // flip). An axis longer than INT32_MAX elements is beyond what normrt plans for.
+      const bool forwards = step == 1 && p.starts[i] == 0 && p.ends[i] >= INT32_MAX;
+      const bool backwards = step == -1 && (p.starts[i] == -1 || p.starts[i] >= INT32_MAX) && p.ends[i] <= INT32_MIN;
+      const bool whole = forwards || backwards;
       out[a] = whole ? in.dims[a] : Dim::unknown();
     }
   }

@@ -127,6 +127,50 @@ TEST(ReshapeShape, KeepsSymbolicDims) {
       {"12 elements apart from the dims both sides share", "5 elements"});
 }
 
+// The build-time shape never guesses: every known or symbolic output dim equals the concrete run's, over
+// random targets made of 0 (copy), -1 (infer) and literal dims.
+TEST(ReshapeShape, SymbolicResultAgreesWithConcreteRuns) {
+  std::uniform_int_distribution<int64_t> size(1, 4), pick(0, 3);
+  const Node n = reshape_node();
+  int checked = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    const Dims dims = {size(rng()), size(rng()), size(rng())};
+    std::vector<int64_t> target;
+    bool inferred = false;
+    const int64_t rank = 1 + pick(rng());
+    for (int64_t i = 0; i < rank; ++i) {
+      const int64_t kind = pick(rng());
+      if (kind == 0 && i < 3) {
+        target.push_back(0);
+      } else if (kind == 1 && !inferred) {
+        target.push_back(-1);
+        inferred = true;
+      } else {
+        target.push_back(size(rng()));
+      }
+    }
+    Tensor x = random_tensor(dims), t = i64(target);
+    std::vector<Tensor> out;
+    try {
+      out = run(n, {&x, &t}, 13);
+    } catch (const Error&) {
+      continue;  // an invalid target for these dims; the symbolic run may or may not know yet
+    }
+    ++checked;
+    Inferred r = infer(n, 13, {ts(DataType::kFloat32, "a,b,c"), ts_of(t)}, {nullptr, &t});
+    for (size_t k = 0; k < target.size(); ++k) {
+      const Dim& d = r.outputs[0].shape.dims[k];
+      const std::string what = dims_to_string(dims) + " -> " + ::testing::PrintToString(target);
+      if (d.known()) {
+        EXPECT_EQ(d.value, out[0].dims()[k]) << what;
+      } else if (!d.symbol.empty()) {
+        EXPECT_EQ(dims[d.symbol[0] - 'a'], out[0].dims()[k]) << what;
+      }
+    }
+  }
+  EXPECT_GT(checked, 50);
+}
+
 TEST(ReshapeShape, UnknownTargetGivesItsRank) {
   const Node n = reshape_node();
   EXPECT_EQ(infer(n, 13, {ts(DataType::kFloat32, "batch,3,4"), ts(DataType::kInt64, "3")}).shape(), "[?,?,?]");

@@ -169,8 +169,8 @@ TEST(SliceShape, SymbolicDims) {
   EXPECT_EQ(shape("batch,seq,64", {1}, {INT64_MAX}, {1}, {1}), "[batch,?,64]");
   EXPECT_EQ(shape("batch,seq,64", {0}, {INT64_MAX}, {1}, {1}), "[batch,seq,64]");  // whole axis keeps the symbol
   EXPECT_EQ(shape("batch,seq,64", {0}, {INT64_MAX}, {-2}, {2}), "[batch,?,64]");
-  EXPECT_EQ(shape("batch,seq,64", {-1}, {INT64_MIN}, {1}, {-1}), "[batch,?,64]");  // reversed: same size, but
-                                                                                   // not provably (kept unknown)
+  EXPECT_EQ(shape("batch,seq,64", {-1}, {INT64_MIN}, {1}, {-1}), "[batch,seq,64]");  // a flip keeps the size
+  EXPECT_EQ(shape("batch,seq,64", {-2}, {INT64_MIN}, {1}, {-1}), "[batch,?,64]");
   // Axis -1 from 0 backwards is empty; axis 0 from 1 to 3 of an unknown dim is unknown.
   EXPECT_EQ(shape("batch,seq,64", {0, 1}, {INT64_MAX, 3}, {-1, 0}, {-1, 1}), "[?,seq,0]");
   EXPECT_EQ(shape("batch,seq,64", {-1, 1}, {INT64_MIN, 3}, {-1, 0}, {-2, 1}), "[?,seq,32]");
@@ -183,6 +183,46 @@ TEST(SliceShape, SymbolicDims) {
   EXPECT_EQ(r.shape(), "[batch,?,64]");
   r = infer(n, 13, {ts(DataType::kFloat32, "batch,seq,64"), ts(DataType::kInt64, "1"), ts(DataType::kInt64, "1")});
   EXPECT_EQ(r.shape(), "[?,?,?]");
+}
+
+// The build-time shape never guesses: on symbolic dims every known or symbolic output dim must equal what the
+// concrete run gives, on random slices including the exporters' INT64_MAX/INT64_MIN ends.
+TEST(SliceShape, SymbolicResultAgreesWithConcreteRuns) {
+  std::uniform_int_distribution<int64_t> small(-4, 4), pick(0, 4), size(0, 6);
+  for (int trial = 0; trial < 300; ++trial) {
+    const Dims dims = {size(rng()), size(rng())};
+    std::vector<int64_t> starts, ends, axes, steps;
+    for (int64_t a = 0; a < 2; ++a) {
+      auto edge = [&](bool start) {
+        switch (pick(rng())) {
+          case 0: return int64_t{INT64_MAX};
+          case 1: return int64_t{INT64_MIN};
+          case 2: return start ? int64_t{0} : int64_t{-1};
+          default: return small(rng());
+        }
+      };
+      starts.push_back(edge(true));
+      ends.push_back(edge(false));
+      axes.push_back(a);
+      steps.push_back(pick(rng()) < 2 ? 1 : pick(rng()) < 2 ? -1 : 2);
+    }
+    Node n = make_node("Slice", 5);
+    Tensor s = i64(starts), e = i64(ends), a = i64(axes), st = i64(steps);
+    Inferred r = infer(n, 13, {ts(DataType::kFloat32, "d0,d1"), ts_of(s), ts_of(e), ts_of(a), ts_of(st)},
+                       {nullptr, &s, &e, &a, &st});
+    Tensor x = random_tensor(dims);
+    Tensor y = run(n, {&x, &s, &e, &a, &st}, 13)[0];
+    for (size_t k = 0; k < 2; ++k) {
+      const Dim& d = r.outputs[0].shape.dims[k];
+      const std::string what = "dims " + dims_to_string(dims) + " starts " + ::testing::PrintToString(starts) +
+                               " ends " + ::testing::PrintToString(ends) + " steps " + ::testing::PrintToString(steps);
+      if (d.known()) {
+        EXPECT_EQ(d.value, y.dims()[k]) << what;
+      } else if (!d.symbol.empty()) {
+        EXPECT_EQ(dims[d.symbol == "d0" ? 0 : 1], y.dims()[k]) << what;
+      }
+    }
+  }
 }
 
 // ---- Gather ----------------------------------------------------------------------------------------------
