@@ -421,15 +421,28 @@ bool all_float32(const std::vector<TypeShape>& inputs) {
   return true;
 }
 
-bool activation_is_known(const Node& node) {
-  FusedActivation kind;
-  return parse_fused_activation(node.attr_string("activation", ""), &kind);
+// Whether the node's attributes have the types and values the kernel reads (a malformed node is left to the
+// reference kernel, whose shape function reports it).
+bool attributes_are_usable(const Node& node, bool group) {
+  try {
+    FusedActivation kind;
+    if (!parse_fused_activation(node.attr_string("activation", ""), &kind)) return false;
+    node.attr_float("activation_alpha", 0.0f);
+    node.attr_float("epsilon", 1e-5f);
+    if (group) {
+      node.attr_int("affine_per_group", 0);
+      return node.attr_int("num_groups", 0) > 0;
+    }
+    node.attr_int("axis", -1);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 bool group_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
-  if (inputs.size() > 4 || !all_float32(inputs) || !activation_is_known(node)) return false;
-  if (inputs[0].shape.has_rank && inputs[0].shape.rank() < 2) return false;
-  return node.attr_int("num_groups", 0) > 0;
+  if (inputs.size() > 4 || !all_float32(inputs) || !attributes_are_usable(node, true)) return false;
+  return !(inputs[0].shape.has_rank && inputs[0].shape.rank() < 2);
 }
 
 const float* optional_float_input(const KernelContext& ctx, size_t i) {
@@ -478,7 +491,7 @@ void group_run(KernelContext& ctx) { group_run_with(ctx, best_leaves()); }
 void group_run_baseline(KernelContext& ctx) { group_run_with(ctx, baseline_leaves()); }
 
 bool layer_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
-  if (inputs.size() > 4 || !all_float32(inputs) || !activation_is_known(node)) return false;
+  if (inputs.size() > 4 || !all_float32(inputs) || !attributes_are_usable(node, false)) return false;
   return !(inputs[0].shape.has_rank && inputs[0].shape.rank() < 1);
 }
 

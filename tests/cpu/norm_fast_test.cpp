@@ -187,6 +187,9 @@ TEST(NormGroupFused, AcceptsFloat32Only) {
   EXPECT_FALSE(k.accepts(node, 1, {{DataType::kFloat32, Shape({5})}}));
   Node unknown_activation = group_node(2, "Mish", false);
   EXPECT_FALSE(k.accepts(unknown_activation, 1, {{DataType::kFloat32, s}}));
+  Node float_groups = group_node(2, "Relu", false);
+  set_float(float_groups, "num_groups", 2.0f);  // a malformed attribute: left to the reference to report
+  EXPECT_FALSE(k.accepts(float_groups, 1, {{DataType::kFloat32, s}}));
   // The builder picks the fast kernel, not its baseline twin.
   EXPECT_EQ(CpuKernelRegistry::global().choose(node, 1, {{DataType::kFloat32, s}})->name, "norm_group_fused");
 }
