@@ -48,7 +48,9 @@ std::string read_exact(int fd, uint64_t offset, uint64_t length, const std::stri
 int open_beneath(int dir_fd, const std::string& relative_path) {
   struct open_how how;
   std::memset(&how, 0, sizeof how);
-  how.flags = O_RDONLY | O_CLOEXEC;
+  // O_NONBLOCK: opening a FIFO (which a model archive can carry) must not wait for a writer; it is then refused
+  // as not a regular file. Reads from regular files ignore the flag.
+  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   return static_cast<int>(::syscall(SYS_openat2, dir_fd, relative_path.c_str(), &how, sizeof how));
 }
@@ -56,7 +58,7 @@ int open_beneath(int dir_fd, const std::string& relative_path) {
 }  // namespace
 
 std::string read_file(const std::string& path, uint64_t max_bytes) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));  // a FIFO is refused, not waited on
   if (fd.get() < 0) throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) throw Error(ErrorCode::kIo, "cannot stat '" + path + "': " + std::strerror(errno));
