@@ -153,35 +153,44 @@ class Importer {
       raw = &tp.raw_data();
     }
 
-    Tensor t(dtype, dims);
-    if (raw) {
-      if (raw->size() != expected_bytes)
-        throw invalid(what_, "tensor '" + name + "' holds " + std::to_string(raw->size()) + " bytes but its shape " +
-                                 dims_to_string(dims) + " and type " + dtype_name(dtype) + " need " +
-                                 std::to_string(expected_bytes));
-      if (expected_bytes) std::memcpy(t.raw(), raw->data(), expected_bytes);
-      return t;
-    }
+    // Every size check happens before the tensor is allocated: dims under the absurdity limit can still claim
+    // gigabytes that the file does not hold.
+    if (raw && raw->size() != expected_bytes)
+      throw invalid(what_, "tensor '" + name + "' holds " + std::to_string(raw->size()) + " bytes but its shape " +
+                               dims_to_string(dims) + " and type " + dtype_name(dtype) + " need " +
+                               std::to_string(expected_bytes));
     auto check_count = [&](int64_t have) {
       if (have != count)
         throw invalid(what_, "tensor '" + name + "' holds " + std::to_string(have) + " values but its shape " +
                                  dims_to_string(dims) + " needs " + std::to_string(count));
     };
+    if (!raw) {
+      switch (dtype) {
+        case DataType::kFloat32: check_count(tp.float_data_size()); break;
+        case DataType::kFloat64: check_count(tp.double_data_size()); break;
+        case DataType::kInt64: check_count(tp.int64_data_size()); break;
+        case DataType::kUInt64: case DataType::kUInt32: check_count(tp.uint64_data_size()); break;
+        case DataType::kUndefined: throw invalid(what_, "tensor '" + name + "' has no element type");
+        default: check_count(tp.int32_data_size()); break;
+      }
+    }
+
+    Tensor t(dtype, dims);
+    if (raw) {
+      if (expected_bytes) std::memcpy(t.raw(), raw->data(), expected_bytes);
+      return t;
+    }
     switch (dtype) {
       case DataType::kFloat32:
-        check_count(tp.float_data_size());
         std::memcpy(t.raw(), tp.float_data().data(), expected_bytes);
         break;
       case DataType::kFloat64:
-        check_count(tp.double_data_size());
         std::memcpy(t.raw(), tp.double_data().data(), expected_bytes);
         break;
       case DataType::kInt64:
-        check_count(tp.int64_data_size());
         std::memcpy(t.raw(), tp.int64_data().data(), expected_bytes);
         break;
       case DataType::kUInt64: case DataType::kUInt32:
-        check_count(tp.uint64_data_size());
         for (int64_t i = 0; i < count; ++i) {
           if (dtype == DataType::kUInt64) t.data<uint64_t>()[i] = tp.uint64_data(static_cast<int>(i));
           else t.data<uint32_t>()[i] = static_cast<uint32_t>(tp.uint64_data(static_cast<int>(i)));
@@ -190,7 +199,6 @@ class Importer {
       case DataType::kInt32: case DataType::kInt16: case DataType::kInt8: case DataType::kUInt16:
       case DataType::kUInt8: case DataType::kBool: case DataType::kFloat16: case DataType::kBFloat16:
         // ONNX stores these in int32_data, one element per entry (fp16/bf16 as their bit patterns).
-        check_count(tp.int32_data_size());
         for (int64_t i = 0; i < count; ++i) {
           int32_t v = tp.int32_data(static_cast<int>(i));
           switch (elem) {
