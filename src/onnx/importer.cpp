@@ -285,7 +285,9 @@ class Importer {
                                                  "', which normrt does not support (value, value_float(s), value_int(s) are)");
     }
     (void)attr;
-    if (graph.initializers.count(out)) throw invalid(what_, "value '" + out + "' is produced twice");
+    // A constant named like a graph input would silently replace whatever the caller passes for it.
+    if (graph.initializers.count(out) || graph.find_input(out))
+      throw invalid(what_, "value '" + out + "' is produced twice (again by " + node.describe() + ")");
     graph.initializers[out] = t;
   }
 
