@@ -28,7 +28,8 @@ class Importer {
       std::string domain = opset.domain() == "ai.onnx" ? "" : opset.domain();
       graph.opsets[domain] = opset.version();
     }
-    if (!graph.opsets.count("")) {
+    const bool declares_default_opset = graph.opsets.count("") != 0;
+    if (!declares_default_opset) {
       // An ONNX model with no default-domain opset import is only legal when it uses no default-domain op.
       graph.opsets[""] = 0;
     }
@@ -37,6 +38,11 @@ class Importer {
     bool uses_default_domain = false;
     for (const auto& node : g.node())
       if (node.domain().empty() || node.domain() == "ai.onnx") uses_default_domain = true;
+    // opset_import is the last field a model usually has, so a file cut short often loses exactly that.
+    if (uses_default_domain && !declares_default_opset)
+      throw invalid(what_, "the model uses ONNX ops but imports no opset for them (opset_import has no entry for the "
+                           "default domain; is the file truncated?). Re-export it (torch.onnx.export(..., "
+                           "opset_version=17)).");
     if (uses_default_domain && (opset < kMinOpset || opset > kMaxOpset))
       throw invalid(what_, "the model imports ONNX opset " + std::to_string(opset) + "; normrt supports opsets " +
                                std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) +
