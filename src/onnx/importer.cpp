@@ -145,12 +145,18 @@ class Importer {
     if (tp.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
       std::string location;
       int64_t offset = 0, length = -1;
+      bool has_length = false;
       for (const auto& kv : tp.external_data()) {
         if (kv.key() == "location") location = kv.value();
         else if (kv.key() == "offset") offset = parse_int(kv.value(), name, "offset");
-        else if (kv.key() == "length") length = parse_int(kv.value(), name, "length");
+        else if (kv.key() == "length") {
+          length = parse_int(kv.value(), name, "length");
+          has_length = true;
+        }
       }
-      if (length >= 0 && static_cast<uint64_t>(length) != expected_bytes)
+      if (has_length && length < 0)
+        throw invalid(what_, "external data of tensor '" + name + "' has negative length " + std::to_string(length));
+      if (has_length && static_cast<uint64_t>(length) != expected_bytes)
         throw invalid(what_, "external data of tensor '" + name + "' has length " + std::to_string(length) +
                                  " but its shape " + dims_to_string(dims) + " needs " + std::to_string(expected_bytes) + " bytes");
       external = read_beneath(base_dir_, location, offset, static_cast<int64_t>(expected_bytes), name);
