@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "normrt/error.h"
@@ -71,8 +72,20 @@ std::string read_file(const std::string& path, uint64_t max_bytes) {
 
 std::string read_beneath(const std::string& base_dir, const std::string& relative_path, int64_t offset,
                          int64_t length, const std::string& tensor_name) {
+  // The location comes from the file: shown with control bytes escaped, so that a NUL cannot cut the message
+  // short (what() is a C string) and hide the reason.
+  std::string shown;
+  for (unsigned char c : relative_path) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      shown += buf;
+    } else {
+      shown += static_cast<char>(c);
+    }
+  }
   auto refuse = [&](const std::string& why) -> Error {
-    return Error(ErrorCode::kInvalidModel, "external data of tensor '" + tensor_name + "' at '" + relative_path +
+    return Error(ErrorCode::kInvalidModel, "external data of tensor '" + tensor_name + "' at '" + shown +
                                                "' is refused: " + why);
   };
   if (base_dir.empty())

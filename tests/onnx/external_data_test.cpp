@@ -118,7 +118,7 @@ TEST_F(ExternalData, MalformedEntriesAreRefused) {
   expect_refused({{"location", "weights.bin"}, {"offset", "99999999999999999999"}}, {"offset", "not an integer"});
   expect_refused({{"location", "weights.bin"}, {"length", ""}}, {"length", "not an integer"});
   expect_refused({{"offset", "0"}}, {"location is empty"});
-  expect_refused({{"location", std::string("weights.bin\0../x", 16)}}, {"NUL"});
+  expect_refused({{"location", std::string("weights.bin\0../x", 16)}}, {"weights.bin\\x00../x", "NUL"});
 }
 
 TEST_F(ExternalData, MissingFileAndNonRegularFilesAreRefused) {
