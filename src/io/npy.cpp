@@ -52,8 +52,9 @@ std::string dict_value(const std::string& header, const std::string& key, const 
 }  // namespace
 
 Tensor parse_npy(const std::string& bytes, const std::string& what) {
-  if (bytes.size() < 10 || std::memcmp(bytes.data(), kMagic, 6) != 0)
+  if (bytes.size() < 6 || std::memcmp(bytes.data(), kMagic, 6) != 0)
     throw bad(what, "it does not start with the .npy magic (save arrays with numpy.save)");
+  if (bytes.size() < 10) throw bad(what, "it is truncated inside its header");
   unsigned major = static_cast<unsigned char>(bytes[6]);
   size_t header_len, header_start;
   if (major == 1) {
