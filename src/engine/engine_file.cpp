@@ -364,8 +364,11 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
   auto corrupt = [&](const std::string& m) {
     return Error(ErrorCode::kCorruptEngine, what + " is not a valid normrt engine: " + m);
   };
-  if (bytes.size() < 28 || std::memcmp(bytes.data(), kMagic, 8) != 0)
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 8) != 0)
     throw corrupt("it does not start with the engine magic (is it an ONNX model or another file?)");
+  if (bytes.size() < 28)
+    throw corrupt("it is " + std::to_string(bytes.size()) + " bytes long, shorter than the engine header (truncated); "
+                  "rebuild or copy it again");
   ByteReader header(bytes.data(), bytes.size(), what);
   header.take(8);
   uint32_t version = header.u32();
