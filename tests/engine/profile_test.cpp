@@ -122,6 +122,14 @@ TEST(ProfileResolve, RankMismatchIsRefusedNamingBothRanks) {
                     ErrorCode::kShapeError, {"input 'mask' has rank 2", "max shape 8x1x1 has rank 3"});
 }
 
+TEST(ProfileResolve, RankMismatchInALaterProfileNamesTheProfileAfterTheShape) {
+  Graph g = three_input_graph();
+  ShapeRange rank3{{1, 1, 1}, {4, 1, 1}, {8, 1, 1}};
+  expect_error_code([&] { resolve_profiles(g, {profile({{"images", kImages}, {"mask", kMask}}),
+                                               profile({{"images", kImages}, {"mask", rank3}})}); },
+                    ErrorCode::kShapeError, {"input 'mask' has rank 2 [N,1] but its min shape 1x1x1 in profile 1 has rank 3"});
+}
+
 TEST(ProfileResolve, StaticInputsAreCompletedAndStaticModelsNeedNoProfile) {
   Graph g = three_input_graph();
   auto resolved = resolve_profiles(g, {profile({{"images", kImages}, {"mask", kMask}})});
