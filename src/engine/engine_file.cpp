@@ -407,6 +407,15 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
   try {
     engine->graph.verify();
     engine->prepare();
+    // The runtime trusts the profiles (select_profile indexes min and max by the run input's rank), so they
+    // must fit the graph exactly as the builder made them: every input in every profile, ranks and fixed dims
+    // as declared, min <= opt <= max.
+    if (engine->profiles.empty()) throw Error(ErrorCode::kCorruptEngine, "it records no shape profile");
+    std::vector<Profile> resolved = resolve_profiles(engine->graph, engine->profiles);
+    for (size_t p = 0; p < resolved.size(); ++p)
+      for (const auto& [name, range] : resolved[p].inputs)
+        if (!engine->profiles[p].inputs.count(name))
+          throw Error(ErrorCode::kCorruptEngine, "profile " + std::to_string(p) + " has no shape for input '" + name + "'");
   } catch (const Error& e) {
     throw corrupt(e.what());
   }

@@ -229,13 +229,21 @@ TEST(EngineFile, ProfilesInconsistentWithTheGraphAreRefused) {
     std::string message = corrupt_message(serialize_engine(*engine));
     EXPECT_NE(message.find(expected), std::string::npos) << message;
   };
-  check([](Engine& e) { e.profiles[0].inputs["x"].max = {4}; }, "max shape 4 has rank 1");
-  check([](Engine& e) { e.profiles[1].inputs["x"].min = {8, 3, 1}; }, "min shape 8x3x1 has rank 3");
+  check([](Engine& e) { e.profiles[0].inputs["x"].max = {4}; }, "max shape 4 in profile 0 has rank 1");
+  check([](Engine& e) { e.profiles[1].inputs["x"].min = {8, 3, 1}; }, "min shape 8x3x1 in profile 1 has rank 3");
   check([](Engine& e) { e.profiles[0].inputs["x"].min = {5, 3}; }, "not ordered");
   check([](Engine& e) { e.profiles[0].inputs["x"].max = {4, 2}; }, "fixed to 3");
   check([](Engine& e) { e.profiles[0].inputs.erase("bias_n"); }, "'bias_n'");
   check([](Engine& e) { e.profiles[1].inputs["ghost"] = ShapeRange{{1}, {1}, {1}}; }, "'ghost'");
   check([](Engine& e) { e.profiles.clear(); }, "profile");
+
+  ModelBuilder m;  // a static input missing from a profile is refused too
+  m.input("x", {"2"}).output("y");
+  m.node("Identity", {"x"}, {"y"});
+  auto engine = build_engine(import_onnx_bytes(m.bytes(), ""), {});
+  engine->profiles[0].inputs.clear();
+  std::string message = corrupt_message(serialize_engine(*engine));
+  EXPECT_NE(message.find("profile 0 has no shape for input 'x'"), std::string::npos) << message;
 }
 
 TEST(EngineFile, PluginRecordsAreRefused) {
