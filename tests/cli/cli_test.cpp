@@ -153,6 +153,11 @@ TEST(Cli, SpaceSeparatedShapeFlagsWork) {
                          "x:4x3,mask:4x1", model, "-o", engine});
   EXPECT_EQ(b.code, 0) << b.err;
   EXPECT_TRUE(contains(b.out, "1 profile(s)")) << b.out;
+  write_npy(dir.file("x.npy"), filled({2, 3}, 0));
+  write_npy(dir.file("mask.npy"), filled({2, 1}, 0));
+  CliResult r = run_cli({"run", "--input", "x=" + dir.file("x.npy"), "--input", "mask=" + dir.file("mask.npy"), engine,
+                         "--output-dir", dir.file("out")});
+  EXPECT_EQ(r.code, 0) << r.err;
 }
 
 TEST(Cli, MisspelledShapeFlagNameSuggestsTheInput) {
