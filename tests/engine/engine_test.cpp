@@ -151,6 +151,13 @@ TEST(EngineRun, InputOutsideTheProfileNamesTheDimAndTheRange) {
   for (int64_t n : {2, 3, 8}) EXPECT_NO_THROW(context.run({{"x", filled({n, 3}, 0)}}));
 }
 
+TEST(EngineRun, EmptyBatchRuns) {
+  auto engine = build(scale_model(), batch_profile(0, 1, 4));
+  ExecutionContext context(engine);
+  auto out = context.run({{"x", Tensor(DataType::kFloat32, {0, 3})}});
+  EXPECT_EQ(out[0].second.dims(), (Dims{0, 3}));
+}
+
 TEST(EngineRun, SeveralProfilesEachAcceptTheirShapes) {
   BuildOptions options = batch_profile(1, 1, 2);
   options.profiles.push_back(Profile{{{"x", ShapeRange{{16, 3}, {24, 3}, {32, 3}}}}});

@@ -449,6 +449,35 @@ TEST(OnnxImport, AttributeOfTheWrongTypeIsRefusedNamingNodeAndAttribute) {
                     {"attribute 'alpha'", "'scaler'", "must be FLOAT but is INT"});
 }
 
+// Control flow is unsupported; nested subgraphs are never walked, and protobuf's own nesting limit turns very
+// deep ones into a parse error. Either way: a normrt::Error, no stack overflow.
+TEST(OnnxImport, DeeplyNestedSubgraphsAreRefusedCleanly) {
+  for (int depth : {1, 20, 200, 1000}) {
+    onnx::GraphProto inner;
+    inner.set_name("leaf");
+    for (int d = 0; d < depth; ++d) {
+      onnx::GraphProto outer;
+      outer.set_name("level" + std::to_string(d));
+      auto* node = outer.add_node();
+      node->set_op_type("If");
+      node->add_input("cond");
+      node->add_output("r");
+      auto* a = node->add_attribute();
+      a->set_name("then_branch");
+      a->set_type(onnx::AttributeProto::GRAPH);
+      *a->mutable_g() = std::move(inner);
+      inner = std::move(outer);
+    }
+    ModelBuilder m;
+    m.input("cond", {}, onnx::TensorProto::BOOL).output("r");
+    auto* node = m.graph().add_node();
+    *node = inner.node(0);
+    std::string message = error_message([&] { build_engine(import_onnx_bytes(m.bytes(), ""), {}); },
+                                        depth <= 20 ? ErrorCode::kUnsupportedOp : ErrorCode::kInvalidModel);
+    EXPECT_NE(message.find(depth <= 20 ? "'If'" : "could not be parsed"), std::string::npos) << depth << ": " << message;
+  }
+}
+
 TEST(OnnxImport, DeepChainImportsAndBuildsWithoutRecursion) {
   constexpr int kDepth = 20000;
   ModelBuilder m;
