@@ -246,6 +246,41 @@ TEST(EngineFile, ProfilesInconsistentWithTheGraphAreRefused) {
   EXPECT_NE(message.find("profile 0 has no shape for input 'x'"), std::string::npos) << message;
 }
 
+// A forged graph whose input is also a weight: the runtime would silently run on the weight instead of what the
+// caller passes.
+TEST(EngineFile, InputShadowedByAWeightIsRefused) {
+  ModelBuilder m;
+  m.input("x", {"2"}).output("y");
+  m.node("Identity", {"x"}, {"y"});
+  auto engine = build_engine(import_onnx_bytes(m.bytes(), ""), {});
+  engine->graph.initializers["x"] = Tensor(DataType::kFloat32, {2});
+  std::string message = corrupt_message(serialize_engine(*engine));
+  EXPECT_NE(message.find("input 'x'"), std::string::npos) << message;
+}
+
+// A forged node with fewer outputs than its kernel writes fails as a normrt::Error naming the node, not as an
+// std::out_of_range from inside the kernel.
+TEST(EngineFile, NodeMissingOutputsFailsAsNormrtError) {
+  ModelBuilder m;
+  m.input("x", {"2"}).output("y");
+  m.node("Identity", {"x"}, {"y"});
+  auto engine = build_engine(import_onnx_bytes(m.bytes(), ""), {});
+  Node forged = engine->graph.nodes[0];
+  forged.name = "forged";
+  forged.outputs.clear();
+  engine->graph.nodes.push_back(forged);
+  engine->kernels.push_back("");
+  std::shared_ptr<Engine> loaded;
+  try {
+    loaded = deserialize_engine(serialize_engine(*engine), "forged");
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruptEngine) << e.what();  // refusing it at load is fine too
+    return;
+  }
+  ExecutionContext context(loaded);
+  expect_error_code([&] { context.run({{"x", Tensor(DataType::kFloat32, {2})}}); }, ErrorCode::kInternal, {"'forged'"});
+}
+
 TEST(EngineFile, PluginRecordsAreRefused) {
   std::string bytes = serialize_engine(*sample_engine());
   // The plugins section is last: a count of 0 right before the checksum. Make it a count of 1 followed by an
