@@ -406,6 +406,11 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
     throw corrupt("it was built for device '" + engine->device + "', which this build of normrt does not support");
   try {
     engine->graph.verify();
+    // The importer never makes an input that is also a weight; in a file it would make the runtime ignore what
+    // the caller passes (verify() does not look at inputs against initializers).
+    for (const auto& in : engine->graph.inputs)
+      if (engine->graph.is_initializer(in.name))
+        throw Error(ErrorCode::kCorruptEngine, "input '" + in.name + "' is also stored as a weight");
     engine->prepare();
     // The runtime trusts the profiles (select_profile indexes min and max by the run input's rank), so they
     // must fit the graph exactly as the builder made them: every input in every profile, ranks and fixed dims
