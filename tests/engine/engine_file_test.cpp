@@ -1,6 +1,8 @@
 // Engine files: a saved engine loads into the same engine (profiles, kernels, graph, weights, output order);
 // any damaged file is refused with kCorruptEngine before it is parsed, and a file whose checksum was forged
 // is still parsed safely and checked for consistency.
+#include <sys/stat.h>
+
 #include "engine/core_test_ops.h"
 #include "engine/engine.h"
 #include "onnx/importer.h"
@@ -177,6 +179,13 @@ TEST(EngineFile, WrongMagicSaysWhatTheFileMayBe) {
   EXPECT_FALSE(looks_like_engine(dir.file("missing.nrt")));
   expect_error_code([&] { load_engine(onnx_path); }, ErrorCode::kCorruptEngine, {onnx_path, "engine magic", "ONNX model"});
   expect_error_code([&] { load_engine(dir.file("missing.nrt")); }, ErrorCode::kIo, {"missing.nrt", "No such file"});
+}
+
+TEST(EngineFile, FifoIsNotWaitedOn) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo(dir.file("pipe").c_str(), 0644), 0);
+  EXPECT_FALSE(looks_like_engine(dir.file("pipe")));
+  expect_error_code([&] { load_engine(dir.file("pipe")); }, ErrorCode::kIo, {"not a regular file"});
 }
 
 TEST(EngineFile, WrongFormatVersionAsksForARebuild) {
