@@ -10,6 +10,9 @@
 // Loading checks magic, version, length and checksum before it parses anything, then parses each section
 // with a length-tracked reader that must consume the section exactly. An engine never names a library to
 // load: plugins come only from the user.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <fstream>
@@ -440,10 +443,15 @@ std::shared_ptr<Engine> load_engine(const std::string& path) {
 }
 
 bool looks_like_engine(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  // Non-blocking, regular files only: a FIFO must not be waited on (nor have its first bytes consumed).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat st;
   char head[8] = {};
-  f.read(head, 8);
-  return f.gcount() == 8 && std::memcmp(head, kMagic, 8) == 0;
+  bool match = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::pread(fd, head, 8, 0) == 8 &&
+               std::memcmp(head, kMagic, 8) == 0;
+  ::close(fd);
+  return match;
 }
 
 }  // namespace normrt
