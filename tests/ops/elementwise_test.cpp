@@ -20,14 +20,14 @@ Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& valu
   return t;
 }
 
-Tensor int_tensor(DataType dtype, const Dims& dims, int64_t low, int64_t high) {
+[[maybe_unused]] Tensor int_tensor(DataType dtype, const Dims& dims, int64_t low, int64_t high) {
   Tensor t(dtype, dims);
   std::uniform_int_distribution<int64_t> dist(low, high);
   for (int64_t i = 0; i < t.numel(); ++i) set_element_from_double(t, i, static_cast<double>(dist(rng())));
   return t;
 }
 
-Tensor random_of(DataType dtype, const Dims& dims, float low = -1.0f, float high = 1.0f) {
+[[maybe_unused]] Tensor random_of(DataType dtype, const Dims& dims, float low = -1.0f, float high = 1.0f) {
   Tensor f = random_tensor(dims, low, high);
   if (dtype == DataType::kFloat32) return f;
   Tensor t(dtype, dims);
@@ -35,14 +35,14 @@ Tensor random_of(DataType dtype, const Dims& dims, float low = -1.0f, float high
   return t;
 }
 
-std::vector<double> values_of(const Tensor& t) {
+[[maybe_unused]] std::vector<double> values_of(const Tensor& t) {
   std::vector<double> v;
   for (int64_t i = 0; i < t.numel(); ++i) v.push_back(element_as_double(t, i));
   return v;
 }
 
 // Numpy broadcast of two shapes, written independently of the library's helpers.
-Dims naive_broadcast(const Dims& a, const Dims& b) {
+[[maybe_unused]] Dims naive_broadcast(const Dims& a, const Dims& b) {
   const size_t rank = std::max(a.size(), b.size());
   Dims out(rank);
   for (size_t k = 0; k < rank; ++k) {
@@ -54,7 +54,7 @@ Dims naive_broadcast(const Dims& a, const Dims& b) {
 }
 
 // The linear index in a tensor of dims `in` that output element `o` (of dims `out`) reads under broadcasting.
-int64_t source_index(const Dims& in, const Dims& out, int64_t o) {
+[[maybe_unused]] int64_t source_index(const Dims& in, const Dims& out, int64_t o) {
   int64_t index = 0, stride = 1;
   for (size_t k = 0; k < out.size(); ++k) {
     const size_t axis = out.size() - 1 - k;
@@ -70,7 +70,7 @@ int64_t source_index(const Dims& in, const Dims& out, int64_t o) {
 }
 
 // Runs only the shape function, on possibly symbolic shapes.
-std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs, int64_t opset = 17) {
+[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs, int64_t opset = 17) {
   InferContext ctx(node, opset);
   ctx.inputs = inputs;
   ctx.values.assign(inputs.size(), nullptr);
@@ -80,7 +80,7 @@ std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inp
   return ctx.outputs;
 }
 
-Shape sym(std::vector<Dim> dims) { return Shape(std::move(dims)); }
+[[maybe_unused]] Shape sym(std::vector<Dim> dims) { return Shape(std::move(dims)); }
 
 // Shape pairs covering same shape, scalar, suffix, middle and two-sided broadcasting, odd sizes and rank 0.
 const std::vector<std::pair<Dims, Dims>> kBroadcastCases = {
