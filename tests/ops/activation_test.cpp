@@ -1,10 +1,12 @@
 // Tests of src/ops/activation.cpp: Relu, LeakyRelu, Elu, Selu, Sigmoid, HardSigmoid, HardSwish, Tanh, Gelu,
 // Softplus, Softsign, PRelu, Clip.
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <functional>
 #include <limits>
 
+#include "cpu/cpu_kernel.h"
 #include "test_util.h"
 
 namespace normrt::test {
@@ -337,6 +339,58 @@ TEST(Clip, Errors) {
   expect_error([&] { run(make_node("Clip", 1), {&b}); }, {"Clip_test", "bool"});
   auto out = infer(clip_node(), {{DataType::kFloat32, sym({Dim::unknown("n"), 2})}, {DataType::kFloat32, Shape()}, {}});
   EXPECT_EQ(out[0].shape.to_string(), "[n,2]");
+}
+
+
+// ---- fast float32 kernels (src/cpu/elementwise_fast.cpp) ------------------------------------------------------
+std::string fast_kernel_name(const std::string& op) {
+  std::string snake;
+  for (char c : op) {
+    if (std::isupper(static_cast<unsigned char>(c)) && !snake.empty()) snake += '_';
+    snake += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return "fast_" + snake + "_f32";
+}
+
+TEST(ActivationFast, MatchesReference) {
+  for (const auto& c : cases()) {
+    const CpuKernel* kernel = CpuKernelRegistry::global().find(fast_kernel_name(c.op));
+    ASSERT_NE(kernel, nullptr) << fast_kernel_name(c.op);
+    const Node node = activation_node(c);
+    EXPECT_EQ(CpuKernelRegistry::global().choose(node, 20, {{DataType::kFloat32, sym({Dim::unknown(), 3})}}), kernel);
+    EXPECT_EQ(CpuKernelRegistry::global().choose(node, 20, {{DataType::kFloat16, sym({3})}}), nullptr);
+    for (const Dims& dims : std::vector<Dims>{{1}, {3, 7}, {2, 13, 5}, {}, {0, 4}, {3, 40001}}) {
+      Tensor x = random_tensor(dims, -8, 8);
+      if (x.numel() >= 5) {
+        float* p = x.data<float>();
+        p[0] = NAN, p[1] = INFINITY, p[2] = -INFINITY, p[3] = 0, p[4] = -0.0f;
+      }
+      auto fast = run(node, {&x}, 20, kernel->run);
+      auto reference = run(node, {&x}, 20);
+      EXPECT_LE(relative_error(fast[0], reference[0]), 1e-6) << c.op << " " << dims_to_string(dims);
+    }
+  }
+}
+
+TEST(ActivationFast, ClipMatchesReference) {
+  const CpuKernel* kernel = CpuKernelRegistry::global().find("fast_clip_f32");
+  ASSERT_NE(kernel, nullptr);
+  Tensor x = random_tensor({3, 40001}, -3, 3);
+  x.data<float>()[0] = NAN;
+  Tensor lo = float_tensor({-1}, {});
+  Tensor hi = float_tensor({0.5f}, {});
+  const std::vector<std::vector<const Tensor*>> variants = {{&x, &lo, &hi}, {&x, nullptr, &hi}, {&x, &lo, nullptr},
+                                                            {&x, nullptr, nullptr}, {&x, &hi, &lo}};
+  for (const auto& inputs : variants) {
+    Node clip = make_node("Clip", 3);
+    EXPECT_LE(relative_error(run(clip, inputs, 13, kernel->run)[0], run(clip, inputs, 13)[0]), 0.0);
+  }
+  Node old_clip = make_node("Clip", 1);
+  set_float(old_clip, "min", -0.25f);
+  EXPECT_LE(relative_error(run(old_clip, {&x}, 10, kernel->run)[0], run(old_clip, {&x}, 10)[0]), 0.0);
+  Node bad_gelu = make_node("Gelu", 1);
+  set_string(bad_gelu, "approximate", "fast");
+  EXPECT_EQ(CpuKernelRegistry::global().choose(bad_gelu, 20, {{DataType::kFloat32, sym({3})}}), nullptr);
 }
 
 }  // namespace

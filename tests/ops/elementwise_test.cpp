@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 
+#include "cpu/cpu_kernel.h"
 #include "test_util.h"
 
 namespace normrt::test {
@@ -408,6 +409,62 @@ TEST(Variadic, Errors) {
   expect_error([&] { run(make_node("Max", 0), {}); }, {"Max_test", "at least one input"});
   Tensor g = random_tensor({3});
   expect_error([&] { run(make_node("Min", 2), {&f, &g}); }, {"Min_test", "broadcast"});
+}
+
+
+// ---- fast float32 kernels (src/cpu/elementwise_fast.cpp) ------------------------------------------------------
+const CpuKernel& fast_kernel(const std::string& name) {
+  const CpuKernel* kernel = CpuKernelRegistry::global().find(name);
+  EXPECT_NE(kernel, nullptr) << name;
+  static const CpuKernel kMissing{};
+  return kernel ? *kernel : kMissing;
+}
+
+TEST(ElementwiseFast, BinaryMatchesReferenceExactly) {
+  // Same shape, scalar on either side, suffix on either side, and patterns the fast kernel hands back to the
+  // reference ([3,1] x [1,4]); sizes above one parallel block (16K elements) run on several threads.
+  const std::vector<std::pair<Dims, Dims>> shapes = {
+      {{2, 3, 13}, {2, 3, 13}}, {{1}, {1}},       {{5, 40001}, {5, 40001}}, {{7, 3}, {}},     {{}, {7, 3}},
+      {{3, 70001}, {1}},        {{2, 3, 13}, {13}}, {{13}, {2, 3, 13}},     {{2, 3, 13}, {1, 3, 13}},
+      {{64, 1031}, {1031}},     {{3, 1}, {1, 4}}, {{2, 3, 4}, {3, 1}},      {{0, 3}, {3}},  {{3, 13}, {1, 1, 3, 13}}};
+  for (const auto& [name, op] : std::vector<std::pair<std::string, std::string>>{
+           {"fast_add_f32", "Add"}, {"fast_sub_f32", "Sub"}, {"fast_mul_f32", "Mul"}, {"fast_div_f32", "Div"}}) {
+    const CpuKernel& kernel = fast_kernel(name);
+    ASSERT_NE(kernel.run, nullptr);
+    EXPECT_EQ(kernel.op_type, op);
+    for (const auto& [da, db] : shapes) {
+      Tensor a = random_tensor(da, -3, 3);
+      Tensor b = random_tensor(db, 0.5f, 3);
+      Node node = make_node(op, 2);
+      auto fast = run(node, {&a, &b}, 17, kernel.run);
+      auto reference = run(node, {&a, &b}, 17);
+      ASSERT_EQ(fast[0].dims(), reference[0].dims());
+      ASSERT_EQ(std::memcmp(fast[0].raw(), reference[0].raw(), reference[0].nbytes()), 0)
+          << name << " " << dims_to_string(da) << " " << dims_to_string(db);
+    }
+  }
+}
+
+TEST(ElementwiseFast, BinaryAcceptsOnlyProvablePatterns) {
+  Node add = make_node("Add", 2);
+  auto accepts = [&](Shape a, Shape b, DataType dtype = DataType::kFloat32) {
+    const CpuKernel* chosen = CpuKernelRegistry::global().choose(add, 17, {{dtype, a}, {dtype, b}});
+    return chosen != nullptr && chosen->name == "fast_add_f32";
+  };
+  const Dim batch = Dim::unknown("batch"), seq = Dim::unknown("seq");
+  EXPECT_TRUE(accepts(sym({batch, seq, 64}), sym({64})));
+  EXPECT_TRUE(accepts(sym({64}), sym({batch, seq, 64})));
+  EXPECT_TRUE(accepts(sym({batch, 3}), sym({batch, 3})));
+  EXPECT_TRUE(accepts(sym({batch, 3}), sym({})));
+  EXPECT_TRUE(accepts(sym({1, 1}), Shape()));
+  EXPECT_TRUE(accepts(sym({batch, seq, 64}), sym({1, seq, 64})));
+  EXPECT_FALSE(accepts(sym({Dim::unknown(), 3}), sym({Dim::unknown(), 3})));  // anonymous dims may differ
+  EXPECT_FALSE(accepts(sym({batch, 3}), sym({seq, 3})));
+  EXPECT_FALSE(accepts(sym({3, 1}), sym({1, 4})));
+  EXPECT_FALSE(accepts(sym({batch, 3, 8, 8}), sym({3, 1, 1})));
+  EXPECT_FALSE(accepts(Shape(), sym({4})));
+  EXPECT_FALSE(accepts(sym({4}), sym({4}), DataType::kInt64));
+  EXPECT_FALSE(accepts(sym({4}), sym({4}), DataType::kFloat16));
 }
 
 }  // namespace
