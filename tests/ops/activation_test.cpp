@@ -372,6 +372,50 @@ TEST(ActivationFast, MatchesReference) {
   }
 }
 
+TEST(ActivationFast, AccurateOnADenseGridAndAtSpecialValues) {
+  // Every x in [-20, 20] at steps of 2^-10, and values around the exp range limits.
+  std::vector<float> grid;
+  for (int i = -20 * 1024; i <= 20 * 1024; ++i) grid.push_back(static_cast<float>(i) / 1024);
+  for (float v : {-87.5f, -87.0f, -86.9f, -44.0f, 1e-30f, -1e-30f, 1e-6f, -1e-6f, 88.0f, -100.0f, 1000.0f, -1000.0f})
+    grid.push_back(v);
+  Tensor x = float_tensor(grid, {static_cast<int64_t>(grid.size())});
+  for (const auto& c : cases()) {
+    const CpuKernel* kernel = CpuKernelRegistry::global().find(fast_kernel_name(c.op));
+    ASSERT_NE(kernel, nullptr);
+    const Node node = activation_node(c);
+    for (bool fast : {true, false}) {  // the same bound holds for the reference kernel
+      auto out = run(node, {&x}, 20, fast ? kernel->run : nullptr);
+      for (size_t i = 0; i < grid.size(); ++i) {
+        const double want = c.fn(grid[i]);
+        const double got = out[0].data<float>()[i];
+        // ~2 ulp of the result plus the rounding of intermediates of magnitude ~max(1, |x|); Selu's
+        // alpha * e^x - alpha cancels near 0 (in the reference too), so its intermediates round at ~alpha.
+        const double absolute = std::string(c.op) == "Selu" ? 1.5e-7 : 6e-8;
+        const double tolerance = 2.5e-7 * std::fabs(want) + absolute * std::max(1.0, std::fabs(static_cast<double>(grid[i])));
+        ASSERT_NEAR(got, want, tolerance) << c.op << (fast ? " fast" : " reference") << " at x = " << grid[i];
+      }
+    }
+  }
+}
+
+TEST(ActivationFast, InfinitiesAndNaNMatchTheReference) {
+  Tensor x = float_tensor({INFINITY, -INFINITY, NAN, 0.0f, -0.0f}, {5});
+  for (const auto& c : cases()) {
+    const CpuKernel* kernel = CpuKernelRegistry::global().find(fast_kernel_name(c.op));
+    ASSERT_NE(kernel, nullptr);
+    const Node node = activation_node(c);
+    auto fast = values_of(run(node, {&x}, 20, kernel->run)[0]);
+    auto reference = values_of(run(node, {&x}, 20)[0]);
+    for (size_t i = 0; i < fast.size(); ++i) {
+      if (std::isnan(reference[i])) {
+        EXPECT_TRUE(std::isnan(fast[i])) << c.op << " at " << x.data<float>()[i];
+      } else {
+        EXPECT_EQ(fast[i], reference[i]) << c.op << " at " << x.data<float>()[i];
+      }
+    }
+  }
+}
+
 TEST(ActivationFast, ClipMatchesReference) {
   const CpuKernel* kernel = CpuKernelRegistry::global().find("fast_clip_f32");
   ASSERT_NE(kernel, nullptr);
