@@ -1,5 +1,6 @@
 // Fast float32 elementwise kernels: OpenMP-parallel binary arithmetic (Add, Sub, Mul, Div) for same-shape,
-// scalar and trailing-suffix broadcasts ([B,S,H] + [H]), and the unary activations.
+// scalar and trailing-suffix broadcasts ([B,S,H] + [H]), the unary activations, and Softmax/LogSoftmax over
+// contiguous rows.
 //
 // The binary kernels and the piecewise-linear activations compute exactly what the reference kernels in src/ops/
 // compute; the activations built on exp, tanh and erf use the four-lane approximations below, which stay within
@@ -348,6 +349,82 @@ void clip_fast(KernelContext& ctx) {
   });
 }
 
+// ---- Softmax and LogSoftmax over contiguous rows ----------------------------------------------------------------
+// Before opset 13 the normalized groups are the rows of the coerced 2-D view, always contiguous; from 13 on they
+// are contiguous when the axis is the last one. Other axes go to the reference kernel.
+int64_t softmax_axis(const Node& node, int64_t opset) { return node.attr_int("axis", opset < 13 ? 1 : -1); }
+
+bool softmax_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) {
+  if (inputs.size() != 1 || inputs[0].dtype != DataType::kFloat32) return false;
+  if (opset < 13) return true;
+  const int64_t axis = softmax_axis(node, opset);
+  const Shape& shape = inputs[0].shape;
+  return axis == -1 || (shape.has_rank && axis == static_cast<int64_t>(shape.rank()) - 1);
+}
+
+// One row: max, then e = exp(x - max) (argument <= 0, where exp_nonpositive is exact to ~1e-7) summed in float
+// lanes that are flushed into a double every 1024 elements, then a scale (Softmax) or a shift (LogSoftmax).
+template <bool Log>
+void softmax_row(const float* in, float* out, int64_t n) {
+  Vec vector_max = splat(-INFINITY);
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    Vec v;
+    std::memcpy(&v, in + i, sizeof v);
+    vector_max = v > vector_max ? v : vector_max;  // a NaN is skipped here but still makes the sum NaN below
+  }
+  float max = -INFINITY;
+  for (int lane = 0; lane < kLanes; ++lane) max = vector_max[lane] > max ? vector_max[lane] : max;
+  for (; i < n; ++i) max = in[i] > max ? in[i] : max;
+
+  double sum = 0;
+  Vec partial = splat(0.0f);
+  for (i = 0; i + kLanes <= n; i += kLanes) {
+    Vec v;
+    std::memcpy(&v, in + i, sizeof v);
+    const Vec e = exp_nonpositive(v - max);
+    if (!Log) std::memcpy(out + i, &e, sizeof e);
+    partial += e;
+    if ((i / kLanes) % 256 == 255) {
+      for (int lane = 0; lane < kLanes; ++lane) sum += partial[lane];
+      partial = splat(0.0f);
+    }
+  }
+  for (int lane = 0; lane < kLanes; ++lane) sum += partial[lane];
+  for (; i < n; ++i) {
+    const float e = exp_nonpositive(splat(in[i] - max))[0];
+    if (!Log) out[i] = e;
+    sum += e;
+  }
+
+  if (Log) {
+    const float log_sum = static_cast<float>(std::log(sum));
+    for (i = 0; i < n; ++i) out[i] = in[i] - max - log_sum;
+  } else {
+    const float scale = static_cast<float>(1.0 / sum);
+    for (i = 0; i < n; ++i) out[i] *= scale;
+  }
+}
+
+template <bool Log>
+void softmax_fast(KernelContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const int64_t rank = static_cast<int64_t>(x.rank());
+  int64_t axis = softmax_axis(ctx.node, ctx.opset);
+  if (axis < 0) axis += rank;
+  // Anything unusual (another dtype, a bad axis, a strided axis) is the reference kernel's to run or report.
+  if (x.dtype() != DataType::kFloat32 || axis < 0 || axis >= rank || (ctx.opset >= 13 && axis != rank - 1))
+    return run_reference(ctx);
+  int64_t rows = 1;
+  for (int64_t d = 0; d < axis; ++d) rows *= x.dims()[d];
+  if (x.numel() == 0) return;
+  const int64_t n = x.numel() / rows;
+  const float* in = x.data<float>();
+  float* out = ctx.out(0).data<float>();
+#pragma omp parallel for schedule(static) if (x.numel() > kBlock && rows > 1)
+  for (int64_t r = 0; r < rows; ++r) softmax_row<Log>(in + r * n, out + r * n, n);
+}
+
 }  // namespace
 
 NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_add_f32", "", "Add", binary_accepts, binary_fast<AddOp>, 10});
@@ -366,5 +443,8 @@ NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_gelu_f32", "", "Gelu", unary_accepts,
 NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_softplus_f32", "", "Softplus", unary_accepts, softplus_fast, 10});
 NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_softsign_f32", "", "Softsign", unary_accepts, softsign_fast, 10});
 NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_clip_f32", "", "Clip", unary_accepts, clip_fast, 10});
+
+NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_softmax_f32", "", "Softmax", softmax_accepts, softmax_fast<false>, 10});
+NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_log_softmax_f32", "", "LogSoftmax", softmax_accepts, softmax_fast<true>, 10});
 
 }  // namespace normrt

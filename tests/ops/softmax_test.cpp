@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "cpu/cpu_kernel.h"
 #include "test_util.h"
 
 namespace normrt::test {
@@ -241,6 +242,73 @@ TEST(Softmax, ShapeInferenceAndErrors) {
   expect_error([&] { run(make_node("Softmax", 1), {&i}, 13); }, {"Softmax_test", "int64"});
   Tensor scalar = float_tensor({1}, {});
   expect_error([&] { run(make_node("Softmax", 1), {&scalar}, 13); }, {"scalar"});
+}
+
+
+// ---- fast float32 kernels (src/cpu/elementwise_fast.cpp) ------------------------------------------------------
+TEST(SoftmaxFast, MatchesReferenceOnContiguousRows) {
+  struct Case {
+    Dims dims;
+    int64_t axis;
+    int64_t opset;
+  };
+  const std::vector<Case> cases = {{{1, 3}, -1, 13},   {{7, 13}, -1, 13},    {{2, 3, 1000}, 2, 13}, {{40001}, 0, 13},
+                                   {{64, 257}, -1, 21}, {{2, 3, 5, 7}, 1, 11}, {{4, 9, 3}, 0, 12},  {{3, 1}, -1, 13},
+                                   {{2, 3, 5}, 1, 13},  {{2, 3, 5}, 0, 17}};  // the last two: strided, reference
+  for (const char* op : {"Softmax", "LogSoftmax"}) {
+    const CpuKernel* kernel = CpuKernelRegistry::global().find(std::string(op) == "Softmax" ? "fast_softmax_f32" : "fast_log_softmax_f32");
+    ASSERT_NE(kernel, nullptr);
+    for (const Case& c : cases) {
+      Tensor x = random_tensor(c.dims, -10, 10);
+      Node node = softmax_node(op, c.axis);
+      auto fast = run(node, {&x}, c.opset, kernel->run);
+      auto reference = run(node, {&x}, c.opset);
+      // ~5 ulp: the kernel's exp (1e-7), its rounded row scale and the reference's own final rounding.
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const double want = reference[0].data<float>()[i];
+        ASSERT_NEAR(fast[0].data<float>()[i], want, 6e-7 * std::fabs(want) + (std::string(op) == "Softmax" ? 0.0 : 4e-6))
+            << op << " " << dims_to_string(c.dims) << " axis " << c.axis << " opset " << c.opset << " at " << i;
+      }
+    }
+  }
+}
+
+TEST(SoftmaxFast, SpecialValuesMatchReference) {
+  Tensor x = float_tensor({1000, 1001, 1002, -INFINITY, 0, -INFINITY, NAN, 1, 2, -INFINITY, -INFINITY, -INFINITY,
+                           INFINITY, 0, 1},
+                          {5, 3});
+  for (const char* op : {"Softmax", "LogSoftmax"}) {
+    const CpuKernel* kernel = CpuKernelRegistry::global().find(std::string(op) == "Softmax" ? "fast_softmax_f32" : "fast_log_softmax_f32");
+    ASSERT_NE(kernel, nullptr);
+    auto fast = values_of(run(make_node(op, 1), {&x}, 13, kernel->run)[0]);
+    auto reference = values_of(run(make_node(op, 1), {&x}, 13)[0]);
+    for (size_t i = 0; i < fast.size(); ++i) {
+      if (std::isnan(reference[i]) || std::isinf(reference[i])) {
+        EXPECT_EQ(std::isnan(fast[i]), std::isnan(reference[i])) << op << " at " << i;
+        if (std::isinf(reference[i])) {
+          EXPECT_EQ(fast[i], reference[i]) << op << " at " << i;
+        }
+      } else {
+        EXPECT_NEAR(fast[i], reference[i], 1e-6 * std::max(1.0, std::fabs(reference[i]))) << op << " at " << i;
+      }
+    }
+  }
+}
+
+TEST(SoftmaxFast, AcceptsContiguousAxesOnly) {
+  auto chosen = [](const Node& node, int64_t opset, Shape shape) {
+    const CpuKernel* kernel = CpuKernelRegistry::global().choose(node, opset, {{DataType::kFloat32, shape}});
+    return kernel ? kernel->name : std::string("reference");
+  };
+  const Shape symbolic = sym({Dim::unknown("b"), 8, 16});
+  EXPECT_EQ(chosen(make_node("Softmax", 1), 13, symbolic), "fast_softmax_f32");
+  EXPECT_EQ(chosen(make_node("Softmax", 1), 13, Shape()), "fast_softmax_f32");  // axis -1 needs no rank
+  EXPECT_EQ(chosen(softmax_node("LogSoftmax", 2), 13, symbolic), "fast_log_softmax_f32");
+  EXPECT_EQ(chosen(softmax_node("Softmax", 1), 13, symbolic), "reference");
+  EXPECT_EQ(chosen(softmax_node("Softmax", 1), 11, symbolic), "fast_softmax_f32");  // coerced rows
+  EXPECT_EQ(chosen(softmax_node("Softmax", -2), 13, Shape()), "reference");
+  Node node = make_node("Softmax", 1);
+  EXPECT_EQ(CpuKernelRegistry::global().choose(node, 13, {{DataType::kFloat16, symbolic}}), nullptr);
 }
 
 }  // namespace
