@@ -362,8 +362,8 @@ bool softmax_accepts(const Node& node, int64_t opset, const std::vector<TypeShap
   return axis == -1 || (shape.has_rank && axis == static_cast<int64_t>(shape.rank()) - 1);
 }
 
-// One row: max, then e = exp(x - max) (argument <= 0, where exp_nonpositive is exact to ~1e-7) summed in float
-// lanes that are flushed into a double every 1024 elements, then a scale (Softmax) or a shift (LogSoftmax).
+// One row: max, then e = exp(x - max) (argument <= 0, where exp_nonpositive is exact to ~1e-7) summed in double
+// lanes, then a scale (Softmax) or a shift (LogSoftmax).
 template <bool Log>
 void softmax_row(const float* in, float* out, int64_t n) {
   Vec vector_max = splat(-INFINITY);
@@ -377,20 +377,18 @@ void softmax_row(const float* in, float* out, int64_t n) {
   for (int lane = 0; lane < kLanes; ++lane) max = vector_max[lane] > max ? vector_max[lane] : max;
   for (; i < n; ++i) max = in[i] > max ? in[i] : max;
 
-  double sum = 0;
-  Vec partial = splat(0.0f);
+  // The sum runs in double lanes, as in the reference: float lanes over a 1000-element row lose ~1e-6.
+  using VecDouble = double __attribute__((vector_size(4 * sizeof(double))));
+  VecDouble lanes = VecDouble{} + 0.0;
   for (i = 0; i + kLanes <= n; i += kLanes) {
     Vec v;
     std::memcpy(&v, in + i, sizeof v);
     const Vec e = exp_nonpositive(v - max);
     if (!Log) std::memcpy(out + i, &e, sizeof e);
-    partial += e;
-    if ((i / kLanes) % 256 == 255) {
-      for (int lane = 0; lane < kLanes; ++lane) sum += partial[lane];
-      partial = splat(0.0f);
-    }
+    lanes += __builtin_convertvector(e, VecDouble);
   }
-  for (int lane = 0; lane < kLanes; ++lane) sum += partial[lane];
+  double sum = 0;
+  for (int lane = 0; lane < kLanes; ++lane) sum += lanes[lane];
   for (; i < n; ++i) {
     const float e = exp_nonpositive(splat(in[i] - max))[0];
     if (!Log) out[i] = e;
