@@ -4,9 +4,9 @@
 //
 // The binary kernels and the piecewise-linear activations compute exactly what the reference kernels in src/ops/
 // compute; the activations built on exp and tanh use the four-lane approximations below, which stay within
-// ~2e-7 relative error of the reference. What the kernels add is threads and SIMD. A binary kernel re-checks the concrete shapes
-// at run time and hands any pattern it does not cover to the op's reference kernel, so `accepts` only decides
-// where it is worth choosing.
+// ~2e-7 relative error of the reference. What the kernels add is threads and SIMD. A binary kernel re-checks the
+// concrete shapes at run time and hands any pattern it does not cover to the op's reference kernel, so `accepts` only
+// decides where it is worth choosing.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -267,9 +267,8 @@ void elu_fast(KernelContext& ctx) {
 void selu_fast(KernelContext& ctx) {
   const float alpha = ctx.node.attr_float("alpha", 1.67326319217681884765625f);
   const float gamma = ctx.node.attr_float("gamma", 1.05070102214813232421875f);
-  map_vector(ctx, [alpha, gamma](Vec x) {
-    return x <= 0.0f ? gamma * (alpha * exp_nonpositive(x) - alpha) : gamma * x;
-  });
+  map_vector(ctx,
+             [alpha, gamma](Vec x) { return x <= 0.0f ? gamma * (alpha * exp_nonpositive(x) - alpha) : gamma * x; });
 }
 
 void sigmoid_fast(KernelContext& ctx) { map_vector(ctx, vector_sigmoid); }
@@ -423,6 +422,7 @@ NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_softsign_f32", "", "Softsign", unary_
 NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_clip_f32", "", "Clip", unary_accepts, clip_fast, 10});
 
 NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_softmax_f32", "", "Softmax", softmax_accepts, softmax_fast<false>, 10});
-NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_log_softmax_f32", "", "LogSoftmax", softmax_accepts, softmax_fast<true>, 10});
+NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"fast_log_softmax_f32", "", "LogSoftmax", softmax_accepts, softmax_fast<true>,
+                                     10});
 
 }  // namespace normrt

@@ -46,7 +46,7 @@ uint16_t float_to_bfloat16(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
   if (std::isnan(f)) return static_cast<uint16_t>((bits >> 16) | 0x40);  // stay a (quiet) NaN
-  bits += 0x7fff + ((bits >> 16) & 1);                                     // round to nearest even
+  bits += 0x7fff + ((bits >> 16) & 1);                                   // round to nearest even
   return static_cast<uint16_t>(bits >> 16);
 }
 
@@ -86,11 +86,20 @@ constexpr unsigned kNumeric = kFloats | kInts;
 
 unsigned type_class(DataType dtype) {
   switch (dtype) {
-    case DataType::kFloat32: case DataType::kFloat64: case DataType::kFloat16: case DataType::kBFloat16:
+    case DataType::kFloat32:
+    case DataType::kFloat64:
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
       return kFloats;
-    case DataType::kInt8: case DataType::kInt16: case DataType::kInt32: case DataType::kInt64:
+    case DataType::kInt8:
+    case DataType::kInt16:
+    case DataType::kInt32:
+    case DataType::kInt64:
       return kSignedInts;
-    case DataType::kUInt8: case DataType::kUInt16: case DataType::kUInt32: case DataType::kUInt64:
+    case DataType::kUInt8:
+    case DataType::kUInt16:
+    case DataType::kUInt32:
+    case DataType::kUInt64:
       return kUnsignedInts;
     case DataType::kBool:
       return kBool;
@@ -109,26 +118,50 @@ std::string type_list(unsigned set) {
   return s;
 }
 
+// Calls fn(Tag<S>) when the type class Class is in Set; compiles to nothing otherwise.
+template <unsigned Set, unsigned Class, typename S, typename Fn>
+bool call_if(Fn& fn) {
+  if constexpr ((Set & Class) != 0) {
+    fn(Tag<S>{});
+    return true;
+  } else {
+    return false;
+  }
+}
+
 // Calls fn(Tag<S>{}) for the storage type S of dtype when dtype is in Set; returns whether it did.
 template <unsigned Set, typename Fn>
 bool dispatch(DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kFloat32: if constexpr ((Set & kFloats) != 0) { fn(Tag<float>{}); return true; } break;
-    case DataType::kFloat64: if constexpr ((Set & kFloats) != 0) { fn(Tag<double>{}); return true; } break;
-    case DataType::kFloat16: if constexpr ((Set & kFloats) != 0) { fn(Tag<Half>{}); return true; } break;
-    case DataType::kBFloat16: if constexpr ((Set & kFloats) != 0) { fn(Tag<BHalf>{}); return true; } break;
-    case DataType::kInt8: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int8_t>{}); return true; } break;
-    case DataType::kInt16: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int16_t>{}); return true; } break;
-    case DataType::kInt32: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int32_t>{}); return true; } break;
-    case DataType::kInt64: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int64_t>{}); return true; } break;
-    case DataType::kUInt8: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint8_t>{}); return true; } break;
-    case DataType::kUInt16: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint16_t>{}); return true; } break;
-    case DataType::kUInt32: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint32_t>{}); return true; } break;
-    case DataType::kUInt64: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint64_t>{}); return true; } break;
-    case DataType::kBool: if constexpr ((Set & kBool) != 0) { fn(Tag<Bool8>{}); return true; } break;
-    default: break;
+    case DataType::kFloat32:
+      return call_if<Set, kFloats, float>(fn);
+    case DataType::kFloat64:
+      return call_if<Set, kFloats, double>(fn);
+    case DataType::kFloat16:
+      return call_if<Set, kFloats, Half>(fn);
+    case DataType::kBFloat16:
+      return call_if<Set, kFloats, BHalf>(fn);
+    case DataType::kInt8:
+      return call_if<Set, kSignedInts, int8_t>(fn);
+    case DataType::kInt16:
+      return call_if<Set, kSignedInts, int16_t>(fn);
+    case DataType::kInt32:
+      return call_if<Set, kSignedInts, int32_t>(fn);
+    case DataType::kInt64:
+      return call_if<Set, kSignedInts, int64_t>(fn);
+    case DataType::kUInt8:
+      return call_if<Set, kUnsignedInts, uint8_t>(fn);
+    case DataType::kUInt16:
+      return call_if<Set, kUnsignedInts, uint16_t>(fn);
+    case DataType::kUInt32:
+      return call_if<Set, kUnsignedInts, uint32_t>(fn);
+    case DataType::kUInt64:
+      return call_if<Set, kUnsignedInts, uint64_t>(fn);
+    case DataType::kBool:
+      return call_if<Set, kBool, Bool8>(fn);
+    default:
+      return false;
   }
-  return false;
 }
 
 template <typename Ctx>
@@ -142,17 +175,28 @@ constexpr unsigned kCastTypes = kNumeric | kBool;
 // The ONNX TensorProto.DataType values normrt has no tensor type for.
 const char* unsupported_type_name(int64_t onnx_type) {
   switch (onnx_type) {
-    case 8: return "string";
-    case 14: return "complex64";
-    case 15: return "complex128";
-    case 17: return "float8e4m3fn";
-    case 18: return "float8e4m3fnuz";
-    case 19: return "float8e5m2";
-    case 20: return "float8e5m2fnuz";
-    case 21: return "uint4";
-    case 22: return "int4";
-    case 23: return "float4e2m1";
-    default: return nullptr;
+    case 8:
+      return "string";
+    case 14:
+      return "complex64";
+    case 15:
+      return "complex128";
+    case 17:
+      return "float8e4m3fn";
+    case 18:
+      return "float8e4m3fnuz";
+    case 19:
+      return "float8e5m2";
+    case 20:
+      return "float8e5m2fnuz";
+    case 21:
+      return "uint4";
+    case 22:
+      return "int4";
+    case 23:
+      return "float4e2m1";
+    default:
+      return nullptr;
   }
 }
 

@@ -39,7 +39,7 @@ uint16_t float_to_bfloat16(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
   if (std::isnan(f)) return static_cast<uint16_t>((bits >> 16) | 0x40);  // stay a (quiet) NaN
-  bits += 0x7fff + ((bits >> 16) & 1);                                     // round to nearest even
+  bits += 0x7fff + ((bits >> 16) & 1);                                   // round to nearest even
   return static_cast<uint16_t>(bits >> 16);
 }
 
@@ -79,11 +79,20 @@ constexpr unsigned kNumeric = kFloats | kInts;
 
 unsigned type_class(DataType dtype) {
   switch (dtype) {
-    case DataType::kFloat32: case DataType::kFloat64: case DataType::kFloat16: case DataType::kBFloat16:
+    case DataType::kFloat32:
+    case DataType::kFloat64:
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
       return kFloats;
-    case DataType::kInt8: case DataType::kInt16: case DataType::kInt32: case DataType::kInt64:
+    case DataType::kInt8:
+    case DataType::kInt16:
+    case DataType::kInt32:
+    case DataType::kInt64:
       return kSignedInts;
-    case DataType::kUInt8: case DataType::kUInt16: case DataType::kUInt32: case DataType::kUInt64:
+    case DataType::kUInt8:
+    case DataType::kUInt16:
+    case DataType::kUInt32:
+    case DataType::kUInt64:
       return kUnsignedInts;
     case DataType::kBool:
       return kBool;
@@ -102,26 +111,50 @@ std::string type_list(unsigned set) {
   return s;
 }
 
+// Calls fn(Tag<S>) when the type class Class is in Set; compiles to nothing otherwise.
+template <unsigned Set, unsigned Class, typename S, typename Fn>
+bool call_if(Fn& fn) {
+  if constexpr ((Set & Class) != 0) {
+    fn(Tag<S>{});
+    return true;
+  } else {
+    return false;
+  }
+}
+
 // Calls fn(Tag<S>{}) for the storage type S of dtype when dtype is in Set; returns whether it did.
 template <unsigned Set, typename Fn>
 bool dispatch(DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kFloat32: if constexpr ((Set & kFloats) != 0) { fn(Tag<float>{}); return true; } break;
-    case DataType::kFloat64: if constexpr ((Set & kFloats) != 0) { fn(Tag<double>{}); return true; } break;
-    case DataType::kFloat16: if constexpr ((Set & kFloats) != 0) { fn(Tag<Half>{}); return true; } break;
-    case DataType::kBFloat16: if constexpr ((Set & kFloats) != 0) { fn(Tag<BHalf>{}); return true; } break;
-    case DataType::kInt8: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int8_t>{}); return true; } break;
-    case DataType::kInt16: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int16_t>{}); return true; } break;
-    case DataType::kInt32: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int32_t>{}); return true; } break;
-    case DataType::kInt64: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int64_t>{}); return true; } break;
-    case DataType::kUInt8: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint8_t>{}); return true; } break;
-    case DataType::kUInt16: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint16_t>{}); return true; } break;
-    case DataType::kUInt32: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint32_t>{}); return true; } break;
-    case DataType::kUInt64: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint64_t>{}); return true; } break;
-    case DataType::kBool: if constexpr ((Set & kBool) != 0) { fn(Tag<Bool8>{}); return true; } break;
-    default: break;
+    case DataType::kFloat32:
+      return call_if<Set, kFloats, float>(fn);
+    case DataType::kFloat64:
+      return call_if<Set, kFloats, double>(fn);
+    case DataType::kFloat16:
+      return call_if<Set, kFloats, Half>(fn);
+    case DataType::kBFloat16:
+      return call_if<Set, kFloats, BHalf>(fn);
+    case DataType::kInt8:
+      return call_if<Set, kSignedInts, int8_t>(fn);
+    case DataType::kInt16:
+      return call_if<Set, kSignedInts, int16_t>(fn);
+    case DataType::kInt32:
+      return call_if<Set, kSignedInts, int32_t>(fn);
+    case DataType::kInt64:
+      return call_if<Set, kSignedInts, int64_t>(fn);
+    case DataType::kUInt8:
+      return call_if<Set, kUnsignedInts, uint8_t>(fn);
+    case DataType::kUInt16:
+      return call_if<Set, kUnsignedInts, uint16_t>(fn);
+    case DataType::kUInt32:
+      return call_if<Set, kUnsignedInts, uint32_t>(fn);
+    case DataType::kUInt64:
+      return call_if<Set, kUnsignedInts, uint64_t>(fn);
+    case DataType::kBool:
+      return call_if<Set, kBool, Bool8>(fn);
+    default:
+      return false;
   }
-  return false;
 }
 
 template <typename Ctx>
@@ -172,8 +205,8 @@ void infer_binary_to_bool(InferContext& ctx) {
   if (ctx.num_inputs() != 2) ctx.fail("needs 2 inputs, has " + std::to_string(ctx.num_inputs()));
   if ((type_class(ctx.dtype(0)) & Set) == 0) fail_dtype(ctx, 0, ctx.dtype(0), Set);
   if (ctx.dtype(1) != ctx.dtype(0))
-    ctx.fail(std::string("input 1 has type ") + dtype_name(ctx.dtype(1)) + " but input 0 has " + dtype_name(ctx.dtype(0)) +
-             "; " + ctx.node.op_type + " needs inputs of one type");
+    ctx.fail(std::string("input 1 has type ") + dtype_name(ctx.dtype(1)) + " but input 0 has " +
+             dtype_name(ctx.dtype(0)) + "; " + ctx.node.op_type + " needs inputs of one type");
   ctx.set_output(0, DataType::kBool, broadcast_shapes(ctx, {ctx.shape(0), ctx.shape(1)}));
 }
 
@@ -198,23 +231,33 @@ void binary_to_bool_reference(KernelContext& ctx) {
 
 struct EqualOp {
   template <typename C>
-  bool operator()(C x, C y) const { return x == y; }
+  bool operator()(C x, C y) const {
+    return x == y;
+  }
 };
 struct LessOp {
   template <typename C>
-  bool operator()(C x, C y) const { return x < y; }
+  bool operator()(C x, C y) const {
+    return x < y;
+  }
 };
 struct GreaterOp {
   template <typename C>
-  bool operator()(C x, C y) const { return x > y; }
+  bool operator()(C x, C y) const {
+    return x > y;
+  }
 };
 struct LessOrEqualOp {
   template <typename C>
-  bool operator()(C x, C y) const { return x <= y; }
+  bool operator()(C x, C y) const {
+    return x <= y;
+  }
 };
 struct GreaterOrEqualOp {
   template <typename C>
-  bool operator()(C x, C y) const { return x >= y; }
+  bool operator()(C x, C y) const {
+    return x >= y;
+  }
 };
 struct AndOp {
   bool operator()(bool x, bool y) const { return x && y; }
@@ -245,8 +288,9 @@ void where_words(const Tensor& condition, const Tensor& x, const Tensor& y, Tens
   const Word* px = static_cast<const Word*>(x.raw());
   const Word* py = static_cast<const Word*>(y.raw());
   Word* po = static_cast<Word*>(out.raw());
-  broadcast_loop<3>(out.dims(), {&condition.dims(), &x.dims(), &y.dims()},
-                    [&](int64_t o, const std::array<int64_t, 3>& off) { po[o] = pc[off[0]] ? px[off[1]] : py[off[2]]; });
+  broadcast_loop<3>(
+      out.dims(), {&condition.dims(), &x.dims(), &y.dims()},
+      [&](int64_t o, const std::array<int64_t, 3>& off) { po[o] = pc[off[0]] ? px[off[1]] : py[off[2]]; });
 }
 
 void where_reference(KernelContext& ctx) {
@@ -256,13 +300,23 @@ void where_reference(KernelContext& ctx) {
   if (condition.dtype() != DataType::kBool)
     ctx.fail(std::string("condition (input 0) must be bool but is ") + dtype_name(condition.dtype()));
   if (x.dtype() != y.dtype() || x.dtype() != ctx.out(0).dtype())
-    ctx.fail(std::string("X and Y must have one type; they are ") + dtype_name(x.dtype()) + " and " + dtype_name(y.dtype()));
+    ctx.fail(std::string("X and Y must have one type; they are ") + dtype_name(x.dtype()) + " and " +
+             dtype_name(y.dtype()));
   switch (dtype_size(x.dtype())) {
-    case 1: where_words<uint8_t>(condition, x, y, ctx.out(0)); return;
-    case 2: where_words<uint16_t>(condition, x, y, ctx.out(0)); return;
-    case 4: where_words<uint32_t>(condition, x, y, ctx.out(0)); return;
-    case 8: where_words<uint64_t>(condition, x, y, ctx.out(0)); return;
-    default: ctx.fail(std::string("X has unsupported type ") + dtype_name(x.dtype()));
+    case 1:
+      where_words<uint8_t>(condition, x, y, ctx.out(0));
+      return;
+    case 2:
+      where_words<uint16_t>(condition, x, y, ctx.out(0));
+      return;
+    case 4:
+      where_words<uint32_t>(condition, x, y, ctx.out(0));
+      return;
+    case 8:
+      where_words<uint64_t>(condition, x, y, ctx.out(0));
+      return;
+    default:
+      ctx.fail(std::string("X has unsupported type ") + dtype_name(x.dtype()));
   }
 }
 

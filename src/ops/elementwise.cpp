@@ -46,7 +46,7 @@ uint16_t float_to_bfloat16(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
   if (std::isnan(f)) return static_cast<uint16_t>((bits >> 16) | 0x40);  // stay a (quiet) NaN
-  bits += 0x7fff + ((bits >> 16) & 1);                                     // round to nearest even
+  bits += 0x7fff + ((bits >> 16) & 1);                                   // round to nearest even
   return static_cast<uint16_t>(bits >> 16);
 }
 
@@ -86,11 +86,20 @@ constexpr unsigned kNumeric = kFloats | kInts;
 
 unsigned type_class(DataType dtype) {
   switch (dtype) {
-    case DataType::kFloat32: case DataType::kFloat64: case DataType::kFloat16: case DataType::kBFloat16:
+    case DataType::kFloat32:
+    case DataType::kFloat64:
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
       return kFloats;
-    case DataType::kInt8: case DataType::kInt16: case DataType::kInt32: case DataType::kInt64:
+    case DataType::kInt8:
+    case DataType::kInt16:
+    case DataType::kInt32:
+    case DataType::kInt64:
       return kSignedInts;
-    case DataType::kUInt8: case DataType::kUInt16: case DataType::kUInt32: case DataType::kUInt64:
+    case DataType::kUInt8:
+    case DataType::kUInt16:
+    case DataType::kUInt32:
+    case DataType::kUInt64:
       return kUnsignedInts;
     case DataType::kBool:
       return kBool;
@@ -109,26 +118,50 @@ std::string type_list(unsigned set) {
   return s;
 }
 
+// Calls fn(Tag<S>) when the type class Class is in Set; compiles to nothing otherwise.
+template <unsigned Set, unsigned Class, typename S, typename Fn>
+bool call_if(Fn& fn) {
+  if constexpr ((Set & Class) != 0) {
+    fn(Tag<S>{});
+    return true;
+  } else {
+    return false;
+  }
+}
+
 // Calls fn(Tag<S>{}) for the storage type S of dtype when dtype is in Set; returns whether it did.
 template <unsigned Set, typename Fn>
 bool dispatch(DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kFloat32: if constexpr ((Set & kFloats) != 0) { fn(Tag<float>{}); return true; } break;
-    case DataType::kFloat64: if constexpr ((Set & kFloats) != 0) { fn(Tag<double>{}); return true; } break;
-    case DataType::kFloat16: if constexpr ((Set & kFloats) != 0) { fn(Tag<Half>{}); return true; } break;
-    case DataType::kBFloat16: if constexpr ((Set & kFloats) != 0) { fn(Tag<BHalf>{}); return true; } break;
-    case DataType::kInt8: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int8_t>{}); return true; } break;
-    case DataType::kInt16: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int16_t>{}); return true; } break;
-    case DataType::kInt32: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int32_t>{}); return true; } break;
-    case DataType::kInt64: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int64_t>{}); return true; } break;
-    case DataType::kUInt8: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint8_t>{}); return true; } break;
-    case DataType::kUInt16: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint16_t>{}); return true; } break;
-    case DataType::kUInt32: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint32_t>{}); return true; } break;
-    case DataType::kUInt64: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint64_t>{}); return true; } break;
-    case DataType::kBool: if constexpr ((Set & kBool) != 0) { fn(Tag<Bool8>{}); return true; } break;
-    default: break;
+    case DataType::kFloat32:
+      return call_if<Set, kFloats, float>(fn);
+    case DataType::kFloat64:
+      return call_if<Set, kFloats, double>(fn);
+    case DataType::kFloat16:
+      return call_if<Set, kFloats, Half>(fn);
+    case DataType::kBFloat16:
+      return call_if<Set, kFloats, BHalf>(fn);
+    case DataType::kInt8:
+      return call_if<Set, kSignedInts, int8_t>(fn);
+    case DataType::kInt16:
+      return call_if<Set, kSignedInts, int16_t>(fn);
+    case DataType::kInt32:
+      return call_if<Set, kSignedInts, int32_t>(fn);
+    case DataType::kInt64:
+      return call_if<Set, kSignedInts, int64_t>(fn);
+    case DataType::kUInt8:
+      return call_if<Set, kUnsignedInts, uint8_t>(fn);
+    case DataType::kUInt16:
+      return call_if<Set, kUnsignedInts, uint16_t>(fn);
+    case DataType::kUInt32:
+      return call_if<Set, kUnsignedInts, uint32_t>(fn);
+    case DataType::kUInt64:
+      return call_if<Set, kUnsignedInts, uint64_t>(fn);
+    case DataType::kBool:
+      return call_if<Set, kBool, Bool8>(fn);
+    default:
+      return false;
   }
-  return false;
 }
 
 template <typename Ctx>
@@ -142,11 +175,17 @@ template <typename Ctx>
 template <typename T>
 using WrapType = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, std::make_unsigned_t<T>>;
 template <typename T>
-T wrap_add(T a, T b) { return static_cast<T>(static_cast<WrapType<T>>(a) + static_cast<WrapType<T>>(b)); }
+T wrap_add(T a, T b) {
+  return static_cast<T>(static_cast<WrapType<T>>(a) + static_cast<WrapType<T>>(b));
+}
 template <typename T>
-T wrap_sub(T a, T b) { return static_cast<T>(static_cast<WrapType<T>>(a) - static_cast<WrapType<T>>(b)); }
+T wrap_sub(T a, T b) {
+  return static_cast<T>(static_cast<WrapType<T>>(a) - static_cast<WrapType<T>>(b));
+}
 template <typename T>
-T wrap_mul(T a, T b) { return static_cast<T>(static_cast<WrapType<T>>(a) * static_cast<WrapType<T>>(b)); }
+T wrap_mul(T a, T b) {
+  return static_cast<T>(static_cast<WrapType<T>>(a) * static_cast<WrapType<T>>(b));
+}
 
 // Float to integer: truncate toward zero, NaN -> 0, saturate outside the range (C++ leaves it undefined).
 template <typename T>
@@ -201,8 +240,7 @@ void binary_apply(const Tensor& a, const Tensor& b, Tensor& out, F&& f) {
   const B* pb = b.data<B>();
   O* po = out.data<O>();
   if (a.dims() == out.dims() && b.dims() == out.dims()) {
-    for (int64_t i = 0; i < out.numel(); ++i)
-      po[i] = Num<O>::store(f(Num<A>::load(pa[i]), Num<B>::load(pb[i])));
+    for (int64_t i = 0; i < out.numel(); ++i) po[i] = Num<O>::store(f(Num<A>::load(pa[i]), Num<B>::load(pb[i])));
     return;
   }
   broadcast_loop<2>(out.dims(), {&a.dims(), &b.dims()}, [&](int64_t o, const std::array<int64_t, 2>& off) {
@@ -217,8 +255,8 @@ void check_same_types(const InferContext& ctx) {
   if ((type_class(first) & Set) == 0) fail_dtype(ctx, 0, first, Set);
   for (size_t i = 1; i < ctx.num_inputs(); ++i) {
     if (ctx.dtype(i) != first)
-      ctx.fail(std::string("input ") + std::to_string(i) + " has type " + dtype_name(ctx.dtype(i)) + " but input 0 has " +
-               dtype_name(first) + "; " + ctx.node.op_type + " needs inputs of one type");
+      ctx.fail(std::string("input ") + std::to_string(i) + " has type " + dtype_name(ctx.dtype(i)) +
+               " but input 0 has " + dtype_name(first) + "; " + ctx.node.op_type + " needs inputs of one type");
   }
 }
 

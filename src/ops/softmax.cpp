@@ -27,7 +27,7 @@ uint16_t float_to_bfloat16(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
   if (std::isnan(f)) return static_cast<uint16_t>((bits >> 16) | 0x40);  // stay a (quiet) NaN
-  bits += 0x7fff + ((bits >> 16) & 1);                                     // round to nearest even
+  bits += 0x7fff + ((bits >> 16) & 1);                                   // round to nearest even
   return static_cast<uint16_t>(bits >> 16);
 }
 
@@ -65,7 +65,8 @@ void softmax_groups(const S* in, S* out, int64_t outer, int64_t n, int64_t inner
       } else {
         const double scale = 1.0 / sum;
         for (int64_t k = 0; k < n; ++k)
-          out[base + k * inner] = store(static_cast<C>(std::exp(static_cast<double>(load(in[base + k * inner]) - max)) * scale));
+          out[base + k * inner] =
+              store(static_cast<C>(std::exp(static_cast<double>(load(in[base + k * inner]) - max)) * scale));
       }
     }
   }
@@ -90,12 +91,13 @@ void softmax_reference(KernelContext& ctx) {
   Tensor& y = ctx.out(0);
   switch (x.dtype()) {
     case DataType::kFloat32:
-      softmax_groups<float>(x.data<float>(), y.data<float>(), outer, n, inner, Log, [](float v) { return v; },
-                            [](float v) { return v; });
+      softmax_groups<float>(
+          x.data<float>(), y.data<float>(), outer, n, inner, Log, [](float v) { return v; }, [](float v) { return v; });
       return;
     case DataType::kFloat64:
-      softmax_groups<double>(x.data<double>(), y.data<double>(), outer, n, inner, Log, [](double v) { return v; },
-                             [](double v) { return v; });
+      softmax_groups<double>(
+          x.data<double>(), y.data<double>(), outer, n, inner, Log, [](double v) { return v; },
+          [](double v) { return v; });
       return;
     case DataType::kFloat16:
       softmax_groups<float>(x.data<uint16_t>(), y.data<uint16_t>(), outer, n, inner, Log, half_to_float, float_to_half);

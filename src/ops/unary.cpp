@@ -37,7 +37,7 @@ uint16_t float_to_bfloat16(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
   if (std::isnan(f)) return static_cast<uint16_t>((bits >> 16) | 0x40);  // stay a (quiet) NaN
-  bits += 0x7fff + ((bits >> 16) & 1);                                     // round to nearest even
+  bits += 0x7fff + ((bits >> 16) & 1);                                   // round to nearest even
   return static_cast<uint16_t>(bits >> 16);
 }
 
@@ -77,11 +77,20 @@ constexpr unsigned kNumeric = kFloats | kInts;
 
 unsigned type_class(DataType dtype) {
   switch (dtype) {
-    case DataType::kFloat32: case DataType::kFloat64: case DataType::kFloat16: case DataType::kBFloat16:
+    case DataType::kFloat32:
+    case DataType::kFloat64:
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
       return kFloats;
-    case DataType::kInt8: case DataType::kInt16: case DataType::kInt32: case DataType::kInt64:
+    case DataType::kInt8:
+    case DataType::kInt16:
+    case DataType::kInt32:
+    case DataType::kInt64:
       return kSignedInts;
-    case DataType::kUInt8: case DataType::kUInt16: case DataType::kUInt32: case DataType::kUInt64:
+    case DataType::kUInt8:
+    case DataType::kUInt16:
+    case DataType::kUInt32:
+    case DataType::kUInt64:
       return kUnsignedInts;
     case DataType::kBool:
       return kBool;
@@ -100,26 +109,50 @@ std::string type_list(unsigned set) {
   return s;
 }
 
+// Calls fn(Tag<S>) when the type class Class is in Set; compiles to nothing otherwise.
+template <unsigned Set, unsigned Class, typename S, typename Fn>
+bool call_if(Fn& fn) {
+  if constexpr ((Set & Class) != 0) {
+    fn(Tag<S>{});
+    return true;
+  } else {
+    return false;
+  }
+}
+
 // Calls fn(Tag<S>{}) for the storage type S of dtype when dtype is in Set; returns whether it did.
 template <unsigned Set, typename Fn>
 bool dispatch(DataType dtype, Fn&& fn) {
   switch (dtype) {
-    case DataType::kFloat32: if constexpr ((Set & kFloats) != 0) { fn(Tag<float>{}); return true; } break;
-    case DataType::kFloat64: if constexpr ((Set & kFloats) != 0) { fn(Tag<double>{}); return true; } break;
-    case DataType::kFloat16: if constexpr ((Set & kFloats) != 0) { fn(Tag<Half>{}); return true; } break;
-    case DataType::kBFloat16: if constexpr ((Set & kFloats) != 0) { fn(Tag<BHalf>{}); return true; } break;
-    case DataType::kInt8: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int8_t>{}); return true; } break;
-    case DataType::kInt16: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int16_t>{}); return true; } break;
-    case DataType::kInt32: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int32_t>{}); return true; } break;
-    case DataType::kInt64: if constexpr ((Set & kSignedInts) != 0) { fn(Tag<int64_t>{}); return true; } break;
-    case DataType::kUInt8: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint8_t>{}); return true; } break;
-    case DataType::kUInt16: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint16_t>{}); return true; } break;
-    case DataType::kUInt32: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint32_t>{}); return true; } break;
-    case DataType::kUInt64: if constexpr ((Set & kUnsignedInts) != 0) { fn(Tag<uint64_t>{}); return true; } break;
-    case DataType::kBool: if constexpr ((Set & kBool) != 0) { fn(Tag<Bool8>{}); return true; } break;
-    default: break;
+    case DataType::kFloat32:
+      return call_if<Set, kFloats, float>(fn);
+    case DataType::kFloat64:
+      return call_if<Set, kFloats, double>(fn);
+    case DataType::kFloat16:
+      return call_if<Set, kFloats, Half>(fn);
+    case DataType::kBFloat16:
+      return call_if<Set, kFloats, BHalf>(fn);
+    case DataType::kInt8:
+      return call_if<Set, kSignedInts, int8_t>(fn);
+    case DataType::kInt16:
+      return call_if<Set, kSignedInts, int16_t>(fn);
+    case DataType::kInt32:
+      return call_if<Set, kSignedInts, int32_t>(fn);
+    case DataType::kInt64:
+      return call_if<Set, kSignedInts, int64_t>(fn);
+    case DataType::kUInt8:
+      return call_if<Set, kUnsignedInts, uint8_t>(fn);
+    case DataType::kUInt16:
+      return call_if<Set, kUnsignedInts, uint16_t>(fn);
+    case DataType::kUInt32:
+      return call_if<Set, kUnsignedInts, uint32_t>(fn);
+    case DataType::kUInt64:
+      return call_if<Set, kUnsignedInts, uint64_t>(fn);
+    case DataType::kBool:
+      return call_if<Set, kBool, Bool8>(fn);
+    default:
+      return false;
   }
-  return false;
 }
 
 template <typename Ctx>
@@ -158,39 +191,57 @@ T wrap_negate(T x) {
 
 struct SqrtOp {
   template <typename C>
-  C operator()(C x) const { return std::sqrt(x); }
+  C operator()(C x) const {
+    return std::sqrt(x);
+  }
 };
 struct ErfOp {
   template <typename C>
-  C operator()(C x) const { return std::erf(x); }
+  C operator()(C x) const {
+    return std::erf(x);
+  }
 };
 struct ExpOp {
   template <typename C>
-  C operator()(C x) const { return std::exp(x); }
+  C operator()(C x) const {
+    return std::exp(x);
+  }
 };
 struct LogOp {
   template <typename C>
-  C operator()(C x) const { return std::log(x); }
+  C operator()(C x) const {
+    return std::log(x);
+  }
 };
 struct SinOp {
   template <typename C>
-  C operator()(C x) const { return std::sin(x); }
+  C operator()(C x) const {
+    return std::sin(x);
+  }
 };
 struct CosOp {
   template <typename C>
-  C operator()(C x) const { return std::cos(x); }
+  C operator()(C x) const {
+    return std::cos(x);
+  }
 };
 struct ReciprocalOp {
   template <typename C>
-  C operator()(C x) const { return C(1) / x; }
+  C operator()(C x) const {
+    return C(1) / x;
+  }
 };
 struct FloorOp {
   template <typename C>
-  C operator()(C x) const { return std::floor(x); }
+  C operator()(C x) const {
+    return std::floor(x);
+  }
 };
 struct CeilOp {
   template <typename C>
-  C operator()(C x) const { return std::ceil(x); }
+  C operator()(C x) const {
+    return std::ceil(x);
+  }
 };
 // Round halves to even (ONNX Round, numpy.round); written out so that it does not depend on the FPU's current
 // rounding mode the way std::nearbyint does.
@@ -205,16 +256,21 @@ struct RoundOp {
 struct NegOp {
   template <typename C>
   C operator()(C x) const {
-    if constexpr (std::is_integral_v<C>) return wrap_negate(x);
-    else return -x;
+    if constexpr (std::is_integral_v<C>)
+      return wrap_negate(x);
+    else
+      return -x;
   }
 };
 struct AbsOp {
   template <typename C>
   C operator()(C x) const {
-    if constexpr (std::is_unsigned_v<C>) return x;
-    else if constexpr (std::is_integral_v<C>) return x < 0 ? wrap_negate(x) : x;
-    else return std::fabs(x);
+    if constexpr (std::is_unsigned_v<C>)
+      return x;
+    else if constexpr (std::is_integral_v<C>)
+      return x < 0 ? wrap_negate(x) : x;
+    else
+      return std::fabs(x);
   }
 };
 struct NotOp {

@@ -17,7 +17,8 @@ template <typename T>
 Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& values) {
   Tensor t(dtype, dims);
   EXPECT_EQ(static_cast<int64_t>(values.size()), t.numel());
-  for (size_t i = 0; i < values.size(); ++i) set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
+  for (size_t i = 0; i < values.size(); ++i)
+    set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
   return t;
 }
 
@@ -71,7 +72,8 @@ Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& valu
 }
 
 // Runs only the shape function, on possibly symbolic shapes.
-[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs, int64_t opset = 17) {
+[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs,
+                                              int64_t opset = 17) {
   InferContext ctx(node, opset);
   ctx.inputs = inputs;
   ctx.values.assign(inputs.size(), nullptr);
@@ -87,9 +89,7 @@ Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& valu
 const double kSeluAlpha = 1.67326319217681884765625;
 const double kSeluGamma = 1.05070102214813232421875;
 double gelu_exact(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
-double gelu_tanh(double x) {
-  return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-}
+double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
 
 struct ActivationCase {
   const char* op;
@@ -103,12 +103,17 @@ const std::vector<ActivationCase>& cases() {
       {"LeakyRelu", [](double x) { return x >= 0 ? x : 0.01f * x; }, nullptr},
       {"LeakyRelu", [](double x) { return x >= 0 ? x : 0.3f * x; }, [](Node& n) { set_float(n, "alpha", 0.3f); }},
       {"Elu", [](double x) { return x >= 0 ? x : std::exp(x) - 1; }, nullptr},
-      {"Elu", [](double x) { return x >= 0 ? x : 0.5f * (std::exp(x) - 1); }, [](Node& n) { set_float(n, "alpha", 0.5f); }},
-      {"Selu", [](double x) { return x > 0 ? kSeluGamma * x : kSeluGamma * (kSeluAlpha * std::exp(x) - kSeluAlpha); }, nullptr},
+      {"Elu", [](double x) { return x >= 0 ? x : 0.5f * (std::exp(x) - 1); },
+       [](Node& n) { set_float(n, "alpha", 0.5f); }},
+      {"Selu", [](double x) { return x > 0 ? kSeluGamma * x : kSeluGamma * (kSeluAlpha * std::exp(x) - kSeluAlpha); },
+       nullptr},
       {"Sigmoid", [](double x) { return 1 / (1 + std::exp(-x)); }, nullptr},
       {"HardSigmoid", [](double x) { return std::max(0.0, std::min(1.0, 0.2f * x + 0.5)); }, nullptr},
       {"HardSigmoid", [](double x) { return std::max(0.0, std::min(1.0, 0.5 * x + 0.25)); },
-       [](Node& n) { set_float(n, "alpha", 0.5f); set_float(n, "beta", 0.25f); }},
+       [](Node& n) {
+         set_float(n, "alpha", 0.5f);
+         set_float(n, "beta", 0.25f);
+       }},
       {"HardSwish", [](double x) { return x * std::max(0.0, std::min(1.0, x / 6 + 0.5)); }, nullptr},
       {"Tanh", [](double x) { return std::tanh(x); }, nullptr},
       {"Gelu", gelu_exact, nullptr},
@@ -240,7 +245,7 @@ TEST(Activation, Errors) {
 TEST(PRelu, SlopeBroadcastsUnidirectionally) {
   const std::vector<std::pair<Dims, Dims>> shapes = {
       {{2, 3, 4, 5}, {3, 1, 1}}, {{2, 3, 4, 5}, {5}}, {{2, 3, 4, 5}, {}}, {{2, 3, 4, 5}, {1, 3, 1, 1}},
-      {{1, 7}, {1, 7}},          {{13}, {1}},        {{3, 5}, {3, 1}}};
+      {{1, 7}, {1, 7}},          {{13}, {1}},         {{3, 5}, {3, 1}}};
   for (const auto& [dx, ds] : shapes) {
     Tensor x = random_tensor(dx, -2, 2);
     Tensor slope = random_tensor(ds, 0, 1);
@@ -262,14 +267,24 @@ TEST(PRelu, Errors) {
   Tensor x = random_tensor({2, 3, 4, 5});
   Tensor per_channel = random_tensor({3});
   expect_error([&] { run(prelu, {&x, &per_channel}); }, {"PRelu_test", "[3]", "[2,3,4,5]", "[C,1,1]"});
-  expect_error([&] { infer(prelu, {{DataType::kFloat32, sym({3})}, {DataType::kFloat32, sym({2, 3})}}); },
-               {"higher rank"});
-  expect_error([&] { infer(prelu, {{DataType::kFloat32, sym({3})}, {DataType::kFloat16, sym({1})}}); },
-               {"slope", "float16"});
+  expect_error(
+      [&] {
+        infer(prelu, {{DataType::kFloat32, sym({3})}, {DataType::kFloat32, sym({2, 3})}});
+      },
+      {"higher rank"});
+  expect_error(
+      [&] {
+        infer(prelu, {{DataType::kFloat32, sym({3})}, {DataType::kFloat16, sym({1})}});
+      },
+      {"slope", "float16"});
   // A slope that would broadcast X up (X dim 1, slope dim 4) is not unidirectional.
-  expect_error([&] { infer(prelu, {{DataType::kFloat32, sym({2, 1})}, {DataType::kFloat32, sym({4})}}); },
-               {"does not broadcast"});
-  auto out = infer(prelu, {{DataType::kFloat32, sym({Dim::unknown("b"), 3, 8, 8})}, {DataType::kFloat32, sym({3, 1, 1})}});
+  expect_error(
+      [&] {
+        infer(prelu, {{DataType::kFloat32, sym({2, 1})}, {DataType::kFloat32, sym({4})}});
+      },
+      {"does not broadcast"});
+  auto out =
+      infer(prelu, {{DataType::kFloat32, sym({Dim::unknown("b"), 3, 8, 8})}, {DataType::kFloat32, sym({3, 1, 1})}});
   EXPECT_EQ(out[0].shape.to_string(), "[b,3,8,8]");
 }
 
@@ -341,7 +356,6 @@ TEST(Clip, Errors) {
   EXPECT_EQ(out[0].shape.to_string(), "[n,2]");
 }
 
-
 // ---- fast float32 kernels (src/cpu/elementwise_fast.cpp) ------------------------------------------------------
 std::string fast_kernel_name(const std::string& op) {
   std::string snake;
@@ -391,7 +405,8 @@ TEST(ActivationFast, AccurateOnADenseGridAndAtSpecialValues) {
         // ~2 ulp of the result plus the rounding of intermediates of magnitude ~max(1, |x|); Selu's
         // alpha * e^x - alpha cancels near 0 (in the reference too), so its intermediates round at ~alpha.
         const double absolute = std::string(c.op) == "Selu" ? 1.5e-7 : 6e-8;
-        const double tolerance = 2.5e-7 * std::fabs(want) + absolute * std::max(1.0, std::fabs(static_cast<double>(grid[i])));
+        const double tolerance =
+            2.5e-7 * std::fabs(want) + absolute * std::max(1.0, std::fabs(static_cast<double>(grid[i])));
         ASSERT_NEAR(got, want, tolerance) << c.op << (fast ? " fast" : " reference") << " at x = " << grid[i];
       }
     }
@@ -423,8 +438,8 @@ TEST(ActivationFast, ClipMatchesReference) {
   x.data<float>()[0] = NAN;
   Tensor lo = float_tensor({-1}, {});
   Tensor hi = float_tensor({0.5f}, {});
-  const std::vector<std::vector<const Tensor*>> variants = {{&x, &lo, &hi}, {&x, nullptr, &hi}, {&x, &lo, nullptr},
-                                                            {&x, nullptr, nullptr}, {&x, &hi, &lo}};
+  const std::vector<std::vector<const Tensor*>> variants = {
+      {&x, &lo, &hi}, {&x, nullptr, &hi}, {&x, &lo, nullptr}, {&x, nullptr, nullptr}, {&x, &hi, &lo}};
   for (const auto& inputs : variants) {
     Node clip = make_node("Clip", 3);
     EXPECT_LE(relative_error(run(clip, inputs, 13, kernel->run)[0], run(clip, inputs, 13)[0]), 0.0);

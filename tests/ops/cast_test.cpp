@@ -13,7 +13,8 @@ template <typename T>
 Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& values) {
   Tensor t(dtype, dims);
   EXPECT_EQ(static_cast<int64_t>(values.size()), t.numel());
-  for (size_t i = 0; i < values.size(); ++i) set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
+  for (size_t i = 0; i < values.size(); ++i)
+    set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
   return t;
 }
 
@@ -67,7 +68,8 @@ Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& valu
 }
 
 // Runs only the shape function, on possibly symbolic shapes.
-[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs, int64_t opset = 17) {
+[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs,
+                                              int64_t opset = 17) {
   InferContext ctx(node, opset);
   ctx.inputs = inputs;
   ctx.values.assign(inputs.size(), nullptr);
@@ -79,10 +81,10 @@ Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& valu
 
 [[maybe_unused]] Shape sym(std::vector<Dim> dims) { return Shape(std::move(dims)); }
 
-const std::vector<DataType> kAllTypes = {DataType::kFloat32, DataType::kFloat64, DataType::kFloat16, DataType::kBFloat16,
-                                         DataType::kInt8,    DataType::kInt16,   DataType::kInt32,   DataType::kInt64,
-                                         DataType::kUInt8,   DataType::kUInt16,  DataType::kUInt32,  DataType::kUInt64,
-                                         DataType::kBool};
+const std::vector<DataType> kAllTypes = {
+    DataType::kFloat32, DataType::kFloat64, DataType::kFloat16, DataType::kBFloat16, DataType::kInt8,
+    DataType::kInt16,   DataType::kInt32,   DataType::kInt64,   DataType::kUInt8,    DataType::kUInt16,
+    DataType::kUInt32,  DataType::kUInt64,  DataType::kBool};
 
 Node cast_to(DataType dtype) {
   Node n = make_node("Cast", 1);
@@ -240,7 +242,8 @@ TEST(CastLike, TakesTheTypeOfInputOne) {
   auto h = run(make_node("CastLike", 2), {&x, &half}, 21);
   ASSERT_EQ(h[0].dtype(), DataType::kFloat16);
   EXPECT_EQ(h[0].dims(), (Dims{2}));
-  auto shapes = infer(make_node("CastLike", 2), {{DataType::kInt32, sym({Dim::unknown("n")})}, {DataType::kBool, Shape()}}, 15);
+  auto shapes =
+      infer(make_node("CastLike", 2), {{DataType::kInt32, sym({Dim::unknown("n")})}, {DataType::kBool, Shape()}}, 15);
   EXPECT_EQ(shapes[0].dtype, DataType::kBool);
   EXPECT_EQ(shapes[0].shape.to_string(), "[n]");
   expect_error([&] { run(make_node("CastLike", 1), {&x}, 15); }, {"CastLike_test", "needs 2 inputs"});

@@ -14,7 +14,8 @@ template <typename T>
 Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& values) {
   Tensor t(dtype, dims);
   EXPECT_EQ(static_cast<int64_t>(values.size()), t.numel());
-  for (size_t i = 0; i < values.size(); ++i) set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
+  for (size_t i = 0; i < values.size(); ++i)
+    set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
   return t;
 }
 
@@ -68,7 +69,8 @@ Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& valu
 }
 
 // Runs only the shape function, on possibly symbolic shapes.
-[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs, int64_t opset = 17) {
+[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs,
+                                              int64_t opset = 17) {
   InferContext ctx(node, opset);
   ctx.inputs = inputs;
   ctx.values.assign(inputs.size(), nullptr);
@@ -94,7 +96,8 @@ Tensor random_bool(const Dims& dims) {
 }
 
 const std::vector<std::pair<Dims, Dims>> kBroadcastCases = {
-    {{2, 3, 4}, {2, 3, 4}}, {{7}, {}}, {{}, {13}}, {{2, 3, 4}, {4}}, {{3, 1, 5}, {1, 7, 1}}, {{1}, {13}}, {{2, 0}, {1}}};
+    {{2, 3, 4}, {2, 3, 4}}, {{7}, {}},   {{}, {13}},   {{2, 3, 4}, {4}},
+    {{3, 1, 5}, {1, 7, 1}}, {{1}, {13}}, {{2, 0}, {1}}};
 
 struct CompareCase {
   const char* op;
@@ -119,7 +122,8 @@ TEST(Compare, HandComputed) {
 }
 
 TEST(Compare, RandomBroadcastMatchesNaive) {
-  for (DataType dtype : {DataType::kFloat32, DataType::kInt64, DataType::kInt32, DataType::kFloat16, DataType::kUInt8}) {
+  for (DataType dtype :
+       {DataType::kFloat32, DataType::kInt64, DataType::kInt32, DataType::kFloat16, DataType::kUInt8}) {
     const bool is_float = dtype == DataType::kFloat32 || dtype == DataType::kFloat16;
     for (const auto& [da, db] : kBroadcastCases) {
       // Small integer ranges make equal pairs common.
@@ -132,7 +136,8 @@ TEST(Compare, RandomBroadcastMatchesNaive) {
         ASSERT_EQ(out[0].dtype(), DataType::kBool);
         ASSERT_EQ(out[0].dims(), dims);
         for (int64_t o = 0; o < out[0].numel(); ++o) {
-          bool want = c.fn(element_as_double(a, source_index(da, dims, o)), element_as_double(b, source_index(db, dims, o)));
+          bool want =
+              c.fn(element_as_double(a, source_index(da, dims, o)), element_as_double(b, source_index(db, dims, o)));
           ASSERT_EQ(out[0].data<uint8_t>()[o], want ? 1 : 0) << c.op << " " << dtype_name(dtype) << " at " << o;
         }
       }
@@ -159,7 +164,8 @@ TEST(Compare, EqualOnBoolAndLargeInt64) {
 }
 
 TEST(Compare, ShapeInferenceAndErrors) {
-  auto out = infer(make_node("Less", 2), {{DataType::kInt64, sym({Dim::unknown("n"), 1})}, {DataType::kInt64, sym({5})}});
+  auto out =
+      infer(make_node("Less", 2), {{DataType::kInt64, sym({Dim::unknown("n"), 1})}, {DataType::kInt64, sym({5})}});
   EXPECT_EQ(out[0].dtype, DataType::kBool);
   EXPECT_EQ(out[0].shape.to_string(), "[n,5]");
   Tensor f = random_tensor({3});
@@ -185,8 +191,11 @@ TEST(Logic, TruthTablesWithBroadcast) {
 
 // ---- Where ------------------------------------------------------------------------------------------------------
 TEST(Where, BroadcastOfThreeMatchesNaive) {
-  const std::vector<std::vector<Dims>> cases = {{{2, 3}, {2, 3}, {2, 3}}, {{3, 1}, {1, 4}, {}}, {{1}, {5, 2, 1}, {2, 7}},
-                                                {{13}, {1}, {13}},       {{2, 1, 3}, {4, 1}, {3}}};
+  const std::vector<std::vector<Dims>> cases = {{{2, 3}, {2, 3}, {2, 3}},
+                                                {{3, 1}, {1, 4}, {}},
+                                                {{1}, {5, 2, 1}, {2, 7}},
+                                                {{13}, {1}, {13}},
+                                                {{2, 1, 3}, {4, 1}, {3}}};
   for (DataType dtype : {DataType::kFloat32, DataType::kInt64, DataType::kFloat16, DataType::kBool, DataType::kInt8}) {
     for (const auto& shapes : cases) {
       Tensor condition = random_bool(shapes[0]);
@@ -198,7 +207,8 @@ TEST(Where, BroadcastOfThreeMatchesNaive) {
       ASSERT_EQ(out[0].dtype(), dtype);
       for (int64_t o = 0; o < out[0].numel(); ++o) {
         bool c = condition.data<uint8_t>()[source_index(shapes[0], dims, o)] != 0;
-        double want = c ? element_as_double(x, source_index(shapes[1], dims, o)) : element_as_double(y, source_index(shapes[2], dims, o));
+        double want = c ? element_as_double(x, source_index(shapes[1], dims, o))
+                        : element_as_double(y, source_index(shapes[2], dims, o));
         ASSERT_EQ(element_as_double(out[0], o), want) << dtype_name(dtype) << " at " << o;
       }
     }

@@ -17,7 +17,8 @@ template <typename T>
 Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& values) {
   Tensor t(dtype, dims);
   EXPECT_EQ(static_cast<int64_t>(values.size()), t.numel());
-  for (size_t i = 0; i < values.size(); ++i) set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
+  for (size_t i = 0; i < values.size(); ++i)
+    set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
   return t;
 }
 
@@ -71,7 +72,8 @@ Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& valu
 }
 
 // Runs only the shape function, on possibly symbolic shapes.
-[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs, int64_t opset = 17) {
+[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs,
+                                              int64_t opset = 17) {
   InferContext ctx(node, opset);
   ctx.inputs = inputs;
   ctx.values.assign(inputs.size(), nullptr);
@@ -84,10 +86,18 @@ Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& valu
 [[maybe_unused]] Shape sym(std::vector<Dim> dims) { return Shape(std::move(dims)); }
 
 // Shape pairs covering same shape, scalar, suffix, middle and two-sided broadcasting, odd sizes and rank 0.
-const std::vector<std::pair<Dims, Dims>> kBroadcastCases = {
-    {{2, 3, 4}, {2, 3, 4}}, {{7}, {}},         {{}, {13}},          {{2, 3, 4}, {4}},        {{3, 1, 5}, {1, 7, 1}},
-    {{1}, {13}},            {{2, 1, 3, 1}, {5, 1, 4}}, {{4, 3, 2}, {3, 1}}, {{1, 1}, {1}},  {{3, 13}, {3, 1}},
-    {{2, 0, 3}, {3}},       {{}, {}}};
+const std::vector<std::pair<Dims, Dims>> kBroadcastCases = {{{2, 3, 4}, {2, 3, 4}},
+                                                            {{7}, {}},
+                                                            {{}, {13}},
+                                                            {{2, 3, 4}, {4}},
+                                                            {{3, 1, 5}, {1, 7, 1}},
+                                                            {{1}, {13}},
+                                                            {{2, 1, 3, 1}, {5, 1, 4}},
+                                                            {{4, 3, 2}, {3, 1}},
+                                                            {{1, 1}, {1}},
+                                                            {{3, 13}, {3, 1}},
+                                                            {{2, 0, 3}, {3}},
+                                                            {{}, {}}};
 
 bool type_class_is_float(DataType dtype) {
   return dtype == DataType::kFloat32 || dtype == DataType::kFloat64 || dtype == DataType::kFloat16 ||
@@ -141,8 +151,10 @@ TEST(BinaryArithmetic, IntegersBroadcastingMatchNaive) {
   check_binary_against_naive<int64_t>("Add", DataType::kInt64, [](int64_t x, int64_t y) { return x + y; });
   check_binary_against_naive<int64_t>("Sub", DataType::kInt64, [](int64_t x, int64_t y) { return x - y; });
   check_binary_against_naive<int32_t>("Mul", DataType::kInt32, [](int32_t x, int32_t y) { return x * y; });
-  check_binary_against_naive<int32_t>("Div", DataType::kInt32, [](int32_t x, int32_t y) { return x / y; }, true);
-  check_binary_against_naive<int64_t>("Div", DataType::kInt64, [](int64_t x, int64_t y) { return x / y; }, true);
+  check_binary_against_naive<int32_t>(
+      "Div", DataType::kInt32, [](int32_t x, int32_t y) { return x / y; }, true);
+  check_binary_against_naive<int64_t>(
+      "Div", DataType::kInt64, [](int64_t x, int64_t y) { return x / y; }, true);
 }
 
 TEST(BinaryArithmetic, IntegerDivTruncatesTowardZero) {
@@ -165,7 +177,8 @@ TEST(BinaryArithmetic, IntegerOverflowWraps) {
   EXPECT_EQ(sum[0].data<int64_t>()[0], std::numeric_limits<int64_t>::min());
   Tensor minimum = int64_tensor({std::numeric_limits<int64_t>::min()});
   Tensor minus_one = int64_tensor({-1});
-  EXPECT_EQ(run(make_node("Div", 2), {&minimum, &minus_one})[0].data<int64_t>()[0], std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(run(make_node("Div", 2), {&minimum, &minus_one})[0].data<int64_t>()[0],
+            std::numeric_limits<int64_t>::min());
   Tensor h = typed_tensor<int>(DataType::kUInt16, {1}, {65535});
   EXPECT_EQ(values_of(run(make_node("Mul", 2), {&h, &h})[0]), (std::vector<double>{1}));
 }
@@ -215,7 +228,8 @@ TEST(BinaryArithmetic, SameSemanticsInEveryOpset) {
 
 TEST(BinaryArithmetic, ShapeInferenceKeepsSymbols) {
   Node add = make_node("Add", 2);
-  auto out = infer(add, {{DataType::kFloat32, sym({Dim::unknown("batch"), 3, 1})}, {DataType::kFloat32, sym({1, 1, 5})}});
+  auto out =
+      infer(add, {{DataType::kFloat32, sym({Dim::unknown("batch"), 3, 1})}, {DataType::kFloat32, sym({1, 1, 5})}});
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].dtype, DataType::kFloat32);
   EXPECT_EQ(out[0].shape.to_string(), "[batch,3,5]");
@@ -230,12 +244,21 @@ TEST(BinaryArithmetic, ShapeInferenceKeepsSymbols) {
 
 TEST(BinaryArithmetic, ShapeErrors) {
   Node mul = make_node("Mul", 2);
-  expect_error([&] { infer(mul, {{DataType::kFloat32, sym({2, 3})}, {DataType::kFloat32, sym({4})}}); },
-               {"Mul_test", "broadcast", "3", "4"});
-  expect_error([&] { infer(mul, {{DataType::kFloat32, sym({2})}, {DataType::kInt64, sym({2})}}); },
-               {"Mul_test", "int64", "float32", "one type"});
-  expect_error([&] { infer(mul, {{DataType::kBool, sym({2})}, {DataType::kBool, sym({2})}}); },
-               {"Mul_test", "bool", "supported"});
+  expect_error(
+      [&] {
+        infer(mul, {{DataType::kFloat32, sym({2, 3})}, {DataType::kFloat32, sym({4})}});
+      },
+      {"Mul_test", "broadcast", "3", "4"});
+  expect_error(
+      [&] {
+        infer(mul, {{DataType::kFloat32, sym({2})}, {DataType::kInt64, sym({2})}});
+      },
+      {"Mul_test", "int64", "float32", "one type"});
+  expect_error(
+      [&] {
+        infer(mul, {{DataType::kBool, sym({2})}, {DataType::kBool, sym({2})}});
+      },
+      {"Mul_test", "bool", "supported"});
   Tensor a = random_tensor({2, 3});
   Tensor b = random_tensor({4});
   expect_error([&] { run(mul, {&a, &b}); }, {"broadcast"});
@@ -295,8 +318,11 @@ TEST(Pow, IntegerBase) {
 
 TEST(Pow, Errors) {
   Node pow = make_node("Pow", 2);
-  expect_error([&] { infer(pow, {{DataType::kFloat32, sym({2})}, {DataType::kBool, sym({2})}}); },
-               {"Pow_test", "input 1", "bool"});
+  expect_error(
+      [&] {
+        infer(pow, {{DataType::kFloat32, sym({2})}, {DataType::kBool, sym({2})}});
+      },
+      {"Pow_test", "input 1", "bool"});
   expect_error([&] { infer(pow, {{DataType::kFloat32, sym({2})}, {DataType::kFloat32, sym({3})}}); }, {"broadcast"});
 }
 
@@ -322,7 +348,8 @@ TEST(Mod, FmodFollowsTheDividend) {
   Tensor x = random_tensor({3, 13}, -10, 10);
   Tensor y = random_tensor({13}, 0.5f, 3);
   auto out = run(mod, {&x, &y});
-  for (int64_t o = 0; o < 39; ++o) ASSERT_EQ(out[0].data<float>()[o], std::fmod(x.data<float>()[o], y.data<float>()[o % 13]));
+  for (int64_t o = 0; o < 39; ++o)
+    ASSERT_EQ(out[0].data<float>()[o], std::fmod(x.data<float>()[o], y.data<float>()[o % 13]));
   Tensor xd = typed_tensor<double>(DataType::kFloat64, {2}, {-5.5, 5.5});
   Tensor yd = typed_tensor<double>(DataType::kFloat64, {}, {2});
   EXPECT_EQ(values_of(run(mod, {&xd, &yd})[0]), (std::vector<double>{-1.5, 1.5}));
@@ -368,10 +395,14 @@ TEST(Variadic, RandomBroadcastMatchesNaive) {
         float acc = 0;
         for (size_t k = 0; k < inputs.size(); ++k) {
           float v = inputs[k].data<float>()[source_index(shapes[k], dims, o)];
-          if (k == 0) acc = v;
-          else if (op == "Max") acc = std::max(acc, v);
-          else if (op == "Min") acc = std::min(acc, v);
-          else acc += v;
+          if (k == 0)
+            acc = v;
+          else if (op == "Max")
+            acc = std::max(acc, v);
+          else if (op == "Min")
+            acc = std::min(acc, v);
+          else
+            acc += v;
         }
         if (op == "Mean") acc /= static_cast<float>(inputs.size());
         ASSERT_EQ(out[0].data<float>()[o], acc) << op << " at " << o;
@@ -411,7 +442,6 @@ TEST(Variadic, Errors) {
   expect_error([&] { run(make_node("Min", 2), {&f, &g}); }, {"Min_test", "broadcast"});
 }
 
-
 // ---- fast float32 kernels (src/cpu/elementwise_fast.cpp) ------------------------------------------------------
 const CpuKernel& fast_kernel(const std::string& name) {
   const CpuKernel* kernel = CpuKernelRegistry::global().find(name);
@@ -423,10 +453,20 @@ const CpuKernel& fast_kernel(const std::string& name) {
 TEST(ElementwiseFast, BinaryMatchesReferenceExactly) {
   // Same shape, scalar on either side, suffix on either side, and patterns the fast kernel hands back to the
   // reference ([3,1] x [1,4]); sizes above one parallel block (16K elements) run on several threads.
-  const std::vector<std::pair<Dims, Dims>> shapes = {
-      {{2, 3, 13}, {2, 3, 13}}, {{1}, {1}},       {{5, 40001}, {5, 40001}}, {{7, 3}, {}},     {{}, {7, 3}},
-      {{3, 70001}, {1}},        {{2, 3, 13}, {13}}, {{13}, {2, 3, 13}},     {{2, 3, 13}, {1, 3, 13}},
-      {{64, 1031}, {1031}},     {{3, 1}, {1, 4}}, {{2, 3, 4}, {3, 1}},      {{0, 3}, {3}},  {{3, 13}, {1, 1, 3, 13}}};
+  const std::vector<std::pair<Dims, Dims>> shapes = {{{2, 3, 13}, {2, 3, 13}},
+                                                     {{1}, {1}},
+                                                     {{5, 40001}, {5, 40001}},
+                                                     {{7, 3}, {}},
+                                                     {{}, {7, 3}},
+                                                     {{3, 70001}, {1}},
+                                                     {{2, 3, 13}, {13}},
+                                                     {{13}, {2, 3, 13}},
+                                                     {{2, 3, 13}, {1, 3, 13}},
+                                                     {{64, 1031}, {1031}},
+                                                     {{3, 1}, {1, 4}},
+                                                     {{2, 3, 4}, {3, 1}},
+                                                     {{0, 3}, {3}},
+                                                     {{3, 13}, {1, 1, 3, 13}}};
   for (const auto& [name, op] : std::vector<std::pair<std::string, std::string>>{
            {"fast_add_f32", "Add"}, {"fast_sub_f32", "Sub"}, {"fast_mul_f32", "Mul"}, {"fast_div_f32", "Div"}}) {
     const CpuKernel& kernel = fast_kernel(name);

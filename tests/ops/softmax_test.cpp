@@ -15,7 +15,8 @@ template <typename T>
 Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& values) {
   Tensor t(dtype, dims);
   EXPECT_EQ(static_cast<int64_t>(values.size()), t.numel());
-  for (size_t i = 0; i < values.size(); ++i) set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
+  for (size_t i = 0; i < values.size(); ++i)
+    set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
   return t;
 }
 
@@ -69,7 +70,8 @@ Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& valu
 }
 
 // Runs only the shape function, on possibly symbolic shapes.
-[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs, int64_t opset = 17) {
+[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs,
+                                              int64_t opset = 17) {
   InferContext ctx(node, opset);
   ctx.inputs = inputs;
   ctx.values.assign(inputs.size(), nullptr);
@@ -115,7 +117,8 @@ std::vector<double> expected_coerced(const Tensor& t, int64_t axis, bool log) {
   return y;
 }
 
-void expect_close(const Tensor& actual, const std::vector<double>& expected, double tolerance, const std::string& what) {
+void expect_close(const Tensor& actual, const std::vector<double>& expected, double tolerance,
+                  const std::string& what) {
   ASSERT_EQ(actual.numel(), static_cast<int64_t>(expected.size())) << what;
   for (int64_t i = 0; i < actual.numel(); ++i)
     ASSERT_NEAR(element_as_double(actual, i), expected[i], tolerance * std::max(1.0, std::fabs(expected[i])))
@@ -244,7 +247,6 @@ TEST(Softmax, ShapeInferenceAndErrors) {
   expect_error([&] { run(make_node("Softmax", 1), {&scalar}, 13); }, {"scalar"});
 }
 
-
 // ---- fast float32 kernels (src/cpu/elementwise_fast.cpp) ------------------------------------------------------
 TEST(SoftmaxFast, MatchesReferenceOnContiguousRows) {
   struct Case {
@@ -252,11 +254,12 @@ TEST(SoftmaxFast, MatchesReferenceOnContiguousRows) {
     int64_t axis;
     int64_t opset;
   };
-  const std::vector<Case> cases = {{{1, 3}, -1, 13},   {{7, 13}, -1, 13},    {{2, 3, 1000}, 2, 13}, {{40001}, 0, 13},
-                                   {{64, 257}, -1, 21}, {{2, 3, 5, 7}, 1, 11}, {{4, 9, 3}, 0, 12},  {{3, 1}, -1, 13},
+  const std::vector<Case> cases = {{{1, 3}, -1, 13},    {{7, 13}, -1, 13},     {{2, 3, 1000}, 2, 13}, {{40001}, 0, 13},
+                                   {{64, 257}, -1, 21}, {{2, 3, 5, 7}, 1, 11}, {{4, 9, 3}, 0, 12},    {{3, 1}, -1, 13},
                                    {{2, 3, 5}, 1, 13},  {{2, 3, 5}, 0, 17}};  // the last two: strided, reference
   for (const char* op : {"Softmax", "LogSoftmax"}) {
-    const CpuKernel* kernel = CpuKernelRegistry::global().find(std::string(op) == "Softmax" ? "fast_softmax_f32" : "fast_log_softmax_f32");
+    const CpuKernel* kernel =
+        CpuKernelRegistry::global().find(std::string(op) == "Softmax" ? "fast_softmax_f32" : "fast_log_softmax_f32");
     ASSERT_NE(kernel, nullptr);
     for (const Case& c : cases) {
       Tensor x = random_tensor(c.dims, -10, 10);
@@ -266,7 +269,8 @@ TEST(SoftmaxFast, MatchesReferenceOnContiguousRows) {
       // ~3 ulp: the kernel's exp (1e-7), its rounded row scale and the reference's own final rounding.
       for (int64_t i = 0; i < x.numel(); ++i) {
         const double want = reference[0].data<float>()[i];
-        ASSERT_NEAR(fast[0].data<float>()[i], want, 4e-7 * std::fabs(want) + (std::string(op) == "Softmax" ? 0.0 : 4e-6))
+        ASSERT_NEAR(fast[0].data<float>()[i], want,
+                    4e-7 * std::fabs(want) + (std::string(op) == "Softmax" ? 0.0 : 4e-6))
             << op << " " << dims_to_string(c.dims) << " axis " << c.axis << " opset " << c.opset << " at " << i;
       }
     }
@@ -274,11 +278,11 @@ TEST(SoftmaxFast, MatchesReferenceOnContiguousRows) {
 }
 
 TEST(SoftmaxFast, SpecialValuesMatchReference) {
-  Tensor x = float_tensor({1000, 1001, 1002, -INFINITY, 0, -INFINITY, NAN, 1, 2, -INFINITY, -INFINITY, -INFINITY,
-                           INFINITY, 0, 1},
-                          {5, 3});
+  Tensor x = float_tensor(
+      {1000, 1001, 1002, -INFINITY, 0, -INFINITY, NAN, 1, 2, -INFINITY, -INFINITY, -INFINITY, INFINITY, 0, 1}, {5, 3});
   for (const char* op : {"Softmax", "LogSoftmax"}) {
-    const CpuKernel* kernel = CpuKernelRegistry::global().find(std::string(op) == "Softmax" ? "fast_softmax_f32" : "fast_log_softmax_f32");
+    const CpuKernel* kernel =
+        CpuKernelRegistry::global().find(std::string(op) == "Softmax" ? "fast_softmax_f32" : "fast_log_softmax_f32");
     ASSERT_NE(kernel, nullptr);
     auto fast = values_of(run(make_node(op, 1), {&x}, 13, kernel->run)[0]);
     auto reference = values_of(run(make_node(op, 1), {&x}, 13)[0]);

@@ -14,7 +14,8 @@ template <typename T>
 Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& values) {
   Tensor t(dtype, dims);
   EXPECT_EQ(static_cast<int64_t>(values.size()), t.numel());
-  for (size_t i = 0; i < values.size(); ++i) set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
+  for (size_t i = 0; i < values.size(); ++i)
+    set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>(values[i]));
   return t;
 }
 
@@ -68,7 +69,8 @@ Tensor typed_tensor(DataType dtype, const Dims& dims, const std::vector<T>& valu
 }
 
 // Runs only the shape function, on possibly symbolic shapes.
-[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs, int64_t opset = 17) {
+[[maybe_unused]] std::vector<TypeShape> infer(const Node& node, const std::vector<TypeShape>& inputs,
+                                              int64_t opset = 17) {
   InferContext ctx(node, opset);
   ctx.inputs = inputs;
   ctx.values.assign(inputs.size(), nullptr);
@@ -111,7 +113,8 @@ TEST(UnaryMath, Float32MatchesDoublePrecisionMath) {
       ASSERT_EQ(out[0].dtype(), DataType::kFloat32);
       for (int64_t i = 0; i < x.numel(); ++i) {
         const double want = c.fn(x.data<float>()[i]);
-        ASSERT_NEAR(out[0].data<float>()[i], want, 2e-7 * std::max(1.0, std::fabs(want))) << c.op << " at " << x.data<float>()[i];
+        ASSERT_NEAR(out[0].data<float>()[i], want, 2e-7 * std::max(1.0, std::fabs(want)))
+            << c.op << " at " << x.data<float>()[i];
       }
     }
   }
@@ -164,7 +167,8 @@ TEST(UnaryMath, IntegerNegAndAbs) {
   auto neg = run(make_node("Neg", 1), {&x});
   ASSERT_EQ(neg[0].dtype(), DataType::kInt32);
   EXPECT_EQ(values_of(neg[0]), (std::vector<double>{3, 0, -7, std::numeric_limits<int32_t>::min()}));  // wraps
-  EXPECT_EQ(values_of(run(make_node("Abs", 1), {&x})[0]), (std::vector<double>{3, 0, 7, std::numeric_limits<int32_t>::min()}));
+  EXPECT_EQ(values_of(run(make_node("Abs", 1), {&x})[0]),
+            (std::vector<double>{3, 0, 7, std::numeric_limits<int32_t>::min()}));
   Tensor i8 = typed_tensor<int>(DataType::kInt8, {3}, {-128, -5, 5});
   EXPECT_EQ(values_of(run(make_node("Abs", 1), {&i8})[0]), (std::vector<double>{-128, 5, 5}));
   Tensor u8 = typed_tensor<int>(DataType::kUInt8, {2}, {0, 255});
