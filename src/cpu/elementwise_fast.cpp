@@ -19,8 +19,8 @@
 namespace normrt {
 namespace {
 
-// Below this many elements a thread team costs more than it saves (measured on the 2-core build machine, where
-// 16K floats take ~5 us for the cheapest ops).
+// Work is split into blocks of this many elements (64 KiB of float32 per operand, cache-sized); a tensor of one
+// block runs on the calling thread, since starting a thread team costs microseconds.
 constexpr int64_t kBlock = int64_t{1} << 14;
 
 // Calls fn(begin, end) over [0, n) in blocks, in parallel when there is more than one block.
