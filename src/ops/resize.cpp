@@ -313,25 +313,28 @@ void infer_upsample(InferContext& ctx) {
 
 // ---- reference kernel ----
 
-// The input coordinate an output coordinate maps to (the spec's x_original).
-double original_coordinate(Coord c, int64_t x, int64_t in, int64_t out, double scale, double roi_start, double roi_end) {
+// The input coordinate an output coordinate maps to (the spec's x_original). `length` is the spec's
+// length_resized/output_width: the fractional in * scale when scales were given (as the ONNX reference
+// implementation, whose outputs are the conformance data, computes it), the integer size when sizes were.
+// `out` is the integer output extent (output_width_int).
+double original_coordinate(Coord c, int64_t x, int64_t in, int64_t out, double length, double scale, double roi_start,
+                           double roi_end) {
   const double xr = static_cast<double>(x);
+  const double in_minus_1 = static_cast<double>(in - 1);
   switch (c) {
     case Coord::kHalfPixel: return (xr + 0.5) / scale - 0.5;
     case Coord::kHalfPixelSymmetric: {
-      const double adjustment = static_cast<double>(out) / (scale * static_cast<double>(in));
+      const double adjustment = static_cast<double>(out) / length;
       const double center = static_cast<double>(in) / 2;
       return center * (1 - adjustment) + (xr + 0.5) / scale - 0.5;
     }
-    case Coord::kPytorchHalfPixel: return out > 1 ? (xr + 0.5) / scale - 0.5 : 0.0;
-    case Coord::kAlignCorners:
-      return out == 1 ? 0.0 : xr * static_cast<double>(in - 1) / static_cast<double>(out - 1);
+    case Coord::kPytorchHalfPixel: return length > 1 ? (xr + 0.5) / scale - 0.5 : 0.0;
+    case Coord::kAlignCorners: return length == 1 ? 0.0 : xr * in_minus_1 / (length - 1);
     case Coord::kAsymmetric: return xr / scale;
     case Coord::kTfHalfPixelForNn: return (xr + 0.5) / scale;
     case Coord::kTfCropAndResize:
-      return out > 1 ? roi_start * static_cast<double>(in - 1) +
-                           xr * (roi_end - roi_start) * static_cast<double>(in - 1) / static_cast<double>(out - 1)
-                     : 0.5 * (roi_start + roi_end) * static_cast<double>(in - 1);
+      return length > 1 ? roi_start * in_minus_1 + xr * (roi_end - roi_start) * in_minus_1 / (length - 1)
+                        : 0.5 * (roi_start + roi_end) * in_minus_1;
   }
   return 0;
 }
@@ -364,14 +367,15 @@ struct AxisTaps {
   std::vector<uint8_t> outside;
 };
 
-AxisTaps axis_taps(const ResizeAttrs& a, int64_t in, int64_t out, double scale, double roi_start, double roi_end) {
+AxisTaps axis_taps(const ResizeAttrs& a, int64_t in, int64_t out, double length, double scale, double roi_start,
+                   double roi_end) {
   AxisTaps t;
   t.begin.push_back(0);
   t.outside.assign(static_cast<size_t>(out), 0);
   std::vector<int64_t> idx;
   std::vector<double> w;
   for (int64_t o = 0; o < out; ++o) {
-    const double xo = original_coordinate(a.coord, o, in, out, scale, roi_start, roi_end);
+    const double xo = original_coordinate(a.coord, o, in, out, length, scale, roi_start, roi_end);
     if (a.coord == Coord::kTfCropAndResize && (xo < 0 || xo > static_cast<double>(in - 1))) {
       t.outside[static_cast<size_t>(o)] = 1;
       t.begin.push_back(t.index.size());
@@ -423,7 +427,7 @@ AxisTaps axis_taps(const ResizeAttrs& a, int64_t in, int64_t out, double scale, 
 struct ResizePlan {
   ResizeAttrs attrs;
   Dims in, out;
-  std::vector<double> scale, roi_start, roi_end;
+  std::vector<double> scale, length, roi_start, roi_end;  // length: see original_coordinate
 };
 
 void run_resize(const KernelContext& ctx, const ResizePlan& plan, const Tensor& X, Tensor& Y) {
@@ -433,7 +437,8 @@ void run_resize(const KernelContext& ctx, const ResizePlan& plan, const Tensor& 
     if (plan.in[d] == 0) ctx.fail("cannot resize axis " + std::to_string(d) + " of extent 0 to extent " + std::to_string(plan.out[d]));
   std::vector<AxisTaps> taps;
   for (size_t d = 0; d < rank; ++d)
-    taps.push_back(axis_taps(plan.attrs, plan.in[d], plan.out[d], plan.scale[d], plan.roi_start[d], plan.roi_end[d]));
+    taps.push_back(
+        axis_taps(plan.attrs, plan.in[d], plan.out[d], plan.length[d], plan.scale[d], plan.roi_start[d], plan.roi_end[d]));
   const std::vector<int64_t> in_strides = strides_of(plan.in);
   const int64_t last_out = plan.out[rank - 1];
   const int64_t rows = Y.numel() / last_out;
@@ -539,8 +544,11 @@ void resize_reference(KernelContext& ctx) {
       plan.roi_end[static_cast<size_t>(plan.attrs.axes[i])] = roi[n + i];
     }
   }
-  for (size_t d = 0; d < rank; ++d)
+  for (size_t d = 0; d < rank; ++d) {
     if (!(plan.scale[d] > 0)) plan.scale[d] = 1.0;  // only for extent-0 outputs, which compute nothing
+    const bool integer_length = sizes && plan.attrs.policy == AspectPolicy::kStretch;
+    plan.length.push_back(integer_length ? static_cast<double>(plan.out[d]) : plan.scale[d] * static_cast<double>(plan.in[d]));
+  }
   run_resize(ctx, plan, X, Y);
 }
 
@@ -565,6 +573,7 @@ void upsample_reference(KernelContext& ctx) {
     ctx.fail("'scales' has " + std::to_string(plan.scale.size()) + " values; expected " + std::to_string(rank));
   plan.roi_start.assign(rank, 0.0);
   plan.roi_end.assign(rank, 1.0);
+  for (size_t d = 0; d < rank; ++d) plan.length.push_back(plan.scale[d] * static_cast<double>(plan.in[d]));
   run_resize(ctx, plan, X, Y);
 }
 
