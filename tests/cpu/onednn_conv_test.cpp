@@ -166,6 +166,23 @@ TEST(OnednnConv, CachesPerShapeAndNoticesNewWeights) {
   EXPECT_LT(relative_error(run_node(n, 17, {&x, &w, &b}, k.run, &state)[0], run(n, {&x, &w, &b})[0]), 1e-4);
 }
 
+TEST(OnednnConv, ManyShapesThroughOneStateAndEmptyBatch) {
+  // More shapes than the cache holds: old entries are evicted and rebuilt, results stay right.
+  ConvCase c{{1, 3, 6, 6}, 4, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}};
+  Node n = node_for("Conv", c, false);
+  const CpuKernel& k = kernel("onednn_conv");
+  std::any state;
+  Tensor w = random_tensor(c.weight_dims(false));
+  for (int round = 0; round < 2; ++round)
+    for (int64_t h = 3; h < 15; ++h) {
+      Tensor x = random_tensor({1 + h % 3, 3, h, 20 - h});
+      EXPECT_LT(relative_error(run_node(n, 17, {&x, &w}, k.run, &state)[0], run(n, {&x, &w})[0]), 1e-4) << h;
+    }
+  Tensor empty = random_tensor({0, 3, 6, 6});
+  auto out = run_node(n, 17, {&empty, &w}, k.run, &state);
+  EXPECT_EQ(out[0].dims(), (Dims{0, 4, 3, 3}));
+}
+
 TEST(OnednnConv, AcceptsOnlyWhatItRuns) {
   ConvCase c{{1, 4, 8, 8}, 4, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}};
   const CpuKernel& conv = kernel("onednn_conv");
