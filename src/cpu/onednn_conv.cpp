@@ -4,8 +4,8 @@
 // output_shape (output_padding is folded into the end padding, which oneDNN's size rule then matches).
 //
 // Per input shape the node's cache keeps the primitive, the reorders between normrt's plain NC[D]HW tensors
-// and the layouts the primitive prefers, scratch buffers in those layouts and the reordered weights, which are
-// reused while the weights tensor keeps its address and content fingerprint.
+// and the layouts the primitive prefers, and the reordered weights, which are reused while the weights tensor
+// keeps its address and content fingerprint. Activations in the preferred layouts live in per-thread scratch.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -25,9 +25,10 @@ struct ConvEntry {
   bool fallback = false;  // oneDNN declined this configuration: the reference kernel runs
   dnnl::primitive primitive;
   memory::desc user_src, user_weights, user_dst;
+  memory::desc chosen_src, chosen_dst;  // the primitive's layouts; where they differ, the data goes through scratch
   bool reorder_src = false, reorder_weights = false, reorder_dst = false;
   dnnl::reorder src_reorder, weights_reorder, dst_reorder;
-  memory src_buffer, weights_buffer, dst_buffer;  // in the primitive's layouts, where they differ from the tensors
+  memory weights_buffer;  // the weights in the primitive's layout: the cache
   // The weights that weights_buffer holds, by address and content.
   bool weights_ready = false;
   const void* weights_source = nullptr;
@@ -71,13 +72,12 @@ memory::desc user_weights_desc(const Tensor& W, int64_t group, bool transpose) {
   return onednn::strided_desc(dims, strides);
 }
 
-// The primitive-side buffer and reorder for one argument whose preferred layout may differ from the tensor's.
+// The reorder for one argument whose preferred layout may differ from the tensor's.
 void plan_reorder(const memory::desc& user, const memory::desc& chosen, bool from_user, bool* needed,
-                  dnnl::reorder* reorder, memory* buffer) {
+                  dnnl::reorder* reorder) {
   *needed = user != chosen;
   if (!*needed) return;
   dnnl::engine& engine = onednn::engine();
-  *buffer = memory(chosen, engine);
   *reorder = from_user ? dnnl::reorder(dnnl::reorder::primitive_desc(engine, user, engine, chosen))
                        : dnnl::reorder(dnnl::reorder::primitive_desc(engine, chosen, engine, user));
 }
@@ -131,28 +131,28 @@ std::unique_ptr<ConvEntry> build_entry(const KernelContext& ctx, bool transpose)
   const memory::desc bias = has_bias ? onednn::plain_desc({Y.dims()[1]}) : memory::desc();
   dnnl::engine& engine = onednn::engine();
   try {
-    memory::desc chosen_src, chosen_weights, chosen_dst;
+    memory::desc chosen_weights;
     if (transpose) {
       dnnl::deconvolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
                                              src_any, weights_any, bias, dst_any, strides, dilates, pad_l, pad_r);
       dnnl::deconvolution_forward::primitive_desc pd(desc, engine);
       entry->primitive = dnnl::deconvolution_forward(pd);
-      chosen_src = pd.src_desc();
+      entry->chosen_src = pd.src_desc();
       chosen_weights = pd.weights_desc();
-      chosen_dst = pd.dst_desc();
+      entry->chosen_dst = pd.dst_desc();
     } else {
       dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                            src_any, weights_any, bias, dst_any, strides, dilates, pad_l, pad_r);
       dnnl::convolution_forward::primitive_desc pd(desc, engine);
       entry->primitive = dnnl::convolution_forward(pd);
-      chosen_src = pd.src_desc();
+      entry->chosen_src = pd.src_desc();
       chosen_weights = pd.weights_desc();
-      chosen_dst = pd.dst_desc();
+      entry->chosen_dst = pd.dst_desc();
     }
-    plan_reorder(entry->user_src, chosen_src, true, &entry->reorder_src, &entry->src_reorder, &entry->src_buffer);
-    plan_reorder(entry->user_weights, chosen_weights, true, &entry->reorder_weights, &entry->weights_reorder,
-                 &entry->weights_buffer);
-    plan_reorder(entry->user_dst, chosen_dst, false, &entry->reorder_dst, &entry->dst_reorder, &entry->dst_buffer);
+    plan_reorder(entry->user_src, entry->chosen_src, true, &entry->reorder_src, &entry->src_reorder);
+    plan_reorder(entry->user_weights, chosen_weights, true, &entry->reorder_weights, &entry->weights_reorder);
+    if (entry->reorder_weights) entry->weights_buffer = memory(chosen_weights, engine);
+    plan_reorder(entry->user_dst, entry->chosen_dst, false, &entry->reorder_dst, &entry->dst_reorder);
   } catch (const dnnl::error&) {
     // dnnl_unimplemented or an attribute combination oneDNN rejects: the reference kernel is exact for all.
     entry = std::make_unique<ConvEntry>();
@@ -170,8 +170,9 @@ void execute(KernelContext& ctx, ConvEntry& e) {
   memory dst = onednn::wrap(e.user_dst, Y);
   memory weights = onednn::wrap(e.user_weights, W);
   if (e.reorder_src) {
-    e.src_reorder.execute(stream, src, e.src_buffer);
-    src = e.src_buffer;
+    memory blocked(e.chosen_src, onednn::engine(), onednn::scratch(0, e.chosen_src.get_size()));
+    e.src_reorder.execute(stream, src, blocked);
+    src = blocked;
   }
   if (e.reorder_weights) {
     const uint64_t print = onednn::fingerprint(W.raw(), W.nbytes());
@@ -183,11 +184,11 @@ void execute(KernelContext& ctx, ConvEntry& e) {
     }
     weights = e.weights_buffer;
   }
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights},
-                                       {DNNL_ARG_DST, e.reorder_dst ? e.dst_buffer : dst}};
+  memory out = e.reorder_dst ? memory(e.chosen_dst, onednn::engine(), onednn::scratch(1, e.chosen_dst.get_size())) : dst;
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, out}};
   if (ctx.has_input(2)) args[DNNL_ARG_BIAS] = onednn::wrap(onednn::plain_desc({Y.dims()[1]}), ctx.in(2));
   e.primitive.execute(stream, args);
-  if (e.reorder_dst) e.dst_reorder.execute(stream, e.dst_buffer, dst);
+  if (e.reorder_dst) e.dst_reorder.execute(stream, out, dst);
   stream.wait();
 }
 

@@ -1,6 +1,9 @@
 #include "cpu/onednn_util.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <new>
 #include <cstring>
 
 namespace normrt::onednn {
@@ -13,6 +16,22 @@ dnnl::engine& engine() {
 dnnl::stream& stream() {
   thread_local dnnl::stream s(engine());
   return s;
+}
+
+void* scratch(int slot, size_t bytes) {
+  struct Buffer {
+    std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
+    size_t size = 0;
+  };
+  thread_local Buffer buffers[2];
+  Buffer& b = buffers[slot];
+  if (b.size < bytes) {
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    b.data.reset(std::aligned_alloc(64, rounded));
+    if (!b.data) throw std::bad_alloc();
+    b.size = rounded;
+  }
+  return b.data.get();
 }
 
 dnnl::memory::dims to_dims(const Dims& dims) { return dnnl::memory::dims(dims.begin(), dims.end()); }

@@ -30,6 +30,11 @@ dnnl::memory::desc strided_desc(const dnnl::memory::dims& dims, const dnnl::memo
 // Wraps tensor data without copying; oneDNN takes a non-const handle even for inputs it only reads.
 dnnl::memory wrap(const dnnl::memory::desc& desc, const Tensor& tensor);
 
+// Scratch memory of at least `bytes`, 64-byte aligned, owned by the calling thread. Slot 0 and 1 are separate
+// buffers (say, a kernel's input and output in another layout). All oneDNN kernels on a thread share them, as
+// a thread runs one node at a time: layout copies of activations cost the largest activation, not one per node.
+void* scratch(int slot, size_t bytes);
+
 // 64-bit content fingerprint of a byte range (four independent multiply-mix lanes). Used to check that cached,
 // reordered weights still match the weights tensor: a weights input need not be an initializer, and the
 // runtime may reuse a buffer for different values.
