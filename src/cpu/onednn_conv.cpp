@@ -6,6 +6,7 @@
 // Per input shape the node's cache keeps the primitive, the reorders between normrt's plain NC[D]HW tensors
 // and the layouts the primitive prefers, and the reordered weights, which are reused while the weights tensor
 // keeps its address and content fingerprint. Activations in the preferred layouts live in per-thread scratch.
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -29,6 +30,9 @@ struct ConvEntry {
   bool reorder_src = false, reorder_weights = false, reorder_dst = false;
   dnnl::reorder src_reorder, weights_reorder, dst_reorder;
   memory weights_buffer;  // the weights in the primitive's layout: the cache
+  // ConvTranspose whose output_padding exceeds the end padding: the output tail past what any input reaches
+  // holds only the bias. oneDNN computes the reached part into a view of Y; Y is first filled with the bias.
+  bool fill_bias = false;
   // The weights that weights_buffer holds, by address and content.
   bool weights_ready = false;
   const void* weights_source = nullptr;
@@ -110,13 +114,22 @@ std::unique_ptr<ConvEntry> build_entry(const KernelContext& ctx, bool transpose)
       pad_r.push_back(w.pad_end);
     }
   }
-  for (size_t i = 0; i < spatial; ++i)
-    if (pad_l[i] < 0 || pad_r[i] < 0) {  // oneDNN has no negative padding
+  // oneDNN has no negative padding. A negative end padding of ConvTranspose (output_padding past the end pad)
+  // only appends bias-only positions: oneDNN computes the rest with end padding 0 into a view of Y.
+  memory::dims reached = onednn::to_dims(Y.dims());
+  for (size_t i = 0; i < spatial; ++i) {
+    if (transpose && pad_r[i] < 0) {
+      reached[2 + i] += pad_r[i];
+      pad_r[i] = 0;
+      entry->fill_bias = true;
+    }
+    if (pad_l[i] < 0 || pad_r[i] < 0 || reached[2 + i] < 1) {
       entry->fallback = true;
       return entry;
     }
+  }
   entry->user_src = onednn::plain_desc(onednn::to_dims(X.dims()));
-  entry->user_dst = onednn::plain_desc(onednn::to_dims(Y.dims()));
+  entry->user_dst = onednn::strided_desc(reached, onednn::plain_strides(onednn::to_dims(Y.dims())));
   entry->user_weights = user_weights_desc(W, group, transpose);
   // A pointwise convolution is a plain matrix product on NC[D]HW data: measured on AVX2, oneDNN's gemm path on
   // the tensors as they are beats the blocked layout by about 15% once the two reorders are counted. Every other
@@ -125,7 +138,7 @@ std::unique_ptr<ConvEntry> build_entry(const KernelContext& ctx, bool transpose)
   for (size_t i = 0; i < spatial; ++i)
     pointwise = pointwise && kernel[i] == 1 && strides[i] == 1 && pad_l[i] == 0 && pad_r[i] == 0;
   const memory::desc src_any = pointwise ? entry->user_src : any_desc(entry->user_src.dims());
-  const memory::desc dst_any = pointwise ? entry->user_dst : any_desc(entry->user_dst.dims());
+  const memory::desc dst_any = pointwise ? entry->user_dst : any_desc(reached);
   const memory::desc weights_any = any_desc(entry->user_weights.dims());
   const bool has_bias = ctx.has_input(2);
   const memory::desc bias = has_bias ? onednn::plain_desc({Y.dims()[1]}) : memory::desc();
@@ -161,6 +174,15 @@ std::unique_ptr<ConvEntry> build_entry(const KernelContext& ctx, bool transpose)
   return entry;
 }
 
+// Y[n, m, ...] = B[m] (or 0 without bias).
+void fill_with_bias(KernelContext& ctx) {
+  Tensor& Y = ctx.out(0);
+  const int64_t N = Y.dims()[0], M = Y.dims()[1], plane = Y.numel() / std::max<int64_t>(N * M, 1);
+  float* y = Y.data<float>();
+  const float* b = ctx.has_input(2) ? ctx.in(2).data<float>() : nullptr;
+  for (int64_t nm = 0; nm < N * M; ++nm) std::fill(y + nm * plane, y + (nm + 1) * plane, b ? b[nm % M] : 0.0f);
+}
+
 void execute(KernelContext& ctx, ConvEntry& e) {
   const Tensor& X = ctx.in(0);
   const Tensor& W = ctx.in(1);
@@ -184,6 +206,7 @@ void execute(KernelContext& ctx, ConvEntry& e) {
     }
     weights = e.weights_buffer;
   }
+  if (e.fill_bias) fill_with_bias(ctx);
   memory out = e.reorder_dst ? memory(e.chosen_dst, onednn::engine(), onednn::scratch(1, e.chosen_dst.get_size())) : dst;
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, out}};
   if (ctx.has_input(2)) args[DNNL_ARG_BIAS] = onednn::wrap(onednn::plain_desc({Y.dims()[1]}), ctx.in(2));
@@ -220,7 +243,7 @@ void conv_transpose_run(KernelContext& ctx) { run_conv_common(ctx, true); }
 
 // What every runtime shape of the node can use oneDNN for: float32 data, 1 to 3 spatial axes, no negative pads.
 // Anything oneDNN still declines once shapes are concrete falls back to the reference kernel (see build_entry).
-bool accepts_common(const Node& node, const std::vector<TypeShape>& inputs, bool transpose) {
+bool accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
   if (inputs.size() < 2 || inputs.size() > 3) return false;
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].dtype != DataType::kFloat32 && !(i == 2 && inputs[i].dtype == DataType::kUndefined)) return false;
@@ -234,29 +257,15 @@ bool accepts_common(const Node& node, const std::vector<TypeShape>& inputs, bool
       if (p < 0) return false;
     const std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
     if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID") return false;
-    if (transpose && auto_pad == "NOTSET" && !node.has_attribute("output_shape")) {
-      // output_padding becomes negative end padding when it exceeds the end pad: not expressible in oneDNN.
-      const std::vector<int64_t> op = node.attr_ints("output_padding", {});
-      const std::vector<int64_t> pads = node.attr_ints("pads", std::vector<int64_t>(2 * (rank - 2), 0));
-      for (size_t i = 0; i < op.size() && rank - 2 + i < pads.size(); ++i)
-        if (pads[rank - 2 + i] - op[i] < 0) return false;
-    }
   } catch (const Error&) {
     return false;  // a malformed attribute: the reference kernel reports it
   }
   return true;
 }
 
-bool conv_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
-  return accepts_common(node, inputs, false);
-}
-bool conv_transpose_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
-  return accepts_common(node, inputs, true);
-}
-
 }  // namespace
 
-NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"onednn_conv", "", "Conv", conv_accepts, conv_run, 10});
-NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"onednn_conv_transpose", "", "ConvTranspose", conv_transpose_accepts, conv_transpose_run, 10});
+NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"onednn_conv", "", "Conv", accepts, conv_run, 10});
+NORMRT_REGISTER_CPU_KERNEL(CpuKernel{"onednn_conv_transpose", "", "ConvTranspose", accepts, conv_transpose_run, 10});
 
 }  // namespace normrt

@@ -36,11 +36,13 @@ void* scratch(int slot, size_t bytes) {
 
 dnnl::memory::dims to_dims(const Dims& dims) { return dnnl::memory::dims(dims.begin(), dims.end()); }
 
-dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims) {
+dnnl::memory::dims plain_strides(const dnnl::memory::dims& dims) {
   dnnl::memory::dims strides(dims.size(), 1);
   for (size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * std::max<dnnl::memory::dim>(dims[i], 1);
-  return strided_desc(dims, strides);
+  return strides;
 }
+
+dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims) { return strided_desc(dims, plain_strides(dims)); }
 
 dnnl::memory::desc strided_desc(const dnnl::memory::dims& dims, const dnnl::memory::dims& strides) {
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);

@@ -23,6 +23,8 @@ dnnl::engine& engine();
 dnnl::stream& stream();
 
 dnnl::memory::dims to_dims(const Dims& dims);
+// Row-major strides of dense dims.
+dnnl::memory::dims plain_strides(const dnnl::memory::dims& dims);
 // A float32 descriptor of a dense row-major tensor with these dims.
 dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims);
 // A float32 descriptor with explicit strides (transposed or permuted views of dense data).
