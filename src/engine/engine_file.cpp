@@ -1,0 +1,432 @@
+// The engine file format (version 1). All integers little-endian.
+//
+//   offset 0   magic "NRTENGIN"                       8 bytes
+//          8   format version (u32), section count (u32)
+//         16   total file length (u64)
+//         24   section table: count x {tag u32, reserved u32, offset u64, length u64}
+//        ...   sections, contiguous, in table order, covering everything up to the checksum
+//   end - 4    CRC-32 (zlib) of every byte before it
+//
+// Loading checks magic, version, length and checksum before it parses anything, then parses each section
+// with a length-tracked reader that must consume the section exactly. An engine never names a library to
+// load: plugins come only from the user.
+#include <zlib.h>
+
+#include <fstream>
+
+#include "engine/byte_stream.h"
+#include "engine/engine.h"
+#include "onnx/safe_file.h"
+
+namespace normrt {
+
+namespace {
+
+constexpr char kMagic[8] = {'N', 'R', 'T', 'E', 'N', 'G', 'I', 'N'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr uint64_t kMaxEngineBytes = uint64_t{1} << 36;
+constexpr uint64_t kMaxRank = 64;
+constexpr uint64_t kMaxItems = uint64_t{1} << 24;
+
+enum SectionTag : uint32_t { kMeta = 1, kProfiles = 2, kGraph = 3, kWeights = 4, kKernels = 5, kPlugins = 6 };
+constexpr uint32_t kSectionOrder[] = {kMeta, kProfiles, kGraph, kWeights, kKernels, kPlugins};
+constexpr size_t kSectionCount = sizeof(kSectionOrder) / sizeof(kSectionOrder[0]);
+
+uint32_t checksum(const char* data, size_t size) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (size > 0) {  // zlib takes uInt lengths
+    uInt chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
+    data += chunk;
+    size -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+// ---- writing ----
+
+void write_dims(ByteWriter& w, const Dims& d) {
+  w.u64(d.size());
+  for (int64_t v : d) w.i64(v);
+}
+
+void write_shape(ByteWriter& w, const Shape& s) {
+  w.u8(s.has_rank ? 1 : 0);
+  w.u64(s.dims.size());
+  for (const Dim& d : s.dims) {
+    w.i64(d.value);
+    w.str(d.symbol);
+  }
+}
+
+void write_value_info(ByteWriter& w, const ValueInfo& v) {
+  w.str(v.name);
+  w.u32(static_cast<uint32_t>(v.dtype));
+  write_shape(w, v.shape);
+}
+
+void write_tensor(ByteWriter& w, const Tensor& t) {
+  w.u32(static_cast<uint32_t>(t.dtype()));
+  write_dims(w, t.dims());
+  w.u64(t.nbytes());
+  w.raw(t.raw(), t.nbytes());
+}
+
+void write_attribute(ByteWriter& w, const Attribute& a) {
+  w.u32(static_cast<uint32_t>(a.type));
+  switch (a.type) {
+    case AttributeType::kFloat: w.f32(a.f); break;
+    case AttributeType::kInt: w.i64(a.i); break;
+    case AttributeType::kString: w.str(a.s); break;
+    case AttributeType::kTensor: write_tensor(w, a.t); break;
+    case AttributeType::kFloats:
+      w.u64(a.floats.size());
+      for (float f : a.floats) w.f32(f);
+      break;
+    case AttributeType::kInts:
+      w.u64(a.ints.size());
+      for (int64_t i : a.ints) w.i64(i);
+      break;
+    case AttributeType::kStrings:
+      w.u64(a.strings.size());
+      for (const auto& s : a.strings) w.str(s);
+      break;
+    case AttributeType::kGraph: break;
+  }
+}
+
+std::string section_bytes(const Engine& e, uint32_t tag) {
+  ByteWriter w;
+  switch (tag) {
+    case kMeta:
+      w.str(e.normrt_version);
+      w.str(e.device);
+      w.str(e.source_name);
+      break;
+    case kProfiles:
+      w.u64(e.profiles.size());
+      for (const Profile& p : e.profiles) {
+        w.u64(p.inputs.size());
+        for (const auto& [name, r] : p.inputs) {
+          w.str(name);
+          write_dims(w, r.min);
+          write_dims(w, r.opt);
+          write_dims(w, r.max);
+        }
+      }
+      break;
+    case kGraph: {
+      const Graph& g = e.graph;
+      w.str(g.name);
+      w.u64(g.opsets.size());
+      for (const auto& [domain, version] : g.opsets) {
+        w.str(domain);
+        w.i64(version);
+      }
+      w.u64(g.inputs.size());
+      for (const auto& v : g.inputs) write_value_info(w, v);
+      w.u64(g.outputs.size());
+      for (const auto& v : g.outputs) write_value_info(w, v);
+      w.u64(g.value_info.size());
+      for (const auto& [name, v] : g.value_info) write_value_info(w, v);
+      w.u64(g.nodes.size());
+      for (const Node& n : g.nodes) {
+        w.str(n.name);
+        w.str(n.op_type);
+        w.str(n.domain);
+        w.u64(n.inputs.size());
+        for (const auto& s : n.inputs) w.str(s);
+        w.u64(n.outputs.size());
+        for (const auto& s : n.outputs) w.str(s);
+        w.u64(n.attributes.size());
+        for (const auto& [key, a] : n.attributes) {
+          w.str(key);
+          write_attribute(w, a);
+        }
+      }
+      break;
+    }
+    case kWeights:
+      w.u64(e.graph.initializers.size());
+      for (const auto& [name, t] : e.graph.initializers) {
+        w.str(name);
+        write_tensor(w, t);
+      }
+      break;
+    case kKernels:
+      w.u64(e.kernels.size());
+      for (const auto& k : e.kernels) w.str(k);
+      break;
+    case kPlugins:
+      w.u64(0);  // plugin ops used by the engine: none yet
+      break;
+  }
+  return std::move(w.bytes());
+}
+
+// ---- reading ----
+
+DataType read_dtype(ByteReader& r) {
+  uint32_t v = r.u32();
+  if (!is_known_dtype(static_cast<int32_t>(v))) r.fail("unknown data type " + std::to_string(v));
+  return static_cast<DataType>(v);
+}
+
+Dims read_dims(ByteReader& r) {
+  uint64_t n = r.count(8, kMaxRank);
+  Dims d(n);
+  for (auto& v : d) {
+    v = r.i64();
+    if (v < 0) r.fail("negative dimension");
+  }
+  return d;
+}
+
+Shape read_shape(ByteReader& r) {
+  Shape s;
+  s.has_rank = r.u8() != 0;
+  uint64_t n = r.count(16, kMaxRank);
+  for (uint64_t i = 0; i < n; ++i) {
+    Dim d;
+    d.value = r.i64();
+    if (d.value < -1) r.fail("invalid dimension");
+    d.symbol = r.str(4096);
+    s.dims.push_back(d);
+  }
+  return s;
+}
+
+ValueInfo read_value_info(ByteReader& r) {
+  ValueInfo v;
+  v.name = r.str(1 << 16);
+  uint32_t dt = r.u32();
+  if (dt != 0 && !is_known_dtype(static_cast<int32_t>(dt))) r.fail("unknown data type " + std::to_string(dt));
+  v.dtype = static_cast<DataType>(dt);
+  v.shape = read_shape(r);
+  return v;
+}
+
+Tensor read_tensor(ByteReader& r) {
+  DataType dtype = read_dtype(r);
+  Dims dims = read_dims(r);
+  uint64_t bytes = r.u64();
+  int64_t count = 0;
+  try {
+    count = element_count(dims);
+  } catch (const Error&) {
+    r.fail("a tensor's dims overflow");
+  }
+  if (static_cast<uint64_t>(count) > r.remaining() / dtype_size(dtype) || bytes != static_cast<uint64_t>(count) * dtype_size(dtype))
+    r.fail("a tensor's byte count does not match its shape " + dims_to_string(dims));
+  const char* p = r.take(bytes);
+  Tensor t(dtype, dims);
+  if (bytes) std::memcpy(t.raw(), p, bytes);
+  return t;
+}
+
+Attribute read_attribute(ByteReader& r) {
+  Attribute a;
+  uint32_t type = r.u32();
+  if (type > static_cast<uint32_t>(AttributeType::kGraph)) r.fail("unknown attribute type");
+  a.type = static_cast<AttributeType>(type);
+  switch (a.type) {
+    case AttributeType::kFloat: a.f = r.f32(); break;
+    case AttributeType::kInt: a.i = r.i64(); break;
+    case AttributeType::kString: a.s = r.str(); break;
+    case AttributeType::kTensor: a.t = read_tensor(r); break;
+    case AttributeType::kFloats: {
+      uint64_t n = r.count(4, kMaxItems);
+      for (uint64_t i = 0; i < n; ++i) a.floats.push_back(r.f32());
+      break;
+    }
+    case AttributeType::kInts: {
+      uint64_t n = r.count(8, kMaxItems);
+      for (uint64_t i = 0; i < n; ++i) a.ints.push_back(r.i64());
+      break;
+    }
+    case AttributeType::kStrings: {
+      uint64_t n = r.count(8, kMaxItems);
+      for (uint64_t i = 0; i < n; ++i) a.strings.push_back(r.str());
+      break;
+    }
+    case AttributeType::kGraph: break;
+  }
+  return a;
+}
+
+void read_section(Engine& e, uint32_t tag, ByteReader& r) {
+  switch (tag) {
+    case kMeta:
+      e.normrt_version = r.str(256);
+      e.device = r.str(256);
+      e.source_name = r.str(4096);
+      break;
+    case kProfiles: {
+      uint64_t n = r.count(8, 4096);
+      for (uint64_t p = 0; p < n; ++p) {
+        Profile profile;
+        uint64_t inputs = r.count(8, 1 << 16);
+        for (uint64_t i = 0; i < inputs; ++i) {
+          std::string name = r.str(1 << 16);
+          ShapeRange range{read_dims(r), read_dims(r), read_dims(r)};
+          profile.inputs[name] = range;
+        }
+        e.profiles.push_back(std::move(profile));
+      }
+      break;
+    }
+    case kGraph: {
+      Graph& g = e.graph;
+      g.name = r.str();
+      uint64_t n = r.count(16, 1024);
+      for (uint64_t i = 0; i < n; ++i) {
+        std::string domain = r.str(1024);
+        g.opsets[domain] = r.i64();
+      }
+      n = r.count(8, kMaxItems);
+      for (uint64_t i = 0; i < n; ++i) g.inputs.push_back(read_value_info(r));
+      n = r.count(8, kMaxItems);
+      for (uint64_t i = 0; i < n; ++i) g.outputs.push_back(read_value_info(r));
+      n = r.count(8, kMaxItems);
+      for (uint64_t i = 0; i < n; ++i) {
+        ValueInfo v = read_value_info(r);
+        g.value_info[v.name] = v;
+      }
+      n = r.count(48, kMaxItems);
+      for (uint64_t i = 0; i < n; ++i) {
+        Node node;
+        node.name = r.str(1 << 16);
+        node.op_type = r.str(1024);
+        node.domain = r.str(1024);
+        uint64_t k = r.count(8, 1 << 16);
+        for (uint64_t j = 0; j < k; ++j) node.inputs.push_back(r.str(1 << 16));
+        k = r.count(8, 1 << 16);
+        for (uint64_t j = 0; j < k; ++j) node.outputs.push_back(r.str(1 << 16));
+        k = r.count(12, 1 << 16);
+        for (uint64_t j = 0; j < k; ++j) {
+          std::string key = r.str(1024);
+          node.attributes[key] = read_attribute(r);
+        }
+        g.nodes.push_back(std::move(node));
+      }
+      break;
+    }
+    case kWeights: {
+      uint64_t n = r.count(8, kMaxItems);
+      for (uint64_t i = 0; i < n; ++i) {
+        std::string name = r.str(1 << 16);
+        e.graph.initializers[name] = read_tensor(r);
+      }
+      break;
+    }
+    case kKernels: {
+      uint64_t n = r.count(8, kMaxItems);
+      for (uint64_t i = 0; i < n; ++i) e.kernels.push_back(r.str(1024));
+      break;
+    }
+    case kPlugins: {
+      uint64_t n = r.count(8, 1024);
+      if (n != 0) r.fail("it records plugin ops, which this normrt cannot load");
+      break;
+    }
+  }
+  if (r.remaining() != 0) r.fail("section " + std::to_string(tag) + " has " + std::to_string(r.remaining()) + " unread bytes");
+}
+
+}  // namespace
+
+std::string serialize_engine(const Engine& engine) {
+  std::string sections[kSectionCount];
+  for (size_t i = 0; i < kSectionCount; ++i) sections[i] = section_bytes(engine, kSectionOrder[i]);
+  const uint64_t table_end = 24 + kSectionCount * 24;
+  uint64_t total = table_end + 4;
+  for (const auto& s : sections) total += s.size();
+  ByteWriter w;
+  w.raw(kMagic, 8);
+  w.u32(kFormatVersion);
+  w.u32(static_cast<uint32_t>(kSectionCount));
+  w.u64(total);
+  uint64_t offset = table_end;
+  for (size_t i = 0; i < kSectionCount; ++i) {
+    w.u32(kSectionOrder[i]);
+    w.u32(0);
+    w.u64(offset);
+    w.u64(sections[i].size());
+    offset += sections[i].size();
+  }
+  for (const auto& s : sections) w.raw(s.data(), s.size());
+  uint32_t crc = checksum(w.bytes().data(), w.bytes().size());
+  w.u32(crc);
+  return std::move(w.bytes());
+}
+
+std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::string& what) {
+  auto corrupt = [&](const std::string& m) {
+    return Error(ErrorCode::kCorruptEngine, what + " is not a valid normrt engine: " + m);
+  };
+  if (bytes.size() < 28 || std::memcmp(bytes.data(), kMagic, 8) != 0)
+    throw corrupt("it does not start with the engine magic (is it an ONNX model or another file?)");
+  ByteReader header(bytes.data(), bytes.size(), what);
+  header.take(8);
+  uint32_t version = header.u32();
+  if (version != kFormatVersion)
+    throw corrupt("its format version is " + std::to_string(version) + ", this normrt reads version " +
+                  std::to_string(kFormatVersion) + "; rebuild the engine from the ONNX model");
+  uint32_t count = header.u32();
+  uint64_t total = header.u64();
+  if (total != bytes.size())
+    throw corrupt("it should be " + std::to_string(total) + " bytes long but is " + std::to_string(bytes.size()) +
+                  " (truncated or extended); rebuild or copy it again");
+  uint32_t stored, actual = checksum(bytes.data(), bytes.size() - 4);
+  std::memcpy(&stored, bytes.data() + bytes.size() - 4, 4);
+  if (stored != actual) throw corrupt("its checksum does not match its contents (the file was changed or damaged); rebuild it");
+  if (count != kSectionCount) throw corrupt("it has " + std::to_string(count) + " sections, expected " + std::to_string(kSectionCount));
+
+  auto engine = std::make_shared<Engine>();
+  uint64_t expected_offset = 24 + uint64_t{count} * 24;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t tag = header.u32();
+    header.u32();
+    uint64_t offset = header.u64(), length = header.u64();
+    if (tag != kSectionOrder[i]) throw corrupt("section " + std::to_string(i) + " has tag " + std::to_string(tag));
+    if (offset != expected_offset || length > bytes.size() - 4 - offset)
+      throw corrupt("section " + std::to_string(i) + " is not where the sections before it end");
+    expected_offset = offset + length;
+    ByteReader section(bytes.data() + offset, length, what);
+    read_section(*engine, tag, section);
+  }
+  if (expected_offset != bytes.size() - 4) throw corrupt("its sections do not cover the file");
+  if (engine->normrt_version != NORMRT_VERSION)
+    throw corrupt("it was built by normrt " + engine->normrt_version + " and this is normrt " + NORMRT_VERSION +
+                  "; rebuild the engine with this version");
+  if (engine->device != "cpu")
+    throw corrupt("it was built for device '" + engine->device + "', which this build of normrt does not support");
+  try {
+    engine->graph.verify();
+    engine->prepare();
+  } catch (const Error& e) {
+    throw corrupt(e.what());
+  }
+  return engine;
+}
+
+void save_engine(const Engine& engine, const std::string& path) {
+  std::string bytes = serialize_engine(engine);
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) throw Error(ErrorCode::kIo, "cannot write engine '" + path + "'");
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!f) throw Error(ErrorCode::kIo, "failed writing engine '" + path + "'");
+}
+
+std::shared_ptr<Engine> load_engine(const std::string& path) {
+  return deserialize_engine(read_file(path, kMaxEngineBytes), "engine '" + path + "'");
+}
+
+bool looks_like_engine(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char head[8] = {};
+  f.read(head, 8);
+  return f.gcount() == 8 && std::memcmp(head, kMagic, 8) == 0;
+}
+
+}  // namespace normrt

@@ -1,0 +1,40 @@
+// Constant folding: a node whose inputs are all known (initializers, or shape arithmetic whose value follows
+// from the static dims of the model) becomes an initializer. This removes the Shape -> Gather -> Unsqueeze ->
+// Concat chains that PyTorch's exporter writes around Reshape whenever the dims they read are static.
+#include "ops/evaluate.h"
+#include "passes/pass.h"
+
+namespace normrt {
+
+void fold_constants(Graph& graph, PassReport& report) {
+  GraphTypes types = infer_graph(graph, {});
+  std::vector<Node> kept;
+  size_t folded = 0;
+  const int64_t opset = graph.opset("");
+  for (Node& node : graph.nodes) {
+    bool outputs_known = true;
+    for (const auto& out : node.outputs)
+      if (!out.empty() && !types.values.count(out)) outputs_known = false;
+    bool inputs_known = true;
+    for (const auto& in : node.inputs)
+      if (!in.empty() && !graph.initializers.count(in)) inputs_known = false;
+    if (!outputs_known && !inputs_known) {
+      kept.push_back(std::move(node));
+      continue;
+    }
+    if (!outputs_known) {  // a large constant (a weight transform): evaluate it now
+      std::vector<const Tensor*> inputs;
+      for (const auto& in : node.inputs) inputs.push_back(in.empty() ? nullptr : &graph.initializers.at(in));
+      std::vector<Tensor> outs = run_node(node, node.domain.empty() ? opset : graph.opset(node.domain), inputs);
+      for (size_t i = 0; i < outs.size(); ++i)
+        if (!node.outputs[i].empty()) types.values[node.outputs[i]] = std::move(outs[i]);
+    }
+    for (const auto& out : node.outputs)
+      if (!out.empty()) graph.initializers[out] = types.values.at(out);
+    ++folded;
+  }
+  graph.nodes = std::move(kept);
+  if (folded) report.applied("constant_folding", "folded " + std::to_string(folded) + " nodes into constants");
+}
+
+}  // namespace normrt

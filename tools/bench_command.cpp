@@ -1,0 +1,84 @@
+// normrt bench ENGINE --shapes=name:DxDxD,... [--iterations N] [--warmup N]: latency on random inputs.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+#include "commands.h"
+#include "engine/engine.h"
+#include "ops/shape_util.h"
+
+namespace normrt::cli {
+
+namespace {
+struct BenchArgs {
+  std::string engine, shapes;
+  int iterations = 50, warmup = 5;
+  bool json = false;
+};
+
+Tensor random_input(DataType dtype, const Dims& dims, std::mt19937& rng) {
+  Tensor t(dtype, dims);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (int64_t i = 0; i < t.numel(); ++i) set_element_from_double(t, i, dist(rng));
+  return t;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  size_t index = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(index, v.size() - 1)];
+}
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Measure an engine's latency on random inputs of the given shapes");
+  auto args = std::make_shared<BenchArgs>();
+  cmd->add_option("engine", args->engine, "a normrt engine (.nrt)")->required();
+  cmd->add_option("--shapes", args->shapes, "input shapes, name:DxDxD,... (every input)")->required();
+  cmd->add_option("--iterations", args->iterations, "timed runs")->check(CLI::Range(1, 1000000));
+  cmd->add_option("--warmup", args->warmup, "untimed runs first")->check(CLI::Range(0, 1000000));
+  cmd->add_flag("--json", args->json, "print one JSON line");
+  cmd->callback([args] {
+    auto engine = load_engine(args->engine);
+    auto shapes = parse_shape_list(args->shapes, "--shapes");
+    std::mt19937 rng(1234);
+    std::map<std::string, Tensor> inputs;
+    for (const auto& in : engine->graph.inputs) {
+      auto it = shapes.find(in.name);
+      if (it == shapes.end())
+        throw Error(ErrorCode::kInvalidArgument, "--shapes gives no shape for input '" + in.name + "' " +
+                                                     in.shape.to_string() + "; every input needs one");
+      inputs[in.name] = random_input(in.dtype, it->second, rng);
+    }
+    for (const auto& [name, dims] : shapes)
+      if (!inputs.count(name)) inputs[name] = Tensor(DataType::kFloat32, dims);  // run() names the unknown input
+    ExecutionContext context(engine);
+    for (int i = 0; i < args->warmup; ++i) context.run(inputs);
+    std::vector<double> ms;
+    for (int i = 0; i < args->iterations; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      context.run(inputs);
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    double median = percentile(ms, 0.5), p90 = percentile(ms, 0.9), p99 = percentile(ms, 0.99);
+    int64_t batch = inputs.begin()->second.rank() ? inputs.at(engine->graph.inputs[0].name).dims()[0] : 1;
+    double throughput = 1000.0 * static_cast<double>(batch) / median;
+    char line[512];
+    if (args->json)
+      std::snprintf(line, sizeof line,
+                    "{\"engine\": \"%s\", \"device\": \"%s\", \"median_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, "
+                    "\"min_ms\": %.4f, \"throughput_per_s\": %.2f, \"iterations\": %d}",
+                    args->engine.c_str(), engine->device.c_str(), median, p90, p99, *std::min_element(ms.begin(), ms.end()),
+                    throughput, args->iterations);
+    else
+      std::snprintf(line, sizeof line,
+                    "device %s (host CPU, wall clock)\nlatency: median %.3f ms, p90 %.3f ms, p99 %.3f ms over %d runs\n"
+                    "throughput: %.1f samples/s at batch %lld",
+                    engine->device.c_str(), median, p90, p99, args->iterations, throughput, static_cast<long long>(batch));
+    std::cout << line << "\n";
+  });
+}
+
+}  // namespace normrt::cli
