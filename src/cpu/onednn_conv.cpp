@@ -58,8 +58,10 @@ memory::desc user_weights_desc(const Tensor& W, int64_t group, bool transpose) {
   memory::dims dims, strides;
   if (!transpose) {
     const int64_t M = w[0], Cg = w[1];
-    if (group == 1) dims = {M, Cg};
-    else dims = {group, M / group, Cg};
+    if (group == 1)
+      dims = {M, Cg};
+    else
+      dims = {group, M / group, Cg};
     dims.insert(dims.end(), kernel.begin(), kernel.end());
     return onednn::plain_desc(dims);
   }
@@ -207,7 +209,8 @@ void execute(KernelContext& ctx, ConvEntry& e) {
     weights = e.weights_buffer;
   }
   if (e.fill_bias) fill_with_bias(ctx);
-  memory out = e.reorder_dst ? memory(e.chosen_dst, onednn::engine(), onednn::scratch(1, e.chosen_dst.get_size())) : dst;
+  memory out =
+      e.reorder_dst ? memory(e.chosen_dst, onednn::engine(), onednn::scratch(1, e.chosen_dst.get_size())) : dst;
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, out}};
   if (ctx.has_input(2)) args[DNNL_ARG_BIAS] = onednn::wrap(onednn::plain_desc({Y.dims()[1]}), ctx.in(2));
   e.primitive.execute(stream, args);
@@ -256,7 +259,8 @@ bool accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
     for (int64_t p : node.attr_ints("pads", {}))
       if (p < 0) return false;
     const std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
-    if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID") return false;
+    if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID")
+      return false;
   } catch (const Error&) {
     return false;  // a malformed attribute: the reference kernel reports it
   }

@@ -89,7 +89,8 @@ std::unique_ptr<MatMulEntry> build_gemm(const KernelContext& ctx) {
     }
   }
   try {
-    dnnl::matmul::desc desc = e->use_bias ? dnnl::matmul::desc(e->a, e->b, e->bias, e->y) : dnnl::matmul::desc(e->a, e->b, e->y);
+    dnnl::matmul::desc desc =
+        e->use_bias ? dnnl::matmul::desc(e->a, e->b, e->bias, e->y) : dnnl::matmul::desc(e->a, e->b, e->y);
     e->primitive = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, onednn::engine()));
   } catch (const dnnl::error&) {
     e = std::make_unique<MatMulEntry>();
@@ -127,8 +128,9 @@ void run_common(KernelContext& ctx, bool gemm) {
   }
   try {
     if (e->prefill_c) broadcast_c_into(ctx.in(2), Y);
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, onednn::wrap(e->a, A)}, {DNNL_ARG_WEIGHTS, onednn::wrap(e->b, B)}, {DNNL_ARG_DST, onednn::wrap(e->y, Y)}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn::wrap(e->a, A)},
+                                         {DNNL_ARG_WEIGHTS, onednn::wrap(e->b, B)},
+                                         {DNNL_ARG_DST, onednn::wrap(e->y, Y)}};
     if (e->use_bias) args[DNNL_ARG_BIAS] = onednn::wrap(e->bias, ctx.in(2));
     dnnl::stream& stream = onednn::stream();
     e->primitive.execute(stream, args);

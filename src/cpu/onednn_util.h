@@ -3,12 +3,11 @@
 // the fallback to the op's reference kernel for a configuration oneDNN refuses at run time.
 #pragma once
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <any>
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <utility>
 #include <vector>
 

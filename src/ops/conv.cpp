@@ -9,9 +9,7 @@
 namespace normrt {
 namespace {
 
-bool is_float_type(DataType t) {
-  return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kFloat64;
-}
+bool is_float_type(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kFloat64; }
 
 void check_float_inputs(const InferContext& ctx, size_t count) {
   const DataType t = ctx.dtype(0);
@@ -88,11 +86,11 @@ void infer_conv(InferContext& ctx) {
              w.to_string() + " with group " + std::to_string(group) + " expects " +
              std::to_string(w.dims[1].value * group));
   if (m.known() && m.value % group != 0)
-    ctx.fail("input 1 (W) " + w.to_string() + " has " + std::to_string(m.value) +
-             " output channels, which group " + std::to_string(group) + " does not divide");
+    ctx.fail("input 1 (W) " + w.to_string() + " has " + std::to_string(m.value) + " output channels, which group " +
+             std::to_string(group) + " does not divide");
   if (c.known() && c.value % group != 0)
-    ctx.fail("input 0 (X) " + x.to_string() + " has " + std::to_string(c.value) +
-             " channels, which group " + std::to_string(group) + " does not divide");
+    ctx.fail("input 0 (X) " + x.to_string() + " has " + std::to_string(c.value) + " channels, which group " +
+             std::to_string(group) + " does not divide");
   check_bias(ctx, m);
   std::vector<Dim> out;
   out.push_back(x.has_rank ? x.dims[0] : Dim::unknown());
@@ -122,8 +120,8 @@ void infer_conv_transpose(InferContext& ctx) {
     ctx.fail("input 0 (X) " + x.to_string() + " has " + std::to_string(c.value) + " channels but input 1 (W) " +
              w.to_string() + " expects " + std::to_string(w.dims[0].value) + " (W is [C, M/group, k...])");
   if (c.known() && c.value % group != 0)
-    ctx.fail("input 0 (X) " + x.to_string() + " has " + std::to_string(c.value) +
-             " channels, which group " + std::to_string(group) + " does not divide");
+    ctx.fail("input 0 (X) " + x.to_string() + " has " + std::to_string(c.value) + " channels, which group " +
+             std::to_string(group) + " does not divide");
   Dim m = Dim::unknown();
   if (w.has_rank && w.dims[1].known()) m = Dim(w.dims[1].value * group);
   check_bias(ctx, m);
@@ -142,8 +140,8 @@ void infer_conv_transpose(InferContext& ctx) {
     }
     TransposeAxis t = resolve_transpose_axis(a, i, in.value, output_padding[i], output_shape);
     if (t.out < 1)
-      ctx.fail("spatial axis " + std::to_string(i) + " would have output extent " + std::to_string(t.out) +
-               " (input " + std::to_string(in.value) + ", pads " + ints_to_string(a.pads) + ")");
+      ctx.fail("spatial axis " + std::to_string(i) + " would have output extent " + std::to_string(t.out) + " (input " +
+               std::to_string(in.value) + ", pads " + ints_to_string(a.pads) + ")");
     out.push_back(Dim(t.out));
   }
   ctx.set_output(0, dtype, Shape(out));
@@ -274,7 +272,8 @@ void conv_transpose_reference(KernelContext& ctx) {
   std::vector<double> y(static_cast<size_t>(Y.numel()));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t m = 0; m < M; ++m)
-      for (int64_t i = 0; i < out_size; ++i) y[static_cast<size_t>((n * M + m) * out_size + i)] = b[static_cast<size_t>(m)];
+      for (int64_t i = 0; i < out_size; ++i)
+        y[static_cast<size_t>((n * M + m) * out_size + i)] = b[static_cast<size_t>(m)];
   // Scatter form of the definition: input element (c, i) adds x * w[c, m, k] to output position i * s - pb + k * d.
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c) {

@@ -38,7 +38,8 @@ inline std::string ints_to_string(const std::vector<int64_t>& v) {
 // weights. Fails (through ctx) on a wrong attribute length, a non-positive stride/dilation/kernel or an
 // unknown auto_pad value. `allow_dilations` is false for ops whose opset has no dilations attribute.
 template <typename Ctx>
-WindowAttrs read_window_attrs(const Ctx& ctx, size_t spatial, std::vector<int64_t> kernel, bool allow_dilations = true) {
+WindowAttrs read_window_attrs(const Ctx& ctx, size_t spatial, std::vector<int64_t> kernel,
+                              bool allow_dilations = true) {
   const Node& node = ctx.node;
   WindowAttrs a;
   a.kernel = std::move(kernel);
@@ -58,18 +59,22 @@ WindowAttrs read_window_attrs(const Ctx& ctx, size_t spatial, std::vector<int64_
   for (size_t i = 0; i < spatial; ++i) {
     if (a.strides[i] < 1) ctx.fail("attribute 'strides' must be >= 1 but is " + ints_to_string(a.strides));
     if (a.dilations[i] < 1) ctx.fail("attribute 'dilations' must be >= 1 but is " + ints_to_string(a.dilations));
-    if (a.kernel[i] == 0 || a.kernel[i] < -1)
-      ctx.fail("kernel shape must be >= 1 but is " + ints_to_string(a.kernel));
+    if (a.kernel[i] == 0 || a.kernel[i] < -1) ctx.fail("kernel shape must be >= 1 but is " + ints_to_string(a.kernel));
     if (!allow_dilations && a.dilations[i] != 1)
-      ctx.fail("attribute 'dilations' " + ints_to_string(a.dilations) + " needs opset 19 or later; the model has opset " +
-               std::to_string(ctx.opset));
+      ctx.fail("attribute 'dilations' " + ints_to_string(a.dilations) +
+               " needs opset 19 or later; the model has opset " + std::to_string(ctx.opset));
   }
   const std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
-  if (auto_pad == "NOTSET") a.auto_pad = AutoPad::kNotSet;
-  else if (auto_pad == "SAME_UPPER") a.auto_pad = AutoPad::kSameUpper;
-  else if (auto_pad == "SAME_LOWER") a.auto_pad = AutoPad::kSameLower;
-  else if (auto_pad == "VALID") a.auto_pad = AutoPad::kValid;
-  else ctx.fail("attribute 'auto_pad' is '" + auto_pad + "'; expected NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+  if (auto_pad == "NOTSET")
+    a.auto_pad = AutoPad::kNotSet;
+  else if (auto_pad == "SAME_UPPER")
+    a.auto_pad = AutoPad::kSameUpper;
+  else if (auto_pad == "SAME_LOWER")
+    a.auto_pad = AutoPad::kSameLower;
+  else if (auto_pad == "VALID")
+    a.auto_pad = AutoPad::kValid;
+  else
+    ctx.fail("attribute 'auto_pad' is '" + auto_pad + "'; expected NOTSET, SAME_UPPER, SAME_LOWER or VALID");
   // With auto_pad set, explicit pads are ignored by the spec ("pads ... can't be used simultaneously with
   // auto_pad"); they are recomputed per input size by resolve_window.
   if (a.auto_pad != AutoPad::kNotSet) a.pads.assign(2 * spatial, 0);

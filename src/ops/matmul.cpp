@@ -105,26 +105,40 @@ double load<double>(const Tensor& t, int64_t i) {
 template <>
 int64_t load<int64_t>(const Tensor& t, int64_t i) {
   switch (t.dtype()) {
-    case DataType::kInt32: return t.data<int32_t>()[i];
-    case DataType::kUInt32: return t.data<uint32_t>()[i];
-    case DataType::kUInt64: return static_cast<int64_t>(t.data<uint64_t>()[i]);
-    default: return t.data<int64_t>()[i];
+    case DataType::kInt32:
+      return t.data<int32_t>()[i];
+    case DataType::kUInt32:
+      return t.data<uint32_t>()[i];
+    case DataType::kUInt64:
+      return static_cast<int64_t>(t.data<uint64_t>()[i]);
+    default:
+      return t.data<int64_t>()[i];
   }
 }
 template <typename Acc>
 void store(Tensor& t, int64_t i, Acc v);
 template <>
 void store<double>(Tensor& t, int64_t i, double v) {
-  if (t.dtype() == DataType::kFloat32) t.data<float>()[i] = static_cast<float>(v);
-  else set_element_from_double(t, i, v);
+  if (t.dtype() == DataType::kFloat32)
+    t.data<float>()[i] = static_cast<float>(v);
+  else
+    set_element_from_double(t, i, v);
 }
 template <>
 void store<int64_t>(Tensor& t, int64_t i, int64_t v) {
   switch (t.dtype()) {
-    case DataType::kInt32: t.data<int32_t>()[i] = static_cast<int32_t>(v); return;
-    case DataType::kUInt32: t.data<uint32_t>()[i] = static_cast<uint32_t>(v); return;
-    case DataType::kUInt64: t.data<uint64_t>()[i] = static_cast<uint64_t>(v); return;
-    default: t.data<int64_t>()[i] = v; return;
+    case DataType::kInt32:
+      t.data<int32_t>()[i] = static_cast<int32_t>(v);
+      return;
+    case DataType::kUInt32:
+      t.data<uint32_t>()[i] = static_cast<uint32_t>(v);
+      return;
+    case DataType::kUInt64:
+      t.data<uint64_t>()[i] = static_cast<uint64_t>(v);
+      return;
+    default:
+      t.data<int64_t>()[i] = v;
+      return;
   }
 }
 
@@ -167,8 +181,10 @@ void matmul_typed(KernelContext& ctx) {
 }
 
 void matmul_reference(KernelContext& ctx) {
-  if (is_int_type(ctx.in(0).dtype())) matmul_typed<int64_t>(ctx);
-  else matmul_typed<double>(ctx);
+  if (is_int_type(ctx.in(0).dtype()))
+    matmul_typed<int64_t>(ctx);
+  else
+    matmul_typed<double>(ctx);
 }
 
 template <typename Acc>
@@ -202,8 +218,10 @@ void gemm_typed(KernelContext& ctx) {
 }
 
 void gemm_reference(KernelContext& ctx) {
-  if (is_int_type(ctx.in(0).dtype())) gemm_typed<int64_t>(ctx);
-  else gemm_typed<double>(ctx);
+  if (is_int_type(ctx.in(0).dtype()))
+    gemm_typed<int64_t>(ctx);
+  else
+    gemm_typed<double>(ctx);
 }
 
 }  // namespace

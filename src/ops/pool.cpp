@@ -12,17 +12,15 @@
 namespace normrt {
 namespace {
 
-bool is_float_type(DataType t) {
-  return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kFloat64;
-}
+bool is_float_type(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kFloat64; }
 
 void check_pool_dtype(const InferContext& ctx) {
   const DataType t = ctx.dtype(0);
   if (is_float_type(t)) return;
   if (ctx.node.op_type == "MaxPool" && (t == DataType::kInt8 || t == DataType::kUInt8)) {
     if (ctx.opset >= 12) return;
-    ctx.fail(std::string("input 0 has type ") + dtype_name(t) + ", which MaxPool accepts from opset 12; the model has opset " +
-             std::to_string(ctx.opset));
+    ctx.fail(std::string("input 0 has type ") + dtype_name(t) +
+             ", which MaxPool accepts from opset 12; the model has opset " + std::to_string(ctx.opset));
   }
   ctx.fail(std::string("input 0 has type ") + dtype_name(t) + "; expected float32, float16 or float64" +
            (ctx.node.op_type == "MaxPool" ? " (or int8/uint8)" : ""));
@@ -40,7 +38,8 @@ void infer_pool(InferContext& ctx) {
   const DataType dtype = ctx.dtype(0);
   const Shape& x = ctx.shape(0);
   const bool indices = ctx.node.outputs.size() > 1;
-  if (indices && ctx.node.op_type != "MaxPool") ctx.fail("has " + std::to_string(ctx.node.outputs.size()) + " outputs; expected 1");
+  if (indices && ctx.node.op_type != "MaxPool")
+    ctx.fail("has " + std::to_string(ctx.node.outputs.size()) + " outputs; expected 1");
   if (!x.has_rank) {
     ctx.set_output(0, dtype, Shape());
     if (indices) ctx.set_output(1, DataType::kInt64, Shape());
@@ -52,7 +51,8 @@ void infer_pool(InferContext& ctx) {
   const bool ceil_mode = ctx.node.attr_int("ceil_mode", 0) != 0;
   const int64_t storage_order = ctx.node.attr_int("storage_order", 0);
   if (storage_order != 0 && storage_order != 1)
-    ctx.fail("attribute 'storage_order' must be 0 (row major) or 1 (column major) but is " + std::to_string(storage_order));
+    ctx.fail("attribute 'storage_order' must be 0 (row major) or 1 (column major) but is " +
+             std::to_string(storage_order));
   std::vector<Dim> out{x.dims[0], x.dims[1]};
   for (size_t i = 0; i < spatial; ++i) out.push_back(window_output_dim(ctx, a, i, x.dims[2 + i], ceil_mode));
   ctx.set_output(0, dtype, Shape(out));
@@ -66,7 +66,9 @@ void infer_global_pool(InferContext& ctx) {
     ctx.set_output(0, ctx.dtype(0), Shape());
     return;
   }
-  if (x.rank() < 3) ctx.fail("input 0 has rank " + std::to_string(x.rank()) + " " + x.to_string() + "; expected rank >= 3 (N, C, spatial...)");
+  if (x.rank() < 3)
+    ctx.fail("input 0 has rank " + std::to_string(x.rank()) + " " + x.to_string() +
+             "; expected rank >= 3 (N, C, spatial...)");
   std::vector<Dim> out{x.dims[0], x.dims[1]};
   for (size_t i = 2; i < x.rank(); ++i) out.push_back(Dim(1));
   ctx.set_output(0, ctx.dtype(0), Shape(out));
@@ -209,7 +211,8 @@ void average_pool_reference(KernelContext& ctx) {
             count_axis(p, axis, o[axis], &inside, &with_pad);
             count *= include_pad ? with_pad : inside;
           }
-          y[static_cast<size_t>(plane * out_size + (od * p.out[1] + oh) * p.out[2] + ow)] = count > 0 ? sum / count : 0.0;
+          y[static_cast<size_t>(plane * out_size + (od * p.out[1] + oh) * p.out[2] + ow)] =
+              count > 0 ? sum / count : 0.0;
         }
   }
   from_doubles(y, Y);
@@ -227,8 +230,10 @@ void global_pool_reference(KernelContext& ctx) {
     const double* xp = &x[static_cast<size_t>(plane * size)];
     double acc = is_max ? -std::numeric_limits<double>::infinity() : 0.0;
     for (int64_t i = 0; i < size; ++i) {
-      if (!is_max) acc += xp[i];
-      else if (xp[i] > acc || std::isnan(xp[i])) acc = std::isnan(acc) ? acc : xp[i];
+      if (!is_max)
+        acc += xp[i];
+      else if (xp[i] > acc || std::isnan(xp[i]))
+        acc = std::isnan(acc) ? acc : xp[i];
     }
     y[static_cast<size_t>(plane)] = is_max ? acc : (size > 0 ? acc / static_cast<double>(size) : 0.0);
   }

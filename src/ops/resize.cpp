@@ -60,7 +60,8 @@ std::string ints_text(const std::vector<int64_t>& v) {
 template <typename Ctx>
 void require_opset(const Ctx& ctx, int64_t since, const std::string& what) {
   if (ctx.opset < since)
-    ctx.fail(what + " needs opset " + std::to_string(since) + " or later; the model has opset " + std::to_string(ctx.opset));
+    ctx.fail(what + " needs opset " + std::to_string(since) + " or later; the model has opset " +
+             std::to_string(ctx.opset));
 }
 
 template <typename Ctx>
@@ -68,24 +69,35 @@ ResizeAttrs read_resize_attrs(const Ctx& ctx, size_t rank) {
   const Node& node = ctx.node;
   ResizeAttrs a;
   const std::string mode = node.attr_string("mode", "nearest");
-  if (mode == "nearest") a.mode = Mode::kNearest;
-  else if (mode == "linear") a.mode = Mode::kLinear;
-  else if (mode == "cubic") a.mode = Mode::kCubic;
-  else ctx.fail("attribute 'mode' is '" + mode + "'; expected nearest, linear or cubic");
+  if (mode == "nearest")
+    a.mode = Mode::kNearest;
+  else if (mode == "linear")
+    a.mode = Mode::kLinear;
+  else if (mode == "cubic")
+    a.mode = Mode::kCubic;
+  else
+    ctx.fail("attribute 'mode' is '" + mode + "'; expected nearest, linear or cubic");
 
   const std::string coord = node.attr_string("coordinate_transformation_mode", "half_pixel");
-  if (coord == "half_pixel") a.coord = Coord::kHalfPixel;
-  else if (coord == "pytorch_half_pixel") a.coord = Coord::kPytorchHalfPixel;
-  else if (coord == "align_corners") a.coord = Coord::kAlignCorners;
-  else if (coord == "asymmetric") a.coord = Coord::kAsymmetric;
-  else if (coord == "tf_crop_and_resize") a.coord = Coord::kTfCropAndResize;
+  if (coord == "half_pixel")
+    a.coord = Coord::kHalfPixel;
+  else if (coord == "pytorch_half_pixel")
+    a.coord = Coord::kPytorchHalfPixel;
+  else if (coord == "align_corners")
+    a.coord = Coord::kAlignCorners;
+  else if (coord == "asymmetric")
+    a.coord = Coord::kAsymmetric;
+  else if (coord == "tf_crop_and_resize")
+    a.coord = Coord::kTfCropAndResize;
   else if (coord == "half_pixel_symmetric") {
     require_opset(ctx, 19, "coordinate_transformation_mode 'half_pixel_symmetric'");
     a.coord = Coord::kHalfPixelSymmetric;
   } else if (coord == "tf_half_pixel_for_nn") {
     if (ctx.opset >= 13)
-      ctx.fail("coordinate_transformation_mode 'tf_half_pixel_for_nn' exists only in opsets 11 and 12; the model has opset " +
-               std::to_string(ctx.opset));
+      ctx.fail(
+          "coordinate_transformation_mode 'tf_half_pixel_for_nn' exists only in opsets 11 and 12; the model has "
+          "opset " +
+          std::to_string(ctx.opset));
     a.coord = Coord::kTfHalfPixelForNn;
   } else {
     ctx.fail("attribute 'coordinate_transformation_mode' is '" + coord +
@@ -94,11 +106,17 @@ ResizeAttrs read_resize_attrs(const Ctx& ctx, size_t rank) {
   }
 
   const std::string rounding = node.attr_string("nearest_mode", "round_prefer_floor");
-  if (rounding == "round_prefer_floor") a.rounding = Rounding::kRoundPreferFloor;
-  else if (rounding == "round_prefer_ceil") a.rounding = Rounding::kRoundPreferCeil;
-  else if (rounding == "floor") a.rounding = Rounding::kFloor;
-  else if (rounding == "ceil") a.rounding = Rounding::kCeil;
-  else ctx.fail("attribute 'nearest_mode' is '" + rounding + "'; expected round_prefer_floor, round_prefer_ceil, floor or ceil");
+  if (rounding == "round_prefer_floor")
+    a.rounding = Rounding::kRoundPreferFloor;
+  else if (rounding == "round_prefer_ceil")
+    a.rounding = Rounding::kRoundPreferCeil;
+  else if (rounding == "floor")
+    a.rounding = Rounding::kFloor;
+  else if (rounding == "ceil")
+    a.rounding = Rounding::kCeil;
+  else
+    ctx.fail("attribute 'nearest_mode' is '" + rounding +
+             "'; expected round_prefer_floor, round_prefer_ceil, floor or ceil");
 
   a.cubic_a = node.attr_float("cubic_coeff_a", -0.75f);
   a.exclude_outside = node.attr_int("exclude_outside", 0) != 0;
@@ -111,10 +129,14 @@ ResizeAttrs read_resize_attrs(const Ctx& ctx, size_t rank) {
   if (node.has_attribute("keep_aspect_ratio_policy")) {
     require_opset(ctx, 18, "attribute 'keep_aspect_ratio_policy'");
     const std::string policy = node.attr_string("keep_aspect_ratio_policy", "stretch");
-    if (policy == "stretch") a.policy = AspectPolicy::kStretch;
-    else if (policy == "not_larger") a.policy = AspectPolicy::kNotLarger;
-    else if (policy == "not_smaller") a.policy = AspectPolicy::kNotSmaller;
-    else ctx.fail("attribute 'keep_aspect_ratio_policy' is '" + policy + "'; expected stretch, not_larger or not_smaller");
+    if (policy == "stretch")
+      a.policy = AspectPolicy::kStretch;
+    else if (policy == "not_larger")
+      a.policy = AspectPolicy::kNotLarger;
+    else if (policy == "not_smaller")
+      a.policy = AspectPolicy::kNotSmaller;
+    else
+      ctx.fail("attribute 'keep_aspect_ratio_policy' is '" + policy + "'; expected stretch, not_larger or not_smaller");
   }
   if (node.has_attribute("axes")) {
     require_opset(ctx, 18, "attribute 'axes'");
@@ -122,9 +144,11 @@ ResizeAttrs read_resize_attrs(const Ctx& ctx, size_t rank) {
     for (int64_t axis : node.attr_ints("axes")) {
       const int64_t r = static_cast<int64_t>(rank);
       if (axis < -r || axis >= r)
-        ctx.fail("attribute 'axes' " + ints_text(node.attr_ints("axes")) + " is out of range for rank " + std::to_string(rank));
+        ctx.fail("attribute 'axes' " + ints_text(node.attr_ints("axes")) + " is out of range for rank " +
+                 std::to_string(rank));
       const int64_t d = axis < 0 ? axis + r : axis;
-      if (seen[static_cast<size_t>(d)]) ctx.fail("attribute 'axes' " + ints_text(node.attr_ints("axes")) + " repeats an axis");
+      if (seen[static_cast<size_t>(d)])
+        ctx.fail("attribute 'axes' " + ints_text(node.attr_ints("axes")) + " repeats an axis");
       seen[static_cast<size_t>(d)] = true;
       a.axes.push_back(d);
     }
@@ -180,7 +204,8 @@ std::vector<int64_t> ints_of(const Ctx& ctx, const Tensor& t, const char* what) 
 // Per-axis scales (1 for axes not resized) from the scales input, checked.
 template <typename Ctx>
 std::vector<double> full_scales(const Ctx& ctx, const ResizeAttrs& a, const Tensor& scales, size_t rank) {
-  if (!(scales.dtype() == DataType::kFloat32 || scales.dtype() == DataType::kFloat16 || scales.dtype() == DataType::kFloat64))
+  if (!(scales.dtype() == DataType::kFloat32 || scales.dtype() == DataType::kFloat16 ||
+        scales.dtype() == DataType::kFloat64))
     ctx.fail(std::string("input 'scales' must be float32 but is ") + dtype_name(scales.dtype()));
   const std::vector<double> v = doubles_of(scales);
   if (v.size() != a.axes.size())
@@ -210,7 +235,8 @@ std::vector<int64_t> full_sizes(const Ctx& ctx, const ResizeAttrs& a, const std:
                                 const std::vector<int64_t>& in, double* uniform_scale) {
   const size_t rank = in.size();
   if (sizes.size() != a.axes.size())
-    ctx.fail("input 'sizes' has " + std::to_string(sizes.size()) + " values; expected " + std::to_string(a.axes.size()) +
+    ctx.fail("input 'sizes' has " + std::to_string(sizes.size()) + " values; expected " +
+             std::to_string(a.axes.size()) +
              (a.axes.size() == rank ? " (the rank of X)" : " (one per entry of 'axes')"));
   for (int64_t s : sizes)
     if (s < 0) ctx.fail("input 'sizes' " + ints_text(sizes) + " must not be negative");
@@ -253,7 +279,8 @@ void infer_resize(InferContext& ctx) {
   }
   const size_t rank = x.rank();
   const ResizeAttrs a = read_resize_attrs(ctx, rank);
-  if (dtype == DataType::kBool && a.mode != Mode::kNearest) ctx.fail("mode linear and cubic need a numeric input, not bool");
+  if (dtype == DataType::kBool && a.mode != Mode::kNearest)
+    ctx.fail("mode linear and cubic need a numeric input, not bool");
   std::vector<Dim> out(rank, Dim::unknown());
   // Axes that are not resized keep their dim whatever happens.
   std::vector<bool> resized(rank, false);
@@ -263,8 +290,10 @@ void infer_resize(InferContext& ctx) {
   if (scales == Presence::kPresent && ctx.value(2)) {
     const std::vector<double> s = full_scales(ctx, a, *ctx.value(2), rank);
     for (size_t d = 0; d < rank; ++d) {
-      if (x.dims[d].known()) out[d] = Dim(scaled_extent(x.dims[d].value, s[d]));
-      else if (s[d] == 1.0) out[d] = x.dims[d];
+      if (x.dims[d].known())
+        out[d] = Dim(scaled_extent(x.dims[d].value, s[d]));
+      else if (s[d] == 1.0)
+        out[d] = x.dims[d];
     }
   } else if (sizes == Presence::kPresent && ctx.value(3)) {
     std::vector<int64_t> in(rank);
@@ -304,8 +333,10 @@ void infer_upsample(InferContext& ctx) {
                " (the rank of X)");
     for (size_t d = 0; d < x.rank(); ++d) {
       if (!(scales[d] >= 1.0)) ctx.fail("'scales' must be >= 1 for Upsample but has " + std::to_string(scales[d]));
-      if (x.dims[d].known()) out[d] = Dim(scaled_extent(x.dims[d].value, scales[d]));
-      else if (scales[d] == 1.0) out[d] = x.dims[d];
+      if (x.dims[d].known())
+        out[d] = Dim(scaled_extent(x.dims[d].value, scales[d]));
+      else if (scales[d] == 1.0)
+        out[d] = x.dims[d];
     }
   }
   ctx.set_output(0, dtype, Shape(out));
@@ -322,16 +353,21 @@ double original_coordinate(Coord c, int64_t x, int64_t in, int64_t out, double l
   const double xr = static_cast<double>(x);
   const double in_minus_1 = static_cast<double>(in - 1);
   switch (c) {
-    case Coord::kHalfPixel: return (xr + 0.5) / scale - 0.5;
+    case Coord::kHalfPixel:
+      return (xr + 0.5) / scale - 0.5;
     case Coord::kHalfPixelSymmetric: {
       const double adjustment = static_cast<double>(out) / length;
       const double center = static_cast<double>(in) / 2;
       return center * (1 - adjustment) + (xr + 0.5) / scale - 0.5;
     }
-    case Coord::kPytorchHalfPixel: return length > 1 ? (xr + 0.5) / scale - 0.5 : 0.0;
-    case Coord::kAlignCorners: return length == 1 ? 0.0 : xr * in_minus_1 / (length - 1);
-    case Coord::kAsymmetric: return xr / scale;
-    case Coord::kTfHalfPixelForNn: return (xr + 0.5) / scale;
+    case Coord::kPytorchHalfPixel:
+      return length > 1 ? (xr + 0.5) / scale - 0.5 : 0.0;
+    case Coord::kAlignCorners:
+      return length == 1 ? 0.0 : xr * in_minus_1 / (length - 1);
+    case Coord::kAsymmetric:
+      return xr / scale;
+    case Coord::kTfHalfPixelForNn:
+      return (xr + 0.5) / scale;
     case Coord::kTfCropAndResize:
       return length > 1 ? roi_start * in_minus_1 + xr * (roi_end - roi_start) * in_minus_1 / (length - 1)
                         : 0.5 * (roi_start + roi_end) * in_minus_1;
@@ -343,10 +379,14 @@ int64_t round_nearest(Rounding r, double x) {
   const double f = std::floor(x);
   const double frac = x - f;
   switch (r) {
-    case Rounding::kRoundPreferFloor: return static_cast<int64_t>(frac <= 0.5 ? f : f + 1);
-    case Rounding::kRoundPreferCeil: return static_cast<int64_t>(frac < 0.5 ? f : f + 1);
-    case Rounding::kFloor: return static_cast<int64_t>(f);
-    case Rounding::kCeil: return static_cast<int64_t>(std::ceil(x));
+    case Rounding::kRoundPreferFloor:
+      return static_cast<int64_t>(frac <= 0.5 ? f : f + 1);
+    case Rounding::kRoundPreferCeil:
+      return static_cast<int64_t>(frac < 0.5 ? f : f + 1);
+    case Rounding::kFloor:
+      return static_cast<int64_t>(f);
+    case Rounding::kCeil:
+      return static_cast<int64_t>(std::ceil(x));
   }
   return 0;
 }
@@ -397,7 +437,8 @@ AxisTaps axis_taps(const ResizeAttrs& a, int64_t in, int64_t out, double length,
     double sum = 0;
     for (int64_t j = start; j <= 1 - start; ++j) {
       const double dist = (static_cast<double>(j) - r) * filter_scale;
-      const double weight = a.mode == Mode::kLinear ? std::max(0.0, 1.0 - std::fabs(dist)) : cubic_kernel(dist, a.cubic_a);
+      const double weight =
+          a.mode == Mode::kLinear ? std::max(0.0, 1.0 - std::fabs(dist)) : cubic_kernel(dist, a.cubic_a);
       idx.push_back(static_cast<int64_t>(f) + j);
       w.push_back(weight);
       sum += weight;
@@ -434,11 +475,12 @@ void run_resize(const KernelContext& ctx, const ResizePlan& plan, const Tensor& 
   const size_t rank = plan.in.size();
   if (Y.numel() == 0) return;
   for (size_t d = 0; d < rank; ++d)
-    if (plan.in[d] == 0) ctx.fail("cannot resize axis " + std::to_string(d) + " of extent 0 to extent " + std::to_string(plan.out[d]));
+    if (plan.in[d] == 0)
+      ctx.fail("cannot resize axis " + std::to_string(d) + " of extent 0 to extent " + std::to_string(plan.out[d]));
   std::vector<AxisTaps> taps;
   for (size_t d = 0; d < rank; ++d)
-    taps.push_back(
-        axis_taps(plan.attrs, plan.in[d], plan.out[d], plan.length[d], plan.scale[d], plan.roi_start[d], plan.roi_end[d]));
+    taps.push_back(axis_taps(plan.attrs, plan.in[d], plan.out[d], plan.length[d], plan.scale[d], plan.roi_start[d],
+                             plan.roi_end[d]));
   const std::vector<int64_t> in_strides = strides_of(plan.in);
   const int64_t last_out = plan.out[rank - 1];
   const int64_t rows = Y.numel() / last_out;
@@ -495,7 +537,8 @@ void run_resize(const KernelContext& ctx, const ResizePlan& plan, const Tensor& 
       }
       double acc = 0;
       for (const auto& [offset, weight] : combos)
-        for (size_t k = last.begin[ou]; k < last.begin[ou + 1]; ++k) acc += weight * last.weight[k] * load(offset + last.index[k]);
+        for (size_t k = last.begin[ou]; k < last.begin[ou + 1]; ++k)
+          acc += weight * last.weight[k] * load(offset + last.index[k]);
       store(y_base + o, acc);
     }
     for (size_t d = rank - 1; d-- > 0;) {
@@ -518,7 +561,8 @@ void resize_reference(KernelContext& ctx) {
   plan.roi_end.assign(rank, 1.0);
   const Tensor* scales = ctx.has_input(2) && ctx.in(2).numel() > 0 ? &ctx.in(2) : nullptr;
   const Tensor* sizes = ctx.has_input(3) && ctx.in(3).numel() > 0 ? &ctx.in(3) : nullptr;
-  check_scales_sizes(ctx, scales ? Presence::kPresent : Presence::kAbsent, sizes ? Presence::kPresent : Presence::kAbsent);
+  check_scales_sizes(ctx, scales ? Presence::kPresent : Presence::kAbsent,
+                     sizes ? Presence::kPresent : Presence::kAbsent);
   if (scales) {
     plan.scale = full_scales(ctx, plan.attrs, *scales, rank);
   } else {
@@ -527,8 +571,9 @@ void resize_reference(KernelContext& ctx) {
     plan.scale.assign(rank, 1.0);
     for (int64_t d : plan.attrs.axes) {
       const size_t du = static_cast<size_t>(d);
-      plan.scale[du] = uniform > 0 ? uniform
-                                   : (plan.in[du] > 0 ? static_cast<double>(plan.out[du]) / static_cast<double>(plan.in[du]) : 1.0);
+      plan.scale[du] =
+          uniform > 0 ? uniform
+                      : (plan.in[du] > 0 ? static_cast<double>(plan.out[du]) / static_cast<double>(plan.in[du]) : 1.0);
     }
   }
   if (plan.attrs.coord == Coord::kTfCropAndResize) {
@@ -547,7 +592,8 @@ void resize_reference(KernelContext& ctx) {
   for (size_t d = 0; d < rank; ++d) {
     if (!(plan.scale[d] > 0)) plan.scale[d] = 1.0;  // only for extent-0 outputs, which compute nothing
     const bool integer_length = sizes && plan.attrs.policy == AspectPolicy::kStretch;
-    plan.length.push_back(integer_length ? static_cast<double>(plan.out[d]) : plan.scale[d] * static_cast<double>(plan.in[d]));
+    plan.length.push_back(integer_length ? static_cast<double>(plan.out[d])
+                                         : plan.scale[d] * static_cast<double>(plan.in[d]));
   }
   run_resize(ctx, plan, X, Y);
 }

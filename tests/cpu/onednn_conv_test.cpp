@@ -19,8 +19,10 @@ Node node_for(const std::string& op, const ConvCase& c, bool bias, const std::st
   Node n = make_node(op, bias ? 3 : 2);
   set_ints(n, "strides", c.strides);
   set_ints(n, "dilations", c.dilations);
-  if (auto_pad.empty()) set_ints(n, "pads", c.pads);
-  else set_string(n, "auto_pad", auto_pad);
+  if (auto_pad.empty())
+    set_ints(n, "pads", c.pads);
+  else
+    set_string(n, "auto_pad", auto_pad);
   set_int(n, "group", c.group);
   if (!c.output_padding.empty()) set_ints(n, "output_padding", c.output_padding);
   return n;
@@ -83,10 +85,10 @@ TEST(OnednnConv, MatchesReferenceOnManyShapes) {
 
 TEST(OnednnConv, AutoPadMatchesReference) {
   for (std::string mode : {"SAME_UPPER", "SAME_LOWER", "VALID"})
-    for (const ConvCase& c : {ConvCase{{2, 3, 7, 10}, 4, {3, 4}, {2, 3}, {1, 1}, {}},
-                              ConvCase{{1, 4, 9, 8}, 4, {3, 3}, {1, 2}, {2, 1}, {}, 2},
-                              ConvCase{{3, 2, 11}, 3, {4}, {2}, {1}, {}},
-                              ConvCase{{1, 2, 5, 6, 4}, 2, {2, 3, 2}, {2, 1, 1}, {1, 1, 2}, {}}}) {
+    for (const ConvCase& c :
+         {ConvCase{{2, 3, 7, 10}, 4, {3, 4}, {2, 3}, {1, 1}, {}},
+          ConvCase{{1, 4, 9, 8}, 4, {3, 3}, {1, 2}, {2, 1}, {}, 2}, ConvCase{{3, 2, 11}, 3, {4}, {2}, {1}, {}},
+          ConvCase{{1, 2, 5, 6, 4}, 2, {2, 3, 2}, {2, 1, 1}, {1, 1, 2}, {}}}) {
       SCOPED_TRACE(mode + " " + c.describe());
       compare("Conv", node_for("Conv", c, true, mode), c, true);
     }

@@ -23,10 +23,22 @@ std::vector<TypeShape> types_of(const std::vector<const Tensor*>& inputs) {
 TEST(OnednnMatMul, MatchesReferenceOnManyShapes) {
   const CpuKernel& k = kernel("onednn_matmul");
   const std::vector<std::pair<Dims, Dims>> cases = {
-      {{3}, {3}},           {{4}, {4, 5}},           {{2, 3, 4}, {4}},          {{7, 5}, {5, 1}},
-      {{1, 1}, {1, 1}},     {{2, 3, 4}, {4, 5}},     {{4, 5}, {3, 5, 2}},       {{2, 1, 3, 4}, {5, 4, 6}},
-      {{1, 13, 7}, {4, 7, 3}}, {{3, 1, 2, 5}, {1, 4, 5, 3}}, {{2, 2, 2, 3, 4}, {4, 2}}, {{6}, {2, 3, 6, 4}},
-      {{4, 33, 65}, {65, 17}}, {{2, 8, 31, 16}, {2, 8, 16, 31}}, {{128, 256}, {256, 64}}, {{1, 768}, {768, 3072}},
+      {{3}, {3}},
+      {{4}, {4, 5}},
+      {{2, 3, 4}, {4}},
+      {{7, 5}, {5, 1}},
+      {{1, 1}, {1, 1}},
+      {{2, 3, 4}, {4, 5}},
+      {{4, 5}, {3, 5, 2}},
+      {{2, 1, 3, 4}, {5, 4, 6}},
+      {{1, 13, 7}, {4, 7, 3}},
+      {{3, 1, 2, 5}, {1, 4, 5, 3}},
+      {{2, 2, 2, 3, 4}, {4, 2}},
+      {{6}, {2, 3, 6, 4}},
+      {{4, 33, 65}, {65, 17}},
+      {{2, 8, 31, 16}, {2, 8, 16, 31}},
+      {{128, 256}, {256, 64}},
+      {{1, 768}, {768, 3072}},
   };
   for (const auto& [ad, bd] : cases) {
     SCOPED_TRACE(dims_to_string(ad) + " x " + dims_to_string(bd));
@@ -62,10 +74,12 @@ TEST(OnednnMatMul, CacheAndAccepts) {
 
 TEST(OnednnGemm, MatchesReference) {
   const CpuKernel& k = kernel("onednn_gemm");
-  for (auto [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {5, 7, 3}, {4, 64, 10}, {33, 17, 65}, {1, 512, 1000}}) {
+  for (auto [M, K, N] :
+       {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {5, 7, 3}, {4, 64, 10}, {33, 17, 65}, {1, 512, 1000}}) {
     // Every C shape and scale for one size; the common Linear form (C = [N]) for the others.
     const bool full = M == 5;
-    const std::vector<Dims> c_shapes = full ? std::vector<Dims>{{}, {1}, {N}, {M, 1}, {1, N}, {M, N}} : std::vector<Dims>{{N}};
+    const std::vector<Dims> c_shapes =
+        full ? std::vector<Dims>{{}, {1}, {N}, {M, 1}, {1, N}, {M, N}} : std::vector<Dims>{{N}};
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (size_t ci = 0; ci <= c_shapes.size(); ++ci)
@@ -73,8 +87,8 @@ TEST(OnednnGemm, MatchesReference) {
             if (!full && alpha != 1.0f && beta != 1.0f) continue;
             const bool has_c = ci < c_shapes.size();
             SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N) +
-                         " ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " c=" +
-                         (has_c ? dims_to_string(c_shapes[ci]) : "none") + " alpha=" + std::to_string(alpha) +
+                         " ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
+                         " c=" + (has_c ? dims_to_string(c_shapes[ci]) : "none") + " alpha=" + std::to_string(alpha) +
                          " beta=" + std::to_string(beta));
             Tensor a = random_tensor(ta ? Dims{K, M} : Dims{M, K});
             Tensor b = random_tensor(tb ? Dims{N, K} : Dims{K, N});

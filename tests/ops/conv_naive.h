@@ -12,19 +12,25 @@
 namespace normrt::test {
 
 struct ConvCase {
-  Dims x;                               // [N, C, spatial...]
-  int64_t m = 1;                        // output channels
-  std::vector<int64_t> kernel;          // spatial kernel extents
+  Dims x;                       // [N, C, spatial...]
+  int64_t m = 1;                // output channels
+  std::vector<int64_t> kernel;  // spatial kernel extents
   std::vector<int64_t> strides;
   std::vector<int64_t> dilations;
-  std::vector<int64_t> pads;            // begins then ends
+  std::vector<int64_t> pads;  // begins then ends
   int64_t group = 1;
   std::vector<int64_t> output_padding;  // ConvTranspose only
 
   ConvCase(Dims x_dims, int64_t out_channels, std::vector<int64_t> k, std::vector<int64_t> s, std::vector<int64_t> d,
            std::vector<int64_t> p, int64_t g = 1, std::vector<int64_t> op = {})
-      : x(std::move(x_dims)), m(out_channels), kernel(std::move(k)), strides(std::move(s)), dilations(std::move(d)),
-        pads(std::move(p)), group(g), output_padding(std::move(op)) {}
+      : x(std::move(x_dims)),
+        m(out_channels),
+        kernel(std::move(k)),
+        strides(std::move(s)),
+        dilations(std::move(d)),
+        pads(std::move(p)),
+        group(g),
+        output_padding(std::move(op)) {}
 
   size_t spatial() const { return x.size() - 2; }
   // Conv: [M, C/g, k...]; ConvTranspose: [C, M/g, k...].
@@ -62,8 +68,8 @@ inline int64_t ravel(const std::vector<int64_t>& idx, const Dims& dims) {
 
 // A copy of x [N, C, spatial...] with `begin`/`end` elements of `fill` added on each spatial axis (negative values
 // crop instead).
-inline std::vector<double> pad_spatial(const Tensor& x, const std::vector<int64_t>& begin, const std::vector<int64_t>& end,
-                                       double fill, Dims* padded_dims) {
+inline std::vector<double> pad_spatial(const Tensor& x, const std::vector<int64_t>& begin,
+                                       const std::vector<int64_t>& end, double fill, Dims* padded_dims) {
   Dims pd = x.dims();
   for (size_t i = 0; i < begin.size(); ++i) pd[2 + i] += begin[i] + end[i];
   std::vector<double> out(static_cast<size_t>(element_count(pd)), fill);
@@ -82,12 +88,14 @@ inline std::vector<double> pad_spatial(const Tensor& x, const std::vector<int64_
 
 // Convolution without padding (the input already padded) with strides, dilations and groups.
 inline Tensor naive_conv_padded(const std::vector<double>& xp, const Dims& pd, const Tensor& w, const Tensor* b,
-                                const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations, int64_t group) {
+                                const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
+                                int64_t group) {
   const size_t spatial = pd.size() - 2;
   const int64_t M = w.dims()[0], Cg = w.dims()[1];
   Dims kernel(w.dims().begin() + 2, w.dims().end());
   Dims od{pd[0], M};
-  for (size_t i = 0; i < spatial; ++i) od.push_back((pd[2 + i] - ((kernel[i] - 1) * dilations[i] + 1)) / strides[i] + 1);
+  for (size_t i = 0; i < spatial; ++i)
+    od.push_back((pd[2 + i] - ((kernel[i] - 1) * dilations[i] + 1)) / strides[i] + 1);
   Tensor y(DataType::kFloat32, od);
   Dims kdims{Cg};
   kdims.insert(kdims.end(), kernel.begin(), kernel.end());

@@ -43,8 +43,8 @@ TEST(Conv, HandComputedFromOnnxDocs) {
   Node padded = make_node("Conv", 2);
   set_ints(padded, "kernel_shape", {3, 3});
   set_ints(padded, "pads", {1, 1, 1, 1});
-  expect_values(run(padded, {&x, &w})[0], {1, 1, 5, 5},
-                {12, 21, 27, 33, 24, 33, 54, 63, 72, 51, 63, 99, 108, 117, 81, 93, 144, 153, 162, 111, 72, 111, 117, 123, 84});
+  expect_values(run(padded, {&x, &w})[0], {1, 1, 5, 5}, {12,  21, 27, 33,  24,  33,  54,  63, 72,  51,  63,  99, 108,
+                                                         117, 81, 93, 144, 153, 162, 111, 72, 111, 117, 123, 84});
   Node plain = make_node("Conv", 2);
   expect_values(run(plain, {&x, &w})[0], {1, 1, 3, 3}, {54, 63, 72, 99, 108, 117, 144, 153, 162});
   Node strided = make_node("Conv", 2);
@@ -93,9 +93,9 @@ TEST(Conv, MatchesNaiveOnRandomProblems) {
 
 TEST(Conv, AutoPadMatchesExplicitPads) {
   for (std::string mode : {"SAME_UPPER", "SAME_LOWER", "VALID"}) {
-    for (const ConvCase& base : {ConvCase{{2, 3, 7, 10}, 4, {3, 4}, {2, 3}, {1, 1}, {}, 1},
-                                 ConvCase{{1, 2, 9, 8}, 2, {3, 3}, {1, 2}, {2, 1}, {}, 2},
-                                 ConvCase{{1, 2, 11}, 3, {4}, {2}, {1}, {}, 1}}) {
+    for (const ConvCase& base :
+         {ConvCase{{2, 3, 7, 10}, 4, {3, 4}, {2, 3}, {1, 1}, {}, 1},
+          ConvCase{{1, 2, 9, 8}, 2, {3, 3}, {1, 2}, {2, 1}, {}, 2}, ConvCase{{1, 2, 11}, 3, {4}, {2}, {1}, {}, 1}}) {
       SCOPED_TRACE(mode + " " + base.describe());
       ConvCase c = base;
       c.pads = auto_pads(mode, c);
@@ -154,7 +154,8 @@ TEST(Conv, ShapeInferenceKeepsSymbolsAndChecksInputs) {
   // Stride-1 SAME padding keeps even an unknown extent's symbol.
   Node same = make_node("Conv", 2);
   set_string(same, "auto_pad", "SAME_UPPER");
-  EXPECT_EQ(shape(same, {Shape({batch, 3, Dim::unknown("h"), Dim::unknown("w")}), Shape({4, 3, 3, 3})}), "[batch,4,h,w]");
+  EXPECT_EQ(shape(same, {Shape({batch, 3, Dim::unknown("h"), Dim::unknown("w")}), Shape({4, 3, 3, 3})}),
+            "[batch,4,h,w]");
   Node keep = make_node("Conv", 2);
   set_ints(keep, "pads", {1, 1});
   EXPECT_EQ(shape(keep, {Shape({batch, 3, Dim::unknown("t")}), Shape({4, 3, 3})}), "[batch,4,t]");
@@ -170,11 +171,17 @@ TEST(Conv, ShapeInferenceKeepsSymbolsAndChecksInputs) {
 TEST(Conv, ShapeErrorsNameTheProblem) {
   auto infer = [](const Node& n, std::vector<Shape> shapes) { infer_shapes(n, shapes, 13); };
   Node n = make_node("Conv", 3);
-  expect_error([&] { infer(n, {Shape({1, 4, 8, 8}), Shape({8, 3, 3, 3}), Shape({8})}); },
-               {"Conv_test", "4 channels", "expects 3"});
+  expect_error(
+      [&] {
+        infer(n, {Shape({1, 4, 8, 8}), Shape({8, 3, 3, 3}), Shape({8})});
+      },
+      {"Conv_test", "4 channels", "expects 3"});
   expect_error([&] { infer(n, {Shape({1, 3, 8, 8}), Shape({8, 3, 3, 3}), Shape({7})}); }, {"input 2 (B)", "8 values"});
-  expect_error([&] { infer(n, {Shape({1, 3, 2, 8}), Shape({8, 3, 3, 3}), Shape({8})}); },
-               {"kernel extent 3", "padded input extent 2"});
+  expect_error(
+      [&] {
+        infer(n, {Shape({1, 3, 2, 8}), Shape({8, 3, 3, 3}), Shape({8})});
+      },
+      {"kernel extent 3", "padded input extent 2"});
   expect_error([&] { infer(n, {Shape({3, 8}), Shape({8, 3}), Shape({8})}); }, {"rank 2", "expected rank 3 to 5"});
   expect_error([&] { infer(n, {Shape({1, 3, 8, 8}), Shape({8, 3, 3}), Shape({8})}); }, {"same rank"});
   Node grouped = make_node("Conv", 2);
@@ -195,7 +202,8 @@ TEST(ConvTranspose, HandComputedFromOnnxDocs) {
   Tensor x = iota_tensor({1, 1, 3, 3});
   Tensor w = filled({1, 2, 3, 3}, 1.0f);
   auto out = run(make_node("ConvTranspose", 2), {&x, &w});
-  const std::vector<float> plane = {0, 1, 3, 3, 2, 3, 8, 15, 12, 7, 9, 21, 36, 27, 15, 9, 20, 33, 24, 13, 6, 13, 21, 15, 8};
+  const std::vector<float> plane = {0,  1,  3, 3,  2,  3,  8,  15, 12, 7,  9,  21, 36,
+                                    27, 15, 9, 20, 33, 24, 13, 6,  13, 21, 15, 8};
   std::vector<float> both = plane;
   both.insert(both.end(), plane.begin(), plane.end());
   expect_values(out[0], {1, 2, 5, 5}, both);
@@ -270,8 +278,11 @@ TEST(ConvTranspose, ShapeInference) {
   const Dim batch = Dim::unknown("batch");
   auto out = infer_shapes(n, {Shape({batch, 4, 5, Dim::unknown("w")}), Shape({4, 3, 3, 3}), Shape({6})}, 21);
   EXPECT_EQ(out[0].shape.to_string(), "[batch,6,10,?]");
-  expect_error([&] { infer_shapes(n, {Shape({1, 5, 5, 5}), Shape({4, 3, 3, 3}), Shape({6})}, 21); },
-               {"5 channels", "expects 4"});
+  expect_error(
+      [&] {
+        infer_shapes(n, {Shape({1, 5, 5, 5}), Shape({4, 3, 3, 3}), Shape({6})}, 21);
+      },
+      {"5 channels", "expects 4"});
   Node shaped = make_node("ConvTranspose", 2);
   set_ints(shaped, "output_shape", {7});
   EXPECT_EQ(infer_shapes(shaped, {Shape({batch, 2, Dim::unknown()}), Shape({2, 3, 3})}, 11)[0].shape.to_string(),

@@ -57,9 +57,18 @@ TEST(MatMul, HandComputed) {
 
 TEST(MatMul, NumpySemanticsOnRandomShapes) {
   const std::vector<std::pair<Dims, Dims>> cases = {
-      {{3}, {3}},          {{4}, {4, 5}},          {{2, 3, 4}, {4}},        {{7, 5}, {5, 1}},
-      {{1, 1}, {1, 1}},    {{2, 3, 4}, {4, 5}},    {{4, 5}, {3, 5, 2}},     {{2, 1, 3, 4}, {5, 4, 6}},
-      {{1, 13, 7}, {4, 7, 3}}, {{3, 1, 2, 5}, {1, 4, 5, 3}}, {{2, 2, 2, 3, 4}, {4, 2}}, {{6}, {2, 3, 6, 4}},
+      {{3}, {3}},
+      {{4}, {4, 5}},
+      {{2, 3, 4}, {4}},
+      {{7, 5}, {5, 1}},
+      {{1, 1}, {1, 1}},
+      {{2, 3, 4}, {4, 5}},
+      {{4, 5}, {3, 5, 2}},
+      {{2, 1, 3, 4}, {5, 4, 6}},
+      {{1, 13, 7}, {4, 7, 3}},
+      {{3, 1, 2, 5}, {1, 4, 5, 3}},
+      {{2, 2, 2, 3, 4}, {4, 2}},
+      {{6}, {2, 3, 6, 4}},
   };
   for (const auto& [ad, bd] : cases) {
     SCOPED_TRACE(dims_to_string(ad) + " x " + dims_to_string(bd));
@@ -132,8 +141,8 @@ TEST(Gemm, TransposesAlphaBetaAndBroadcastC) {
       for (size_t ci = 0; ci <= c_shapes.size(); ++ci) {
         const bool has_c = ci < c_shapes.size();
         for (auto [alpha, beta] : {std::pair<float, float>{1.0f, 1.0f}, {0.5f, 2.0f}, {-1.5f, 0.0f}}) {
-          SCOPED_TRACE(std::string("ta=") + std::to_string(ta) + " tb=" + std::to_string(tb) + " c=" +
-                       (has_c ? dims_to_string(c_shapes[ci]) : "none") + " alpha=" + std::to_string(alpha));
+          SCOPED_TRACE(std::string("ta=") + std::to_string(ta) + " tb=" + std::to_string(tb) +
+                       " c=" + (has_c ? dims_to_string(c_shapes[ci]) : "none") + " alpha=" + std::to_string(alpha));
           Tensor a = random_tensor(ta ? Dims{K, M} : Dims{M, K});
           Tensor b = random_tensor(tb ? Dims{N, K} : Dims{K, N});
           Tensor c = has_c ? random_tensor(c_shapes[ci]) : Tensor();
@@ -176,10 +185,16 @@ TEST(Gemm, ShapeInferenceAndErrors) {
   EXPECT_EQ(infer_shapes(n, {Shape({batch, 64}), Shape({10, 64}), Shape({10})}, 13)[0].shape.to_string(), "[batch,10]");
   EXPECT_EQ(infer_shapes(make_node("Gemm", 2), {Shape({3, 4}), Shape({4, Dim::unknown("n")})}, 11)[0].shape.to_string(),
             "[3,n]");
-  expect_error([&] { infer_shapes(n, {Shape({2, 64}), Shape({10, 32}), Shape({10})}, 13); },
-               {"inner dimension 64", "has 32"});
-  expect_error([&] { infer_shapes(n, {Shape({2, 64}), Shape({10, 64}), Shape({3})}, 13); },
-               {"input 2 (C)", "cannot be broadcast", "[2,10]"});
+  expect_error(
+      [&] {
+        infer_shapes(n, {Shape({2, 64}), Shape({10, 32}), Shape({10})}, 13);
+      },
+      {"inner dimension 64", "has 32"});
+  expect_error(
+      [&] {
+        infer_shapes(n, {Shape({2, 64}), Shape({10, 64}), Shape({3})}, 13);
+      },
+      {"input 2 (C)", "cannot be broadcast", "[2,10]"});
   expect_error([&] { infer_shapes(n, {Shape({2, 3, 64}), Shape({10, 64}), Shape({10})}, 13); }, {"rank 3"});
 }
 

@@ -20,7 +20,8 @@ struct PoolCase {
 // Windows start at o * s - pad_begin. Floor mode keeps the windows that end inside the padded input; ceil mode
 // keeps those that start before the padded end minus (kernel - stride), except windows that would start in the
 // end padding.
-std::vector<int64_t> naive_window_starts(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe, bool ceil_mode) {
+std::vector<int64_t> naive_window_starts(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe,
+                                         bool ceil_mode) {
   std::vector<int64_t> starts;
   const int64_t dk = (k - 1) * d + 1, padded = in + pb + pe;
   for (int64_t o = 0;; ++o) {
@@ -33,7 +34,8 @@ std::vector<int64_t> naive_window_starts(int64_t in, int64_t k, int64_t s, int64
 
 // mode "max" fills `indices` (row-major over the whole tensor); mode "avg" divides by the count of taps inside the
 // input, or (include_pad) inside input plus padding.
-Tensor naive_pool(const Tensor& x, const PoolCase& c, const std::string& mode, bool include_pad, std::vector<int64_t>* indices) {
+Tensor naive_pool(const Tensor& x, const PoolCase& c, const std::string& mode, bool include_pad,
+                  std::vector<int64_t>* indices) {
   const size_t spatial = x.rank() - 2;
   std::vector<std::vector<int64_t>> starts;
   Dims od{x.dims()[0], x.dims()[1]};
@@ -95,7 +97,8 @@ Tensor iota(const Dims& dims, float start = 1.0f) {
 void expect_values(const Tensor& t, const Dims& dims, const std::vector<double>& values) {
   ASSERT_EQ(t.dims(), dims);
   ASSERT_EQ(t.numel(), static_cast<int64_t>(values.size()));
-  for (size_t i = 0; i < values.size(); ++i) EXPECT_NEAR(element_as_double(t, static_cast<int64_t>(i)), values[i], 1e-4) << i;
+  for (size_t i = 0; i < values.size(); ++i)
+    EXPECT_NEAR(element_as_double(t, static_cast<int64_t>(i)), values[i], 1e-4) << i;
 }
 
 TEST(MaxPool, HandComputedFromOnnxDocs) {
@@ -104,7 +107,8 @@ TEST(MaxPool, HandComputedFromOnnxDocs) {
   set_ints(padded, "kernel_shape", {5, 5});
   set_ints(padded, "pads", {2, 2, 2, 2});
   auto out = run(padded, {&x});
-  const std::vector<double> y = {13, 14, 15, 15, 15, 18, 19, 20, 20, 20, 23, 24, 25, 25, 25, 23, 24, 25, 25, 25, 23, 24, 25, 25, 25};
+  const std::vector<double> y = {13, 14, 15, 15, 15, 18, 19, 20, 20, 20, 23, 24, 25,
+                                 25, 25, 23, 24, 25, 25, 25, 23, 24, 25, 25, 25};
   expect_values(out[0], {1, 1, 5, 5}, y);
   std::vector<double> z = y;
   for (double& v : z) v -= 1;  // x holds 1..25, so the row-major index is the value minus one

@@ -25,7 +25,8 @@ double naive_coordinate(const Config& c, int64_t x, int64_t in, double out_lengt
   if (c.coord == "pytorch_half_pixel") return out_length > 1 ? (xr + 0.5) / scale - 0.5 : 0;
   if (c.coord == "align_corners") return out_length == 1 ? 0 : xr * (l_in - 1) / (out_length - 1);
   if (c.coord == "tf_crop_and_resize")
-    return out_length > 1 ? rs * (l_in - 1) + xr * (re - rs) * (l_in - 1) / (out_length - 1) : 0.5 * (rs + re) * (l_in - 1);
+    return out_length > 1 ? rs * (l_in - 1) + xr * (re - rs) * (l_in - 1) / (out_length - 1)
+                          : 0.5 * (rs + re) * (l_in - 1);
   ADD_FAILURE() << "naive resize has no " << c.coord;
   return 0;
 }
@@ -37,11 +38,16 @@ double interp_1d(const Config& c, const std::vector<double>& v, double xo) {
   const double r = xo == xi ? 1.0 : xo - xi;
   std::vector<double> coeffs;
   if (c.mode == "nearest") {
-    if (r == 1.0) coeffs = {0, 1};
-    else if (c.nearest_mode == "round_prefer_floor") coeffs = {double(r <= 0.5), double(r > 0.5)};
-    else if (c.nearest_mode == "round_prefer_ceil") coeffs = {double(r < 0.5), double(r >= 0.5)};
-    else if (c.nearest_mode == "floor") coeffs = {1, 0};
-    else coeffs = {0, 1};
+    if (r == 1.0)
+      coeffs = {0, 1};
+    else if (c.nearest_mode == "round_prefer_floor")
+      coeffs = {double(r <= 0.5), double(r > 0.5)};
+    else if (c.nearest_mode == "round_prefer_ceil")
+      coeffs = {double(r < 0.5), double(r >= 0.5)};
+    else if (c.nearest_mode == "floor")
+      coeffs = {1, 0};
+    else
+      coeffs = {0, 1};
   } else if (c.mode == "linear") {
     coeffs = {1 - r, r};
   } else {
@@ -66,7 +72,8 @@ double interp_1d(const Config& c, const std::vector<double>& v, double xo) {
   }
   double acc = 0;
   for (int64_t i = 0; i < n; ++i)
-    acc += coeffs[static_cast<size_t>(i)] * v[static_cast<size_t>(std::clamp<int64_t>(idx[static_cast<size_t>(i)], 0, L - 1))];
+    acc += coeffs[static_cast<size_t>(i)] *
+           v[static_cast<size_t>(std::clamp<int64_t>(idx[static_cast<size_t>(i)], 0, L - 1))];
   return acc;
 }
 
@@ -129,7 +136,8 @@ Tensor resize_sizes(Node node, const Tensor& x, const std::vector<int64_t>& size
 void expect_values(const Tensor& t, const Dims& dims, const std::vector<double>& values, double tol = 1e-5) {
   ASSERT_EQ(t.dims(), dims);
   ASSERT_EQ(t.numel(), static_cast<int64_t>(values.size()));
-  for (size_t i = 0; i < values.size(); ++i) EXPECT_NEAR(element_as_double(t, static_cast<int64_t>(i)), values[i], tol) << i;
+  for (size_t i = 0; i < values.size(); ++i)
+    EXPECT_NEAR(element_as_double(t, static_cast<int64_t>(i)), values[i], tol) << i;
 }
 
 Tensor iota(const Dims& dims) {
@@ -153,11 +161,14 @@ TEST(Resize, NearestFromOnnxDocs) {
   Tensor x44 = iota({1, 1, 4, 4});
   auto first_row = [](const Tensor& t) { return std::vector<float>(t.data<float>(), t.data<float>() + 8); };
   Config ceil_half{"nearest", "half_pixel", "ceil"};
-  EXPECT_EQ(first_row(resize_sizes(resize_node(ceil_half), x44, {1, 1, 8, 8})), (std::vector<float>{1, 2, 2, 3, 3, 4, 4, 4}));
+  EXPECT_EQ(first_row(resize_sizes(resize_node(ceil_half), x44, {1, 1, 8, 8})),
+            (std::vector<float>{1, 2, 2, 3, 3, 4, 4, 4}));
   Config floor_align{"nearest", "align_corners", "floor"};
-  EXPECT_EQ(first_row(resize_sizes(resize_node(floor_align), x44, {1, 1, 8, 8})), (std::vector<float>{1, 1, 1, 2, 2, 3, 3, 4}));
+  EXPECT_EQ(first_row(resize_sizes(resize_node(floor_align), x44, {1, 1, 8, 8})),
+            (std::vector<float>{1, 1, 1, 2, 2, 3, 3, 4}));
   Config ceil_asym{"nearest", "asymmetric", "round_prefer_ceil"};
-  EXPECT_EQ(first_row(resize_sizes(resize_node(ceil_asym), x44, {1, 1, 8, 8})), (std::vector<float>{1, 2, 2, 3, 3, 4, 4, 4}));
+  EXPECT_EQ(first_row(resize_sizes(resize_node(ceil_asym), x44, {1, 1, 8, 8})),
+            (std::vector<float>{1, 2, 2, 3, 3, 4, 4, 4}));
 }
 
 TEST(Resize, LinearAndCubicFromOnnxDocs) {
@@ -174,8 +185,9 @@ TEST(Resize, LinearAndCubicFromOnnxDocs) {
   expect_values(resize_scales(resize_node(align), x24, {1, 1, 0.6f, 0.6f}), {1, 1, 1, 2}, {1, 3.142857});
   Tensor x44 = iota({1, 1, 4, 4});
   Config cubic{"cubic"};
-  expect_values(resize_scales(resize_node(cubic), x44, {1, 1, 0.8f, 0.8f}), {1, 1, 3, 3},
-                {1.47119141, 2.78125, 4.08251953, 6.71142578, 8.02148438, 9.32275391, 11.91650391, 13.2265625, 14.52783203});
+  expect_values(
+      resize_scales(resize_node(cubic), x44, {1, 1, 0.8f, 0.8f}), {1, 1, 3, 3},
+      {1.47119141, 2.78125, 4.08251953, 6.71142578, 8.02148438, 9.32275391, 11.91650391, 13.2265625, 14.52783203});
   // tf_crop_and_resize, inside the image and with extrapolation.
   Config crop{"linear", "tf_crop_and_resize"};
   Tensor roi = float_tensor({0, 0, 0.4f, 0.6f, 1, 1, 0.6f, 0.8f}, {8});
@@ -194,8 +206,12 @@ TEST(Resize, MatchesNaiveOnRandomProblems) {
     std::vector<int64_t> sizes;
   };
   const std::vector<Case> cases = {
-      {{2, 3, 4, 5}, {1, 1, 2, 1.5f}, {}}, {{1, 2, 5, 3}, {1, 1, 0.6f, 1.7f}, {}}, {{3, 7}, {1, 2.5f}, {}},
-      {{1, 1, 3, 4, 2}, {1, 1, 1.5f, 0.75f, 2}, {}}, {{2, 3, 4, 5}, {}, {2, 3, 7, 3}},  {{2, 1, 6, 1}, {}, {2, 1, 3, 4}},
+      {{2, 3, 4, 5}, {1, 1, 2, 1.5f}, {}},
+      {{1, 2, 5, 3}, {1, 1, 0.6f, 1.7f}, {}},
+      {{3, 7}, {1, 2.5f}, {}},
+      {{1, 1, 3, 4, 2}, {1, 1, 1.5f, 0.75f, 2}, {}},
+      {{2, 3, 4, 5}, {}, {2, 3, 7, 3}},
+      {{2, 1, 6, 1}, {}, {2, 1, 3, 4}},
       {{9}, {}, {4}},
   };
   const std::vector<std::string> coords = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"};
@@ -209,7 +225,8 @@ TEST(Resize, MatchesNaiveOnRandomProblems) {
           Config c{mode, coord, roundings[static_cast<size_t>(variant++) % roundings.size()]};
           c.exclude_outside = exclude;
           c.cubic_a = mode == "cubic" && exclude ? -0.5 : -0.75;
-          SCOPED_TRACE(dims_to_string(k.x) + " " + mode + " " + coord + " " + c.nearest_mode + (exclude ? " exclude" : ""));
+          SCOPED_TRACE(dims_to_string(k.x) + " " + mode + " " + coord + " " + c.nearest_mode +
+                       (exclude ? " exclude" : ""));
           Tensor x = random_tensor(k.x);
           std::vector<double> scales, lengths;
           Dims out;
@@ -224,7 +241,8 @@ TEST(Resize, MatchesNaiveOnRandomProblems) {
               lengths.push_back(static_cast<double>(k.sizes[d]));
             }
           }
-          Tensor y = k.scales.empty() ? resize_sizes(resize_node(c, 4), x, k.sizes) : resize_scales(resize_node(c), x, k.scales);
+          Tensor y = k.scales.empty() ? resize_sizes(resize_node(c, 4), x, k.sizes)
+                                      : resize_scales(resize_node(c), x, k.scales);
           EXPECT_LT(relative_error(y, naive_resize(c, x, out, scales, lengths)), 1e-5);
         }
 }
@@ -253,7 +271,8 @@ TEST(Resize, Opset18AxesAntialiasAndAspectRatio) {
                 {2.5180721, 4.2858863, 9.589329, 11.357142});
   // Antialias changes nothing when upsampling.
   Node plain = resize_node(Config{"linear"});
-  EXPECT_EQ(relative_error(resize_scales(aa, x44, {1, 1, 1.5f, 2}, 18), resize_scales(plain, x44, {1, 1, 1.5f, 2}, 18)), 0.0);
+  EXPECT_EQ(relative_error(resize_scales(aa, x44, {1, 1, 1.5f, 2}, 18), resize_scales(plain, x44, {1, 1, 1.5f, 2}, 18)),
+            0.0);
   // axes: scales and sizes name only the resized axes (negative axes allowed).
   Tensor x = random_tensor({2, 3, 4, 5});
   Node axes = resize_node(Config{"linear"});
@@ -261,7 +280,9 @@ TEST(Resize, Opset18AxesAntialiasAndAspectRatio) {
   Tensor with_axes = resize_scales(axes, x, {2, 0.5f}, 18);
   Tensor full = resize_scales(resize_node(Config{"linear"}), x, {1, 1, 0.5f, 2}, 18);
   EXPECT_EQ(relative_error(with_axes, full), 0.0);
-  EXPECT_EQ(relative_error(resize_sizes(axes, x, {10, 2}, 18), resize_sizes(resize_node(Config{"linear"}, 4), x, {2, 3, 2, 10}, 18)), 0.0);
+  EXPECT_EQ(relative_error(resize_sizes(axes, x, {10, 2}, 18),
+                           resize_sizes(resize_node(Config{"linear"}, 4), x, {2, 3, 2, 10}, 18)),
+            0.0);
   // keep_aspect_ratio_policy (ONNX backend tests resize_upsample_sizes_nearest_not_larger / _not_smaller).
   Tensor x22 = iota({1, 1, 2, 2});
   Node not_larger = resize_node(Config{});
@@ -287,8 +308,9 @@ TEST(Resize, HalfPixelSymmetricFromOpset19) {
   expect_values(resize_scales(n, x, {1, 1, 1, 0.6f}, 19), {1, 1, 1, 2}, {1.6666666, 3.3333333});
   Tensor x22 = iota({1, 1, 2, 2});
   expect_values(resize_scales(n, x22, {1, 1, 2.3f, 2.94f}, 19), {1, 1, 4, 5},
-                {1, 1.15986395, 1.5, 1.84013605, 2, 1.56521738, 1.72508133, 2.06521738, 2.40535343, 2.56521738,
-                 2.43478262, 2.59464657, 2.93478262, 3.27491867, 3.43478262, 3, 3.15986395, 3.5, 3.84013605, 4},
+                {1,          1.15986395, 1.5,        1.84013605, 2,          1.56521738, 1.72508133,
+                 2.06521738, 2.40535343, 2.56521738, 2.43478262, 2.59464657, 2.93478262, 3.27491867,
+                 3.43478262, 3,          3.15986395, 3.5,        3.84013605, 4},
                 1e-4);
   expect_error([&] { resize_scales(n, x, {1, 1, 1, 0.6f}, 18); }, {"half_pixel_symmetric", "opset 19"});
 }
@@ -341,7 +363,8 @@ TEST(Resize, IntegerAndHalfTypes) {
   Tensor cubic_ref = resize_scales(cubic, x, {1, 1, 2, 2});
   Tensor cubic_u8 = resize_scales(cubic, xu, {1, 1, 2, 2});
   for (int64_t i = 0; i < cubic_ref.numel(); ++i)
-    EXPECT_EQ(cubic_u8.data<uint8_t>()[i], static_cast<uint8_t>(std::clamp(std::nearbyint(cubic_ref.data<float>()[i]), 0.0f, 255.0f)));
+    EXPECT_EQ(cubic_u8.data<uint8_t>()[i],
+              static_cast<uint8_t>(std::clamp(std::nearbyint(cubic_ref.data<float>()[i]), 0.0f, 255.0f)));
   EXPECT_LT(relative_error(resize_scales(cubic, xh, {1, 1, 2, 2}), cubic_ref), 1e-3);
 }
 
@@ -354,7 +377,8 @@ TEST(Resize, ShapeInference) {
     std::vector<DataType> types{DataType::kFloat32, DataType::kFloat32, DataType::kFloat32, DataType::kInt64};
     return infer_shapes(node, shapes, opset, values, types)[0].shape.to_string();
   };
-  EXPECT_EQ(infer(n, {Shape({batch, 3, 32, 5}), Shape({0}), Shape({4})}, {nullptr, nullptr, &scales}, 13), "[batch,3,64,3]");
+  EXPECT_EQ(infer(n, {Shape({batch, 3, 32, 5}), Shape({0}), Shape({4})}, {nullptr, nullptr, &scales}, 13),
+            "[batch,3,64,3]");
   // Scales known only by shape: the rank is known, the resized extents are not.
   EXPECT_EQ(infer(n, {Shape({batch, 3, 32, 5}), Shape({0}), Shape({4})}, {}, 13), "[?,?,?,?]");
   Node s = resize_node(Config{"linear"}, 4);
@@ -364,18 +388,23 @@ TEST(Resize, ShapeInference) {
   Node axes = resize_node(Config{"linear"}, 3);
   set_ints(axes, "axes", {2, 3});
   Tensor two = float_tensor({2, 2}, {2});
-  EXPECT_EQ(infer(axes, {Shape({batch, 3, Dim::unknown("h"), 5}), Shape({0}), Shape({2})}, {nullptr, nullptr, &two}, 18),
-            "[batch,3,?,10]");
+  EXPECT_EQ(
+      infer(axes, {Shape({batch, 3, Dim::unknown("h"), 5}), Shape({0}), Shape({2})}, {nullptr, nullptr, &two}, 18),
+      "[batch,3,?,10]");
   EXPECT_EQ(infer(axes, {Shape({batch, 3, Dim::unknown("h"), 5}), Shape({0}), Shape({2})}, {}, 18), "[batch,3,?,?]");
   Tensor keep = float_tensor({1, 2}, {2});
   Node keep_h = resize_node(Config{"linear"}, 3);
   set_ints(keep_h, "axes", {2, 3});
-  EXPECT_EQ(infer(keep_h, {Shape({batch, 3, Dim::unknown("h"), 5}), Shape({0}), Shape({2})}, {nullptr, nullptr, &keep}, 18),
-            "[batch,3,h,10]");
+  EXPECT_EQ(
+      infer(keep_h, {Shape({batch, 3, Dim::unknown("h"), 5}), Shape({0}), Shape({2})}, {nullptr, nullptr, &keep}, 18),
+      "[batch,3,h,10]");
   // floor(in * scale) in float32: 5 * 0.6 = 3.0000001 -> 3, 4 * 0.6 = 2.4 -> 2.
   EXPECT_EQ(infer(n, {Shape({1, 1, 4, 5}), Shape({0}), Shape({4})}, {nullptr, nullptr, &scales}, 13), "[1,1,8,3]");
-  expect_error([&] { infer(n, {Shape({1, 3, 4}), Shape({0}), Shape({4})}, {nullptr, nullptr, &scales}, 13); },
-               {"'scales' has 4 values", "expected 3"});
+  expect_error(
+      [&] {
+        infer(n, {Shape({1, 3, 4}), Shape({0}), Shape({4})}, {nullptr, nullptr, &scales}, 13);
+      },
+      {"'scales' has 4 values", "expected 3"});
 }
 
 TEST(Upsample, Opset9Semantics) {
@@ -388,8 +417,7 @@ TEST(Upsample, Opset9Semantics) {
   Node linear = make_node("Upsample", 2);
   set_string(linear, "mode", "linear");
   Tensor s22 = float_tensor({1, 1, 2, 2}, {4});
-  expect_values(run(linear, {&x, &s22}, 9)[0], {1, 1, 4, 4},
-                {1, 1.5, 2, 2, 2, 2.5, 3, 3, 3, 3.5, 4, 4, 3, 3.5, 4, 4});
+  expect_values(run(linear, {&x, &s22}, 9)[0], {1, 1, 4, 4}, {1, 1.5, 2, 2, 2, 2.5, 3, 3, 3, 3.5, 4, 4, 3, 3.5, 4, 4});
   // Non-integer scales: floor(in * scale) outputs, nearest is floor(x / scale).
   Tensor x5 = iota({1, 5});
   Tensor s = float_tensor({1, 1.5f}, {2});
@@ -402,7 +430,8 @@ TEST(Upsample, Opset9Semantics) {
   a.type = AttributeType::kFloats;
   a.floats = {1, 1, 2, 3};
   attr.attributes["scales"] = a;
-  expect_values(run(attr, {&x}, 7)[0], {1, 1, 4, 6}, {1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4});
+  expect_values(run(attr, {&x}, 7)[0], {1, 1, 4, 6},
+                {1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4});
 }
 
 }  // namespace
