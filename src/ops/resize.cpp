@@ -221,8 +221,8 @@ std::vector<double> full_scales(const Ctx& ctx, const ResizeAttrs& a, const Tens
   return full;
 }
 
-// floor(in * scale) in float32 like ONNX shape inference and ONNX Runtime (7 * 1.4f must give 9, not 9.8 -> 9
-// by luck of double rounding).
+// floor(in * scale) in float32, as ONNX shape inference and ONNX Runtime compute it: 10 * 0.7f is 7 in float32
+// but 6.99999988 in double, which would floor to 6.
 int64_t scaled_extent(int64_t in, double scale) {
   return static_cast<int64_t>(std::floor(static_cast<float>(in) * static_cast<float>(scale)));
 }

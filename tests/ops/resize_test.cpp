@@ -400,6 +400,11 @@ TEST(Resize, ShapeInference) {
       "[batch,3,h,10]");
   // floor(in * scale) in float32: 5 * 0.6 = 3.0000001 -> 3, 4 * 0.6 = 2.4 -> 2.
   EXPECT_EQ(infer(n, {Shape({1, 1, 4, 5}), Shape({0}), Shape({4})}, {nullptr, nullptr, &scales}, 13), "[1,1,8,3]");
+  // 10 * 0.7f is 7 in float32 (6.99999988 in double).
+  Tensor seven = float_tensor({1, 0.7f}, {2});
+  EXPECT_EQ(infer(n, {Shape({2, 10}), Shape({0}), Shape({2})}, {nullptr, nullptr, &seven}, 13), "[2,7]");
+  Tensor x10 = random_tensor({2, 10});
+  EXPECT_EQ(resize_scales(n, x10, {1, 0.7f}).dims(), (Dims{2, 7}));
   expect_error(
       [&] {
         infer(n, {Shape({1, 3, 4}), Shape({0}), Shape({4})}, {nullptr, nullptr, &scales}, 13);
