@@ -23,12 +23,12 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,
 cat "$RESULTS/gpu.txt"
 
 if [[ " $STAGES " == *" tests "* ]]; then
-  "$BIN/normrt_cuda_tests" > "$RESULTS/tests.log" 2>&1 || status=1
+  timeout "${TESTS_TIMEOUT:-120}" "$BIN/normrt_cuda_tests" > "$RESULTS/tests.log" 2>&1 || status=1
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests ran|worst error|FAILED" "$RESULTS/tests.log" | head -40
 fi
 
 if [[ " $STAGES " == *" normrt "* ]]; then
-  "$BIN/gpu_norm_bench" --out "$RESULTS/normrt.jsonl" > "$RESULTS/normrt.log" 2>&1 || status=1
+  timeout "${BENCH_TIMEOUT:-180}" "$BIN/gpu_norm_bench" --out "$RESULTS/normrt.jsonl" > "$RESULTS/normrt.log" 2>&1 || status=1
   cat "$RESULTS/normrt.log"
 fi
 

@@ -3,7 +3,8 @@
 // three times the L2, median of several replays. Also reports the per-call time with launch (plain stream
 // launches, no graph). One JSON line per (shape, dtype, layout) on --out, a table on stdout.
 //
-//   gpu_norm_bench [--out results.jsonl] [--replays 15] [--quick]
+//   gpu_norm_bench [--out results.jsonl] [--replays 15] [--quick] [--only 8x320x64x64:fp16:NCHW] [--profile]
+// --profile: no timing, three plain launches of GN+SiLU per selected case (for ncu).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -141,7 +142,8 @@ const char* dtype_name(DataType t) {
 int main(int argc, char** argv) {
   const char* out_path = nullptr;
   int replays = 15;
-  bool quick = false;
+  bool quick = false, profile = false;
+  std::vector<std::string> only;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--out") && i + 1 < argc) {
       out_path = argv[++i];
@@ -149,8 +151,13 @@ int main(int argc, char** argv) {
       replays = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
+    } else if (!std::strcmp(argv[i], "--profile")) {
+      profile = true;
+    } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+      only.push_back(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--out results.jsonl] [--replays N] [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--out results.jsonl] [--replays N] [--quick] [--only NxCxHxW:dtype:layout]"
+                   " [--profile]\n", argv[0]);
       return 2;
     }
   }
@@ -193,6 +200,12 @@ int main(int argc, char** argv) {
     for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
       for (const Shape& sh : kShapes) {
         if (quick && sh.N > 8) continue;
+        {
+          char key[96];
+          std::snprintf(key, sizeof(key), "%dx%dx%dx%d:%s:%s", sh.N, sh.C, sh.H, sh.W, dtype_name(dtype),
+                        layout == Layout::kNCHW ? "NCHW" : "NHWC");
+          if (!only.empty() && std::find(only.begin(), only.end(), std::string(key)) == only.end()) continue;
+        }
         const size_t esize = dtype == DataType::kFloat32 ? 4 : 2;
         const size_t count = static_cast<size_t>(sh.N) * sh.C * sh.H * sh.W;
         const size_t bytes = count * esize;
@@ -253,6 +266,15 @@ int main(int argc, char** argv) {
         run(0, Activation::kNone);
         CHECK(cudaStreamSynchronize(stream));
         CHECK(cudaGetLastError());
+        if (profile) {
+          for (int i = 1; i <= 3; ++i) run(i, Activation::kSilu);
+          CHECK(cudaStreamSynchronize(stream));
+          for (int s = 0; s < sets; ++s) {
+            CHECK(cudaFree(xs[s]));
+            CHECK(cudaFree(ys[s]));
+          }
+          continue;
+        }
 
         const double copy_us = time_graph(stream, iters, replays, [&](int i) {
           CHECK(cudaMemcpyAsync(ys[i % sets], xs[i % sets], bytes, cudaMemcpyDeviceToDevice, stream));
@@ -280,8 +302,9 @@ int main(int argc, char** argv) {
         char shape[64];
         std::snprintf(shape, sizeof(shape), "%dx%dx%dx%d", sh.N, sh.C, sh.H, sh.W);
         char plan_text[160];
-        std::snprintf(plan_text, sizeof(plan_text), "%s cl=%d thr=%d vec=%dB k=%d blk=%lld smem=%zuK",
-                      normrt::cuda::to_string(plan.algorithm), plan.cluster_size, plan.threads, plan.vector_bytes,
+        std::snprintf(plan_text, sizeof(plan_text), "%s%s cl=%d thr=%d vec=%dB k=%d blk=%lld smem=%zuK",
+                      normrt::cuda::to_string(plan.algorithm), plan.bulk_copy ? "+bulk" : "", plan.cluster_size,
+                      plan.threads, plan.vector_bytes,
                       plan.groups_per_unit, static_cast<long long>(plan.blocks), plan.shared_bytes / 1024);
         std::printf("%-16s %-4s %-4s %7.1f %7.2f | %8.2f %8.2f %8.2f %5.0f%% %5.0f%% | %8.2f | %s\n", shape,
                     dtype_name(dtype), layout == Layout::kNCHW ? "NCHW" : "NHWC", 2.0 * bytes / 1e6, floor_us,

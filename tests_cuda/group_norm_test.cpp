@@ -515,6 +515,7 @@ TEST_F(CudaNorm, BenchmarkShapesTakeTheOnePassPathWithWideLoads) {
       ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &plan).ok());
       EXPECT_EQ(plan.algorithm, NormAlgorithm::kCluster) << sh.N << "x" << sh.C << "x" << sh.HW;
       EXPECT_EQ(plan.vector_bytes, 16);
+      EXPECT_TRUE(plan.bulk_copy);
       a.layout = Layout::kNHWC;
       ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &plan).ok());
       std::printf("NHWC %s %lldx%lldx%lld G=%lld: %s cluster=%d threads=%d vector=%dB k=%d blocks=%lld smem=%zu\n",

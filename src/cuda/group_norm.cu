@@ -131,25 +131,78 @@ __device__ __forceinline__ Partial warp_merge(Partial p) {
 __device__ __forceinline__ float4 to_float4(const Partial& p) { return make_float4(p.n, p.o, p.m2, 0.0f); }
 __device__ __forceinline__ Partial to_partial(const float4& v) { return Partial{v.x, v.y, v.z}; }
 
-__device__ __forceinline__ float activate(float v, int act, float alpha) {
-  switch (act) {
-    case static_cast<int>(Activation::kRelu):
-      return fmaxf(v, 0.0f);
-    case static_cast<int>(Activation::kSilu):
-      return __fdividef(v, 1.0f + __expf(-v));
-    case static_cast<int>(Activation::kElu):
-      return v > 0.0f ? v : alpha * expm1f(v);
-    case static_cast<int>(Activation::kGelu):
-      return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-    case static_cast<int>(Activation::kSigmoid):
-      return __fdividef(1.0f, 1.0f + __expf(-v));
-    case static_cast<int>(Activation::kTanh):
-      return tanhf(v);
-    case static_cast<int>(Activation::kLeakyRelu):
-      return v >= 0.0f ? v : alpha * v;
-    default:
-      return v;
+template <int ACT>
+__device__ __forceinline__ float activate(float v, float alpha) {
+  if constexpr (ACT == static_cast<int>(Activation::kRelu)) {
+    return fmaxf(v, 0.0f);
+  } else if constexpr (ACT == static_cast<int>(Activation::kSilu)) {
+    return __fdividef(v, 1.0f + __expf(-v));
+  } else if constexpr (ACT == static_cast<int>(Activation::kElu)) {
+    return v > 0.0f ? v : alpha * expm1f(v);
+  } else if constexpr (ACT == static_cast<int>(Activation::kGelu)) {
+    return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+  } else if constexpr (ACT == static_cast<int>(Activation::kSigmoid)) {
+    return __fdividef(1.0f, 1.0f + __expf(-v));
+  } else if constexpr (ACT == static_cast<int>(Activation::kTanh)) {
+    return tanhf(v);
+  } else if constexpr (ACT == static_cast<int>(Activation::kLeakyRelu)) {
+    return v >= 0.0f ? v : alpha * v;
+  } else {
+    return v;
   }
+}
+
+template <int ACT, int V>
+__device__ __forceinline__ void activate_all(float (&f)[V], float alpha) {
+#pragma unroll
+  for (int e = 0; e < V; ++e) f[e] = activate<ACT>(f[e], alpha);
+}
+
+// One branch per vector (the activation is uniform), not one per element.
+template <int V>
+__device__ __forceinline__ void activate_vector(float (&f)[V], int act, float alpha) {
+  switch (act) {
+    case 1:
+      activate_all<1>(f, alpha);
+      break;
+    case 2:
+      activate_all<2>(f, alpha);
+      break;
+    case 3:
+      activate_all<3>(f, alpha);
+      break;
+    case 4:
+      activate_all<4>(f, alpha);
+      break;
+    case 5:
+      activate_all<5>(f, alpha);
+      break;
+    case 6:
+      activate_all<6>(f, alpha);
+      break;
+    case 7:
+      activate_all<7>(f, alpha);
+      break;
+    default:
+      break;
+  }
+}
+
+// n / d for n < 2^31 with one multiply-high (Granlund-Montgomery); d >= 1.
+struct FastDiv {
+  uint32_t mul = 1;
+  uint32_t shift = 0;
+};
+
+__device__ __forceinline__ uint32_t fast_div(uint32_t n, FastDiv d) { return (__umulhi(n, d.mul) + n) >> d.shift; }
+
+FastDiv make_fast_div(uint32_t d) {
+  FastDiv f;
+  uint32_t l = 0;
+  while ((uint64_t{1} << l) < d) ++l;
+  f.mul = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1);
+  f.shift = l;
+  return f;
 }
 
 // MODE: 0 = fused (cluster), 1 = split statistics, 2 = split normalize.
@@ -180,6 +233,9 @@ struct Params {
   uint32_t rows_per_block;
   uint32_t blocks_per_unit;
   uint32_t tile_bytes;     // fused: bytes of the shared-memory tile
+  uint32_t table_channels; // NCHW: channels of the per-block (scale, shift) table (Cg, or 0 when too many)
+  FastDiv div_hw;          // NCHW: element index within the group -> channel
+  FastDiv div_vpc;         // NCHW with HW % V == 0: vector index -> channel (HW / V vectors per channel)
   int nhwc;
   int act;
   float alpha;
@@ -332,23 +388,37 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
     __syncthreads();
   }
 
-  // Normalize: y = act(((x - K) - o) * (rstd * gamma) + beta) + residual.
+  // Normalize: y = act((x - K) * a + b') + residual, a = rstd * gamma, b' = beta - o * a (o = mean - K is
+  // small, so b' keeps its precision even when the mean is large).
   const float2 st = stat[j];
   const float o = st.x;
   const float rstd = st.y;
   Raw* yv = reinterpret_cast<Raw*>(static_cast<T*>(p.y) + base);
   const Raw* rv =
       p.residual ? reinterpret_cast<const Raw*>(static_cast<const T*>(p.residual) + base) : nullptr;
-  // NHWC: a thread's channels never change, so its scales and shifts live in registers.
+  // NHWC: a thread's channels never change, so its scales and shifts live in registers. NCHW: one (a, b')
+  // per channel of the group in shared memory.
   float a[NHWC ? V : 1], b[NHWC ? V : 1];
+  float2* table = reinterpret_cast<float2*>(stat + p.k);
   if constexpr (NHWC) {
     const uint32_t ch = ch_base + col * V;
 #pragma unroll
     for (int e = 0; e < V; ++e) {
       a[e] = p.gamma ? rstd * __ldg(p.gamma + ch + e) : rstd;
-      b[e] = p.beta ? __ldg(p.beta + ch + e) : 0.0f;
+      b[e] = fmaf(-o, a[e], p.beta ? __ldg(p.beta + ch + e) : 0.0f);
     }
+  } else {
+    for (uint32_t c = t; c < p.table_channels; c += blockDim.x) {
+      const float av = p.gamma ? rstd * __ldg(p.gamma + ch_base + c) : rstd;
+      table[c] = make_float2(av, fmaf(-o, av, p.beta ? __ldg(p.beta + ch_base + c) : 0.0f));
+    }
+    __syncthreads();
   }
+  auto channel_ab = [&](uint32_t c) -> float2 {  // c: channel within the group
+    if (c < p.table_channels) return table[c];
+    const float av = p.gamma ? rstd * __ldg(p.gamma + ch_base + c) : rstd;
+    return make_float2(av, fmaf(-o, av, p.beta ? __ldg(p.beta + ch_base + c) : 0.0f));
+  };
   const bool one_channel_per_vector = (p.HW % V) == 0;
   if (active) {
     for (uint32_t r = lo + row0; r < hi; r += step) {
@@ -381,27 +451,19 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
           }
           if constexpr (NHWC) {
 #pragma unroll
-            for (int e = 0; e < V; ++e) f[e] = fmaf((f[e] - K) - o, a[e], b[e]);
+            for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K, a[e], b[e]);
+          } else if (one_channel_per_vector) {
+            const float2 ab = channel_ab(fast_div(rr, p.div_vpc));
+#pragma unroll
+            for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K, ab.x, ab.y);
           } else {
-            const uint32_t e0 = rr * V;  // element index within the group
-            if (one_channel_per_vector) {
-              const uint32_t ch = ch_base + e0 / p.HW;
-              const float av = p.gamma ? rstd * __ldg(p.gamma + ch) : rstd;
-              const float bv = p.beta ? __ldg(p.beta + ch) : 0.0f;
 #pragma unroll
-              for (int e = 0; e < V; ++e) f[e] = fmaf((f[e] - K) - o, av, bv);
-            } else {
-#pragma unroll
-              for (int e = 0; e < V; ++e) {
-                const uint32_t ch = ch_base + (e0 + e) / p.HW;
-                const float av = p.gamma ? rstd * __ldg(p.gamma + ch) : rstd;
-                const float bv = p.beta ? __ldg(p.beta + ch) : 0.0f;
-                f[e] = fmaf((f[e] - K) - o, av, bv);
-              }
+            for (int e = 0; e < V; ++e) {
+              const float2 ab = channel_ab(fast_div(rr * V + e, p.div_hw));
+              f[e] = fmaf(f[e] - K, ab.x, ab.y);
             }
           }
-#pragma unroll
-          for (int e = 0; e < V; ++e) f[e] = activate(f[e], p.act, p.alpha);
+          activate_vector(f, p.act, p.alpha);
           if (rv) {
             float rf[V];
             unpack<T, Raw, V>(res[u], rf);
@@ -418,6 +480,247 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
     // Keep this block's shared memory alive until every block of the cluster has read its partial.
     cg::this_cluster().barrier_wait();
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// NCHW with 16-byte vectors: the one-pass kernel on Hopper's bulk-copy engine.
+//
+// A block owns a contiguous byte range of x: a slice of one group (clusters of `cs` blocks split a group), or
+// `upb` whole small groups (one team of warps per group). One thread starts the whole range's loads at once as
+// up to kMaxChunks bulk copies into shared memory, each completing on its own mbarrier, so the statistics of
+// chunk 0 run while the later chunks are still in flight. After the (cluster-wide) merge, every chunk is
+// normalized in place in shared memory and written back by a bulk store, which overlaps the next chunk's
+// arithmetic. Global loads and stores cost no thread instructions and no registers.
+
+constexpr uint32_t kMaxChunks = 8;
+
+struct BulkParams {
+  const void* x;
+  void* y;
+  const float* gamma;
+  const float* beta;
+  const void* residual;
+  uint32_t HW, Cg, G;
+  uint32_t unit_vecs;       // 16-byte vectors per group
+  uint32_t units;           // N * G
+  uint32_t upb;             // groups per block (1 when a cluster splits a group)
+  uint32_t cs;              // blocks per group (cluster size)
+  uint32_t vecs_per_block;  // cs > 1: slice length in vectors
+  uint32_t chunks;          // bulk copies per block (cs > 1; 1 otherwise)
+  uint32_t tile_bytes;
+  uint32_t table_channels;  // upb * Cg when that fits the table, else 0
+  FastDiv div_hw;
+  FastDiv div_vpc;
+  int act;
+  float alpha;
+  float eps;
+};
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  while (!done) {
+    asm volatile(
+        "{\n\t.reg .pred p;\n\t"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
+        "selp.u32 %0, 1, 0, p;\n\t}"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(512, 2) group_norm_nchw_bulk_kernel(const BulkParams p) {
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  using Raw = uint4;
+  extern __shared__ __align__(128) unsigned char smem[];
+  const uint32_t t = threadIdx.x;
+  const uint32_t nthreads = blockDim.x;
+  const uint32_t lane = t & 31u;
+  const uint32_t warp = t >> 5;
+  const uint32_t team_size = nthreads / p.upb;  // a multiple of 32
+  const uint32_t team = t / team_size;
+  const uint32_t tt = t % team_size;
+  const uint32_t warps_per_team = team_size >> 5;
+
+  Raw* tile = reinterpret_cast<Raw*>(smem);
+  float4* red = reinterpret_cast<float4*>(smem + p.tile_bytes);  // 16 entries (one per warp)
+  float4* part = red + 16;                                       // upb
+  float2* stat = reinterpret_cast<float2*>(part + p.upb);        // upb
+  float2* table = stat + p.upb;                                  // table_channels
+  uint64_t* bars = reinterpret_cast<uint64_t*>(table + p.table_channels);
+
+  // This block's vectors [gv0, gv1) of x (flat), and this team's group.
+  uint32_t unit, vlo;  // vlo: unit-local index of the block's first vector (cs > 1)
+  uint64_t gv0, gv1;
+  if (p.cs > 1) {
+    unit = blockIdx.x / p.cs;
+    vlo = (blockIdx.x % p.cs) * p.vecs_per_block;
+    const uint32_t vhi = min(vlo + p.vecs_per_block, p.unit_vecs);
+    gv0 = static_cast<uint64_t>(unit) * p.unit_vecs + vlo;
+    gv1 = static_cast<uint64_t>(unit) * p.unit_vecs + max(vhi, vlo);
+  } else {
+    const uint32_t unit0 = blockIdx.x * p.upb;
+    unit = unit0 + team;
+    vlo = 0;
+    gv0 = static_cast<uint64_t>(unit0) * p.unit_vecs;
+    gv1 = static_cast<uint64_t>(min(unit0 + p.upb, p.units)) * p.unit_vecs;
+  }
+  const uint32_t nv = static_cast<uint32_t>(gv1 - gv0);
+  const bool team_active = unit < p.units;
+  // The team's vectors in the tile.
+  const uint32_t team_lo = p.cs > 1 ? 0u : team * p.unit_vecs;
+  const uint32_t team_hi = p.cs > 1 ? nv : team_lo + p.unit_vecs;
+  uint32_t cv = 0, nchunks = 0;
+  if (nv > 0) {
+    const uint32_t want = p.cs > 1 ? min(p.chunks, nv) : 1u;
+    cv = (nv + want - 1) / want;
+    nchunks = (nv + cv - 1) / cv;
+  }
+
+  const Raw* xg = reinterpret_cast<const Raw*>(p.x) + gv0;
+  if (t == 0 && nchunks > 0) {
+    for (uint32_t c = 0; c < nchunks; ++c)
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_addr(bars + c)) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    for (uint32_t c = 0; c < nchunks; ++c) {
+      const uint32_t lo = c * cv, bytes = (min(lo + cv, nv) - lo) * 16u;
+      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bars + c)), "r"(bytes)
+                   : "memory");
+      asm volatile(
+          "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+              smem_addr(tile + lo)),
+          "l"(xg + lo), "r"(bytes), "r"(smem_addr(bars + c))
+          : "memory");
+    }
+  }
+  // The shift: the group's first element (read before any block writes y, which may alias x).
+  const T* xunit = static_cast<const T*>(p.x) + static_cast<uint64_t>(team_active ? unit : 0u) * p.unit_vecs * V;
+  const float K = to_float<T>(*xunit);
+  __syncthreads();  // the mbarriers are initialized
+
+  float sum = 0.0f, sq = 0.0f;
+  uint32_t cnt = 0;
+  for (uint32_t c = 0; c < nchunks; ++c) {
+    mbar_wait(smem_addr(bars + c), 0);
+    const uint32_t lo = max(c * cv, team_lo), hi = min(min(c * cv + cv, nv), team_hi);
+#pragma unroll 4
+    for (uint32_t v = lo + tt; v < hi; v += team_size) {
+      float f[V];
+      unpack<T, Raw, V>(tile[v], f);
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        const float d = f[e] - K;
+        sum += d;
+        sq = fmaf(d, d, sq);
+      }
+      cnt += V;
+    }
+  }
+  Partial mine{0.0f, 0.0f, 0.0f};
+  if (cnt > 0) {
+    mine.n = static_cast<float>(cnt);
+    mine.o = sum / mine.n;
+    mine.m2 = fmaxf(sq - sum * mine.o, 0.0f);
+  }
+  {
+    const Partial w = warp_merge(mine);
+    if (lane == 0) red[warp] = to_float4(w);
+  }
+  __syncthreads();
+  if (warp < p.upb) {  // warp g merges team g's warps
+    Partial q = lane < warps_per_team ? to_partial(red[warp * warps_per_team + lane]) : Partial{0.0f, 0.0f, 0.0f};
+    q = warp_merge(q);
+    if (lane == 0) {
+      part[warp] = to_float4(q);
+      if (p.cs == 1) stat[warp] = make_float2(q.o, rsqrtf(fmaxf(q.m2 / fmaxf(q.n, 1.0f), 0.0f) + p.eps));
+    }
+  }
+  if (p.cs > 1) {
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();
+    if (warp == 0) {
+      Partial acc{0.0f, 0.0f, 0.0f};
+      if (lane < p.cs) acc = to_partial(*cluster.map_shared_rank(part, static_cast<int>(lane)));
+      acc = warp_merge(acc);
+      if (lane == 0) stat[0] = make_float2(acc.o, rsqrtf(fmaxf(acc.m2 / acc.n, 0.0f) + p.eps));
+    }
+    __syncthreads();
+    cluster.barrier_arrive();  // done reading the other blocks' shared memory
+  } else {
+    __syncthreads();
+  }
+
+  // (a, b') per channel: y = act((x - K) * a + b') + residual.
+  for (uint32_t i = t; i < p.table_channels; i += nthreads) {
+    const uint32_t g_team = i / p.Cg, c = i % p.Cg;
+    const uint32_t u = p.cs > 1 ? unit : blockIdx.x * p.upb + g_team;
+    if (u >= p.units) continue;
+    const float2 s = stat[g_team];
+    const uint32_t ch = (u % p.G) * p.Cg + c;
+    const float av = p.gamma ? s.y * __ldg(p.gamma + ch) : s.y;
+    table[i] = make_float2(av, fmaf(-s.x, av, p.beta ? __ldg(p.beta + ch) : 0.0f));
+  }
+  __syncthreads();
+
+  const float2 st = stat[team];
+  const uint32_t ch_base = (unit % p.G) * p.Cg;
+  auto channel_ab = [&](uint32_t c) -> float2 {  // c: channel within the group
+    if (p.table_channels) return table[team * p.Cg + c];
+    const float av = p.gamma ? st.y * __ldg(p.gamma + ch_base + c) : st.y;
+    return make_float2(av, fmaf(-st.x, av, p.beta ? __ldg(p.beta + ch_base + c) : 0.0f));
+  };
+  const bool one_channel_per_vector = (p.HW % V) == 0;
+  Raw* yg = reinterpret_cast<Raw*>(p.y) + gv0;
+  const Raw* rg = p.residual ? reinterpret_cast<const Raw*>(p.residual) + gv0 : nullptr;
+  for (uint32_t c = 0; c < nchunks; ++c) {
+    const uint32_t clo = c * cv, chi = min(clo + cv, nv);
+    if (team_active) {
+      const uint32_t lo = max(clo, team_lo), hi = min(chi, team_hi);
+#pragma unroll 2
+      for (uint32_t v = lo + tt; v < hi; v += team_size) {
+        Raw res;
+        if (rg) res = __ldcs(rg + v);
+        float f[V];
+        unpack<T, Raw, V>(tile[v], f);
+        const uint32_t local = vlo + v - team_lo;  // vector index within the group
+        if (one_channel_per_vector) {
+          const float2 ab = channel_ab(fast_div(local, p.div_vpc));
+#pragma unroll
+          for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K, ab.x, ab.y);
+        } else {
+#pragma unroll
+          for (int e = 0; e < V; ++e) {
+            const float2 ab = channel_ab(fast_div(local * V + e, p.div_hw));
+            f[e] = fmaf(f[e] - K, ab.x, ab.y);
+          }
+        }
+        activate_vector(f, p.act, p.alpha);
+        if (rg) {
+          float rf[V];
+          unpack<T, Raw, V>(res, rf);
+#pragma unroll
+          for (int e = 0; e < V; ++e) f[e] += rf[e];
+        }
+        tile[v] = pack<T, Raw, V>(f);
+      }
+    }
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // our writes, visible to the bulk store
+    __syncthreads();
+    if (t == 0) {
+      asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;" ::"l"(yg + clo),
+                   "r"(smem_addr(tile + clo)), "r"((chi - clo) * 16u)
+                   : "memory");
+      asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+    }
+  }
+  if (t == 0) asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");  // smem stays valid until read
+  if (p.cs > 1) cg::this_cluster().barrier_wait();
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -471,6 +774,8 @@ size_t dtype_size(DataType t) { return t == DataType::kFloat32 ? 4 : 2; }
 
 struct LaunchPlan {
   GroupNormPlan info;
+  bool bulk = false;  // NCHW one-pass kernel on the bulk-copy engine
+  BulkParams bp{};
   Params p{};
   int vector_bytes = 0;
   uint32_t threads = 0;
@@ -586,9 +891,13 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
     *R = r;
     return round_up(r * p.Lv, 32);
   };
+  // NCHW: a (scale, shift) table entry per channel of the group, when the group has at most 2048 channels.
+  p.table_channels = nhwc ? 0u : (cg_ <= 2048 ? cg_ : 0u);
+  p.div_hw = make_fast_div(HW);
+  p.div_vpc = make_fast_div(HW % V == 0 ? HW / V : 1u);
   auto extra_smem = [&](uint32_t threads) {
     return static_cast<size_t>(p.k == 1 ? 32 : threads) * 16 + static_cast<size_t>(k) * 16 +
-           static_cast<size_t>(k) * 8;
+           static_cast<size_t>(k) * 8 + static_cast<size_t>(p.table_channels) * 8;
   };
 
   // Cluster size: split a unit over more blocks while its tile is too large or the GPU has too few blocks.
@@ -596,7 +905,11 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
   auto tile_of = [&](uint32_t c) { return static_cast<uint64_t>(ceil_div(p.unit_rows, c)) * row_bytes; };
   while (cs < 8) {
     const bool too_big = tile_of(cs) > kPreferredTile;
-    const bool too_few = units * cs < target_blocks && tile_of(cs * 2) >= kMinTile;
+    // Clusters cost several microseconds (H100, 2026-11-25: 8x640x32x32 fp16 with cs=2 took 17.9 us where
+    // 16x1280x16x16 with cs=1, the same bytes and block count, took 14.0 us): split only when there are fewer
+    // units than SMs.
+    const bool too_few = units < static_cast<uint64_t>(dev.sms) && units * cs < target_blocks &&
+                         tile_of(cs * 2) >= kMinTile;
     if (!too_big && !too_few) break;
     cs *= 2;
   }
@@ -640,6 +953,73 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
     out->smem = extra_smem(out->threads);
     info.workspace_bytes = units * bpu * k * sizeof(float4);
   }
+  if (algo == NormAlgorithm::kCluster && !nhwc && vb == 16) {
+    // NCHW, 16-byte vectors: the bulk-copy kernel. Small groups are packed several to a block (one team of
+    // warps each, up to 16 KB a block while at least one block per SM remains); larger groups keep the
+    // cluster split chosen above.
+    BulkParams& bp = out->bp;
+    bp = BulkParams{};
+    bp.x = a.x;
+    bp.y = a.y;
+    bp.gamma = a.gamma;
+    bp.beta = a.beta;
+    bp.residual = a.residual;
+    bp.HW = HW;
+    bp.Cg = cg_;
+    bp.G = G;
+    bp.unit_vecs = p.unit_rows;
+    bp.units = static_cast<uint32_t>(units);
+    bp.div_hw = p.div_hw;
+    bp.div_vpc = p.div_vpc;
+    bp.act = p.act;
+    bp.alpha = p.alpha;
+    bp.eps = p.eps;
+    const uint64_t unit_bytes = static_cast<uint64_t>(bp.unit_vecs) * 16;
+    uint32_t threads;
+    uint64_t tile;
+    uint64_t blocks_b;
+    if (cs == 1 && unit_bytes <= 8 * 1024) {
+      uint32_t upb = 1;
+      while (upb < 16 && 2 * upb * unit_bytes <= 16 * 1024 &&
+             (units + 2 * upb - 1) / (2 * upb) >= static_cast<uint64_t>(dev.sms))
+        upb *= 2;
+      const uint32_t team = std::min<uint32_t>(
+          512 / upb, std::max<uint32_t>(32, round_up(ceil_div(static_cast<uint32_t>(bp.unit_vecs), 4), 32)));
+      bp.upb = upb;
+      bp.cs = 1;
+      bp.vecs_per_block = upb * bp.unit_vecs;
+      bp.chunks = 1;
+      threads = upb * team;
+      tile = upb * unit_bytes;
+      blocks_b = (units + upb - 1) / upb;
+    } else {
+      bp.upb = 1;
+      bp.cs = cs;
+      bp.vecs_per_block = cluster_rows;
+      bp.chunks = static_cast<uint32_t>(
+          std::min<uint64_t>(kMaxChunks, std::max<uint64_t>(1, tile_of(cs) / (8 * 1024))));
+      threads = std::min<uint32_t>(512, std::max<uint32_t>(64, round_up(ceil_div(cluster_rows, 4), 32)));
+      tile = static_cast<uint64_t>(cluster_rows) * 16;
+      blocks_b = units * cs;
+    }
+    bp.tile_bytes = static_cast<uint32_t>((tile + 127) / 128 * 128);
+    bp.table_channels = static_cast<uint64_t>(bp.upb) * cg_ <= 2048 ? bp.upb * cg_ : 0u;
+    const uint64_t smem = bp.tile_bytes + 16 * 16 + bp.upb * 16 + bp.upb * 8 + bp.table_channels * 8 + kMaxChunks * 8;
+    if (smem <= static_cast<uint64_t>(dev.smem_optin) && blocks_b < (1ull << 31)) {
+      out->bulk = true;
+      out->threads = threads;
+      out->blocks = static_cast<uint32_t>(blocks_b);
+      out->smem = static_cast<size_t>(smem);
+      info.cluster_size = static_cast<int>(bp.cs);
+      info.groups_per_unit = static_cast<int>(bp.upb);
+      info.threads = static_cast<int>(threads);
+      info.blocks = static_cast<int64_t>(blocks_b);
+      info.shared_bytes = out->smem;
+      info.bulk_copy = true;
+      return Status{};
+    }
+  }
+
   const uint64_t blocks = units * p.blocks_per_unit;
   if (blocks >= (1ull << 31)) return invalid("too many blocks");
   out->blocks = static_cast<uint32_t>(blocks);
@@ -703,6 +1083,34 @@ cudaError_t launch_layout(const LaunchPlan& plan, cudaStream_t stream) {
   }
 }
 
+template <typename T>
+cudaError_t launch_bulk(const LaunchPlan& plan, cudaStream_t stream) {
+  auto kernel = group_norm_nchw_bulk_kernel<T>;
+  static const cudaError_t attr = [&] {
+    int dev = 0, optin = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
+    return e;
+  }();
+  if (attr != cudaSuccess) return attr;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(plan.blocks);
+  cfg.blockDim = dim3(plan.threads);
+  cfg.dynamicSmemBytes = plan.smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attrs[1];
+  if (plan.bp.cs > 1) {
+    attrs[0].id = cudaLaunchAttributeClusterDimension;
+    attrs[0].val.clusterDim.x = plan.bp.cs;
+    attrs[0].val.clusterDim.y = 1;
+    attrs[0].val.clusterDim.z = 1;
+    cfg.attrs = attrs;
+    cfg.numAttrs = 1;
+  }
+  return cudaLaunchKernelEx(&cfg, kernel, plan.bp);
+}
+
 template <int MODE>
 cudaError_t launch_mode(const LaunchPlan& plan, DataType dtype, cudaStream_t stream) {
   switch (dtype) {
@@ -734,6 +1142,13 @@ Status group_norm_forward(const GroupNormArgs& args, cudaStream_t stream) {
   LaunchPlan plan;
   Status s = make_plan(args, &plan);
   if (!s.ok()) return s;
+  if (plan.bulk) {
+    cudaError_t e = cudaErrorInvalidValue;
+    if (args.dtype == DataType::kFloat32) e = launch_bulk<float>(plan, stream);
+    if (args.dtype == DataType::kFloat16) e = launch_bulk<__half>(plan, stream);
+    if (args.dtype == DataType::kBFloat16) e = launch_bulk<__nv_bfloat16>(plan, stream);
+    return cuda_status(e, "group_norm: bulk-copy kernel launch");
+  }
   if (plan.info.algorithm == NormAlgorithm::kCluster) {
     return cuda_status(launch_mode<0>(plan, args.dtype, stream), "group_norm: cluster kernel launch");
   }

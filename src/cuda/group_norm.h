@@ -56,7 +56,8 @@ struct GroupNormPlan {
   int cluster_size = 0;       // blocks per group (cluster) or per unit (split)
   int threads = 0;            // per block
   int vector_bytes = 0;       // width of each global load/store
-  int groups_per_unit = 0;    // NHWC: consecutive groups one block row covers; NCHW: 1
+  int groups_per_unit = 0;    // NHWC: consecutive groups one block row covers; NCHW: small groups per block
+  bool bulk_copy = false;     // NCHW one-pass kernel that moves data with the bulk-copy engine (TMA)
   int64_t blocks = 0;         // per kernel
   size_t shared_bytes = 0;    // dynamic shared memory per block
   size_t workspace_bytes = 0;
