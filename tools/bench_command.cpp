@@ -14,6 +14,7 @@ namespace normrt::cli {
 namespace {
 struct BenchArgs {
   std::string engine, shapes;
+  std::vector<std::string> plugins;
   int iterations = 50, warmup = 5;
   bool json = false;
 };
@@ -40,7 +41,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--iterations", args->iterations, "timed runs")->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", args->warmup, "untimed runs first")->check(CLI::Range(0, 1000000));
   cmd->add_flag("--json", args->json, "print one JSON line");
+  add_plugins_option(cmd, args->plugins);
   cmd->callback([args] {
+    load_plugins(args->plugins);
     auto engine = load_engine(args->engine);
     auto shapes = parse_shape_list(args->shapes, "--shapes");
     std::mt19937 rng(1234);

@@ -9,8 +9,8 @@ namespace normrt::cli {
 
 namespace {
 struct BuildArgs {
-  std::string model, output, device = "cpu";
-  std::vector<std::string> min_shapes, opt_shapes, max_shapes;
+  std::string model, output, device = "cpu", precision = "float32";
+  std::vector<std::string> min_shapes, opt_shapes, max_shapes, plugins;
   bool verbose = false;
 };
 }  // namespace
@@ -27,10 +27,14 @@ void add_build_command(CLI::App& app) {
       ->allow_extra_args(false);
   cmd->add_option("--optShapes", args->opt_shapes, "typical shapes, name:DxDxD,...")->allow_extra_args(false);
   cmd->add_option("--maxShapes", args->max_shapes, "largest shapes, name:DxDxD,...")->allow_extra_args(false);
+  cmd->add_option("--precision", args->precision, "float32 (the CPU backend's only precision)");
+  add_plugins_option(cmd, args->plugins);
   cmd->add_flag("-v,--verbose", args->verbose, "print what each graph pass did");
   cmd->callback([args] {
+    load_plugins(args->plugins);
     BuildOptions options;
     options.device = args->device;
+    options.precision = args->precision;
     options.source_name = args->model;
     options.profiles = profiles_from_flags(args->min_shapes, args->opt_shapes, args->max_shapes);
     auto engine = build_engine(import_onnx_file(args->model), options);

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "engine/engine.h"
 #include "onnx/importer.h"
+#include "plugin/plugin_instance.h"
 
 namespace normrt::cli {
 
@@ -53,7 +54,13 @@ void inspect_engine(const std::string& path) {
       std::cout << "    " << name << "  min " << dims_to_string(r.min) << "  opt " << dims_to_string(r.opt) << "  max "
                 << dims_to_string(r.max) << "\n";
   }
-  std::cout << "plugins: none\n";
+  std::map<std::string, int> plugins;
+  for (size_t i = 0; i < e->graph.nodes.size(); ++i)
+    if (const PluginInstance* p = e->plugin(i))
+      plugins[p->op().domain + "::" + p->op().name + " version " + std::to_string(p->op().version) + " (" +
+              p->op().origin + ")"]++;
+  std::cout << "plugins:" << (plugins.empty() ? " none" : "") << "\n";
+  for (const auto& [op, c] : plugins) std::cout << "  " << op << " x" << c << "\n";
   std::map<std::string, int> kernels;
   for (size_t i = 0; i < e->kernels.size(); ++i)
     kernels[e->kernels[i].empty() ? "reference:" + e->graph.nodes[i].op_type : e->kernels[i]]++;
@@ -68,8 +75,11 @@ void inspect_engine(const std::string& path) {
 void add_inspect_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Show a model's inputs, outputs, opsets and ops, or what an engine was built for");
   auto path = std::make_shared<std::string>();
+  auto plugins = std::make_shared<std::vector<std::string>>();
   cmd->add_option("file", *path, "an ONNX model (.onnx) or a normrt engine (.nrt)")->required();
-  cmd->callback([path] {
+  add_plugins_option(cmd, *plugins);
+  cmd->callback([path, plugins] {
+    load_plugins(*plugins);
     if (looks_like_engine(*path)) inspect_engine(*path);
     else inspect_model(*path);
   });

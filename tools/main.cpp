@@ -3,6 +3,21 @@
 
 #include "commands.h"
 #include "normrt/error.h"
+#include "normrt/plugin.h"
+
+namespace normrt::cli {
+
+void add_plugins_option(CLI::App* command, std::vector<std::string>& libraries) {
+  // One value per occurrence (see build_command.cpp): "--plugins a.so model.onnx" keeps the model.
+  command->add_option("--plugins", libraries, "plugin library providing custom ops, loaded first (repeat for more)")
+      ->allow_extra_args(false);
+}
+
+void load_plugins(const std::vector<std::string>& libraries) {
+  for (const auto& library : libraries) normrt::load_plugin_library(library);
+}
+
+}  // namespace normrt::cli
 
 int main(int argc, char** argv) {
   CLI::App app{"normrt: an ONNX inference builder and runtime for networks with GroupNorm, InstanceNorm and LayerNorm"};

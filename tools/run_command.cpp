@@ -19,7 +19,7 @@ namespace {
 
 struct RunArgs {
   std::string model, output_dir;
-  std::vector<std::string> inputs;
+  std::vector<std::string> inputs, plugins;
 };
 
 std::string json_escape(const std::string& s) {
@@ -56,7 +56,9 @@ void add_run_command(CLI::App& app) {
   // One value per occurrence (see build_command.cpp), so that "--input x=a.npy model.nrt" keeps the model.
   cmd->add_option("--input", args->inputs, "name=file.npy, once per input")->required()->allow_extra_args(false);
   cmd->add_option("--output-dir", args->output_dir, "folder for one .npy per output and manifest.json")->required();
+  add_plugins_option(cmd, args->plugins);
   cmd->callback([args] {
+    load_plugins(args->plugins);
     std::map<std::string, Tensor> inputs;
     for (const auto& item : args->inputs) {
       size_t eq = item.find('=');

@@ -46,6 +46,10 @@ class Tensor {
   Tensor() = default;
   // Allocates zero-initialized storage.
   Tensor(DataType dtype, Dims dims);
+  // A tensor over memory it did not allocate (no copy): `data` holds numel x dtype_size bytes, aligned to the
+  // element size, for as long as `owner` lives; with no owner the caller keeps the memory alive while the
+  // tensor or any copy of it is in use. normrt reads inputs and never writes them.
+  static Tensor wrap(DataType dtype, Dims dims, void* data, std::shared_ptr<void> owner = nullptr);
 
   DataType dtype() const { return dtype_; }
   const Dims& dims() const { return dims_; }

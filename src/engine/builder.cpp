@@ -4,6 +4,7 @@
 #include "cpu/cpu_kernel.h"
 #include "engine/engine.h"
 #include "ops/evaluate.h"
+#include "plugin/plugin_instance.h"
 
 #ifndef NORMRT_VERSION
 #define NORMRT_VERSION "0.0.0"
@@ -32,7 +33,16 @@ void check_supported_ops(const Graph& graph) {
     message += (i ? "; " : "") + key + " used by " + std::to_string(nodes.size()) + " node" +
                (nodes.size() > 1 ? "s" : "") + " (" + nodes[0] + (nodes.size() > 1 ? ", ..." : "") + ")";
   }
-  message += ". Custom ops can be provided as plugins; standard ONNX ops missing here are normrt bugs to report";
+  bool custom = false;
+  for (const Node& node : graph.nodes)
+    if (!find_schema(node) && node.domain != "" && node.domain != "ai.onnx" && node.domain != "ai.onnx.ml" &&
+        node.domain != kNormrtDomain)
+      custom = true;
+  if (custom)
+    message += std::string(". Ops of other domains are custom ops: load the plugin library that provides them first, ") +
+               plugin_load_hint();
+  else
+    message += ". Standard ONNX ops missing here are normrt bugs to report; custom ops can be provided as plugins";
   throw Error(ErrorCode::kUnsupportedOp, message);
 }
 
@@ -56,6 +66,11 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
   if (options.device != "cpu")
     throw Error(ErrorCode::kInvalidArgument, "device '" + options.device +
                                                  "' is not available in this build; use --device cpu");
+  if (options.precision != "float32")
+    throw Error(ErrorCode::kInvalidArgument, "precision '" + options.precision + "' is not available on device '" +
+                                                 options.device + "': the CPU backend computes in float32 only; "
+                                                 "build with precision float32");
+  PluginRegistry::global().raise_deferred_errors();
   check_supported_ops(graph);
   auto engine = std::make_shared<Engine>();
   engine->device = options.device;
@@ -107,6 +122,22 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
     engine->kernels.push_back(kernel ? kernel->name : "");
   }
   engine->graph = std::move(graph);
+  // Plugin nodes: the op instance made from the node's attributes, with a kernel for the device.
+  for (size_t i = 0; i < engine->graph.nodes.size(); ++i) {
+    const Node& node = engine->graph.nodes[i];
+    if (OpRegistry::global().find_builtin(node.domain, node.op_type)) continue;
+    const PluginOp* op = PluginRegistry::global().find_for_node(node, engine->graph.opset(node.domain));
+    if (!op) {
+      check_supported_ops(engine->graph);  // names the op and how to load its plugin
+      throw Error(ErrorCode::kInternal, node.describe() + " has no schema");
+    }
+    if (!op->kernel(engine->device))
+      throw Error(ErrorCode::kUnsupportedOp, node.describe() + ": plugin op " + op->describe() +
+                                                 " has no kernel for device '" + engine->device + "' (it has: " +
+                                                 op->devices() + ")");
+    engine->plugins.resize(engine->graph.nodes.size());
+    engine->plugins[i] = PluginInstance::from_node(*op, node);
+  }
   engine->prepare();
   return engine;
 }
@@ -136,12 +167,24 @@ void Engine::prepare() {
     const Node& node = graph.nodes[i];
     Step step;
     step.opset = node.domain.empty() ? opset : graph.opset(node.domain);
-    const OpSchema* schema = OpRegistry::global().find(node.domain, node.op_type);
-    if (!schema) {
-      check_supported_ops(graph);
-      throw Error(ErrorCode::kInternal, node.describe() + " has no schema");
+    step.plugin = plugin(i);
+    const OpSchema* schema = OpRegistry::global().find_builtin(node.domain, node.op_type);
+    if (step.plugin) {
+      if (schema)
+        throw Error(ErrorCode::kCorruptEngine, node.describe() + " is a built-in op but the engine records plugin "
+                                                   "fields for it; rebuild the engine");
+      if (!kernels[i].empty())
+        throw Error(ErrorCode::kCorruptEngine, "the engine uses kernel '" + kernels[i] + "' for plugin " +
+                                                   node.describe() + "; rebuild the engine");
+      if (step.plugin->op().domain != node.domain || step.plugin->op().name != node.op_type)
+        throw Error(ErrorCode::kCorruptEngine, "the engine records plugin op " + step.plugin->op().describe() +
+                                                   " for " + node.describe() + "; rebuild the engine");
+    } else if (!schema) {
+      check_supported_ops(graph);  // throws naming the op, its domain and how to provide it
+      throw Error(ErrorCode::kCorruptEngine, node.describe() + " is a custom op but the engine records no plugin "
+                                                 "for it; rebuild the engine");
     }
-    step.kernel = schema->reference;
+    if (schema) step.kernel = schema->reference;
     if (!kernels[i].empty()) {
       const CpuKernel* fast = CpuKernelRegistry::global().find(kernels[i]);
       if (!fast)

@@ -15,8 +15,11 @@
 
 namespace normrt {
 
+class PluginInstance;
+
 struct BuildOptions {
   std::string device = "cpu";
+  std::string precision = "float32";  // the only one the CPU backend computes in
   std::vector<Profile> profiles;  // by input name; validated against the model
   std::string source_name;        // the model file, recorded in the engine
 };
@@ -29,7 +32,12 @@ class Engine {
   Graph graph;                       // after optimization
   std::vector<Profile> profiles;     // complete: every input appears in every profile
   std::vector<std::string> kernels;  // per node: the fast kernel's name, "" for the reference kernel
+  // Per node: the plugin op instance of a plugin node, null for built-in ops (empty: no plugin nodes). Saved
+  // as the PLUGINS section (domain, name, version and fields per node); made from it again on load.
+  std::vector<std::shared_ptr<const PluginInstance>> plugins;
   PassReport build_report;           // not saved: what the passes did in this build
+
+  const PluginInstance* plugin(size_t node) const { return node < plugins.size() ? plugins[node].get() : nullptr; }
 
   // Resolves kernels and value slots; called by build and by load. Throws when a recorded kernel is unknown.
   void prepare();
@@ -37,6 +45,7 @@ class Engine {
   // Per node: the function to run and its input/output value slots; per value: its last reader.
   struct Step {
     KernelFunction kernel = nullptr;
+    const PluginInstance* plugin = nullptr;  // set for plugin nodes, which run through it instead of `kernel`
     int64_t opset = 0;
     std::vector<int> inputs;   // -1 for omitted inputs
     std::vector<int> outputs;  // -1 for omitted outputs

@@ -15,11 +15,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "engine/byte_stream.h"
 #include "engine/engine.h"
 #include "onnx/safe_file.h"
+#include "plugin/plugin_instance.h"
 
 namespace normrt {
 
@@ -160,9 +162,22 @@ std::string section_bytes(const Engine& e, uint32_t tag) {
       w.u64(e.kernels.size());
       for (const auto& k : e.kernels) w.str(k);
       break;
-    case kPlugins:
-      w.u64(0);  // plugin ops used by the engine: none yet
+    case kPlugins: {
+      // Per plugin node: its index, the op's domain, name and version, and the op's serialized fields.
+      uint64_t count = 0;
+      for (size_t i = 0; i < e.graph.nodes.size(); ++i) count += e.plugin(i) != nullptr;
+      w.u64(count);
+      for (size_t i = 0; i < e.graph.nodes.size(); ++i) {
+        const PluginInstance* p = e.plugin(i);
+        if (!p) continue;
+        w.u64(i);
+        w.str(p->op().domain);
+        w.str(p->op().name);
+        w.i64(p->op().version);
+        w.str(p->fields());
+      }
       break;
+    }
   }
   return std::move(w.bytes());
 }
@@ -257,7 +272,15 @@ Attribute read_attribute(ByteReader& r) {
   return a;
 }
 
-void read_section(Engine& e, uint32_t tag, ByteReader& r) {
+// A plugin node as the file records it; resolved against the plugin registry once the whole file is read.
+struct PluginRecord {
+  uint64_t node = 0;
+  std::string domain, name;
+  int64_t version = 0;
+  std::string fields;
+};
+
+void read_section(Engine& e, uint32_t tag, ByteReader& r, std::vector<PluginRecord>& plugins) {
   switch (tag) {
     case kMeta:
       e.normrt_version = r.str(256);
@@ -328,12 +351,73 @@ void read_section(Engine& e, uint32_t tag, ByteReader& r) {
       break;
     }
     case kPlugins: {
-      uint64_t n = r.count(8, 1024);
-      if (n != 0) r.fail("it records plugin ops, which this normrt cannot load");
+      uint64_t n = r.count(40, kMaxItems);
+      for (uint64_t i = 0; i < n; ++i) {
+        PluginRecord record;
+        record.node = r.u64();
+        record.domain = r.str(1024);
+        record.name = r.str(1024);
+        record.version = r.i64();
+        record.fields = r.str(kMaxPluginFieldBytes);
+        plugins.push_back(std::move(record));
+      }
       break;
     }
   }
   if (r.remaining() != 0) r.fail("section " + std::to_string(tag) + " has " + std::to_string(r.remaining()) + " unread bytes");
+}
+
+// Checks the records against the graph, then finds every recorded op in the plugin registry: all missing ones
+// are named in one kPluginMissing error, before anything is made or run.
+template <typename Corrupt>
+void resolve_plugins(Engine& engine, const std::vector<PluginRecord>& records, const std::string& what,
+                     const Corrupt& corrupt) {
+  const auto& nodes = engine.graph.nodes;
+  std::vector<const PluginRecord*> by_node(nodes.size(), nullptr);
+  for (const PluginRecord& r : records) {
+    if (r.node >= nodes.size())
+      throw corrupt("a plugin record names node " + std::to_string(r.node) + " of " + std::to_string(nodes.size()));
+    const Node& node = nodes[r.node];
+    if (by_node[r.node]) throw corrupt("two plugin records name " + node.describe());
+    if (node.domain != r.domain || node.op_type != r.name)
+      throw corrupt("the plugin record of " + node.describe() + " names op " + r.domain + "::" + r.name);
+    by_node[r.node] = &r;
+  }
+  // op key -> (record, node names)
+  std::vector<std::pair<const PluginRecord*, std::vector<std::string>>> missing;
+  std::vector<const PluginOp*> ops(nodes.size(), nullptr);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const PluginRecord* r = by_node[i];
+    if (!r) continue;
+    ops[i] = PluginRegistry::global().find(r->domain, r->name, r->version);
+    if (ops[i]) continue;
+    auto it = std::find_if(missing.begin(), missing.end(), [&](const auto& m) {
+      return m.first->domain == r->domain && m.first->name == r->name && m.first->version == r->version;
+    });
+    if (it == missing.end()) missing.push_back({r, {nodes[i].name}});
+    else it->second.push_back(nodes[i].name);
+  }
+  if (!missing.empty()) {
+    std::string message = what + " uses " + (missing.size() == 1 ? "a plugin op that is" : "plugin ops that are") +
+                          " not loaded: ";
+    for (size_t m = 0; m < missing.size(); ++m) {
+      const auto& [r, users] = missing[m];
+      message += (m ? "; " : "") + std::string("op '") + r->name + "' (domain " + r->domain + ", version " +
+                 std::to_string(r->version) + "), used by node" + (users.size() > 1 ? "s '" : " '") + users[0] + "'" +
+                 (users.size() > 1 ? " and " + std::to_string(users.size() - 1) + " more" : "");
+      std::string others;
+      for (const PluginOp* op : PluginRegistry::global().versions(r->domain, r->name))
+        others += (others.empty() ? "" : ", ") + op->describe();
+      if (!others.empty()) message += " (registered are only: " + others + ")";
+    }
+    message += ". Load the plugin library that provides " + std::string(missing.size() == 1 ? "it" : "them") +
+               " before loading the engine, " + plugin_load_hint() + " (an engine never loads a library by itself)";
+    throw Error(ErrorCode::kPluginMissing, message);
+  }
+  engine.plugins.assign(nodes.size(), nullptr);
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (ops[i]) engine.plugins[i] = PluginInstance::from_fields(*ops[i], by_node[i]->fields, nodes[i].describe());
+  if (records.empty()) engine.plugins.clear();
 }
 
 }  // namespace
@@ -389,6 +473,7 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
   if (count != kSectionCount) throw corrupt("it has " + std::to_string(count) + " sections, expected " + std::to_string(kSectionCount));
 
   auto engine = std::make_shared<Engine>();
+  std::vector<PluginRecord> plugin_records;
   uint64_t expected_offset = 24 + uint64_t{count} * 24;
   for (uint32_t i = 0; i < count; ++i) {
     uint32_t tag = header.u32();
@@ -399,7 +484,7 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
       throw corrupt("section " + std::to_string(i) + " is not where the sections before it end");
     expected_offset = offset + length;
     ByteReader section(bytes.data() + offset, length, what);
-    read_section(*engine, tag, section);
+    read_section(*engine, tag, section, plugin_records);
   }
   if (expected_offset != bytes.size() - 4) throw corrupt("its sections do not cover the file");
   if (engine->normrt_version != NORMRT_VERSION)
@@ -407,6 +492,8 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
                   "; rebuild the engine with this version");
   if (engine->device != "cpu")
     throw corrupt("it was built for device '" + engine->device + "', which this build of normrt does not support");
+  PluginRegistry::global().raise_deferred_errors();
+  resolve_plugins(*engine, plugin_records, what, corrupt);
   try {
     engine->graph.verify();
     // The importer never makes an input that is also a weight; in a file it would make the runtime ignore what

@@ -2,6 +2,7 @@
 
 #include "engine/engine.h"
 #include "ops/evaluate.h"
+#include "plugin/plugin_instance.h"
 
 namespace normrt {
 
@@ -60,7 +61,8 @@ std::vector<std::pair<std::string, Tensor>> ExecutionContext::run(const std::map
     for (int slot : step.inputs) in_ptrs.push_back(slot < 0 ? nullptr : &values[slot]);
     std::vector<Tensor> outs;
     try {
-      outs = run_node(node, step.opset, in_ptrs, step.kernel, &node_state_[s]);
+      outs = step.plugin ? step.plugin->run(node, step.opset, in_ptrs, engine.device)
+                         : run_node(node, step.opset, in_ptrs, step.kernel, &node_state_[s]);
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {

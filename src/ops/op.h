@@ -80,11 +80,19 @@ class OpRegistry {
  public:
   static OpRegistry& global();
   void add(const OpSchema& schema);
+  // A built-in op, else what the fallback finds (plugin ops, src/plugin/), else nullptr.
   const OpSchema* find(const std::string& domain, const std::string& op_type) const;
+  // Built-in ops only.
+  const OpSchema* find_builtin(const std::string& domain, const std::string& op_type) const;
   std::vector<std::string> op_names() const;
+
+  // Where ops that are not built in are looked up (set once, by the plugin registry when libnormrt loads).
+  using Fallback = const OpSchema* (*)(const std::string& domain, const std::string& op_type);
+  void set_fallback(Fallback fallback) { fallback_ = fallback; }
 
  private:
   std::map<std::pair<std::string, std::string>, OpSchema> schemas_;
+  Fallback fallback_ = nullptr;
 };
 
 struct OpRegistrar {

@@ -62,6 +62,12 @@ OpRegistry& OpRegistry::global() {
 void OpRegistry::add(const OpSchema& schema) { schemas_[{schema.domain, schema.op_type}] = schema; }
 
 const OpSchema* OpRegistry::find(const std::string& domain, const std::string& op_type) const {
+  const OpSchema* builtin = find_builtin(domain, op_type);
+  if (builtin || !fallback_) return builtin;
+  return fallback_(domain, op_type);
+}
+
+const OpSchema* OpRegistry::find_builtin(const std::string& domain, const std::string& op_type) const {
   // "ai.onnx" and "" name the same domain.
   std::string d = domain == "ai.onnx" ? "" : domain;
   auto it = schemas_.find({d, op_type});
