@@ -351,7 +351,10 @@ void read_section(Engine& e, uint32_t tag, ByteReader& r, std::vector<PluginReco
       break;
     }
     case kPlugins: {
-      uint64_t n = r.count(40, kMaxItems);
+      // Each record is at least 40 bytes (node index, three lengths, version).
+      uint64_t n = r.u64();
+      if (n > kMaxItems || n > r.remaining() / 40)
+        r.fail("the plugin section lists " + std::to_string(n) + " plugin ops, more than its bytes can hold");
       for (uint64_t i = 0; i < n; ++i) {
         PluginRecord record;
         record.node = r.u64();

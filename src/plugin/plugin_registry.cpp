@@ -32,7 +32,7 @@ const char* const kLoadHint =
 
 }  // namespace
 
-std::string PluginOp::describe() const { return op_key(domain, name, version) + " (from " + origin + ")"; }
+std::string PluginOp::describe() const { return op_key(domain, name, version) + " (" + origin + ")"; }
 
 const normrt_plugin_kernel* PluginOp::kernel(const std::string& device) const {
   for (size_t i = 0; i < table.num_kernels; ++i)

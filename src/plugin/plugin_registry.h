@@ -21,10 +21,10 @@ struct PluginOp {
   std::string domain;
   std::string name;
   int64_t version = 0;
-  std::string origin;  // the library path, or "linked into the program (file.cpp)"
+  std::string origin;  // "library 'path'", or "linked into the program (file.cpp)"
   normrt_plugin_op table{};
 
-  // "com.example::Clamp01 version 1 (from ./libx.so)"
+  // "com.example::Clamp01 version 1 (library './libx.so')"
   std::string describe() const;
   // The kernel for `device`, or nullptr; the devices it has, for messages.
   const normrt_plugin_kernel* kernel(const std::string& device) const;
