@@ -28,6 +28,9 @@ std::map<std::string, int> count_uses(const Graph& graph);
 // shape functions); removes nodes whose outputs nobody reads.
 void fold_constants(Graph& graph, PassReport& report);
 void eliminate_dead_nodes(Graph& graph, PassReport& report);
+// Replaces PyTorch's exported GroupNorm subgraph (Reshape -> InstanceNormalization -> Reshape -> Mul -> Add)
+// by one ai.normrt::GroupNorm node (src/passes/group_norm_fusion.cpp).
+void fuse_group_norm(Graph& graph, PassReport& report);
 // Fuses an activation that is the only reader of a normalization's output into the normalization node.
 void fuse_norm_activation(Graph& graph, PassReport& report);
 
