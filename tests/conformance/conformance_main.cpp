@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -427,6 +428,13 @@ struct Child {
     struct rlimit limit;
     limit.rlim_cur = limit.rlim_max = static_cast<rlim_t>(options.memory_limit_mb) << 20;
     ::setrlimit(RLIMIT_AS, &limit);
+  }
+  // NORMRT_CONFORMANCE_INJECT=crash:<test> or hang:<test> checks the parent's guards on a real run.
+  if (const char* inject = std::getenv("NORMRT_CONFORMANCE_INJECT")) {
+    const std::string what = inject;
+    if (what == "crash:" + test_name) ::raise(SIGSEGV);
+    if (what == "hang:" + test_name)
+      for (;;) ::pause();
   }
   Outcome outcome = run_test_guarded(test_dir, test_name, options);
   std::string line = outcome.status + "\t" + one_line(outcome.op) + "\t" + one_line(outcome.detail) + "\n";
