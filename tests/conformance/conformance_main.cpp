@@ -64,6 +64,7 @@ struct Options {
   uint64_t max_input_mb = 100;
   uint64_t memory_limit_mb = 8192;
   bool clamp_opset = false;
+  bool bake_shape_inputs = false;
   bool verbose = false;
 };
 
@@ -321,6 +322,7 @@ Outcome run_test(const std::string& test_dir, const std::string& test_name, cons
   if (data_sets.empty()) throw normrt::Error(ErrorCode::kInvalidArgument, "the test has no test_data_set_* folder");
 
   normrt::Graph imported = normrt::import_onnx_bytes(model_bytes, test_dir, test_name);
+  std::string baked_note;
 
   for (const auto& set : data_sets) {
     const std::string set_dir = test_dir + "/" + set;
@@ -343,24 +345,52 @@ Outcome run_test(const std::string& test_dir, const std::string& test_name, cons
 
     // input_<i>.pb feeds the model's i-th declared input, as onnx's backend runner does.
     std::map<std::string, Tensor> inputs;
+    std::map<std::string, std::string> input_bytes;
     normrt::Profile profile;
     for (size_t i = 0; i < input_files.size(); ++i) {
       const std::string& name = graph.input(static_cast<int>(i)).name();
-      Tensor t = normrt::import_onnx_tensor(normrt::read_file(input_files[i], kMaxModelBytes), input_files[i]);
+      input_bytes[name] = normrt::read_file(input_files[i], kMaxModelBytes);
+      Tensor t = normrt::import_onnx_tensor(input_bytes[name], input_files[i]);
       profile.inputs[name] = normrt::ShapeRange{t.dims(), t.dims(), t.dims()};
       inputs[name] = t;
     }
     normrt::BuildOptions build;
     if (!profile.inputs.empty()) build.profiles.push_back(profile);
     build.source_name = test_name;
-    std::shared_ptr<normrt::Engine> engine = normrt::build_engine(imported, build);
+    std::shared_ptr<normrt::Engine> engine;
+    try {
+      engine = normrt::build_engine(imported, build);
+    } catch (const normrt::Error& e) {
+      const bool data_dependent = std::string(e.what()).find("has no concrete shape") != std::string::npos;
+      if (!options.bake_shape_inputs || !data_dependent) throw;
+      // Diagnostic only: the output shape depends on an input's value (Slice's starts, Reshape's shape), which
+      // a normrt engine must know at build time. Make the integer and scalar inputs initializers and retry.
+      onnx::ModelProto baked;
+      if (!baked.ParseFromString(model_bytes)) throw;
+      for (auto it = inputs.begin(); it != inputs.end();) {
+        const Tensor& t = it->second;
+        const bool shape_like = t.dtype() == DataType::kInt64 || t.dtype() == DataType::kInt32 || t.rank() == 0;
+        if (!shape_like) {
+          ++it;
+          continue;
+        }
+        onnx::TensorProto* init = baked.mutable_graph()->add_initializer();
+        if (!init->ParseFromString(input_bytes[it->first])) throw;
+        init->set_name(it->first);
+        build.profiles.front().inputs.erase(it->first);
+        it = inputs.erase(it);
+      }
+      if (build.profiles.front().inputs.empty()) build.profiles.clear();
+      if (baked_note.empty()) baked_note = " [shape inputs baked]";
+      engine = normrt::build_engine(normrt::import_onnx_bytes(baked.SerializeAsString(), test_dir, test_name), build);
+    }
     normrt::ExecutionContext context(engine);
     std::vector<std::pair<std::string, Tensor>> results = context.run(inputs);
 
     if (results.size() != output_files.size()) {
       outcome.status = "fail";
       outcome.detail = where + "normrt returned " + std::to_string(results.size()) + " outputs, expected " +
-                       std::to_string(output_files.size());
+                       std::to_string(output_files.size()) + opset_note + baked_note;
       return outcome;
     }
     for (size_t i = 0; i < output_files.size(); ++i) {
@@ -368,13 +398,15 @@ Outcome run_test(const std::string& test_dir, const std::string& test_name, cons
       std::string difference = compare(results[i].second, expected, rtol, atol);
       if (!difference.empty()) {
         outcome.status = "fail";
-        outcome.detail = where + "output " + std::to_string(i) + " '" + results[i].first + "': " + difference + opset_note;
+        outcome.detail = where + "output " + std::to_string(i) + " '" + results[i].first + "': " + difference + opset_note +
+                         baked_note;
         return outcome;
       }
     }
   }
   outcome.status = "pass";
-  outcome.detail = opset_note.empty() ? "" : opset_note.substr(1);
+  outcome.detail = opset_note + baked_note;
+  if (!outcome.detail.empty()) outcome.detail.erase(0, 1);
   return outcome;
 }
 
@@ -673,8 +705,8 @@ int report(const std::vector<std::string>& tests, std::vector<Outcome>& outcomes
   }
 
   if (!options.write_expected_path.empty()) {
-    if (!options.filters.empty() || options.clamp_opset) {
-      std::printf("--write-expected needs a full run without --clamp-opset or a test filter; not written\n");
+    if (!options.filters.empty() || options.clamp_opset || options.bake_shape_inputs) {
+      std::printf("--write-expected needs a full run without a test filter or diagnostic option; not written\n");
       return 2;
     }
     std::ofstream out(options.write_expected_path);
@@ -706,6 +738,8 @@ const char* kUsage =
     "  --max-input-mb N       tests with larger inputs are skipped as unsupported (default 100)\n"
     "  --memory-limit-mb N    address-space limit per test process, 0 for none (default 8192)\n"
     "  --clamp-opset          diagnostic: run models of opset > 21 as opset 21 (never for the expected list)\n"
+    "  --bake-shape-inputs    diagnostic: when an output shape depends on an input's value, make the integer and\n"
+    "                         scalar inputs initializers and build again (never for the expected list)\n"
     "  --verbose              print every result as it arrives\n"
     "NAME_SUBSTRING           run only tests whose name contains one of these\n";
 
@@ -743,6 +777,8 @@ bool parse_args(int argc, char** argv, Options* options) {
       else options->memory_limit_mb = std::min<uint64_t>(n, uint64_t{1} << 30);
     } else if (arg == "--clamp-opset") {
       options->clamp_opset = true;
+    } else if (arg == "--bake-shape-inputs") {
+      options->bake_shape_inputs = true;
     } else if (arg == "--verbose") {
       options->verbose = true;
     } else if (!arg.empty() && arg[0] == '-') {
