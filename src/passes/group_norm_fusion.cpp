@@ -226,6 +226,7 @@ void fuse_group_norm(Graph& graph, PassReport& report) {
       epsilon.f = m.epsilon;
       fused.attributes["num_groups"] = groups;
       fused.attributes["epsilon"] = epsilon;
+      graph.opsets[kNormrtDomain] = 1;
 
       std::string replaced;
       for (size_t k : m.nodes) replaced += (replaced.empty() ? "" : ", ") + graph.nodes[k].describe();
