@@ -21,9 +21,12 @@ void add_build_command(CLI::App& app) {
   cmd->add_option("model", args->model, "the ONNX model")->required();
   cmd->add_option("-o,--output", args->output, "the engine file to write")->required();
   cmd->add_option("--device", args->device, "cpu");
-  cmd->add_option("--minShapes", args->min_shapes, "smallest shapes, name:DxDxD,... (repeat for more profiles)");
-  cmd->add_option("--optShapes", args->opt_shapes, "typical shapes, name:DxDxD,...");
-  cmd->add_option("--maxShapes", args->max_shapes, "largest shapes, name:DxDxD,...");
+  // One value per occurrence: CLI11 lets a vector option swallow every following word otherwise, the model
+  // path included ("build --maxShapes x:4x3 model.onnx -o e.nrt" failed with "model is required").
+  cmd->add_option("--minShapes", args->min_shapes, "smallest shapes, name:DxDxD,... (repeat for more profiles)")
+      ->allow_extra_args(false);
+  cmd->add_option("--optShapes", args->opt_shapes, "typical shapes, name:DxDxD,...")->allow_extra_args(false);
+  cmd->add_option("--maxShapes", args->max_shapes, "largest shapes, name:DxDxD,...")->allow_extra_args(false);
   cmd->add_flag("-v,--verbose", args->verbose, "print what each graph pass did");
   cmd->callback([args] {
     BuildOptions options;

@@ -53,7 +53,8 @@ void add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Run an engine (or an ONNX model, built for exactly the given shapes)");
   auto args = std::make_shared<RunArgs>();
   cmd->add_option("model", args->model, "a normrt engine (.nrt) or an ONNX model")->required();
-  cmd->add_option("--input", args->inputs, "name=file.npy, once per input")->required();
+  // One value per occurrence (see build_command.cpp), so that "--input x=a.npy model.nrt" keeps the model.
+  cmd->add_option("--input", args->inputs, "name=file.npy, once per input")->required()->allow_extra_args(false);
   cmd->add_option("--output-dir", args->output_dir, "folder for one .npy per output and manifest.json")->required();
   cmd->callback([args] {
     std::map<std::string, Tensor> inputs;

@@ -147,6 +147,11 @@ void Engine::prepare() {
       if (!fast)
         throw Error(ErrorCode::kCorruptEngine, "the engine uses kernel '" + kernels[i] + "' for " + node.describe() +
                                                    ", which this normrt does not have; rebuild the engine");
+      // A file may name any registered kernel; one written for another op must never run on this node.
+      if (fast->op_type != node.op_type || fast->domain != node.domain)
+        throw Error(ErrorCode::kCorruptEngine, "the engine uses kernel '" + kernels[i] + "', which implements " +
+                                                   (fast->domain.empty() ? "" : fast->domain + "::") + fast->op_type +
+                                                   ", for " + node.describe() + "; rebuild the engine");
       step.kernel = fast->run;
     }
     for (const auto& in : node.inputs) {

@@ -10,6 +10,9 @@
 // Loading checks magic, version, length and checksum before it parses anything, then parses each section
 // with a length-tracked reader that must consume the section exactly. An engine never names a library to
 // load: plugins come only from the user.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <fstream>
@@ -364,8 +367,11 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
   auto corrupt = [&](const std::string& m) {
     return Error(ErrorCode::kCorruptEngine, what + " is not a valid normrt engine: " + m);
   };
-  if (bytes.size() < 28 || std::memcmp(bytes.data(), kMagic, 8) != 0)
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 8) != 0)
     throw corrupt("it does not start with the engine magic (is it an ONNX model or another file?)");
+  if (bytes.size() < 28)
+    throw corrupt("it is " + std::to_string(bytes.size()) + " bytes long, shorter than the engine header (truncated); "
+                  "rebuild or copy it again");
   ByteReader header(bytes.data(), bytes.size(), what);
   header.take(8);
   uint32_t version = header.u32();
@@ -403,7 +409,21 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
     throw corrupt("it was built for device '" + engine->device + "', which this build of normrt does not support");
   try {
     engine->graph.verify();
+    // The importer never makes an input that is also a weight; in a file it would make the runtime ignore what
+    // the caller passes (verify() does not look at inputs against initializers).
+    for (const auto& in : engine->graph.inputs)
+      if (engine->graph.is_initializer(in.name))
+        throw Error(ErrorCode::kCorruptEngine, "input '" + in.name + "' is also stored as a weight");
     engine->prepare();
+    // The runtime trusts the profiles (select_profile indexes min and max by the run input's rank), so they
+    // must fit the graph exactly as the builder made them: every input in every profile, ranks and fixed dims
+    // as declared, min <= opt <= max.
+    if (engine->profiles.empty()) throw Error(ErrorCode::kCorruptEngine, "it records no shape profile");
+    std::vector<Profile> resolved = resolve_profiles(engine->graph, engine->profiles);
+    for (size_t p = 0; p < resolved.size(); ++p)
+      for (const auto& [name, range] : resolved[p].inputs)
+        if (!engine->profiles[p].inputs.count(name))
+          throw Error(ErrorCode::kCorruptEngine, "profile " + std::to_string(p) + " has no shape for input '" + name + "'");
   } catch (const Error& e) {
     throw corrupt(e.what());
   }
@@ -423,10 +443,15 @@ std::shared_ptr<Engine> load_engine(const std::string& path) {
 }
 
 bool looks_like_engine(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  // Non-blocking, regular files only: a FIFO must not be waited on (nor have its first bytes consumed).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat st;
   char head[8] = {};
-  f.read(head, 8);
-  return f.gcount() == 8 && std::memcmp(head, kMagic, 8) == 0;
+  bool match = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::pread(fd, head, 8, 0) == 8 &&
+               std::memcmp(head, kMagic, 8) == 0;
+  ::close(fd);
+  return match;
 }
 
 }  // namespace normrt

@@ -151,8 +151,8 @@ std::vector<Profile> resolve_profiles(const Graph& graph, std::vector<Profile> p
       for (const auto& [label, dims] : corners) {
         if (dims->size() != in.shape.rank())
           throw Error(ErrorCode::kShapeError, "input '" + in.name + "' has rank " + std::to_string(in.shape.rank()) +
-                                                  " " + in.shape.to_string() + " but its " + label + " shape" + where +
-                                                  " " + shape_str(*dims) + " has rank " + std::to_string(dims->size()));
+                                                  " " + in.shape.to_string() + " but its " + label + " shape " +
+                                                  shape_str(*dims) + where + " has rank " + std::to_string(dims->size()));
       }
       for (size_t i = 0; i < in.shape.rank(); ++i) {
         const Dim& d = in.shape.dims[i];

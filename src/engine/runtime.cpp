@@ -58,7 +58,16 @@ std::vector<std::pair<std::string, Tensor>> ExecutionContext::run(const std::map
     const Node& node = engine.graph.nodes[s];
     in_ptrs.clear();
     for (int slot : step.inputs) in_ptrs.push_back(slot < 0 ? nullptr : &values[slot]);
-    std::vector<Tensor> outs = run_node(node, step.opset, in_ptrs, step.kernel, &node_state_[s]);
+    std::vector<Tensor> outs;
+    try {
+      outs = run_node(node, step.opset, in_ptrs, step.kernel, &node_state_[s]);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      // Nothing but normrt::Error leaves the library (an std::out_of_range from a node with fewer outputs than
+      // its kernel writes, a bad_alloc, ...): name the node so that the failure can be traced.
+      throw Error(ErrorCode::kInternal, node.describe() + " failed: " + e.what());
+    }
     for (size_t o = 0; o < outs.size(); ++o)
       if (step.outputs[o] >= 0) values[step.outputs[o]] = std::move(outs[o]);
     for (int slot : step.release) values[slot] = Tensor();

@@ -52,8 +52,9 @@ std::string dict_value(const std::string& header, const std::string& key, const 
 }  // namespace
 
 Tensor parse_npy(const std::string& bytes, const std::string& what) {
-  if (bytes.size() < 10 || std::memcmp(bytes.data(), kMagic, 6) != 0)
+  if (bytes.size() < 6 || std::memcmp(bytes.data(), kMagic, 6) != 0)
     throw bad(what, "it does not start with the .npy magic (save arrays with numpy.save)");
+  if (bytes.size() < 10) throw bad(what, "it is truncated inside its header");
   unsigned major = static_cast<unsigned char>(bytes[6]);
   size_t header_len, header_start;
   if (major == 1) {
@@ -84,20 +85,25 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
   if (dict_value(header, "fortran_order", what) != "False")
     throw bad(what, "it is in Fortran order; save a C-contiguous array (numpy.ascontiguousarray)");
   std::string shape_text = dict_value(header, "shape", what);
+  if (shape_text.size() < 2 || shape_text.front() != '(' || shape_text.back() != ')')
+    throw bad(what, "its shape " + shape_text + " is not a tuple");
+  // Comma-separated non-negative integers, spaces allowed around them, one trailing comma allowed: "(3,)".
+  const std::string items = shape_text.substr(1, shape_text.size() - 2);
   Dims dims;
-  size_t pos = 1;
-  while (pos < shape_text.size() - 1) {
-    size_t next = shape_text.find_first_of(",)", pos);
-    std::string part = shape_text.substr(pos, next - pos);
+  for (size_t pos = 0;;) {
+    size_t comma = items.find(',', pos);
+    std::string part = items.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     size_t a = part.find_first_not_of(' '), b = part.find_last_not_of(' ');
-    if (a != std::string::npos) {
-      part = part.substr(a, b - a + 1);
-      if (part.empty() || part.size() > 15 || part.find_first_not_of("0123456789") != std::string::npos)
-        throw bad(what, "its shape " + shape_text + " is malformed");
-      dims.push_back(std::stoll(part));
+    part = a == std::string::npos ? "" : part.substr(a, b - a + 1);
+    if (part.empty()) {
+      if (comma == std::string::npos) break;  // "()" or the end after a trailing comma
+      throw bad(what, "its shape " + shape_text + " is malformed");
     }
-    if (next == std::string::npos) break;
-    pos = next + 1;
+    if (part.size() > 15 || part.find_first_not_of("0123456789") != std::string::npos)
+      throw bad(what, "its shape " + shape_text + " is malformed");
+    dims.push_back(std::stoll(part));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
   }
   if (dims.size() > 32) throw bad(what, "its rank " + std::to_string(dims.size()) + " is absurd");
   int64_t count = element_count(dims);

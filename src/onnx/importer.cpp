@@ -28,7 +28,8 @@ class Importer {
       std::string domain = opset.domain() == "ai.onnx" ? "" : opset.domain();
       graph.opsets[domain] = opset.version();
     }
-    if (!graph.opsets.count("")) {
+    const bool declares_default_opset = graph.opsets.count("") != 0;
+    if (!declares_default_opset) {
       // An ONNX model with no default-domain opset import is only legal when it uses no default-domain op.
       graph.opsets[""] = 0;
     }
@@ -37,6 +38,11 @@ class Importer {
     bool uses_default_domain = false;
     for (const auto& node : g.node())
       if (node.domain().empty() || node.domain() == "ai.onnx") uses_default_domain = true;
+    // opset_import is the last field a model usually has, so a file cut short often loses exactly that.
+    if (uses_default_domain && !declares_default_opset)
+      throw invalid(what_, "the model uses ONNX ops but imports no opset for them (opset_import has no entry for the "
+                           "default domain; is the file truncated?). Re-export it (torch.onnx.export(..., "
+                           "opset_version=17)).");
     if (uses_default_domain && (opset < kMinOpset || opset > kMaxOpset))
       throw invalid(what_, "the model imports ONNX opset " + std::to_string(opset) + "; normrt supports opsets " +
                                std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) +
@@ -141,12 +147,18 @@ class Importer {
     if (tp.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
       std::string location;
       int64_t offset = 0, length = -1;
+      bool has_length = false;
       for (const auto& kv : tp.external_data()) {
         if (kv.key() == "location") location = kv.value();
         else if (kv.key() == "offset") offset = parse_int(kv.value(), name, "offset");
-        else if (kv.key() == "length") length = parse_int(kv.value(), name, "length");
+        else if (kv.key() == "length") {
+          length = parse_int(kv.value(), name, "length");
+          has_length = true;
+        }
       }
-      if (length >= 0 && static_cast<uint64_t>(length) != expected_bytes)
+      if (has_length && length < 0)
+        throw invalid(what_, "external data of tensor '" + name + "' has negative length " + std::to_string(length));
+      if (has_length && static_cast<uint64_t>(length) != expected_bytes)
         throw invalid(what_, "external data of tensor '" + name + "' has length " + std::to_string(length) +
                                  " but its shape " + dims_to_string(dims) + " needs " + std::to_string(expected_bytes) + " bytes");
       external = read_beneath(base_dir_, location, offset, static_cast<int64_t>(expected_bytes), name);
@@ -155,35 +167,44 @@ class Importer {
       raw = &tp.raw_data();
     }
 
-    Tensor t(dtype, dims);
-    if (raw) {
-      if (raw->size() != expected_bytes)
-        throw invalid(what_, "tensor '" + name + "' holds " + std::to_string(raw->size()) + " bytes but its shape " +
-                                 dims_to_string(dims) + " and type " + dtype_name(dtype) + " need " +
-                                 std::to_string(expected_bytes));
-      if (expected_bytes) std::memcpy(t.raw(), raw->data(), expected_bytes);
-      return t;
-    }
+    // Every size check happens before the tensor is allocated: dims under the absurdity limit can still claim
+    // gigabytes that the file does not hold.
+    if (raw && raw->size() != expected_bytes)
+      throw invalid(what_, "tensor '" + name + "' holds " + std::to_string(raw->size()) + " bytes but its shape " +
+                               dims_to_string(dims) + " and type " + dtype_name(dtype) + " need " +
+                               std::to_string(expected_bytes));
     auto check_count = [&](int64_t have) {
       if (have != count)
         throw invalid(what_, "tensor '" + name + "' holds " + std::to_string(have) + " values but its shape " +
                                  dims_to_string(dims) + " needs " + std::to_string(count));
     };
+    if (!raw) {
+      switch (dtype) {
+        case DataType::kFloat32: check_count(tp.float_data_size()); break;
+        case DataType::kFloat64: check_count(tp.double_data_size()); break;
+        case DataType::kInt64: check_count(tp.int64_data_size()); break;
+        case DataType::kUInt64: case DataType::kUInt32: check_count(tp.uint64_data_size()); break;
+        case DataType::kUndefined: throw invalid(what_, "tensor '" + name + "' has no element type");
+        default: check_count(tp.int32_data_size()); break;
+      }
+    }
+
+    Tensor t(dtype, dims);
+    if (raw) {
+      if (expected_bytes) std::memcpy(t.raw(), raw->data(), expected_bytes);
+      return t;
+    }
     switch (dtype) {
       case DataType::kFloat32:
-        check_count(tp.float_data_size());
         std::memcpy(t.raw(), tp.float_data().data(), expected_bytes);
         break;
       case DataType::kFloat64:
-        check_count(tp.double_data_size());
         std::memcpy(t.raw(), tp.double_data().data(), expected_bytes);
         break;
       case DataType::kInt64:
-        check_count(tp.int64_data_size());
         std::memcpy(t.raw(), tp.int64_data().data(), expected_bytes);
         break;
       case DataType::kUInt64: case DataType::kUInt32:
-        check_count(tp.uint64_data_size());
         for (int64_t i = 0; i < count; ++i) {
           if (dtype == DataType::kUInt64) t.data<uint64_t>()[i] = tp.uint64_data(static_cast<int>(i));
           else t.data<uint32_t>()[i] = static_cast<uint32_t>(tp.uint64_data(static_cast<int>(i)));
@@ -192,7 +213,6 @@ class Importer {
       case DataType::kInt32: case DataType::kInt16: case DataType::kInt8: case DataType::kUInt16:
       case DataType::kUInt8: case DataType::kBool: case DataType::kFloat16: case DataType::kBFloat16:
         // ONNX stores these in int32_data, one element per entry (fp16/bf16 as their bit patterns).
-        check_count(tp.int32_data_size());
         for (int64_t i = 0; i < count; ++i) {
           int32_t v = tp.int32_data(static_cast<int>(i));
           switch (elem) {
@@ -279,7 +299,9 @@ class Importer {
                                                  "', which normrt does not support (value, value_float(s), value_int(s) are)");
     }
     (void)attr;
-    if (graph.initializers.count(out)) throw invalid(what_, "value '" + out + "' is produced twice");
+    // A constant named like a graph input would silently replace whatever the caller passes for it.
+    if (graph.initializers.count(out) || graph.find_input(out))
+      throw invalid(what_, "value '" + out + "' is produced twice (again by " + node.describe() + ")");
     graph.initializers[out] = t;
   }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "normrt/error.h"
@@ -48,7 +49,9 @@ std::string read_exact(int fd, uint64_t offset, uint64_t length, const std::stri
 int open_beneath(int dir_fd, const std::string& relative_path) {
   struct open_how how;
   std::memset(&how, 0, sizeof how);
-  how.flags = O_RDONLY | O_CLOEXEC;
+  // O_NONBLOCK: opening a FIFO (which a model archive can carry) must not wait for a writer; it is then refused
+  // as not a regular file. Reads from regular files ignore the flag.
+  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   return static_cast<int>(::syscall(SYS_openat2, dir_fd, relative_path.c_str(), &how, sizeof how));
 }
@@ -56,7 +59,7 @@ int open_beneath(int dir_fd, const std::string& relative_path) {
 }  // namespace
 
 std::string read_file(const std::string& path, uint64_t max_bytes) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));  // a FIFO is refused, not waited on
   if (fd.get() < 0) throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) throw Error(ErrorCode::kIo, "cannot stat '" + path + "': " + std::strerror(errno));
@@ -69,8 +72,20 @@ std::string read_file(const std::string& path, uint64_t max_bytes) {
 
 std::string read_beneath(const std::string& base_dir, const std::string& relative_path, int64_t offset,
                          int64_t length, const std::string& tensor_name) {
+  // The location comes from the file: shown with control bytes escaped, so that a NUL cannot cut the message
+  // short (what() is a C string) and hide the reason.
+  std::string shown;
+  for (unsigned char c : relative_path) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      shown += buf;
+    } else {
+      shown += static_cast<char>(c);
+    }
+  }
   auto refuse = [&](const std::string& why) -> Error {
-    return Error(ErrorCode::kInvalidModel, "external data of tensor '" + tensor_name + "' at '" + relative_path +
+    return Error(ErrorCode::kInvalidModel, "external data of tensor '" + tensor_name + "' at '" + shown +
                                                "' is refused: " + why);
   };
   if (base_dir.empty())
