@@ -1,0 +1,335 @@
+// normrt's fused GroupNorm kernels against the same-size device-to-device copy, timed as ../shared/GPU.md says:
+// many calls captured in one CUDA graph and replayed, inputs and outputs rotated over enough buffers to exceed
+// three times the L2, median of several replays. Also reports the per-call time with launch (plain stream
+// launches, no graph). One JSON line per (shape, dtype, layout) on --out, a table on stdout.
+//
+//   gpu_norm_bench [--out results.jsonl] [--replays 15] [--quick] [--only 8x320x64x64:fp16:NCHW] [--profile]
+// --profile: no timing, three plain launches of GN+SiLU per selected case (for ncu).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cuda/group_norm.h"
+
+namespace {
+
+using normrt::cuda::Activation;
+using normrt::cuda::DataType;
+using normrt::cuda::GroupNormArgs;
+using normrt::cuda::GroupNormPlan;
+using normrt::cuda::Layout;
+
+#define CHECK(call)                                                                                     \
+  do {                                                                                                  \
+    cudaError_t e_ = (call);                                                                            \
+    if (e_ != cudaSuccess) {                                                                            \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_));        \
+      std::exit(1);                                                                                     \
+    }                                                                                                   \
+  } while (0)
+
+__device__ uint32_t hash32(uint64_t i, uint32_t seed) {
+  uint64_t z = i * 0x9E3779B97F4A7C15ull + seed;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return static_cast<uint32_t>(z ^ (z >> 31));
+}
+
+// Random data, not zeros: roughly normal (sum of three uniforms), a different offset per (element / 4096).
+template <typename T>
+__global__ void fill_random(T* p, size_t n, uint32_t seed) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const float u = (hash32(i, seed) >> 8) * (1.0f / 16777216.0f) + (hash32(i, seed + 1) >> 8) * (1.0f / 16777216.0f) +
+                    (hash32(i, seed + 2) >> 8) * (1.0f / 16777216.0f) - 1.5f;
+    const float offset = (hash32(i >> 12, seed + 3) >> 8) * (1.0f / 16777216.0f) - 0.5f;
+    const float v = 2.0f * u + offset;
+    if constexpr (sizeof(T) == 4) {
+      p[i] = v;
+    } else if constexpr (std::is_same<T, __half>::value) {
+      p[i] = __float2half(v);
+    } else {
+      p[i] = __float2bfloat16(v);
+    }
+  }
+}
+
+void fill(void* p, size_t n, DataType t, uint32_t seed) {
+  const int blocks = 1024, threads = 256;
+  if (t == DataType::kFloat32) fill_random<float><<<blocks, threads>>>(static_cast<float*>(p), n, seed);
+  if (t == DataType::kFloat16) fill_random<__half><<<blocks, threads>>>(static_cast<__half*>(p), n, seed);
+  if (t == DataType::kBFloat16)
+    fill_random<__nv_bfloat16><<<blocks, threads>>>(static_cast<__nv_bfloat16*>(p), n, seed);
+  CHECK(cudaGetLastError());
+}
+
+struct Shape {
+  int N, C, H, W, G;
+};
+
+const Shape kShapes[] = {{2, 320, 64, 64, 32}, {8, 320, 64, 64, 32},  {8, 640, 32, 32, 32},
+                         {16, 1280, 16, 16, 32}, {32, 256, 56, 56, 32}, {1, 64, 256, 256, 32},
+                         {1, 512, 64, 64, 32},  {64, 512, 8, 8, 32}};
+
+// Median microseconds per call of a graph of `iters` calls built by `body(i)`.
+template <typename Body>
+double time_graph(cudaStream_t stream, int iters, int replays, Body body) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  for (int i = 0; i < iters; ++i) body(i);
+  CHECK(cudaStreamEndCapture(stream, &graph));
+  CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  cudaEvent_t start, stop;
+  CHECK(cudaEventCreate(&start));
+  CHECK(cudaEventCreate(&stop));
+  for (int i = 0; i < 3; ++i) CHECK(cudaGraphLaunch(exec, stream));
+  std::vector<double> times;
+  for (int r = 0; r < replays; ++r) {
+    CHECK(cudaEventRecord(start, stream));
+    CHECK(cudaGraphLaunch(exec, stream));
+    CHECK(cudaEventRecord(stop, stream));
+    CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(1000.0 * ms / iters);
+  }
+  CHECK(cudaEventDestroy(start));
+  CHECK(cudaEventDestroy(stop));
+  CHECK(cudaGraphExecDestroy(exec));
+  CHECK(cudaGraphDestroy(graph));
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// Median microseconds per call of `iters` plain stream launches (launch cost included).
+template <typename Body>
+double time_launches(cudaStream_t stream, int iters, int replays, Body body) {
+  cudaEvent_t start, stop;
+  CHECK(cudaEventCreate(&start));
+  CHECK(cudaEventCreate(&stop));
+  for (int i = 0; i < iters; ++i) body(i);
+  std::vector<double> times;
+  for (int r = 0; r < replays; ++r) {
+    CHECK(cudaEventRecord(start, stream));
+    for (int i = 0; i < iters; ++i) body(i);
+    CHECK(cudaEventRecord(stop, stream));
+    CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(1000.0 * ms / iters);
+  }
+  CHECK(cudaEventDestroy(start));
+  CHECK(cudaEventDestroy(stop));
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+const char* dtype_name(DataType t) {
+  return t == DataType::kFloat32 ? "fp32" : t == DataType::kFloat16 ? "fp16" : "bf16";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* out_path = nullptr;
+  int replays = 15;
+  bool quick = false, profile = false;
+  std::vector<std::string> only;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--out") && i + 1 < argc) {
+      out_path = argv[++i];
+    } else if (!std::strcmp(argv[i], "--replays") && i + 1 < argc) {
+      replays = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--quick")) {
+      quick = true;
+    } else if (!std::strcmp(argv[i], "--profile")) {
+      profile = true;
+    } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+      only.push_back(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: %s [--out results.jsonl] [--replays N] [--quick] [--only NxCxHxW:dtype:layout]"
+                   " [--profile]\n", argv[0]);
+      return 2;
+    }
+  }
+  FILE* out = out_path ? std::fopen(out_path, "w") : nullptr;
+  if (out_path && !out) {
+    std::fprintf(stderr, "cannot write %s\n", out_path);
+    return 1;
+  }
+
+  cudaDeviceProp prop;
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  const double l2 = prop.l2CacheSize;
+  cudaStream_t stream;
+  CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+
+  // The ceiling: a 1 GiB device-to-device copy (bytes read + bytes written).
+  double peak_tbs = 0;
+  {
+    const size_t big = size_t{1} << 30;
+    void *a, *b;
+    CHECK(cudaMalloc(&a, big));
+    CHECK(cudaMalloc(&b, big));
+    fill(a, big / 4, DataType::kFloat32, 7);
+    const double us = time_graph(stream, 5, 5, [&](int) {
+      CHECK(cudaMemcpyAsync(b, a, big, cudaMemcpyDeviceToDevice, stream));
+    });
+    peak_tbs = 2.0 * big / (us * 1e-6) / 1e12;
+    CHECK(cudaFree(a));
+    CHECK(cudaFree(b));
+  }
+  std::printf("# %s, %d SMs, L2 %.0f MB; 1 GiB copy: %.2f TB/s (read + write)\n", prop.name,
+              prop.multiProcessorCount, l2 / 1e6, peak_tbs);
+  if (out)
+    std::fprintf(out, "{\"gpu\": \"%s\", \"sms\": %d, \"l2_bytes\": %.0f, \"copy_1GiB_tbs\": %.4f}\n", prop.name,
+                 prop.multiProcessorCount, l2, peak_tbs);
+
+  std::printf("%-16s %-4s %-4s %7s %7s | %8s %8s %8s %6s %6s | %8s | %s\n", "shape", "type", "lay", "MB",
+              "floor", "copy us", "GN us", "GN+SiLU", "%copy", "%copy", "launch", "plan");
+  for (DataType dtype : {DataType::kFloat16, DataType::kFloat32})
+    for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
+      for (const Shape& sh : kShapes) {
+        if (quick && sh.N > 8) continue;
+        {
+          char key[96];
+          std::snprintf(key, sizeof(key), "%dx%dx%dx%d:%s:%s", sh.N, sh.C, sh.H, sh.W, dtype_name(dtype),
+                        layout == Layout::kNCHW ? "NCHW" : "NHWC");
+          if (!only.empty() && std::find(only.begin(), only.end(), std::string(key)) == only.end()) continue;
+        }
+        const size_t esize = dtype == DataType::kFloat32 ? 4 : 2;
+        const size_t count = static_cast<size_t>(sh.N) * sh.C * sh.H * sh.W;
+        const size_t bytes = count * esize;
+        // x and y rotate over `sets` pairs: together more than 3x the L2, so every call reads from HBM.
+        const int sets = std::max(2, static_cast<int>(std::ceil(3.0 * l2 / (2.0 * bytes))) + 1);
+        const double est_us = 2.0 * bytes / (peak_tbs * 1e12) * 1e6 + 2.0;
+        const int iters = std::max(20, std::min(1000, static_cast<int>(3000.0 / est_us)));
+
+        std::vector<void*> xs(sets), ys(sets);
+        for (int s = 0; s < sets; ++s) {
+          CHECK(cudaMalloc(&xs[s], bytes));
+          CHECK(cudaMalloc(&ys[s], bytes));
+          fill(xs[s], count, dtype, 100 + s);
+          CHECK(cudaMemset(ys[s], 0, bytes));
+        }
+        float *gamma, *beta;
+        CHECK(cudaMalloc(&gamma, sh.C * sizeof(float)));
+        CHECK(cudaMalloc(&beta, sh.C * sizeof(float)));
+        fill(gamma, sh.C, DataType::kFloat32, 3);
+        fill(beta, sh.C, DataType::kFloat32, 4);
+
+        GroupNormArgs a;
+        a.gamma = gamma;
+        a.beta = beta;
+        a.N = sh.N;
+        a.C = sh.C;
+        a.spatial = static_cast<int64_t>(sh.H) * sh.W;
+        a.groups = sh.G;
+        a.layout = layout;
+        a.dtype = dtype;
+        a.epsilon = 1e-5f;
+        a.x = xs[0];
+        a.y = ys[0];
+        GroupNormPlan plan;
+        normrt::cuda::Status st = normrt::cuda::group_norm_plan(a, &plan);
+        if (!st.ok()) {
+          std::fprintf(stderr, "plan failed: %s\n", st.message.c_str());
+          return 1;
+        }
+        void* ws = nullptr;
+        if (plan.workspace_bytes) CHECK(cudaMalloc(&ws, plan.workspace_bytes));
+        a.workspace = ws;
+        a.workspace_bytes = plan.workspace_bytes;
+
+        auto run = [&](int i, Activation act) {
+          GroupNormArgs c = a;
+          c.x = xs[i % sets];
+          c.y = ys[i % sets];
+          c.activation = act;
+          normrt::cuda::Status s = normrt::cuda::group_norm_forward(c, stream);
+          if (!s.ok()) {
+            std::fprintf(stderr, "group_norm_forward: %s\n", s.message.c_str());
+            std::exit(1);
+          }
+        };
+        // Warm-up outside the capture (first launch sets the kernel's shared-memory limit).
+        run(0, Activation::kSilu);
+        run(0, Activation::kNone);
+        CHECK(cudaStreamSynchronize(stream));
+        CHECK(cudaGetLastError());
+        if (profile) {
+          for (int i = 1; i <= 3; ++i) run(i, Activation::kSilu);
+          CHECK(cudaStreamSynchronize(stream));
+          for (int s = 0; s < sets; ++s) {
+            CHECK(cudaFree(xs[s]));
+            CHECK(cudaFree(ys[s]));
+          }
+          continue;
+        }
+
+        const double copy_us = time_graph(stream, iters, replays, [&](int i) {
+          CHECK(cudaMemcpyAsync(ys[i % sets], xs[i % sets], bytes, cudaMemcpyDeviceToDevice, stream));
+        });
+        const double gn_us = time_graph(stream, iters, replays, [&](int i) { run(i, Activation::kNone); });
+        const double silu_us = time_graph(stream, iters, replays, [&](int i) { run(i, Activation::kSilu); });
+        const double launch_us =
+            time_launches(stream, iters, std::max(3, replays / 3), [&](int i) { run(i, Activation::kSilu); });
+        CHECK(cudaStreamSynchronize(stream));
+        CHECK(cudaGetLastError());
+
+        // Sanity: the output is finite (the tests check values; this catches a broken benchmark build).
+        {
+          std::vector<uint16_t> h(std::min<size_t>(count, 4096) * esize / 2);
+          CHECK(cudaMemcpy(h.data(), ys[0], h.size() * 2, cudaMemcpyDeviceToHost));
+          bool finite = true;
+          for (size_t i = 0; i < h.size(); ++i) {
+            if (esize == 2 && (h[i] & 0x7c00u) == 0x7c00u) finite = false;
+            if (esize == 4 && i % 2 == 1 && (h[i] & 0x7f80u) == 0x7f80u) finite = false;
+          }
+          if (!finite) std::printf("WARNING: non-finite output\n");
+        }
+
+        const double floor_us = 2.0 * bytes / (peak_tbs * 1e12) * 1e6;
+        char shape[64];
+        std::snprintf(shape, sizeof(shape), "%dx%dx%dx%d", sh.N, sh.C, sh.H, sh.W);
+        char plan_text[160];
+        std::snprintf(plan_text, sizeof(plan_text), "%s%s cl=%d thr=%d vec=%dB k=%d blk=%lld smem=%zuK",
+                      normrt::cuda::to_string(plan.algorithm), plan.bulk_copy ? "+bulk" : "", plan.cluster_size,
+                      plan.threads, plan.vector_bytes,
+                      plan.groups_per_unit, static_cast<long long>(plan.blocks), plan.shared_bytes / 1024);
+        std::printf("%-16s %-4s %-4s %7.1f %7.2f | %8.2f %8.2f %8.2f %5.0f%% %5.0f%% | %8.2f | %s\n", shape,
+                    dtype_name(dtype), layout == Layout::kNCHW ? "NCHW" : "NHWC", 2.0 * bytes / 1e6, floor_us,
+                    copy_us, gn_us, silu_us, 100.0 * copy_us / gn_us, 100.0 * copy_us / silu_us, launch_us,
+                    plan_text);
+        std::fflush(stdout);
+        if (out) {
+          std::fprintf(out,
+                       "{\"N\": %d, \"C\": %d, \"H\": %d, \"W\": %d, \"G\": %d, \"dtype\": \"%s\", \"layout\": \"%s\", "
+                       "\"bytes_moved\": %zu, \"floor_us\": %.3f, \"copy_us\": %.3f, \"normrt_gn_us\": %.3f, "
+                       "\"normrt_gn_silu_us\": %.3f, \"normrt_launch_us\": %.3f, \"iters\": %d, \"sets\": %d, "
+                       "\"plan\": \"%s\"}\n",
+                       sh.N, sh.C, sh.H, sh.W, sh.G, dtype_name(dtype), layout == Layout::kNCHW ? "NCHW" : "NHWC",
+                       2 * bytes, floor_us, copy_us, gn_us, silu_us, launch_us, iters, sets, plan_text);
+          std::fflush(out);
+        }
+        for (int s = 0; s < sets; ++s) {
+          CHECK(cudaFree(xs[s]));
+          CHECK(cudaFree(ys[s]));
+        }
+        CHECK(cudaFree(gamma));
+        CHECK(cudaFree(beta));
+        if (ws) CHECK(cudaFree(ws));
+      }
+  if (out) std::fclose(out);
+  CHECK(cudaStreamDestroy(stream));
+  return 0;
+}

@@ -1,0 +1,1227 @@
+// GroupNorm / InstanceNorm / LayerNorm forward: see group_norm.h for the contract and README.md for the design.
+//
+// Vocabulary used below.
+//   unit: what one cluster (or, in the split algorithm, one set of blocks) normalizes. NCHW: one group (n, g),
+//     Cg*HW contiguous elements. NHWC: k consecutive groups of one sample, HW rows of k*Cg channels at a row
+//     stride of C elements (k is chosen so that rows are at least 64 bytes wide; see plan_layout).
+//   row: NCHW: one vector of V elements (the unit is a column of rows with stride 1 vector);
+//        NHWC: one spatial position, Lv vectors wide.
+//   Each block owns rows [lo, hi) of its unit. Thread t owns vector column t % Lv and rows t / Lv + i * R,
+//   so in NHWC every thread always touches the same channels, hence the same group.
+#include "cuda/group_norm.h"
+
+#include <cooperative_groups.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+namespace normrt {
+namespace cuda {
+namespace {
+
+namespace cg = cooperative_groups;
+
+constexpr int kMaxThreads = 1024;
+
+// ---------------------------------------------------------------------------------------------------------
+// Device helpers
+
+template <int B>
+struct RawVec;
+template <>
+struct RawVec<16> {
+  using type = uint4;
+};
+template <>
+struct RawVec<8> {
+  using type = uint2;
+};
+template <>
+struct RawVec<4> {
+  using type = unsigned int;
+};
+template <>
+struct RawVec<2> {
+  using type = unsigned short;
+};
+
+template <typename T>
+__device__ __forceinline__ float to_float(T v);
+template <>
+__device__ __forceinline__ float to_float<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ float to_float<__half>(__half v) {
+  return __half2float(v);
+}
+template <>
+__device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+
+template <typename T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) {
+  return __float2half_rn(v);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+template <typename T, typename Raw, int V>
+__device__ __forceinline__ void unpack(const Raw raw, float (&f)[V]) {  // by value: one wide load
+  const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int i = 0; i < V; ++i) f[i] = to_float<T>(e[i]);
+}
+
+template <typename T, typename Raw, int V>
+__device__ __forceinline__ Raw pack(const float (&f)[V]) {
+  Raw raw;
+  T* e = reinterpret_cast<T*>(&raw);
+#pragma unroll
+  for (int i = 0; i < V; ++i) e[i] = from_float<T>(f[i]);
+  return raw;
+}
+
+// Welford/Chan partial: n elements whose mean is K + o (K: the group's shift, a sample of its data, so o and
+// the per-element differences stay small and exact-ish even at mean 1e4, std 1e-2) and whose sum of squared
+// deviations from that mean is m2.
+struct Partial {
+  float n, o, m2;
+};
+
+__device__ __forceinline__ Partial merge(const Partial& a, const Partial& b) {
+  const float n = a.n + b.n;
+  if (n == 0.0f) return a;
+  const float delta = b.o - a.o;
+  const float fb = __fdividef(b.n, n);
+  Partial r;
+  r.n = n;
+  r.o = fmaf(delta, fb, a.o);
+  r.m2 = a.m2 + b.m2 + delta * delta * a.n * fb;
+  return r;
+}
+
+// Lane 0 ends with the merge of all 32 lanes, always in the same order (deterministic).
+__device__ __forceinline__ Partial warp_merge(Partial p) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    Partial q;
+    q.n = __shfl_down_sync(0xffffffffu, p.n, offset);
+    q.o = __shfl_down_sync(0xffffffffu, p.o, offset);
+    q.m2 = __shfl_down_sync(0xffffffffu, p.m2, offset);
+    p = merge(p, q);
+  }
+  return p;
+}
+
+__device__ __forceinline__ float4 to_float4(const Partial& p) { return make_float4(p.n, p.o, p.m2, 0.0f); }
+__device__ __forceinline__ Partial to_partial(const float4& v) { return Partial{v.x, v.y, v.z}; }
+
+template <int ACT>
+__device__ __forceinline__ float activate(float v, float alpha) {
+  if constexpr (ACT == static_cast<int>(Activation::kRelu)) {
+    return fmaxf(v, 0.0f);
+  } else if constexpr (ACT == static_cast<int>(Activation::kSilu)) {
+    return __fdividef(v, 1.0f + __expf(-v));
+  } else if constexpr (ACT == static_cast<int>(Activation::kElu)) {
+    return v > 0.0f ? v : alpha * expm1f(v);
+  } else if constexpr (ACT == static_cast<int>(Activation::kGelu)) {
+    return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+  } else if constexpr (ACT == static_cast<int>(Activation::kSigmoid)) {
+    return __fdividef(1.0f, 1.0f + __expf(-v));
+  } else if constexpr (ACT == static_cast<int>(Activation::kTanh)) {
+    return tanhf(v);
+  } else if constexpr (ACT == static_cast<int>(Activation::kLeakyRelu)) {
+    return v >= 0.0f ? v : alpha * v;
+  } else {
+    return v;
+  }
+}
+
+template <int ACT, int V>
+__device__ __forceinline__ void activate_all(float (&f)[V], float alpha) {
+#pragma unroll
+  for (int e = 0; e < V; ++e) f[e] = activate<ACT>(f[e], alpha);
+}
+
+// One branch per vector (the activation is uniform), not one per element.
+template <int V>
+__device__ __forceinline__ void activate_vector(float (&f)[V], int act, float alpha) {
+  switch (act) {
+    case 1:
+      activate_all<1>(f, alpha);
+      break;
+    case 2:
+      activate_all<2>(f, alpha);
+      break;
+    case 3:
+      activate_all<3>(f, alpha);
+      break;
+    case 4:
+      activate_all<4>(f, alpha);
+      break;
+    case 5:
+      activate_all<5>(f, alpha);
+      break;
+    case 6:
+      activate_all<6>(f, alpha);
+      break;
+    case 7:
+      activate_all<7>(f, alpha);
+      break;
+    default:
+      break;
+  }
+}
+
+// n / d for n < 2^31 with one multiply-high (Granlund-Montgomery); d >= 1.
+struct FastDiv {
+  uint32_t mul = 1;
+  uint32_t shift = 0;
+};
+
+__device__ __forceinline__ uint32_t fast_div(uint32_t n, FastDiv d) { return (__umulhi(n, d.mul) + n) >> d.shift; }
+
+FastDiv make_fast_div(uint32_t d) {
+  FastDiv f;
+  uint32_t l = 0;
+  while ((uint64_t{1} << l) < d) ++l;
+  f.mul = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1);
+  f.shift = l;
+  return f;
+}
+
+// MODE: 0 = fused (cluster), 1 = split statistics, 2 = split normalize.
+template <int MODE, typename Raw>
+__device__ __forceinline__ Raw load_x(const Raw* p) {
+  if constexpr (MODE == 1) {
+    return __ldg(p);  // keep it in L2 for the normalize kernel's second read
+  } else {
+    return __ldcs(p);  // last read of x: evict first
+  }
+}
+
+struct Params {
+  const void* x;
+  void* y;
+  const float* gamma;
+  const float* beta;
+  const void* residual;
+  float4* workspace;       // split: [units][blocks_per_unit][k] partials
+  uint32_t C, HW, Cg, G;
+  uint32_t k;              // groups per unit
+  uint32_t units_per_sample;
+  uint32_t unit_rows;      // rows per unit
+  uint32_t row_stride;     // vectors from one row to the next (NCHW 1, NHWC C/V)
+  uint32_t Lv;             // vectors per row
+  uint32_t cpg;            // vectors per group within a row
+  uint32_t R;              // rows per pass of the block (active threads = R * Lv)
+  uint32_t rows_per_block;
+  uint32_t blocks_per_unit;
+  uint32_t tile_bytes;     // fused: bytes of the shared-memory tile
+  uint32_t table_channels; // NCHW: channels of the per-block (scale, shift) table (Cg, or 0 when too many)
+  FastDiv div_hw;          // NCHW: element index within the group -> channel
+  FastDiv div_vpc;         // NCHW with HW % V == 0: vector index -> channel (HW / V vectors per channel)
+  int nhwc;
+  int act;
+  float alpha;
+  float eps;
+};
+
+// NHWC only selects the normalize loop's channel arithmetic (the statistics kernel, MODE 1, ignores it).
+template <typename T, int VB, int MODE, bool NHWC>
+__global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p) {
+  constexpr int V = VB / static_cast<int>(sizeof(T));
+  constexpr int U = VB >= 16 ? 4 : 8;  // independent loads in flight per thread
+  using Raw = typename RawVec<VB>::type;
+  extern __shared__ __align__(16) unsigned char smem[];
+
+  const uint32_t t = threadIdx.x;
+  const uint32_t lane = t & 31u;
+  const uint32_t warp = t >> 5;
+  const uint32_t nwarps = blockDim.x >> 5;
+  const uint32_t unit = blockIdx.x / p.blocks_per_unit;
+  const uint32_t rank = blockIdx.x % p.blocks_per_unit;
+
+  int64_t base;      // element offset of the unit's first element
+  uint32_t ch_base;  // channel of the unit's first element
+  if (p.nhwc) {
+    const uint32_t n = unit / p.units_per_sample;
+    const uint32_t gb = unit % p.units_per_sample;
+    ch_base = gb * p.k * p.Cg;
+    base = static_cast<int64_t>(n) * p.HW * p.C + ch_base;
+  } else {
+    ch_base = (unit % p.G) * p.Cg;
+    base = static_cast<int64_t>(unit) * p.Cg * p.HW;
+  }
+
+  Raw* tile = reinterpret_cast<Raw*>(smem);
+  float4* red = reinterpret_cast<float4*>(smem + p.tile_bytes);  // 32 (k == 1) or blockDim.x entries
+  float4* part = red + (p.k == 1 ? 32u : blockDim.x);          // k block partials
+  float2* stat = reinterpret_cast<float2*>(part + p.k);        // k (offset, rstd)
+
+  const bool active = t < p.R * p.Lv;
+  const uint32_t col = active ? t % p.Lv : 0u;
+  const uint32_t row0 = t / p.Lv;
+  const uint32_t j = col / p.cpg;  // this thread's group within the unit
+  const uint32_t lo = rank * p.rows_per_block;
+  const uint32_t hi = min(lo + p.rows_per_block, p.unit_rows);
+  const uint32_t step = U * p.R;
+
+  const T* xs = static_cast<const T*>(p.x) + base;
+  const Raw* xv = reinterpret_cast<const Raw*>(xs);
+  // The shift: the group's first element, read by every block of the unit (one cached load) before any
+  // block writes y (y may alias x). The split normalize kernel takes it from the workspace instead.
+  float K;
+  if constexpr (MODE == 2) {
+    K = p.workspace[static_cast<size_t>(unit) * p.blocks_per_unit * p.k + j].w;
+  } else {
+    K = to_float<T>(xs[static_cast<size_t>(j) * p.Cg]);
+  }
+
+  if constexpr (MODE != 2) {
+    float sum = 0.0f, sq = 0.0f;
+    uint32_t cnt = 0;
+    if (active) {
+      for (uint32_t r = lo + row0; r < hi; r += step) {
+        Raw v[U];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const uint32_t rr = r + u * p.R;
+          if (rr < hi) v[u] = load_x<MODE>(xv + static_cast<size_t>(rr) * p.row_stride + col);
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const uint32_t rr = r + u * p.R;
+          if (rr < hi) {
+            float f[V];
+            unpack<T, Raw, V>(v[u], f);
+#pragma unroll
+            for (int e = 0; e < V; ++e) {
+              const float d = f[e] - K;
+              sum += d;
+              sq = fmaf(d, d, sq);
+            }
+            cnt += V;
+            if constexpr (MODE == 0) tile[(rr - lo) * p.Lv + col] = v[u];
+          }
+        }
+      }
+    }
+    Partial mine{0.0f, 0.0f, 0.0f};
+    if (cnt > 0) {
+      mine.n = static_cast<float>(cnt);
+      mine.o = sum / mine.n;
+      mine.m2 = fmaxf(sq - sum * mine.o, 0.0f);
+    }
+
+    // Block partial per group of the unit -> part[0..k).
+    if (p.k == 1) {
+      const Partial w = warp_merge(mine);
+      if (lane == 0) red[warp] = to_float4(w);
+      __syncthreads();
+      if (warp == 0) {
+        Partial q = lane < nwarps ? to_partial(red[lane]) : Partial{0.0f, 0.0f, 0.0f};
+        q = warp_merge(q);
+        if (lane == 0) part[0] = to_float4(q);
+      }
+    } else {
+      red[t] = to_float4(mine);
+      __syncthreads();
+      const uint32_t members = p.R * p.cpg;
+      for (uint32_t g = warp; g < p.k; g += nwarps) {
+        Partial acc{0.0f, 0.0f, 0.0f};
+        for (uint32_t m = lane; m < members; m += 32) {
+          const uint32_t rr = m / p.cpg;
+          const uint32_t c = g * p.cpg + m % p.cpg;
+          acc = merge(acc, to_partial(red[rr * p.Lv + c]));
+        }
+        acc = warp_merge(acc);
+        if (lane == 0) part[g] = to_float4(acc);
+      }
+    }
+
+    if constexpr (MODE == 1) {
+      __syncthreads();
+      for (uint32_t g = t; g < p.k; g += blockDim.x) {
+        float4 v = part[g];
+        v.w = to_float<T>(xs[static_cast<size_t>(g) * p.Cg]);  // the shift, for the normalize kernel
+        p.workspace[(static_cast<size_t>(unit) * p.blocks_per_unit + rank) * p.k + g] = v;
+      }
+      return;
+    } else {
+      // Every block of the cluster merges all blocks' partials in rank order: identical results everywhere.
+      cg::cluster_group cluster = cg::this_cluster();
+      cluster.sync();
+      for (uint32_t g = warp; g < p.k; g += nwarps) {
+        Partial acc{0.0f, 0.0f, 0.0f};
+        for (uint32_t r = lane; r < p.blocks_per_unit; r += 32)
+          acc = merge(acc, to_partial(*cluster.map_shared_rank(part + g, static_cast<int>(r))));
+        acc = warp_merge(acc);
+        if (lane == 0) stat[g] = make_float2(acc.o, rsqrtf(fmaxf(acc.m2 / acc.n, 0.0f) + p.eps));
+      }
+      __syncthreads();
+      cluster.barrier_arrive();  // done reading the other blocks' shared memory
+    }
+  } else {
+    for (uint32_t g = warp; g < p.k; g += nwarps) {
+      Partial acc{0.0f, 0.0f, 0.0f};
+      const float4* ws = p.workspace + static_cast<size_t>(unit) * p.blocks_per_unit * p.k + g;
+      for (uint32_t r = lane; r < p.blocks_per_unit; r += 32) acc = merge(acc, to_partial(ws[r * p.k]));
+      acc = warp_merge(acc);
+      if (lane == 0) stat[g] = make_float2(acc.o, rsqrtf(fmaxf(acc.m2 / acc.n, 0.0f) + p.eps));
+    }
+    __syncthreads();
+  }
+
+  // Normalize: y = act((x - K) * a + b') + residual, a = rstd * gamma, b' = beta - o * a (o = mean - K is
+  // small, so b' keeps its precision even when the mean is large).
+  const float2 st = stat[j];
+  const float o = st.x;
+  const float rstd = st.y;
+  Raw* yv = reinterpret_cast<Raw*>(static_cast<T*>(p.y) + base);
+  const Raw* rv =
+      p.residual ? reinterpret_cast<const Raw*>(static_cast<const T*>(p.residual) + base) : nullptr;
+  // NHWC: a thread's channels never change, so its scales and shifts live in registers. NCHW: one (a, b')
+  // per channel of the group in shared memory.
+  float a[NHWC ? V : 1], b[NHWC ? V : 1];
+  float2* table = reinterpret_cast<float2*>(stat + p.k);
+  if constexpr (NHWC) {
+    const uint32_t ch = ch_base + col * V;
+#pragma unroll
+    for (int e = 0; e < V; ++e) {
+      a[e] = p.gamma ? rstd * __ldg(p.gamma + ch + e) : rstd;
+      b[e] = fmaf(-o, a[e], p.beta ? __ldg(p.beta + ch + e) : 0.0f);
+    }
+  } else {
+    for (uint32_t c = t; c < p.table_channels; c += blockDim.x) {
+      const float av = p.gamma ? rstd * __ldg(p.gamma + ch_base + c) : rstd;
+      table[c] = make_float2(av, fmaf(-o, av, p.beta ? __ldg(p.beta + ch_base + c) : 0.0f));
+    }
+    __syncthreads();
+  }
+  auto channel_ab = [&](uint32_t c) -> float2 {  // c: channel within the group
+    if (c < p.table_channels) return table[c];
+    const float av = p.gamma ? rstd * __ldg(p.gamma + ch_base + c) : rstd;
+    return make_float2(av, fmaf(-o, av, p.beta ? __ldg(p.beta + ch_base + c) : 0.0f));
+  };
+  const bool one_channel_per_vector = (p.HW % V) == 0;
+  if (active) {
+    for (uint32_t r = lo + row0; r < hi; r += step) {
+      // Global loads first (several in flight); the fused kernel reads x from shared memory in the loop below.
+      Raw res[U];
+      if (rv) {
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const uint32_t rr = r + u * p.R;
+          if (rr < hi) res[u] = __ldcs(rv + static_cast<size_t>(rr) * p.row_stride + col);
+        }
+      }
+      Raw xin[MODE == 0 ? 1 : U];
+      if constexpr (MODE != 0) {
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const uint32_t rr = r + u * p.R;
+          if (rr < hi) xin[u] = load_x<MODE>(xv + static_cast<size_t>(rr) * p.row_stride + col);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const uint32_t rr = r + u * p.R;
+        if (rr < hi) {
+          float f[V];
+          if constexpr (MODE == 0) {
+            unpack<T, Raw, V>(tile[(rr - lo) * p.Lv + col], f);
+          } else {
+            unpack<T, Raw, V>(xin[u], f);
+          }
+          if constexpr (NHWC) {
+#pragma unroll
+            for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K, a[e], b[e]);
+          } else if (one_channel_per_vector) {
+            const float2 ab = channel_ab(fast_div(rr, p.div_vpc));
+#pragma unroll
+            for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K, ab.x, ab.y);
+          } else {
+#pragma unroll
+            for (int e = 0; e < V; ++e) {
+              const float2 ab = channel_ab(fast_div(rr * V + e, p.div_hw));
+              f[e] = fmaf(f[e] - K, ab.x, ab.y);
+            }
+          }
+          activate_vector(f, p.act, p.alpha);
+          if (rv) {
+            float rf[V];
+            unpack<T, Raw, V>(res[u], rf);
+#pragma unroll
+            for (int e = 0; e < V; ++e) f[e] += rf[e];
+          }
+          yv[static_cast<size_t>(rr) * p.row_stride + col] = pack<T, Raw, V>(f);
+        }
+      }
+    }
+  }
+
+  if constexpr (MODE == 0) {
+    // Keep this block's shared memory alive until every block of the cluster has read its partial.
+    cg::this_cluster().barrier_wait();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// NCHW with 16-byte vectors: the one-pass kernel on Hopper's bulk-copy engine.
+//
+// A block owns a contiguous byte range of x: a slice of one group (clusters of `cs` blocks split a group), or
+// `upb` whole small groups (one team of warps per group). One thread starts the whole range's loads at once as
+// up to kMaxChunks bulk copies into shared memory, each completing on its own mbarrier, so the statistics of
+// chunk 0 run while the later chunks are still in flight. After the (cluster-wide) merge, every chunk is
+// normalized in place in shared memory and written back by a bulk store, which overlaps the next chunk's
+// arithmetic. Global loads and stores cost no thread instructions and no registers.
+
+constexpr uint32_t kMaxChunks = 8;
+
+struct BulkParams {
+  const void* x;
+  void* y;
+  const float* gamma;
+  const float* beta;
+  const void* residual;
+  uint32_t HW, Cg, G;
+  uint32_t unit_vecs;       // 16-byte vectors per group
+  uint32_t units;           // N * G
+  uint32_t upb;             // groups per block (1 when a cluster splits a group)
+  uint32_t cs;              // blocks per group (cluster size)
+  uint32_t vecs_per_block;  // cs > 1: slice length in vectors
+  uint32_t chunks;          // bulk copies per block (cs > 1; 1 otherwise)
+  uint32_t tile_bytes;
+  uint32_t table_channels;  // upb * Cg when that fits the table, else 0
+  FastDiv div_hw;
+  FastDiv div_vpc;
+  int act;
+  float alpha;
+  float eps;
+};
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  while (!done) {
+    asm volatile(
+        "{\n\t.reg .pred p;\n\t"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
+        "selp.u32 %0, 1, 0, p;\n\t}"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(512, 2) group_norm_nchw_bulk_kernel(const BulkParams p) {
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  using Raw = uint4;
+  extern __shared__ __align__(128) unsigned char smem[];
+  const uint32_t t = threadIdx.x;
+  const uint32_t nthreads = blockDim.x;
+  const uint32_t lane = t & 31u;
+  const uint32_t warp = t >> 5;
+  const uint32_t team_size = nthreads / p.upb;  // a multiple of 32
+  const uint32_t team = t / team_size;
+  const uint32_t tt = t % team_size;
+  const uint32_t warps_per_team = team_size >> 5;
+
+  Raw* tile = reinterpret_cast<Raw*>(smem);
+  float4* red = reinterpret_cast<float4*>(smem + p.tile_bytes);  // 16 entries (one per warp)
+  float4* part = red + 16;                                       // upb
+  float2* stat = reinterpret_cast<float2*>(part + p.upb);        // upb
+  float2* table = stat + p.upb;                                  // table_channels
+  uint64_t* bars = reinterpret_cast<uint64_t*>(table + p.table_channels);
+
+  // This block's vectors [gv0, gv1) of x (flat), and this team's group.
+  uint32_t unit, vlo;  // vlo: unit-local index of the block's first vector (cs > 1)
+  uint64_t gv0, gv1;
+  if (p.cs > 1) {
+    unit = blockIdx.x / p.cs;
+    vlo = (blockIdx.x % p.cs) * p.vecs_per_block;
+    const uint32_t vhi = min(vlo + p.vecs_per_block, p.unit_vecs);
+    gv0 = static_cast<uint64_t>(unit) * p.unit_vecs + vlo;
+    gv1 = static_cast<uint64_t>(unit) * p.unit_vecs + max(vhi, vlo);
+  } else {
+    const uint32_t unit0 = blockIdx.x * p.upb;
+    unit = unit0 + team;
+    vlo = 0;
+    gv0 = static_cast<uint64_t>(unit0) * p.unit_vecs;
+    gv1 = static_cast<uint64_t>(min(unit0 + p.upb, p.units)) * p.unit_vecs;
+  }
+  const uint32_t nv = static_cast<uint32_t>(gv1 - gv0);
+  const bool team_active = unit < p.units;
+  // The team's vectors in the tile.
+  const uint32_t team_lo = p.cs > 1 ? 0u : team * p.unit_vecs;
+  const uint32_t team_hi = p.cs > 1 ? nv : team_lo + p.unit_vecs;
+  uint32_t cv = 0, nchunks = 0;
+  if (nv > 0) {
+    const uint32_t want = p.cs > 1 ? min(p.chunks, nv) : 1u;
+    cv = (nv + want - 1) / want;
+    nchunks = (nv + cv - 1) / cv;
+  }
+
+  const Raw* xg = reinterpret_cast<const Raw*>(p.x) + gv0;
+  if (t == 0 && nchunks > 0) {
+    for (uint32_t c = 0; c < nchunks; ++c)
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_addr(bars + c)) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    for (uint32_t c = 0; c < nchunks; ++c) {
+      const uint32_t lo = c * cv, bytes = (min(lo + cv, nv) - lo) * 16u;
+      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bars + c)), "r"(bytes)
+                   : "memory");
+      asm volatile(
+          "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+              smem_addr(tile + lo)),
+          "l"(xg + lo), "r"(bytes), "r"(smem_addr(bars + c))
+          : "memory");
+    }
+  }
+  // The shift: the group's first element (read before any block writes y, which may alias x).
+  const T* xunit = static_cast<const T*>(p.x) + static_cast<uint64_t>(team_active ? unit : 0u) * p.unit_vecs * V;
+  const float K = to_float<T>(*xunit);
+  __syncthreads();  // the mbarriers are initialized
+
+  float sum = 0.0f, sq = 0.0f;
+  uint32_t cnt = 0;
+  for (uint32_t c = 0; c < nchunks; ++c) {
+    mbar_wait(smem_addr(bars + c), 0);
+    const uint32_t lo = max(c * cv, team_lo), hi = min(min(c * cv + cv, nv), team_hi);
+#pragma unroll 4
+    for (uint32_t v = lo + tt; v < hi; v += team_size) {
+      float f[V];
+      unpack<T, Raw, V>(tile[v], f);
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        const float d = f[e] - K;
+        sum += d;
+        sq = fmaf(d, d, sq);
+      }
+      cnt += V;
+    }
+  }
+  Partial mine{0.0f, 0.0f, 0.0f};
+  if (cnt > 0) {
+    mine.n = static_cast<float>(cnt);
+    mine.o = sum / mine.n;
+    mine.m2 = fmaxf(sq - sum * mine.o, 0.0f);
+  }
+  {
+    const Partial w = warp_merge(mine);
+    if (lane == 0) red[warp] = to_float4(w);
+  }
+  __syncthreads();
+  if (warp < p.upb) {  // warp g merges team g's warps
+    Partial q = lane < warps_per_team ? to_partial(red[warp * warps_per_team + lane]) : Partial{0.0f, 0.0f, 0.0f};
+    q = warp_merge(q);
+    if (lane == 0) {
+      part[warp] = to_float4(q);
+      if (p.cs == 1) stat[warp] = make_float2(q.o, rsqrtf(fmaxf(q.m2 / fmaxf(q.n, 1.0f), 0.0f) + p.eps));
+    }
+  }
+  if (p.cs > 1) {
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();
+    if (warp == 0) {
+      Partial acc{0.0f, 0.0f, 0.0f};
+      if (lane < p.cs) acc = to_partial(*cluster.map_shared_rank(part, static_cast<int>(lane)));
+      acc = warp_merge(acc);
+      if (lane == 0) stat[0] = make_float2(acc.o, rsqrtf(fmaxf(acc.m2 / acc.n, 0.0f) + p.eps));
+    }
+    __syncthreads();
+    cluster.barrier_arrive();  // done reading the other blocks' shared memory
+  } else {
+    __syncthreads();
+  }
+
+  // (a, b') per channel: y = act((x - K) * a + b') + residual.
+  for (uint32_t i = t; i < p.table_channels; i += nthreads) {
+    const uint32_t g_team = i / p.Cg, c = i % p.Cg;
+    const uint32_t u = p.cs > 1 ? unit : blockIdx.x * p.upb + g_team;
+    if (u >= p.units) continue;
+    const float2 s = stat[g_team];
+    const uint32_t ch = (u % p.G) * p.Cg + c;
+    const float av = p.gamma ? s.y * __ldg(p.gamma + ch) : s.y;
+    table[i] = make_float2(av, fmaf(-s.x, av, p.beta ? __ldg(p.beta + ch) : 0.0f));
+  }
+  __syncthreads();
+
+  const float2 st = stat[team];
+  const uint32_t ch_base = (unit % p.G) * p.Cg;
+  auto channel_ab = [&](uint32_t c) -> float2 {  // c: channel within the group
+    if (p.table_channels) return table[team * p.Cg + c];
+    const float av = p.gamma ? st.y * __ldg(p.gamma + ch_base + c) : st.y;
+    return make_float2(av, fmaf(-st.x, av, p.beta ? __ldg(p.beta + ch_base + c) : 0.0f));
+  };
+  const bool one_channel_per_vector = (p.HW % V) == 0;
+  Raw* yg = reinterpret_cast<Raw*>(p.y) + gv0;
+  const Raw* rg = p.residual ? reinterpret_cast<const Raw*>(p.residual) + gv0 : nullptr;
+  for (uint32_t c = 0; c < nchunks; ++c) {
+    const uint32_t clo = c * cv, chi = min(clo + cv, nv);
+    if (team_active) {
+      const uint32_t lo = max(clo, team_lo), hi = min(chi, team_hi);
+#pragma unroll 2
+      for (uint32_t v = lo + tt; v < hi; v += team_size) {
+        Raw res;
+        if (rg) res = __ldcs(rg + v);
+        float f[V];
+        unpack<T, Raw, V>(tile[v], f);
+        const uint32_t local = vlo + v - team_lo;  // vector index within the group
+        if (one_channel_per_vector) {
+          const float2 ab = channel_ab(fast_div(local, p.div_vpc));
+#pragma unroll
+          for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K, ab.x, ab.y);
+        } else {
+#pragma unroll
+          for (int e = 0; e < V; ++e) {
+            const float2 ab = channel_ab(fast_div(local * V + e, p.div_hw));
+            f[e] = fmaf(f[e] - K, ab.x, ab.y);
+          }
+        }
+        activate_vector(f, p.act, p.alpha);
+        if (rg) {
+          float rf[V];
+          unpack<T, Raw, V>(res, rf);
+#pragma unroll
+          for (int e = 0; e < V; ++e) f[e] += rf[e];
+        }
+        tile[v] = pack<T, Raw, V>(f);
+      }
+    }
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // our writes, visible to the bulk store
+    __syncthreads();
+    if (t == 0) {
+      asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;" ::"l"(yg + clo),
+                   "r"(smem_addr(tile + clo)), "r"((chi - clo) * 16u)
+                   : "memory");
+      asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+    }
+  }
+  if (t == 0) asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");  // smem stays valid until read
+  if (p.cs > 1) cg::this_cluster().barrier_wait();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Host side
+
+struct DeviceInfo {
+  int sms = 0;
+  int smem_optin = 0;  // bytes of shared memory one block may use
+  int major = 0;
+};
+
+Status cuda_status(cudaError_t e, const std::string& what) {
+  Status s;
+  if (e != cudaSuccess) {
+    s.cuda = e;
+    s.message = what + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
+  }
+  return s;
+}
+
+Status invalid(const std::string& message) {
+  Status s;
+  s.cuda = cudaErrorInvalidValue;
+  s.message = "group_norm: " + message;
+  return s;
+}
+
+Status device_info(DeviceInfo* info) {
+  static std::mutex mutex;
+  static DeviceInfo cache[64];
+  static bool cached[64] = {};
+  int dev = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e != cudaSuccess) return cuda_status(e, "group_norm: cudaGetDevice");
+  if (dev < 0 || dev >= 64) return invalid("device ordinal " + std::to_string(dev) + " out of range");
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!cached[dev]) {
+    DeviceInfo d;
+    e = cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, dev);
+    if (e != cudaSuccess) return cuda_status(e, "group_norm: cudaDeviceGetAttribute");
+    cache[dev] = d;
+    cached[dev] = true;
+  }
+  *info = cache[dev];
+  return Status{};
+}
+
+size_t dtype_size(DataType t) { return t == DataType::kFloat32 ? 4 : 2; }
+
+struct LaunchPlan {
+  GroupNormPlan info;
+  bool bulk = false;  // NCHW one-pass kernel on the bulk-copy engine
+  BulkParams bp{};
+  Params p{};
+  int vector_bytes = 0;
+  uint32_t threads = 0;
+  uint32_t blocks = 0;
+  size_t smem = 0;
+};
+
+uint32_t ceil_div(uint64_t a, uint64_t b) { return static_cast<uint32_t>((a + b - 1) / b); }
+uint32_t round_up(uint32_t a, uint32_t b) { return (a + b - 1) / b * b; }
+
+bool aligned(const void* ptr, int bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
+
+Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
+  if (!a.x) return invalid("x is null");
+  if (!a.y) return invalid("y is null");
+  if (a.N <= 0 || a.C <= 0 || a.spatial <= 0)
+    return invalid("N, C and spatial must be positive, got N=" + std::to_string(a.N) +
+                   " C=" + std::to_string(a.C) + " spatial=" + std::to_string(a.spatial));
+  if (a.groups <= 0 || a.C % a.groups != 0)
+    return invalid("groups must divide C, got groups=" + std::to_string(a.groups) +
+                   " C=" + std::to_string(a.C));
+  if (a.dtype != DataType::kFloat32 && a.dtype != DataType::kFloat16 && a.dtype != DataType::kBFloat16)
+    return invalid("unknown dtype");
+  if (a.layout != Layout::kNCHW && a.layout != Layout::kNHWC) return invalid("unknown layout");
+  if (static_cast<int>(a.activation) < 0 || static_cast<int>(a.activation) > 7)
+    return invalid("unknown activation");
+  if (!(a.epsilon >= 0.0f)) return invalid("epsilon must be >= 0");
+  const int64_t Cg = a.C / a.groups;
+  const int64_t unit_limit = int64_t{1} << 31;
+  if (Cg * a.spatial >= unit_limit || a.spatial * a.C >= unit_limit || a.N * a.groups >= unit_limit)
+    return invalid("tensor too large: one sample must have fewer than 2^31 elements and N*groups < 2^31");
+
+  DeviceInfo dev;
+  Status s = device_info(&dev);
+  if (!s.ok()) return s;
+  if (dev.major < 9) return invalid("needs a compute capability 9.0 GPU (Hopper) or newer");
+
+  const int esize = static_cast<int>(dtype_size(a.dtype));
+  const bool nhwc = a.layout == Layout::kNHWC;
+  const uint32_t C = static_cast<uint32_t>(a.C), HW = static_cast<uint32_t>(a.spatial);
+  const uint32_t G = static_cast<uint32_t>(a.groups), cg_ = static_cast<uint32_t>(Cg);
+
+  // Widest vector that keeps every unit's rows aligned: a vector never crosses a group (NHWC: V divides Cg)
+  // and never crosses a unit (NCHW: V divides Cg*HW).
+  int vb = 16;
+  for (; vb > esize; vb /= 2) {
+    const uint32_t V = static_cast<uint32_t>(vb / esize);
+    const bool fits = nhwc ? cg_ % V == 0 : (static_cast<uint64_t>(cg_) * HW) % V == 0;
+    if (fits && aligned(a.x, vb) && aligned(a.y, vb) && (!a.residual || aligned(a.residual, vb))) break;
+  }
+  const uint32_t V = static_cast<uint32_t>(vb / esize);
+  if (!aligned(a.x, esize) || !aligned(a.y, esize) || (a.residual && !aligned(a.residual, esize)))
+    return invalid("x, y and residual must be aligned to their element size");
+
+  Params& p = out->p;
+  p = Params{};
+  p.x = a.x;
+  p.y = a.y;
+  p.gamma = a.gamma;
+  p.beta = a.beta;
+  p.residual = a.residual;
+  p.C = C;
+  p.HW = HW;
+  p.Cg = cg_;
+  p.G = G;
+  p.nhwc = nhwc ? 1 : 0;
+  p.act = static_cast<int>(a.activation);
+  p.alpha = a.alpha;
+  p.eps = a.epsilon;
+
+  uint32_t k = 1;
+  if (nhwc) {
+    // Groups per unit: the fewest consecutive groups whose row is at least 64 bytes (two 32-byte sectors),
+    // so rows are read as whole sectors; capped by the block size (one thread per vector of a row).
+    for (uint32_t cand = 1; cand <= G; ++cand) {
+      if (G % cand != 0) continue;
+      if (cand * cg_ / V > static_cast<uint32_t>(kMaxThreads)) break;
+      k = cand;
+      if (static_cast<uint64_t>(cand) * cg_ * esize >= 64) break;
+    }
+    if (cg_ / V > static_cast<uint32_t>(kMaxThreads))
+      return invalid("NHWC with more than " + std::to_string(kMaxThreads * V) +
+                     " channels per group is not supported");
+    p.k = k;
+    p.units_per_sample = G / k;
+    p.unit_rows = HW;
+    p.row_stride = C / V;
+    p.cpg = cg_ / V;
+    p.Lv = k * p.cpg;
+  } else {
+    p.k = 1;
+    p.units_per_sample = G;
+    p.unit_rows = static_cast<uint32_t>(static_cast<uint64_t>(cg_) * HW / V);
+    p.row_stride = 1;
+    p.cpg = 1;
+    p.Lv = 1;
+  }
+  const uint64_t units = static_cast<uint64_t>(a.N) * p.units_per_sample;
+  const uint64_t row_bytes = static_cast<uint64_t>(p.Lv) * vb;
+  const uint64_t target_blocks = 2ull * dev.sms;
+  constexpr uint64_t kPreferredTile = 100 * 1024;  // two blocks per SM
+  constexpr uint64_t kMinTile = 8 * 1024;
+  const int U = vb >= 16 ? 4 : 8;
+
+  auto threads_for = [&](uint32_t rows_per_block, uint32_t* R) {
+    uint32_t r;
+    if (p.Lv == 1) {
+      r = std::min<uint32_t>(512, std::max<uint32_t>(64, round_up(ceil_div(rows_per_block, U), 32)));
+    } else {
+      const uint32_t r_max = std::max<uint32_t>(1, 512 / p.Lv);
+      r = std::max<uint32_t>(1, std::min<uint32_t>(r_max, ceil_div(rows_per_block, U)));
+    }
+    *R = r;
+    return round_up(r * p.Lv, 32);
+  };
+  // NCHW: a (scale, shift) table entry per channel of the group, when the group has at most 2048 channels.
+  p.table_channels = nhwc ? 0u : (cg_ <= 2048 ? cg_ : 0u);
+  p.div_hw = make_fast_div(HW);
+  p.div_vpc = make_fast_div(HW % V == 0 ? HW / V : 1u);
+  auto extra_smem = [&](uint32_t threads) {
+    return static_cast<size_t>(p.k == 1 ? 32 : threads) * 16 + static_cast<size_t>(k) * 16 +
+           static_cast<size_t>(k) * 8 + static_cast<size_t>(p.table_channels) * 8;
+  };
+
+  // Cluster size: split a unit over more blocks while its tile is too large or the GPU has too few blocks.
+  uint32_t cs = 1;
+  auto tile_of = [&](uint32_t c) { return static_cast<uint64_t>(ceil_div(p.unit_rows, c)) * row_bytes; };
+  while (cs < 8) {
+    const bool too_big = tile_of(cs) > kPreferredTile;
+    // Clusters cost several microseconds (H100, 2026-11-25: 8x640x32x32 fp16 with cs=2 took 17.9 us where
+    // 16x1280x16x16 with cs=1, the same bytes and block count, took 14.0 us): split only when there are fewer
+    // units than SMs.
+    const bool too_few = units < static_cast<uint64_t>(dev.sms) && units * cs < target_blocks &&
+                         tile_of(cs * 2) >= kMinTile;
+    if (!too_big && !too_few) break;
+    cs *= 2;
+  }
+  const uint32_t cluster_rows = ceil_div(p.unit_rows, cs);
+  uint32_t R = 0;
+  const uint32_t cluster_threads = threads_for(cluster_rows, &R);
+  const uint64_t cluster_tile = (tile_of(cs) + 15) / 16 * 16;
+  const uint64_t cluster_smem = cluster_tile + extra_smem(cluster_threads);
+  const bool cluster_fits = cluster_smem <= static_cast<uint64_t>(dev.smem_optin);
+
+  NormAlgorithm algo = a.algorithm;
+  if (algo == NormAlgorithm::kAuto) algo = cluster_fits ? NormAlgorithm::kCluster : NormAlgorithm::kSplit;
+  if (algo == NormAlgorithm::kCluster && !cluster_fits)
+    return invalid("a group of " + std::to_string(tile_of(1)) + " bytes does not fit the shared memory of an " +
+                   "8-block cluster; use NormAlgorithm::kSplit or kAuto");
+
+  GroupNormPlan& info = out->info;
+  info = GroupNormPlan{};
+  info.algorithm = algo;
+  info.vector_bytes = vb;
+  info.groups_per_unit = static_cast<int>(k);
+  out->vector_bytes = vb;
+  if (algo == NormAlgorithm::kCluster) {
+    p.rows_per_block = cluster_rows;
+    p.blocks_per_unit = cs;
+    p.R = R;
+    p.tile_bytes = static_cast<uint32_t>(cluster_tile);
+    out->threads = cluster_threads;
+    out->smem = static_cast<size_t>(cluster_smem);
+  } else {
+    // Split: about 32 KB per block, and enough blocks to fill the GPU twice.
+    uint64_t rows = std::max<uint64_t>(1, (32 * 1024) / row_bytes);
+    const uint64_t fill = std::max<uint64_t>(1, units * p.unit_rows / target_blocks);
+    rows = std::max<uint64_t>(1, std::min(rows, fill));
+    const uint32_t bpu = ceil_div(p.unit_rows, rows);
+    p.blocks_per_unit = bpu;
+    p.rows_per_block = ceil_div(p.unit_rows, bpu);
+    out->threads = threads_for(p.rows_per_block, &R);
+    p.R = R;
+    p.tile_bytes = 0;
+    out->smem = extra_smem(out->threads);
+    info.workspace_bytes = units * bpu * k * sizeof(float4);
+  }
+  if (algo == NormAlgorithm::kCluster && !nhwc && vb == 16) {
+    // NCHW, 16-byte vectors: the bulk-copy kernel. Small groups are packed several to a block (one team of
+    // warps each, up to 16 KB a block while at least one block per SM remains); larger groups keep the
+    // cluster split chosen above.
+    BulkParams& bp = out->bp;
+    bp = BulkParams{};
+    bp.x = a.x;
+    bp.y = a.y;
+    bp.gamma = a.gamma;
+    bp.beta = a.beta;
+    bp.residual = a.residual;
+    bp.HW = HW;
+    bp.Cg = cg_;
+    bp.G = G;
+    bp.unit_vecs = p.unit_rows;
+    bp.units = static_cast<uint32_t>(units);
+    bp.div_hw = p.div_hw;
+    bp.div_vpc = p.div_vpc;
+    bp.act = p.act;
+    bp.alpha = p.alpha;
+    bp.eps = p.eps;
+    const uint64_t unit_bytes = static_cast<uint64_t>(bp.unit_vecs) * 16;
+    uint32_t threads;
+    uint64_t tile;
+    uint64_t blocks_b;
+    if (cs == 1 && unit_bytes <= 8 * 1024) {
+      uint32_t upb = 1;
+      while (upb < 16 && 2 * upb * unit_bytes <= 16 * 1024 &&
+             (units + 2 * upb - 1) / (2 * upb) >= static_cast<uint64_t>(dev.sms))
+        upb *= 2;
+      const uint32_t team = std::min<uint32_t>(
+          512 / upb, std::max<uint32_t>(32, round_up(ceil_div(static_cast<uint32_t>(bp.unit_vecs), 4), 32)));
+      bp.upb = upb;
+      bp.cs = 1;
+      bp.vecs_per_block = upb * bp.unit_vecs;
+      bp.chunks = 1;
+      threads = upb * team;
+      tile = upb * unit_bytes;
+      blocks_b = (units + upb - 1) / upb;
+    } else {
+      bp.upb = 1;
+      bp.cs = cs;
+      bp.vecs_per_block = cluster_rows;
+      bp.chunks = static_cast<uint32_t>(
+          std::min<uint64_t>(kMaxChunks, std::max<uint64_t>(1, tile_of(cs) / (8 * 1024))));
+      threads = std::min<uint32_t>(512, std::max<uint32_t>(64, round_up(ceil_div(cluster_rows, 4), 32)));
+      tile = static_cast<uint64_t>(cluster_rows) * 16;
+      blocks_b = units * cs;
+    }
+    bp.tile_bytes = static_cast<uint32_t>((tile + 127) / 128 * 128);
+    bp.table_channels = static_cast<uint64_t>(bp.upb) * cg_ <= 2048 ? bp.upb * cg_ : 0u;
+    const uint64_t smem = bp.tile_bytes + 16 * 16 + bp.upb * 16 + bp.upb * 8 + bp.table_channels * 8 + kMaxChunks * 8;
+    if (smem <= static_cast<uint64_t>(dev.smem_optin) && blocks_b < (1ull << 31)) {
+      out->bulk = true;
+      out->threads = threads;
+      out->blocks = static_cast<uint32_t>(blocks_b);
+      out->smem = static_cast<size_t>(smem);
+      info.cluster_size = static_cast<int>(bp.cs);
+      info.groups_per_unit = static_cast<int>(bp.upb);
+      info.threads = static_cast<int>(threads);
+      info.blocks = static_cast<int64_t>(blocks_b);
+      info.shared_bytes = out->smem;
+      info.bulk_copy = true;
+      return Status{};
+    }
+  }
+
+  const uint64_t blocks = units * p.blocks_per_unit;
+  if (blocks >= (1ull << 31)) return invalid("too many blocks");
+  out->blocks = static_cast<uint32_t>(blocks);
+  info.cluster_size = static_cast<int>(p.blocks_per_unit);
+  info.threads = static_cast<int>(out->threads);
+  info.blocks = static_cast<int64_t>(blocks);
+  info.shared_bytes = out->smem;
+  return Status{};
+}
+
+template <typename T, int VB, int MODE, bool NHWC>
+cudaError_t launch_one(const LaunchPlan& plan, cudaStream_t stream) {
+  auto kernel = group_norm_kernel<T, VB, MODE, NHWC>;
+  // Raise the dynamic shared-memory limit once per kernel to the device maximum.
+  static const cudaError_t attr = [&] {
+    int dev = 0, optin = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
+    return e;
+  }();
+  if (attr != cudaSuccess) return attr;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(plan.blocks);
+  cfg.blockDim = dim3(plan.threads);
+  cfg.dynamicSmemBytes = plan.smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attrs[1];
+  if (MODE == 0) {
+    attrs[0].id = cudaLaunchAttributeClusterDimension;
+    attrs[0].val.clusterDim.x = plan.p.blocks_per_unit;
+    attrs[0].val.clusterDim.y = 1;
+    attrs[0].val.clusterDim.z = 1;
+    cfg.attrs = attrs;
+    cfg.numAttrs = 1;
+  }
+  return cudaLaunchKernelEx(&cfg, kernel, plan.p);
+}
+
+template <typename T, int MODE, bool NHWC>
+cudaError_t launch_vb(const LaunchPlan& plan, cudaStream_t stream) {
+  switch (plan.vector_bytes) {
+    case 16:
+      return launch_one<T, 16, MODE, NHWC>(plan, stream);
+    case 8:
+      return launch_one<T, 8, MODE, NHWC>(plan, stream);
+    case 4:
+      return launch_one<T, 4, MODE, NHWC>(plan, stream);
+    default:
+      if constexpr (sizeof(T) == 2) return launch_one<T, 2, MODE, NHWC>(plan, stream);
+      return cudaErrorInvalidValue;
+  }
+}
+
+template <typename T, int MODE>
+cudaError_t launch_layout(const LaunchPlan& plan, cudaStream_t stream) {
+  if constexpr (MODE == 1) {
+    return launch_vb<T, MODE, false>(plan, stream);  // no normalize loop
+  } else {
+    return plan.p.nhwc ? launch_vb<T, MODE, true>(plan, stream) : launch_vb<T, MODE, false>(plan, stream);
+  }
+}
+
+template <typename T>
+cudaError_t launch_bulk(const LaunchPlan& plan, cudaStream_t stream) {
+  auto kernel = group_norm_nchw_bulk_kernel<T>;
+  static const cudaError_t attr = [&] {
+    int dev = 0, optin = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
+    return e;
+  }();
+  if (attr != cudaSuccess) return attr;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(plan.blocks);
+  cfg.blockDim = dim3(plan.threads);
+  cfg.dynamicSmemBytes = plan.smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attrs[1];
+  if (plan.bp.cs > 1) {
+    attrs[0].id = cudaLaunchAttributeClusterDimension;
+    attrs[0].val.clusterDim.x = plan.bp.cs;
+    attrs[0].val.clusterDim.y = 1;
+    attrs[0].val.clusterDim.z = 1;
+    cfg.attrs = attrs;
+    cfg.numAttrs = 1;
+  }
+  return cudaLaunchKernelEx(&cfg, kernel, plan.bp);
+}
+
+template <int MODE>
+cudaError_t launch_mode(const LaunchPlan& plan, DataType dtype, cudaStream_t stream) {
+  switch (dtype) {
+    case DataType::kFloat32:
+      return launch_layout<float, MODE>(plan, stream);
+    case DataType::kFloat16:
+      return launch_layout<__half, MODE>(plan, stream);
+    case DataType::kBFloat16:
+      return launch_layout<__nv_bfloat16, MODE>(plan, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace
+
+Status group_norm_plan(const GroupNormArgs& args, GroupNormPlan* plan) {
+  LaunchPlan lp;
+  Status s = make_plan(args, &lp);
+  if (s.ok() && plan) *plan = lp.info;
+  return s;
+}
+
+size_t group_norm_workspace_bytes(const GroupNormArgs& args) {
+  LaunchPlan lp;
+  return make_plan(args, &lp).ok() ? lp.info.workspace_bytes : 0;
+}
+
+Status group_norm_forward(const GroupNormArgs& args, cudaStream_t stream) {
+  LaunchPlan plan;
+  Status s = make_plan(args, &plan);
+  if (!s.ok()) return s;
+  if (plan.bulk) {
+    cudaError_t e = cudaErrorInvalidValue;
+    if (args.dtype == DataType::kFloat32) e = launch_bulk<float>(plan, stream);
+    if (args.dtype == DataType::kFloat16) e = launch_bulk<__half>(plan, stream);
+    if (args.dtype == DataType::kBFloat16) e = launch_bulk<__nv_bfloat16>(plan, stream);
+    return cuda_status(e, "group_norm: bulk-copy kernel launch");
+  }
+  if (plan.info.algorithm == NormAlgorithm::kCluster) {
+    return cuda_status(launch_mode<0>(plan, args.dtype, stream), "group_norm: cluster kernel launch");
+  }
+  if (args.workspace_bytes < plan.info.workspace_bytes || !args.workspace)
+    return invalid("the split algorithm needs a workspace of " + std::to_string(plan.info.workspace_bytes) +
+                   " bytes, got " + std::to_string(args.workspace_bytes) +
+                   (args.workspace ? "" : " (null)") + "; see group_norm_workspace_bytes");
+  if (!aligned(args.workspace, 16)) return invalid("workspace must be 16-byte aligned");
+  plan.p.workspace = static_cast<float4*>(args.workspace);
+  s = cuda_status(launch_mode<1>(plan, args.dtype, stream), "group_norm: statistics kernel launch");
+  if (!s.ok()) return s;
+  return cuda_status(launch_mode<2>(plan, args.dtype, stream), "group_norm: normalize kernel launch");
+}
+
+GroupNormArgs layer_norm_as_group_norm(const LayerNormArgs& a) {
+  GroupNormArgs g;
+  g.x = a.x;
+  g.y = a.y;
+  g.gamma = a.gamma;
+  g.beta = a.beta;
+  g.residual = a.residual;
+  g.N = a.rows;
+  g.C = a.cols;
+  g.spatial = 1;
+  g.groups = 1;
+  g.layout = Layout::kNCHW;
+  g.dtype = a.dtype;
+  g.epsilon = a.epsilon;
+  g.activation = a.activation;
+  g.alpha = a.alpha;
+  g.workspace = a.workspace;
+  g.workspace_bytes = a.workspace_bytes;
+  g.algorithm = a.algorithm;
+  return g;
+}
+
+Status layer_norm_forward(const LayerNormArgs& args, cudaStream_t stream) {
+  return group_norm_forward(layer_norm_as_group_norm(args), stream);
+}
+
+const char* to_string(NormAlgorithm algorithm) {
+  switch (algorithm) {
+    case NormAlgorithm::kAuto:
+      return "auto";
+    case NormAlgorithm::kCluster:
+      return "cluster";
+    case NormAlgorithm::kSplit:
+      return "split";
+  }
+  return "?";
+}
+
+const char* to_string(Activation activation) {
+  switch (activation) {
+    case Activation::kNone:
+      return "none";
+    case Activation::kRelu:
+      return "relu";
+    case Activation::kSilu:
+      return "silu";
+    case Activation::kElu:
+      return "elu";
+    case Activation::kGelu:
+      return "gelu";
+    case Activation::kSigmoid:
+      return "sigmoid";
+    case Activation::kTanh:
+      return "tanh";
+    case Activation::kLeakyRelu:
+      return "leaky_relu";
+  }
+  return "?";
+}
+
+}  // namespace cuda
+}  // namespace normrt

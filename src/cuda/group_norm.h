@@ -1,0 +1,98 @@
+// Fused GroupNorm / InstanceNorm / LayerNorm forward kernels for NVIDIA GPUs (sm_90).
+//
+//   y = act(((x - mean_g) / sqrt(var_g + eps)) * gamma[c] + beta[c]) + residual
+//
+// Plain C++ launch API on device pointers: no exceptions, every failure is a Status naming the argument.
+// Statistics are fp32 for every storage type (fp32, fp16, bf16); see README.md for the algorithms.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace normrt {
+namespace cuda {
+
+enum class DataType { kFloat32, kFloat16, kBFloat16 };
+enum class Layout { kNCHW, kNHWC };  // NCHW: x[n][c][s]; NHWC: x[n][s][c] (s = flattened spatial index)
+enum class Activation { kNone, kRelu, kSilu, kElu, kGelu, kSigmoid, kTanh, kLeakyRelu };
+
+// kCluster: one read of x; a group's data stays in the shared memory of a thread-block cluster.
+// kSplit: two kernels (partial statistics, then normalize); x is read twice, the second time mostly from L2.
+// kAuto picks kCluster whenever the group fits on chip.
+enum class NormAlgorithm { kAuto, kCluster, kSplit };
+
+struct GroupNormArgs {
+  const void* x = nullptr;         // [N, C, spatial] or [N, spatial, C], dtype
+  void* y = nullptr;               // same shape, layout and dtype as x; may alias x
+  const float* gamma = nullptr;    // [C] fp32, or null for 1
+  const float* beta = nullptr;     // [C] fp32, or null for 0
+  const void* residual = nullptr;  // same shape, layout and dtype as x, added after the activation; or null
+  int64_t N = 0;
+  int64_t C = 0;
+  int64_t spatial = 0;  // H*W (any number of spatial dims, flattened); 1 for LayerNorm over C
+  int64_t groups = 0;   // 1..C, divides C; groups == C is InstanceNorm
+  Layout layout = Layout::kNCHW;
+  DataType dtype = DataType::kFloat32;
+  float epsilon = 1e-5f;
+  Activation activation = Activation::kNone;
+  float alpha = 0.0f;  // LeakyRelu's slope or Elu's alpha (ONNX defaults: 0.01 and 1.0); the caller sets it
+  void* workspace = nullptr;  // group_norm_workspace_bytes(args) bytes of device memory (kSplit only); no init
+  size_t workspace_bytes = 0;
+  NormAlgorithm algorithm = NormAlgorithm::kAuto;
+};
+
+struct Status {
+  cudaError_t cuda = cudaSuccess;  // cudaErrorInvalidValue for bad arguments
+  std::string message;             // empty when ok
+  bool ok() const { return cuda == cudaSuccess && message.empty(); }
+};
+
+// What the launcher will do for these arguments on the current device (for tests, benchmarks, logs).
+struct GroupNormPlan {
+  NormAlgorithm algorithm = NormAlgorithm::kAuto;  // kCluster or kSplit once planned
+  int cluster_size = 0;       // blocks per group (cluster) or per unit (split)
+  int threads = 0;            // per block
+  int vector_bytes = 0;       // width of each global load/store
+  int groups_per_unit = 0;    // NHWC: consecutive groups one block row covers; NCHW: small groups per block
+  bool bulk_copy = false;     // NCHW one-pass kernel that moves data with the bulk-copy engine (TMA)
+  int64_t blocks = 0;         // per kernel
+  size_t shared_bytes = 0;    // dynamic shared memory per block
+  size_t workspace_bytes = 0;
+};
+
+Status group_norm_plan(const GroupNormArgs& args, GroupNormPlan* plan);
+// 0 when the cluster kernel is used; callers may always pass at least this much.
+size_t group_norm_workspace_bytes(const GroupNormArgs& args);
+// Asynchronous on `stream`; capturable into a CUDA graph. Returns the launch error, not the kernel's.
+Status group_norm_forward(const GroupNormArgs& args, cudaStream_t stream);
+
+// LayerNorm over the last `cols` elements of each of `rows` rows (gamma/beta [cols]); the same kernels with
+// N = rows, C = cols, spatial = 1, groups = 1.
+struct LayerNormArgs {
+  const void* x = nullptr;
+  void* y = nullptr;
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+  const void* residual = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  DataType dtype = DataType::kFloat32;
+  float epsilon = 1e-5f;
+  Activation activation = Activation::kNone;
+  float alpha = 0.0f;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+  NormAlgorithm algorithm = NormAlgorithm::kAuto;
+};
+
+GroupNormArgs layer_norm_as_group_norm(const LayerNormArgs& args);
+Status layer_norm_forward(const LayerNormArgs& args, cudaStream_t stream);
+
+const char* to_string(NormAlgorithm algorithm);
+const char* to_string(Activation activation);
+
+}  // namespace cuda
+}  // namespace normrt

@@ -1,0 +1,202 @@
+// MatMul and Gemm: hand-computed values, numpy matmul semantics (1-D operands, batch broadcasting) against a
+// naive triple loop over explicitly broadcast indices, Gemm's transposes/alpha/beta/C broadcasting, integer
+// types, shape inference with symbols and errors.
+#include "conv_naive.h"
+#include "test_util.h"
+
+namespace normrt::test {
+namespace {
+
+// Naive numpy matmul written from the definition: out[b..., i, j] = sum_k a[b'..., i, k] * b[b''..., k, j].
+Tensor naive_matmul(const Tensor& a, const Tensor& b) {
+  Dims ad = a.dims(), bd = b.dims();
+  const bool a_vec = ad.size() == 1, b_vec = bd.size() == 1;
+  if (a_vec) ad.insert(ad.begin(), 1);
+  if (b_vec) bd.push_back(1);
+  const size_t rank = std::max(ad.size(), bd.size());
+  ad.insert(ad.begin(), rank - ad.size(), 1);
+  bd.insert(bd.begin(), rank - bd.size(), 1);
+  Dims od(rank);
+  for (size_t i = 0; i + 2 < rank; ++i) od[i] = std::max(ad[i], bd[i]);
+  od[rank - 2] = ad[rank - 2];
+  od[rank - 1] = bd[rank - 1];
+  const int64_t K = ad[rank - 1];
+  Tensor out(DataType::kFloat32, od);
+  for (int64_t o = 0; o < out.numel(); ++o) {
+    std::vector<int64_t> idx = unravel(o, od), ai = idx, bi = idx;
+    for (size_t i = 0; i + 2 < rank; ++i) {
+      if (ad[i] == 1) ai[i] = 0;
+      if (bd[i] == 1) bi[i] = 0;
+    }
+    double acc = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      ai[rank - 1] = k;
+      bi[rank - 2] = k;
+      acc += element_as_double(a, ravel(ai, ad)) * element_as_double(b, ravel(bi, bd));
+    }
+    out.data<float>()[o] = static_cast<float>(acc);
+  }
+  Dims final_dims(od.begin(), od.end() - 2);
+  if (!a_vec) final_dims.push_back(od[rank - 2]);
+  if (!b_vec) final_dims.push_back(od[rank - 1]);
+  return out.reshaped(final_dims);
+}
+
+TEST(MatMul, HandComputed) {
+  Tensor a = float_tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor b = float_tensor({7, 8, 9, 10, 11, 12}, {3, 2});
+  auto y = run(make_node("MatMul", 2), {&a, &b});
+  ASSERT_EQ(y[0].dims(), (Dims{2, 2}));
+  const float expected[] = {58, 64, 139, 154};
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(y[0].data<float>()[i], expected[i]);
+  Tensor v = float_tensor({1, 2, 3}, {3});
+  auto dot = run(make_node("MatMul", 2), {&v, &v});
+  EXPECT_EQ(dot[0].dims(), Dims{});
+  EXPECT_EQ(dot[0].data<float>()[0], 14.0f);
+}
+
+TEST(MatMul, NumpySemanticsOnRandomShapes) {
+  const std::vector<std::pair<Dims, Dims>> cases = {
+      {{3}, {3}},
+      {{4}, {4, 5}},
+      {{2, 3, 4}, {4}},
+      {{7, 5}, {5, 1}},
+      {{1, 1}, {1, 1}},
+      {{2, 3, 4}, {4, 5}},
+      {{4, 5}, {3, 5, 2}},
+      {{2, 1, 3, 4}, {5, 4, 6}},
+      {{1, 13, 7}, {4, 7, 3}},
+      {{3, 1, 2, 5}, {1, 4, 5, 3}},
+      {{2, 2, 2, 3, 4}, {4, 2}},
+      {{6}, {2, 3, 6, 4}},
+  };
+  for (const auto& [ad, bd] : cases) {
+    SCOPED_TRACE(dims_to_string(ad) + " x " + dims_to_string(bd));
+    Tensor a = random_tensor(ad), b = random_tensor(bd);
+    auto y = run(make_node("MatMul", 2), {&a, &b});
+    EXPECT_LT(relative_error(y[0], naive_matmul(a, b)), 1e-6);
+  }
+}
+
+TEST(MatMul, IntegerAndOtherFloatTypes) {
+  Tensor a = int64_tensor({1, -2, 3, 4, 5, -6}, {2, 3});
+  Tensor b = int64_tensor({3000000000LL, 1, 2, 3, 4, 5}, {3, 2});
+  auto y = run(make_node("MatMul", 2), {&a, &b});
+  ASSERT_EQ(y[0].dtype(), DataType::kInt64);
+  EXPECT_EQ(y[0].data<int64_t>()[0], 3000000000LL - 4 + 12);
+  EXPECT_EQ(y[0].data<int64_t>()[3], 4 + 15 - 30);
+  Tensor af = random_tensor({2, 3, 4}), bf = random_tensor({4, 5});
+  for (DataType t : {DataType::kFloat64, DataType::kFloat16}) {
+    Tensor at = cast_tensor(af, t), bt = cast_tensor(bf, t);
+    auto yt = run(make_node("MatMul", 2), {&at, &bt});
+    EXPECT_EQ(yt[0].dtype(), t);
+    EXPECT_LT(relative_error(yt[0], naive_matmul(af, bf)), t == DataType::kFloat16 ? 1e-2 : 1e-6);
+  }
+  Tensor bad = int64_tensor({1, 2}, {2});
+  Tensor f = random_tensor({2});
+  expect_error([&] { run(make_node("MatMul", 2), {&f, &bad}); }, {"MatMul_test", "int64", "float32"});
+}
+
+TEST(MatMul, ShapeInference) {
+  Node n = make_node("MatMul", 2);
+  auto shape = [&](Shape a, Shape b) { return infer_shapes(n, {a, b}, 13)[0].shape.to_string(); };
+  const Dim batch = Dim::unknown("batch"), seq = Dim::unknown("seq");
+  EXPECT_EQ(shape(Shape({batch, seq, 64}), Shape({64, 32})), "[batch,seq,32]");
+  EXPECT_EQ(shape(Shape({batch, 8, seq, 16}), Shape({batch, 8, 16, seq})), "[batch,8,seq,seq]");
+  EXPECT_EQ(shape(Shape({batch, 1, 5, 16}), Shape({3, 16, 2})), "[batch,3,5,2]");
+  EXPECT_EQ(shape(Shape({16}), Shape({batch, 16, 4})), "[batch,4]");
+  EXPECT_EQ(shape(Shape({batch, 5, 16}), Shape({16})), "[batch,5]");
+  EXPECT_EQ(shape(Shape(), Shape({16, 4})), "[?]");
+  expect_error([&] { shape(Shape({2, 3}), Shape({4, 5})); }, {"inner dimension 3", "has 4"});
+  expect_error([&] { shape(Shape({2, 2, 3}), Shape({3, 3, 5})); }, {"cannot broadcast", "2", "3"});
+  expect_error([&] { shape(Shape(std::vector<Dim>{}), Shape({3})); }, {"rank >= 1"});
+}
+
+Tensor naive_gemm(const Tensor& a, const Tensor& b, const Tensor* c, bool ta, bool tb, double alpha, double beta) {
+  const int64_t M = ta ? a.dims()[1] : a.dims()[0], K = ta ? a.dims()[0] : a.dims()[1];
+  const int64_t N = tb ? b.dims()[0] : b.dims()[1];
+  Tensor y(DataType::kFloat32, {M, N});
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k)
+        acc += element_as_double(a, ta ? k * M + i : i * K + k) * element_as_double(b, tb ? j * K + k : k * N + j);
+      double cv = 0;
+      if (c) {
+        const Dims& cd = c->dims();
+        const int64_t ci = cd.size() == 2 ? (cd[0] == 1 ? 0 : i) : 0;
+        const int64_t cj = cd.empty() ? 0 : (cd.back() == 1 ? 0 : j);
+        cv = element_as_double(*c, cd.size() == 2 ? ci * cd[1] + cj : cj);
+      }
+      y.data<float>()[i * N + j] = static_cast<float>(alpha * acc + beta * cv);
+    }
+  return y;
+}
+
+TEST(Gemm, TransposesAlphaBetaAndBroadcastC) {
+  const int64_t M = 5, K = 7, N = 3;
+  const std::vector<Dims> c_shapes = {{}, {1}, {N}, {M, 1}, {1, N}, {M, N}};
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (size_t ci = 0; ci <= c_shapes.size(); ++ci) {
+        const bool has_c = ci < c_shapes.size();
+        for (auto [alpha, beta] : {std::pair<float, float>{1.0f, 1.0f}, {0.5f, 2.0f}, {-1.5f, 0.0f}}) {
+          SCOPED_TRACE(std::string("ta=") + std::to_string(ta) + " tb=" + std::to_string(tb) +
+                       " c=" + (has_c ? dims_to_string(c_shapes[ci]) : "none") + " alpha=" + std::to_string(alpha));
+          Tensor a = random_tensor(ta ? Dims{K, M} : Dims{M, K});
+          Tensor b = random_tensor(tb ? Dims{N, K} : Dims{K, N});
+          Tensor c = has_c ? random_tensor(c_shapes[ci]) : Tensor();
+          Node n = make_node("Gemm", has_c ? 3 : 2);
+          set_int(n, "transA", ta);
+          set_int(n, "transB", tb);
+          set_float(n, "alpha", alpha);
+          set_float(n, "beta", beta);
+          auto y = run(n, {&a, &b, has_c ? &c : nullptr}, 11);
+          EXPECT_LT(relative_error(y[0], naive_gemm(a, b, has_c ? &c : nullptr, ta, tb, alpha, beta)), 1e-6);
+        }
+      }
+}
+
+TEST(Gemm, HandComputedAndIntegers) {
+  Tensor a = float_tensor({1, 2, 3, 4}, {2, 2});
+  Tensor b = float_tensor({1, 0, 0, 1}, {2, 2});
+  Tensor c = float_tensor({10, 20}, {2});
+  Node n = make_node("Gemm", 3);
+  set_float(n, "alpha", 2.0f);
+  set_float(n, "beta", 0.5f);
+  auto y = run(n, {&a, &b, &c});
+  const float expected[] = {7, 14, 11, 18};
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(y[0].data<float>()[i], expected[i]);
+  Tensor ai = int64_tensor({1, 2, 3, 4, 5, 6}, {3, 2});
+  Tensor bi = int64_tensor({1, 1, 1, 1, 1, 1}, {3, 2});
+  Tensor ci = int64_tensor({100}, {1});
+  Node ni = make_node("Gemm", 3);
+  set_int(ni, "transA", 1);
+  auto yi = run(ni, {&ai, &bi, &ci});
+  ASSERT_EQ(yi[0].dims(), (Dims{2, 2}));
+  EXPECT_EQ(yi[0].data<int64_t>()[0], 109);
+  EXPECT_EQ(yi[0].data<int64_t>()[3], 112);
+}
+
+TEST(Gemm, ShapeInferenceAndErrors) {
+  Node n = make_node("Gemm", 3);
+  set_int(n, "transB", 1);
+  const Dim batch = Dim::unknown("batch");
+  EXPECT_EQ(infer_shapes(n, {Shape({batch, 64}), Shape({10, 64}), Shape({10})}, 13)[0].shape.to_string(), "[batch,10]");
+  EXPECT_EQ(infer_shapes(make_node("Gemm", 2), {Shape({3, 4}), Shape({4, Dim::unknown("n")})}, 11)[0].shape.to_string(),
+            "[3,n]");
+  expect_error(
+      [&] {
+        infer_shapes(n, {Shape({2, 64}), Shape({10, 32}), Shape({10})}, 13);
+      },
+      {"inner dimension 64", "has 32"});
+  expect_error(
+      [&] {
+        infer_shapes(n, {Shape({2, 64}), Shape({10, 64}), Shape({3})}, 13);
+      },
+      {"input 2 (C)", "cannot be broadcast", "[2,10]"});
+  expect_error([&] { infer_shapes(n, {Shape({2, 3, 64}), Shape({10, 64}), Shape({10})}, 13); }, {"rank 3"});
+}
+
+}  // namespace
+}  // namespace normrt::test

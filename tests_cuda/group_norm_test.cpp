@@ -1,0 +1,601 @@
+// GroupNorm / InstanceNorm / LayerNorm CUDA kernels against a double-precision CPU reference, on fresh random
+// data at many shapes. Every test skips when no CUDA device (compute capability 9.0+) is present.
+//
+// Tolerance: |y - ref| <= atol + rtol * |ref| with (atol, rtol) = (1e-4, 1e-4) for fp32, (1e-3, 1e-3) for
+// fp16 (about two half-ulps: fp16's relative spacing is 2^-10) and (8e-3, 8e-3) for bf16 (spacing 2^-7). The
+// reference is computed from the input as rounded to the storage type, so only the kernel's own fp32
+// arithmetic and the final rounding of y count.
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cuda/group_norm.h"
+
+namespace {
+
+using normrt::cuda::Activation;
+using normrt::cuda::DataType;
+using normrt::cuda::GroupNormArgs;
+using normrt::cuda::GroupNormPlan;
+using normrt::cuda::Layout;
+using normrt::cuda::NormAlgorithm;
+using normrt::cuda::Status;
+
+// ---- host-side fp16 / bf16 (round to nearest even) ----
+uint16_t float_to_half(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t exp = (x >> 23) & 0xffu;
+  uint32_t mant = x & 0x7fffffu;
+  if (exp == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0u));
+  const int e = static_cast<int>(exp) - 127 + 15;
+  if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00u);
+  if (e <= 0) {
+    if (e < -10) return static_cast<uint16_t>(sign);
+    mant |= 0x800000u;
+    const int shift = 14 - e;
+    uint32_t h = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1);
+    const uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (h & 1u))) ++h;
+    return static_cast<uint16_t>(sign | h);
+  }
+  uint32_t h = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
+  const uint32_t rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // a carry into the exponent is still right
+  return static_cast<uint16_t>(sign | h);
+}
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t mant = h & 0x3ffu;
+  uint32_t x;
+  if (exp == 0) {
+    if (mant == 0) {
+      x = sign;
+    } else {
+      int e = -1;
+      do {
+        ++e;
+        mant <<= 1;
+      } while (!(mant & 0x400u));
+      x = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
+    }
+  } else if (exp == 31) {
+    x = sign | 0x7f800000u | (mant << 13);
+  } else {
+    x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+uint16_t float_to_bf16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>(x >> 16);
+}
+
+float bf16_to_float(uint16_t h) {
+  const uint32_t x = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+size_t dtype_size(DataType t) { return t == DataType::kFloat32 ? 4 : 2; }
+
+// Rounds `values` to the storage type in place and returns the stored bytes.
+std::vector<uint8_t> to_storage(std::vector<float>& values, DataType t) {
+  std::vector<uint8_t> bytes(values.size() * dtype_size(t));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (t == DataType::kFloat32) {
+      std::memcpy(&bytes[i * 4], &values[i], 4);
+    } else {
+      const uint16_t h = t == DataType::kFloat16 ? float_to_half(values[i]) : float_to_bf16(values[i]);
+      values[i] = t == DataType::kFloat16 ? half_to_float(h) : bf16_to_float(h);
+      std::memcpy(&bytes[i * 2], &h, 2);
+    }
+  }
+  return bytes;
+}
+
+std::vector<float> from_storage(const std::vector<uint8_t>& bytes, DataType t) {
+  const size_t n = bytes.size() / dtype_size(t);
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (t == DataType::kFloat32) {
+      std::memcpy(&out[i], &bytes[i * 4], 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, &bytes[i * 2], 2);
+      out[i] = t == DataType::kFloat16 ? half_to_float(h) : bf16_to_float(h);
+    }
+  }
+  return out;
+}
+
+// ---- device memory ----
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  explicit DeviceBuffer(size_t n) : bytes(n) {
+    if (n > 0 && cudaMalloc(&ptr, n) != cudaSuccess) ptr = nullptr;
+  }
+  ~DeviceBuffer() {
+    if (ptr) cudaFree(ptr);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  template <typename T>
+  void upload(const std::vector<T>& v) {
+    ASSERT_EQ(cudaMemcpy(ptr, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+  }
+};
+
+bool have_device() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) return false;
+  int major = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess) return false;
+  return major >= 9;
+}
+
+const char* name(DataType t) {
+  return t == DataType::kFloat32 ? "fp32" : t == DataType::kFloat16 ? "fp16" : "bf16";
+}
+
+double activate(double v, Activation act, double alpha) {
+  switch (act) {
+    case Activation::kNone:
+      return v;
+    case Activation::kRelu:
+      return v > 0 ? v : 0;
+    case Activation::kSilu:
+      return v / (1 + std::exp(-v));
+    case Activation::kElu:
+      return v > 0 ? v : alpha * (std::exp(v) - 1);
+    case Activation::kGelu:
+      return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    case Activation::kSigmoid:
+      return 1 / (1 + std::exp(-v));
+    case Activation::kTanh:
+      return std::tanh(v);
+    case Activation::kLeakyRelu:
+      return v >= 0 ? v : alpha * v;
+  }
+  return v;
+}
+
+struct Case {
+  int64_t N = 1, C = 1, HW = 1, G = 1;
+  Layout layout = Layout::kNCHW;
+  DataType dtype = DataType::kFloat32;
+  Activation act = Activation::kNone;
+  float alpha = 0.1f;
+  bool residual = false;
+  bool affine = true;
+  bool in_place = false;
+  NormAlgorithm algo = NormAlgorithm::kAuto;
+  double mean = 0.0, stddev = 1.0;  // of x; each channel also gets an offset of up to +-channel_offset
+  double channel_offset = 0.5;
+  bool constant = false;  // every group constant (zero variance)
+  float eps = 1e-5f;
+};
+
+std::string describe(const Case& c) {
+  std::ostringstream s;
+  s << "N=" << c.N << " C=" << c.C << " HW=" << c.HW << " G=" << c.G
+    << (c.layout == Layout::kNCHW ? " NCHW " : " NHWC ") << name(c.dtype)
+    << " act=" << normrt::cuda::to_string(c.act) << (c.residual ? " +residual" : "")
+    << (c.affine ? "" : " no-affine") << (c.in_place ? " in-place" : "")
+    << " algo=" << normrt::cuda::to_string(c.algo) << " mean=" << c.mean << " std=" << c.stddev
+    << (c.constant ? " constant" : "");
+  return s.str();
+}
+
+struct Outcome {
+  double worst = 0;  // max |y - ref| / (atol + rtol |ref|); <= 1 passes
+  NormAlgorithm algo = NormAlgorithm::kAuto;
+  std::vector<uint8_t> y;
+};
+
+uint64_t g_seed = 20261125;
+
+// Runs one case on the GPU and checks it against the double reference; returns details for extra checks.
+Outcome run_case(const Case& c) {
+  Outcome out;
+  const size_t count = static_cast<size_t>(c.N * c.C * c.HW);
+  const int64_t Cg = c.C / c.G;
+  std::mt19937_64 rng(g_seed++);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_real_distribution<double> uni(-1.0, 1.0);
+
+  auto index = [&](int64_t n, int64_t ch, int64_t s) -> size_t {
+    return c.layout == Layout::kNCHW ? static_cast<size_t>((n * c.C + ch) * c.HW + s)
+                                     : static_cast<size_t>((n * c.HW + s) * c.C + ch);
+  };
+
+  std::vector<double> ch_off(static_cast<size_t>(c.N * c.C));
+  for (auto& v : ch_off) v = c.channel_offset * uni(rng);
+  std::vector<float> x(count), res(c.residual ? count : 0), gamma(static_cast<size_t>(c.C)),
+      beta(static_cast<size_t>(c.C));
+  for (int64_t n = 0; n < c.N; ++n)
+    for (int64_t ch = 0; ch < c.C; ++ch)
+      for (int64_t s = 0; s < c.HW; ++s) {
+        const double group_value = c.mean + static_cast<double>((n * c.C + ch) / Cg % 5);
+        x[index(n, ch, s)] = static_cast<float>(
+            c.constant ? group_value : c.mean + c.stddev * (ch_off[n * c.C + ch] + normal(rng)));
+      }
+  for (auto& v : res) v = static_cast<float>(normal(rng));
+  for (auto& v : gamma) v = static_cast<float>(1.0 + 0.5 * uni(rng));
+  for (auto& v : beta) v = static_cast<float>(0.5 * uni(rng));
+  const std::vector<uint8_t> xb = to_storage(x, c.dtype);
+  const std::vector<uint8_t> rb = to_storage(res, c.dtype);
+
+  // Reference in double from the stored (rounded) values.
+  std::vector<double> ref(count);
+  for (int64_t n = 0; n < c.N; ++n)
+    for (int64_t g = 0; g < c.G; ++g) {
+      double sum = 0;
+      for (int64_t ch = g * Cg; ch < (g + 1) * Cg; ++ch)
+        for (int64_t s = 0; s < c.HW; ++s) sum += x[index(n, ch, s)];
+      const double cnt = static_cast<double>(Cg * c.HW);
+      const double mean = sum / cnt;
+      double m2 = 0;
+      for (int64_t ch = g * Cg; ch < (g + 1) * Cg; ++ch)
+        for (int64_t s = 0; s < c.HW; ++s) {
+          const double d = x[index(n, ch, s)] - mean;
+          m2 += d * d;
+        }
+      const double rstd = 1.0 / std::sqrt(m2 / cnt + static_cast<double>(c.eps));
+      for (int64_t ch = g * Cg; ch < (g + 1) * Cg; ++ch)
+        for (int64_t s = 0; s < c.HW; ++s) {
+          const size_t i = index(n, ch, s);
+          double v = (x[i] - mean) * rstd;
+          if (c.affine) v = v * gamma[ch] + beta[ch];
+          v = activate(v, c.act, c.alpha);
+          if (c.residual) v += res[i];
+          ref[i] = v;
+        }
+    }
+
+  const size_t bytes = count * dtype_size(c.dtype);
+  DeviceBuffer dx(bytes), dy(c.in_place ? 0 : bytes), dr(rb.size()), dg(gamma.size() * 4), db(beta.size() * 4);
+  EXPECT_NE(dx.ptr, nullptr);
+  if (!dx.ptr) return out;
+  dx.upload(xb);
+  if (!c.in_place) {
+    EXPECT_EQ(cudaMemset(dy.ptr, 0xff, bytes), cudaSuccess);  // NaN in every dtype
+  }
+  if (c.residual) dr.upload(rb);
+  dg.upload(gamma);
+  db.upload(beta);
+
+  GroupNormArgs a;
+  a.x = dx.ptr;
+  a.y = c.in_place ? dx.ptr : dy.ptr;
+  a.gamma = c.affine ? static_cast<const float*>(dg.ptr) : nullptr;
+  a.beta = c.affine ? static_cast<const float*>(db.ptr) : nullptr;
+  a.residual = c.residual ? dr.ptr : nullptr;
+  a.N = c.N;
+  a.C = c.C;
+  a.spatial = c.HW;
+  a.groups = c.G;
+  a.layout = c.layout;
+  a.dtype = c.dtype;
+  a.epsilon = c.eps;
+  a.activation = c.act;
+  a.alpha = c.alpha;
+  a.algorithm = c.algo;
+  GroupNormPlan plan;
+  Status s = normrt::cuda::group_norm_plan(a, &plan);
+  EXPECT_TRUE(s.ok()) << s.message;
+  if (!s.ok()) return out;
+  out.algo = plan.algorithm;
+  DeviceBuffer ws(plan.workspace_bytes);
+  a.workspace = ws.ptr;
+  a.workspace_bytes = plan.workspace_bytes;
+  s = normrt::cuda::group_norm_forward(a, nullptr);
+  EXPECT_TRUE(s.ok()) << s.message;
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+
+  out.y.resize(bytes);
+  EXPECT_EQ(cudaMemcpy(out.y.data(), a.y, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+  const std::vector<float> y = from_storage(out.y, c.dtype);
+  const double atol = c.dtype == DataType::kFloat32 ? 1e-4 : c.dtype == DataType::kFloat16 ? 1e-3 : 8e-3;
+  const double rtol = atol;
+  size_t bad = 0, first_bad = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const double err = std::fabs(static_cast<double>(y[i]) - ref[i]);
+    const double ratio = std::isfinite(y[i]) ? err / (atol + rtol * std::fabs(ref[i])) : 1e30;
+    if (ratio > 1 && bad++ == 0) first_bad = i;
+    out.worst = std::max(out.worst, ratio);
+  }
+  EXPECT_EQ(bad, 0u) << bad << " of " << count << " outputs off; first at " << first_bad << ": got "
+                     << y[first_bad] << ", want " << ref[first_bad] << " (plan "
+                     << normrt::cuda::to_string(plan.algorithm) << ", cluster " << plan.cluster_size
+                     << ", threads " << plan.threads << ", vector " << plan.vector_bytes << " B, k "
+                     << plan.groups_per_unit << ")";
+  return out;
+}
+
+class CudaNorm : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_device()) GTEST_SKIP() << "no CUDA device of compute capability 9.0+";
+  }
+};
+
+constexpr Activation kActs[] = {Activation::kNone,    Activation::kRelu, Activation::kSilu,
+                                Activation::kElu,     Activation::kGelu, Activation::kSigmoid,
+                                Activation::kTanh,    Activation::kLeakyRelu};
+constexpr DataType kTypes[] = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16};
+constexpr Layout kLayouts[] = {Layout::kNCHW, Layout::kNHWC};
+
+struct Shape {
+  int64_t N, C, HW, G;
+};
+
+// N 1..32; G = 1, G = C and in between; channels per group 1, 2, 3, 4, 7, 10, 13, 16, 40; odd spatial sizes.
+const Shape kShapes[] = {
+    {1, 4, 1, 1},       {2, 6, 7, 3},      {3, 32, 49, 32},     {1, 24, 1000, 8},  {2, 40, 1031, 4},
+    {4, 64, 49, 16},    {1, 13, 7, 1},     {5, 7, 13, 7},       {32, 64, 9, 32},   {8, 320, 64, 32},
+    {2, 96, 225, 32},   {1, 320, 4096, 32}, {16, 1280, 16, 32}, {1, 3, 65536, 1},  {1, 64, 16384, 32},
+    {2, 512, 64, 32},   {32, 256, 49, 32}, {1, 64, 65536, 32},  {3, 26, 1000, 2},  {1, 48, 1, 16},
+};
+
+TEST_F(CudaNorm, ShapesLayoutsTypes) {
+  int i = 0;
+  double worst[3] = {0, 0, 0};
+  for (const Shape& sh : kShapes)
+    for (Layout layout : kLayouts)
+      for (DataType dtype : kTypes) {
+        Case c;
+        c.N = sh.N;
+        c.C = sh.C;
+        c.HW = sh.HW;
+        c.G = sh.G;
+        c.layout = layout;
+        c.dtype = dtype;
+        c.act = kActs[i % 8];
+        c.residual = i % 3 == 1;
+        c.affine = i % 5 != 4;
+        ++i;
+        SCOPED_TRACE(describe(c));
+        const Outcome o = run_case(c);
+        worst[static_cast<int>(dtype)] = std::max(worst[static_cast<int>(dtype)], o.worst);
+      }
+  std::printf("worst error / tolerance: fp32 %.3f fp16 %.3f bf16 %.3f\n", worst[0], worst[1], worst[2]);
+}
+
+TEST_F(CudaNorm, EveryActivationWithAndWithoutResidual) {
+  for (Activation act : kActs)
+    for (bool residual : {false, true})
+      for (Layout layout : kLayouts)
+        for (DataType dtype : kTypes) {
+          Case c;
+          c.N = 3;
+          c.C = 48;
+          c.HW = 100;
+          c.G = 8;
+          c.layout = layout;
+          c.dtype = dtype;
+          c.act = act;
+          c.alpha = act == Activation::kElu ? 1.0f : 0.01f;
+          c.residual = residual;
+          SCOPED_TRACE(describe(c));
+          run_case(c);
+        }
+}
+
+// Both algorithms, forced, at shapes that take the other one by default too.
+TEST_F(CudaNorm, ClusterAndSplitAgree) {
+  const Shape shapes[] = {{2, 320, 1024, 32}, {1, 64, 4096, 32}, {3, 24, 49, 6}, {1, 8, 262144, 1},
+                          {4, 30, 1000, 10},  {8, 64, 1, 64},    {1, 640, 1024, 32}};
+  int i = 0;
+  for (const Shape& sh : shapes)
+    for (Layout layout : kLayouts)
+      for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
+        for (NormAlgorithm algo : {NormAlgorithm::kCluster, NormAlgorithm::kSplit}) {
+          Case c;
+          c.N = sh.N;
+          c.C = sh.C;
+          c.HW = sh.HW;
+          c.G = sh.G;
+          c.layout = layout;
+          c.dtype = dtype;
+          c.algo = algo;
+          c.act = kActs[i++ % 8];
+          c.residual = i % 2 == 0;
+          GroupNormArgs probe;
+          probe.x = probe.y = reinterpret_cast<void*>(256);
+          probe.N = c.N;
+          probe.C = c.C;
+          probe.spatial = c.HW;
+          probe.groups = c.G;
+          probe.layout = layout;
+          probe.dtype = dtype;
+          probe.algorithm = algo;
+          if (!normrt::cuda::group_norm_plan(probe, nullptr).ok()) continue;  // group too big for a cluster
+          SCOPED_TRACE(describe(c));
+          const Outcome o = run_case(c);
+          EXPECT_EQ(o.algo, algo);
+        }
+}
+
+TEST_F(CudaNorm, LargeMeanSmallVarianceAndConstantGroupsStayFinite) {
+  for (Layout layout : kLayouts)
+    for (DataType dtype : kTypes)
+      for (NormAlgorithm algo : {NormAlgorithm::kAuto, NormAlgorithm::kSplit}) {
+        Case c;
+        c.N = 2;
+        c.C = 32;
+        c.HW = 1000;
+        c.G = 8;
+        c.layout = layout;
+        c.dtype = dtype;
+        c.algo = algo;
+        c.mean = 1e4;
+        c.stddev = 1e-2;
+        c.channel_offset = 0.0;  // one mean per group: the hard case
+        {
+          SCOPED_TRACE(describe(c));
+          run_case(c);  // fp16/bf16 round 1e4 +- 1e-2 to a constant: then y = beta exactly
+        }
+        c.mean = 100.0;
+        c.stddev = 0.1;
+        {
+          SCOPED_TRACE(describe(c));
+          run_case(c);
+        }
+        c.mean = 3.0;
+        c.constant = true;
+        c.act = Activation::kSilu;
+        c.residual = true;
+        {
+          SCOPED_TRACE(describe(c));
+          run_case(c);
+        }
+      }
+}
+
+TEST_F(CudaNorm, InPlaceAndDeterministic) {
+  for (NormAlgorithm algo : {NormAlgorithm::kAuto, NormAlgorithm::kSplit})
+    for (Layout layout : kLayouts) {
+      Case c;
+      c.N = 2;
+      c.C = 64;
+      c.HW = 4096;
+      c.G = 32;
+      c.layout = layout;
+      c.dtype = DataType::kFloat16;
+      c.algo = algo;
+      c.act = Activation::kSilu;
+      c.in_place = true;
+      SCOPED_TRACE(describe(c));
+      run_case(c);
+
+      c.in_place = false;
+      const uint64_t seed = g_seed;
+      const Outcome first = run_case(c);
+      g_seed = seed;  // same data again
+      const Outcome second = run_case(c);
+      EXPECT_TRUE(first.y == second.y) << "two runs on the same input differ";
+    }
+}
+
+TEST_F(CudaNorm, BenchmarkShapesTakeTheOnePassPathWithWideLoads) {
+  const Shape shapes[] = {{2, 320, 4096, 32},  {8, 320, 4096, 32}, {8, 640, 1024, 32}, {16, 1280, 256, 32},
+                          {32, 256, 3136, 32}, {1, 64, 65536, 32}, {1, 512, 4096, 32}, {64, 512, 64, 32}};
+  for (const Shape& sh : shapes)
+    for (DataType dtype : {DataType::kFloat32, DataType::kFloat16}) {
+      GroupNormArgs a;
+      a.x = a.y = reinterpret_cast<void*>(256);
+      a.N = sh.N;
+      a.C = sh.C;
+      a.spatial = sh.HW;
+      a.groups = sh.G;
+      a.dtype = dtype;
+      GroupNormPlan plan;
+      ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &plan).ok());
+      EXPECT_EQ(plan.algorithm, NormAlgorithm::kCluster) << sh.N << "x" << sh.C << "x" << sh.HW;
+      EXPECT_EQ(plan.vector_bytes, 16);
+      EXPECT_TRUE(plan.bulk_copy);
+      a.layout = Layout::kNHWC;
+      ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &plan).ok());
+      std::printf("NHWC %s %lldx%lldx%lld G=%lld: %s cluster=%d threads=%d vector=%dB k=%d blocks=%lld smem=%zu\n",
+                  name(dtype), static_cast<long long>(sh.N), static_cast<long long>(sh.C),
+                  static_cast<long long>(sh.HW), static_cast<long long>(sh.G),
+                  normrt::cuda::to_string(plan.algorithm), plan.cluster_size, plan.threads, plan.vector_bytes,
+                  plan.groups_per_unit, static_cast<long long>(plan.blocks), plan.shared_bytes);
+    }
+}
+
+TEST_F(CudaNorm, LayerNorm) {
+  const int64_t shapes[][2] = {{1, 768}, {7, 1000}, {64, 4096}, {3, 13}, {2, 1 << 20}};
+  int i = 0;
+  for (const auto& sh : shapes)
+    for (DataType dtype : kTypes) {
+      // LayerNorm over cols == GroupNorm with C = cols, spatial = 1, one group: check it through the wrapper.
+      Case c;
+      c.N = sh[0];
+      c.C = sh[1];
+      c.HW = 1;
+      c.G = 1;
+      c.dtype = dtype;
+      c.residual = i % 2 == 0;
+      c.act = kActs[i++ % 8];
+      SCOPED_TRACE(describe(c));
+      normrt::cuda::LayerNormArgs ln;
+      ln.rows = c.N;
+      ln.cols = c.C;
+      ln.dtype = dtype;
+      ln.x = ln.y = reinterpret_cast<void*>(256);
+      const GroupNormArgs g = normrt::cuda::layer_norm_as_group_norm(ln);
+      EXPECT_EQ(g.N, c.N);
+      EXPECT_EQ(g.C, c.C);
+      EXPECT_EQ(g.spatial, 1);
+      EXPECT_EQ(g.groups, 1);
+      EXPECT_EQ(g.layout, Layout::kNCHW);
+      run_case(c);
+    }
+}
+
+TEST_F(CudaNorm, BadArgumentsAreErrorsThatSayWhy) {
+  DeviceBuffer buf(1 << 20);
+  GroupNormArgs a;
+  a.x = a.y = buf.ptr;
+  a.N = 2;
+  a.C = 30;
+  a.spatial = 10;
+  a.groups = 4;
+  Status s = normrt::cuda::group_norm_forward(a, nullptr);
+  EXPECT_EQ(s.cuda, cudaErrorInvalidValue);
+  EXPECT_NE(s.message.find("groups must divide C"), std::string::npos) << s.message;
+
+  a.groups = 3;
+  a.x = nullptr;
+  s = normrt::cuda::group_norm_forward(a, nullptr);
+  EXPECT_NE(s.message.find("x is null"), std::string::npos) << s.message;
+
+  a.x = buf.ptr;
+  a.algorithm = NormAlgorithm::kSplit;
+  s = normrt::cuda::group_norm_forward(a, nullptr);
+  EXPECT_NE(s.message.find("workspace"), std::string::npos) << s.message;
+  EXPECT_GT(normrt::cuda::group_norm_workspace_bytes(a), 0u);
+
+  a.algorithm = NormAlgorithm::kCluster;
+  a.N = 1;
+  a.C = 1;
+  a.groups = 1;
+  a.spatial = 1 << 22;  // 16 MB in one group: more than a cluster's shared memory
+  a.x = a.y = reinterpret_cast<void*>(256);
+  s = normrt::cuda::group_norm_plan(a, nullptr);
+  EXPECT_NE(s.message.find("does not fit"), std::string::npos) << s.message;
+  a.algorithm = NormAlgorithm::kAuto;
+  GroupNormPlan plan;
+  ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &plan).ok());
+  EXPECT_EQ(plan.algorithm, NormAlgorithm::kSplit);
+
+  a.spatial = 10;
+  a.epsilon = -1.0f;
+  s = normrt::cuda::group_norm_plan(a, nullptr);
+  EXPECT_NE(s.message.find("epsilon"), std::string::npos) << s.message;
+}
+
+}  // namespace
