@@ -364,25 +364,31 @@ Outcome run_test(const std::string& test_dir, const std::string& test_name, cons
       const bool data_dependent = std::string(e.what()).find("has no concrete shape") != std::string::npos;
       if (!options.bake_shape_inputs || !data_dependent) throw;
       // Diagnostic only: the output shape depends on an input's value (Slice's starts, Reshape's shape), which
-      // a normrt engine must know at build time. Make the integer and scalar inputs initializers and retry.
-      onnx::ModelProto baked;
-      if (!baked.ParseFromString(model_bytes)) throw;
-      for (auto it = inputs.begin(); it != inputs.end();) {
-        const Tensor& t = it->second;
-        const bool shape_like = t.dtype() == DataType::kInt64 || t.dtype() == DataType::kInt32 || t.rank() == 0;
-        if (!shape_like) {
-          ++it;
-          continue;
+      // a normrt engine must know at build time. Make every input but the first (the data) an initializer, and
+      // scalars too (Range's start, limit and delta), and retry; then every input (ConstantOfShape's shape).
+      for (int level = 0; !engine; ++level) {
+        onnx::ModelProto baked;
+        if (!baked.ParseFromString(model_bytes)) throw;
+        std::map<std::string, Tensor> remaining = inputs;
+        normrt::BuildOptions retry = build;
+        for (size_t i = 0; i < input_files.size(); ++i) {
+          const std::string& name = graph.input(static_cast<int>(i)).name();
+          if (level == 0 && i == 0 && inputs.at(name).rank() > 0) continue;
+          onnx::TensorProto* init = baked.mutable_graph()->add_initializer();
+          if (!init->ParseFromString(input_bytes[name])) throw;
+          init->set_name(name);
+          retry.profiles.front().inputs.erase(name);
+          remaining.erase(name);
         }
-        onnx::TensorProto* init = baked.mutable_graph()->add_initializer();
-        if (!init->ParseFromString(input_bytes[it->first])) throw;
-        init->set_name(it->first);
-        build.profiles.front().inputs.erase(it->first);
-        it = inputs.erase(it);
+        if (retry.profiles.front().inputs.empty()) retry.profiles.clear();
+        baked_note = " [shape inputs baked]";
+        try {
+          engine = normrt::build_engine(normrt::import_onnx_bytes(baked.SerializeAsString(), test_dir, test_name), retry);
+          inputs = remaining;
+        } catch (const normrt::Error& again) {
+          if (level > 0 || std::string(again.what()).find("has no concrete shape") == std::string::npos) throw;
+        }
       }
-      if (build.profiles.front().inputs.empty()) build.profiles.clear();
-      if (baked_note.empty()) baked_note = " [shape inputs baked]";
-      engine = normrt::build_engine(normrt::import_onnx_bytes(baked.SerializeAsString(), test_dir, test_name), build);
     }
     normrt::ExecutionContext context(engine);
     std::vector<std::pair<std::string, Tensor>> results = context.run(inputs);
@@ -738,8 +744,8 @@ const char* kUsage =
     "  --max-input-mb N       tests with larger inputs are skipped as unsupported (default 100)\n"
     "  --memory-limit-mb N    address-space limit per test process, 0 for none (default 8192)\n"
     "  --clamp-opset          diagnostic: run models of opset > 21 as opset 21 (never for the expected list)\n"
-    "  --bake-shape-inputs    diagnostic: when an output shape depends on an input's value, make the integer and\n"
-    "                         scalar inputs initializers and build again (never for the expected list)\n"
+    "  --bake-shape-inputs    diagnostic: when an output shape depends on an input's value, make every input but\n"
+    "                         the first (and scalars) initializers and build again (never for the expected list)\n"
     "  --verbose              print every result as it arrives\n"
     "NAME_SUBSTRING           run only tests whose name contains one of these\n";
 
