@@ -12,7 +12,7 @@ PIN=${PIN:-}
 PEER_PYTHON=${PEER_PYTHON:-.venv/bin/python}
 NORMRT=${NORMRT:-./build/normrt}
 OUT=${OUT:-build/bench_cpu}
-RESULTS=${RESULTS:-bench/results/cpu.md}
+RESULTS=${RESULTS:-build/bench_cpu/cpu.md}
 mkdir -p "$OUT"
 if [ -z "${FIXTURES:-}" ]; then
   FIXTURES="$OUT/fixtures"
