@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CPU latency of normrt against ONNX Runtime and PyTorch on the fixture models, batch 1 and 8, 2 threads
-# each, in one run on the same machine. Prints a table of ratios and writes it to bench/results/cpu.md.
+# each, in one run on the same machine. Prints a table of ratios and writes it to build/bench_cpu/cpu.md;
+# results that are reported get copied to bench/results/ with the command that made them.
 # Usage: bash bench/cpu.sh   (after scripts/setup.sh)
 # Environment: THREADS (2), PIN (a prefix such as "taskset -c 0,1" that pins every runtime to the same cores),
 # PEER_PYTHON (.venv/bin/python), FIXTURES (an existing fixtures folder; made here when unset), NORMRT
