@@ -395,7 +395,8 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
     header.u32();
     uint64_t offset = header.u64(), length = header.u64();
     if (tag != kSectionOrder[i]) throw corrupt("section " + std::to_string(i) + " has tag " + std::to_string(tag));
-    if (offset != expected_offset || length > bytes.size() - 4 - offset)
+    // offset first: size - 4 - offset must not wrap around (the checksum forged, a section may start past the end).
+    if (offset != expected_offset || offset > bytes.size() - 4 || length > bytes.size() - 4 - offset)
       throw corrupt("section " + std::to_string(i) + " is not where the sections before it end");
     expected_offset = offset + length;
     ByteReader section(bytes.data() + offset, length, what);
