@@ -13,6 +13,7 @@ void add_inspect_command(CLI::App& app);
 void add_build_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_fuse_command(CLI::App& app);
 
 // `--plugins lib.so` (repeatable) on a subcommand; load_plugins loads them in order before anything else runs.
 void add_plugins_option(CLI::App* command, std::vector<std::string>& libraries);

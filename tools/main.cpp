@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   normrt::cli::add_build_command(app);
   normrt::cli::add_run_command(app);
   normrt::cli::add_bench_command(app);
+  normrt::cli::add_fuse_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,3 +1,4 @@
+#include <chrono>
 #include <set>
 
 #include "engine/engine.h"
@@ -54,7 +55,9 @@ std::vector<std::pair<std::string, Tensor>> ExecutionContext::run(const std::map
   for (const auto& [name, t] : engine.graph.initializers) values[engine.slots.at(name)] = t;
 
   std::vector<const Tensor*> in_ptrs;
+  if (profiling_) timings_.resize(engine.steps.size());
   for (size_t s = 0; s < engine.steps.size(); ++s) {
+    auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     const Engine::Step& step = engine.steps[s];
     const Node& node = engine.graph.nodes[s];
     in_ptrs.clear();
@@ -73,15 +76,36 @@ std::vector<std::pair<std::string, Tensor>> ExecutionContext::run(const std::map
     for (size_t o = 0; o < outs.size(); ++o)
       if (step.outputs[o] >= 0) values[step.outputs[o]] = std::move(outs[o]);
     for (int slot : step.release) values[slot] = Tensor();
+    if (profiling_) {
+      timings_[s].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      ++timings_[s].calls;
+    }
   }
+  // Outputs are the caller's own: never the memory of an input (which may be the caller's buffer, wrapped), a
+  // weight (shared by every context) or another output. A value returned twice, an initializer or input
+  // returned as is, or a view of one (view ops such as Reshape hand out their input's storage) is copied.
+  std::vector<std::pair<const char*, const char*>> taken;
+  auto add = [&](const Tensor& t) {
+    const char* p = static_cast<const char*>(t.raw());
+    if (p && t.nbytes()) taken.emplace_back(p, p + t.nbytes());
+  };
+  auto overlaps = [&](const Tensor& t) {
+    const char* p = static_cast<const char*>(t.raw());
+    if (!p || !t.nbytes()) return false;
+    for (const auto& [begin, end] : taken)
+      if (p < end && begin < p + t.nbytes()) return true;
+    return false;
+  };
+  for (const auto& [name, t] : inputs) add(t);
+  for (const auto& [name, t] : engine.graph.initializers) add(t);
   std::vector<std::pair<std::string, Tensor>> outputs;
   std::set<int> returned;
   for (size_t i = 0; i < engine.graph.outputs.size(); ++i) {
     int slot = engine.output_slots[i];
-    // A value returned twice, or an initializer or input returned as is, is copied so that callers own it.
     bool shared = !returned.insert(slot).second || engine.graph.is_initializer(engine.slot_names[slot]) ||
-                  engine.graph.find_input(engine.slot_names[slot]);
+                  engine.graph.find_input(engine.slot_names[slot]) || overlaps(values[slot]);
     outputs.emplace_back(engine.graph.outputs[i].name, shared ? values[slot].clone() : values[slot]);
+    add(outputs.back().second);
   }
   return outputs;
 }

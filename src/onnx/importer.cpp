@@ -1,10 +1,13 @@
 #include "onnx/importer.h"
 
 #include <cstring>
+#include <map>
 #include <set>
 
+#include "onnx/normrt_functions.h"
 #include "onnx/onnx_pb.h"
 #include "onnx/safe_file.h"
+#include "ops/op.h"
 
 namespace normrt {
 
@@ -38,6 +41,9 @@ class Importer {
     bool uses_default_domain = false;
     for (const auto& node : g.node())
       if (node.domain().empty() || node.domain() == "ai.onnx") uses_default_domain = true;
+    for (const auto& f : model.functions())
+      for (const auto& node : f.node())
+        if (node.domain().empty() || node.domain() == "ai.onnx") uses_default_domain = true;
     // opset_import is the last field a model usually has, so a file cut short often loses exactly that.
     if (uses_default_domain && !declares_default_opset)
       throw invalid(what_, "the model uses ONNX ops but imports no opset for them (opset_import has no entry for the "
@@ -63,30 +69,130 @@ class Importer {
     for (const auto& out : g.output()) graph.outputs.push_back(convert_value_info(out, false));
     for (const auto& vi : g.value_info()) graph.value_info[vi.name()] = convert_value_info(vi, false);
 
-    std::set<std::string> node_names;
-    for (int i = 0; i < g.node_size(); ++i) {
-      const auto& n = g.node(i);
-      Node node;
-      node.op_type = n.op_type();
-      node.domain = n.domain() == "ai.onnx" ? "" : n.domain();
-      node.name = n.name().empty() ? n.op_type() + "_" + std::to_string(i) : n.name();
-      // Names make messages useful only when unique.
-      if (!node_names.insert(node.name).second) node.name += "_" + std::to_string(i);
-      node.inputs.assign(n.input().begin(), n.input().end());
-      node.outputs.assign(n.output().begin(), n.output().end());
-      for (const auto& a : n.attribute()) node.attributes[a.name()] = convert_attribute(a, node);
-      if (node.domain.empty() && node.op_type == "Constant") {
-        fold_constant_node(node, graph);
-        continue;
-      }
-      graph.nodes.push_back(std::move(node));
+    for (const auto& f : model.functions()) {
+      const std::string domain = f.domain() == "ai.onnx" ? "" : f.domain();
+      if (!functions_.emplace(std::make_pair(domain, f.name()), &f).second)
+        throw invalid(what_, "the model defines function " + domain + "::" + f.name() + " twice");
     }
+    for (int i = 0; i < g.node_size(); ++i) import_node(g.node(i), i, graph, 0);
     graph.sort_topologically();
     graph.verify();
     return graph;
   }
 
+  Tensor tensor(const onnx::TensorProto& tp) { return convert_tensor(tp); }
+
  private:
+  // One node of the graph (or of an inlined function body): converted, Constant folded into an initializer,
+  // a call of normrt's own functions mapped back to the native op, any other local function inlined.
+  void import_node(const onnx::NodeProto& n, int index, Graph& graph, int depth) {
+    Node node;
+    node.op_type = n.op_type();
+    node.domain = n.domain() == "ai.onnx" ? "" : n.domain();
+    node.name = n.name().empty() ? n.op_type() + "_" + std::to_string(index) : n.name();
+    // Names make messages useful only when unique.
+    if (!node_names_.insert(node.name).second) {
+      node.name += "_" + std::to_string(index);
+      for (int k = 2; !node_names_.insert(node.name).second; ++k) node.name = n.name() + "_" + std::to_string(index) + "_" + std::to_string(k);
+    }
+    node.inputs.assign(n.input().begin(), n.input().end());
+    node.outputs.assign(n.output().begin(), n.output().end());
+    for (const auto& a : n.attribute()) node.attributes[a.name()] = convert_attribute(a, node);
+    if (node.domain.empty() && node.op_type == "Constant") {
+      fold_constant_node(node, graph);
+      return;
+    }
+    auto function = functions_.find({node.domain, node.op_type});
+    const bool native = OpRegistry::global().find(node.domain, node.op_type) != nullptr;
+    if (function != functions_.end() && !native) {
+      std::string base;
+      if (node.domain == kNormrtDomain) {
+        // `normrt fuse` writes GroupNorm_G32_eps1e-05_Silu with the attributes it encodes (normrt_functions.h).
+        if (matches_normrt_function_name(node.op_type, node, &base)) {
+          node.op_type = base;
+          graph.nodes.push_back(std::move(node));
+          return;
+        }
+        if (!base.empty())
+          throw invalid(what_, node.describe() + " calls the local function '" + node.op_type +
+                                   "', whose name does not match the node's attributes (" + attribute_summary(node) +
+                                   "): the function body and the attributes may disagree. Re-run `normrt fuse` on "
+                                   "the original model.");
+      }
+      inline_function(n, node, *function->second, graph, depth);
+      return;
+    }
+    graph.nodes.push_back(std::move(node));
+  }
+
+  static std::string attribute_summary(const Node& node) {
+    std::string s;
+    for (const auto& [name, a] : node.attributes) {
+      s += (s.empty() ? "" : ", ") + name + " = ";
+      if (a.type == AttributeType::kInt) s += std::to_string(a.i);
+      else if (a.type == AttributeType::kFloat) s += std::to_string(a.f);
+      else if (a.type == AttributeType::kString) s += "'" + a.s + "'";
+      else s += "...";
+    }
+    return s.empty() ? "none" : s;
+  }
+
+  // Replaces a call by its function's body: formal inputs and outputs become the call's values, every other
+  // name gets a prefix unique to this call, and attribute references take the call's attributes (a reference
+  // the call does not set leaves the attribute out, as ONNX specifies).
+  void inline_function(const onnx::NodeProto& call, const Node& node, const onnx::FunctionProto& f, Graph& graph,
+                       int depth) {
+    constexpr int kMaxDepth = 8;
+    if (depth >= kMaxDepth)
+      throw invalid(what_, node.describe() + ": local functions nest deeper than " + std::to_string(kMaxDepth) +
+                               " calls (a function calling itself?)");
+    for (const auto& op : f.opset_import()) {
+      const std::string domain = op.domain() == "ai.onnx" ? "" : op.domain();
+      if (graph.opsets.count(domain) && graph.opsets.at(domain) != op.version())
+        throw invalid(what_, "local function " + f.domain() + "::" + f.name() + " imports opset " +
+                                 std::to_string(op.version()) + " of domain '" + domain + "', the model " +
+                                 std::to_string(graph.opsets.at(domain)) +
+                                 "; normrt runs one opset per domain, so it cannot inline " + node.describe());
+      if (!graph.opsets.count(domain)) graph.opsets[domain] = op.version();
+    }
+    if (call.input_size() > f.input_size() || call.output_size() > f.output_size())
+      throw invalid(what_, node.describe() + " passes " + std::to_string(call.input_size()) + " inputs and " +
+                               std::to_string(call.output_size()) + " outputs to local function '" + f.name() +
+                               "', which declares " + std::to_string(f.input_size()) + " and " +
+                               std::to_string(f.output_size()));
+    const std::string prefix = node.name + "/" + std::to_string(inline_count_++) + "/";
+    std::map<std::string, std::string> rename;
+    for (int i = 0; i < f.input_size(); ++i) rename[f.input(i)] = i < call.input_size() ? call.input(i) : "";
+    for (int i = 0; i < f.output_size(); ++i)
+      rename[f.output(i)] = i < call.output_size() && !call.output(i).empty() ? call.output(i) : prefix + f.output(i);
+    auto renamed = [&](const std::string& name) {
+      if (name.empty()) return name;
+      auto it = rename.find(name);
+      return it != rename.end() ? it->second : prefix + name;
+    };
+    std::map<std::string, const onnx::AttributeProto*> call_attributes;
+    for (const auto& a : call.attribute()) call_attributes[a.name()] = &a;
+    for (int i = 0; i < f.node_size(); ++i) {
+      onnx::NodeProto body = f.node(i);
+      for (auto& in : *body.mutable_input()) in = renamed(in);
+      for (auto& out : *body.mutable_output()) out = renamed(out);
+      body.set_name(prefix + (body.name().empty() ? body.op_type() + "_" + std::to_string(i) : body.name()));
+      body.clear_attribute();
+      for (const auto& a : f.node(i).attribute()) {
+        if (a.ref_attr_name().empty()) {
+          *body.add_attribute() = a;
+          continue;
+        }
+        auto given = call_attributes.find(a.ref_attr_name());
+        if (given == call_attributes.end()) continue;
+        onnx::AttributeProto* copy = body.add_attribute();
+        *copy = *given->second;
+        copy->set_name(a.name());
+      }
+      import_node(body, i, graph, depth + 1);
+    }
+  }
+
   Shape convert_shape(const onnx::TypeProto_Tensor& tt) {
     if (!tt.has_shape()) return Shape();
     std::vector<Dim> dims;
@@ -305,6 +411,9 @@ class Importer {
 
   std::string base_dir_;
   std::string what_;
+  std::map<std::pair<std::string, std::string>, const onnx::FunctionProto*> functions_;
+  std::set<std::string> node_names_;
+  int inline_count_ = 0;
 };
 
 std::string folder_of(const std::string& path) {
@@ -324,6 +433,14 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& base_dir, c
                         "or not an ONNX file?)");
   if (!model.has_graph()) throw invalid(what, "the model has no graph (is this an ONNX model file?)");
   return Importer(base_dir, what).run(model);
+}
+
+Tensor import_onnx_tensor(const std::string& bytes, const std::string& what) {
+  onnx::TensorProto tensor;
+  if (bytes.size() > kMaxModelBytes) throw invalid(what, "the file is larger than protobuf's 2 GiB limit");
+  if (!tensor.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    throw invalid(what, "not a serialized ONNX TensorProto: the protobuf could not be parsed");
+  return Importer(std::string(), what).tensor(tensor);
 }
 
 Graph import_onnx_file(const std::string& path) {

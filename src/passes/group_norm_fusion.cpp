@@ -1,5 +1,5 @@
-// GroupNorm fusion: recognizes what PyTorch's TorchScript exporter writes for nn.GroupNorm (every opset) and
-// replaces it by one ai.normrt::GroupNorm node.
+// GroupNorm fusion: recognizes what PyTorch's exporters write for nn.GroupNorm and replaces it by one
+// ai.normrt::GroupNorm node.
 //
 //   x [N, C, *spatial]
 //   r1 = Reshape(x, [0 | N, G, -1 | C/G*prod(spatial)])
@@ -8,16 +8,34 @@
 //   m  = Mul(r2, gamma)      gamma per channel: [C,1,..], [1,C,1,..], or a scalar     (optional)
 //   y  = Add(m, beta)        beta likewise                                             (optional)
 //
-// Preconditions, each checked, each refusal recorded with its reason: the Reshapes split and restore exactly
-// x's shape with G dividing C, the InstanceNormalization is the identity affine, every intermediate value has
-// exactly one reader and is no graph output, and gamma/beta broadcast along the channel axis only.
+// The forms this covers:
+//   - the TorchScript exporter at every opset (the constants above are initializers or Constant nodes);
+//   - the torch.export/dynamo exporter at opset 18 before its optimizer runs: the first shape is
+//     Concat([0], Reshape(G, [-1]), [-1]), scale and bias are Expand(CastLike(1.0 | 0.0, x), [G]), gamma and
+//     beta are CastLike(Unsqueeze(weight, axes), ...): every one of these is a value known before run time
+//     (KnownValues evaluates it), and what counts is that value, not how it was spelled;
+//   - a mixed-precision chain: float Casts between the stages (r1 -> Cast -> n -> Cast -> r2 ...), as fp16
+//     models write around an InstanceNormalization they run in float32, and Shape read through a Cast of x.
+//
+// Preconditions, each checked, each refusal recorded with its reason:
+//   G1. x has a known rank >= 3 and a static channel count C;
+//   G2. the first Reshape's shape is a known value of 3 entries, [0 (allowzero = 0) | N, G, -1 | C/G*spatial];
+//   G3. G divides C;
+//   G4. the InstanceNormalization's scale and bias are known values of length G, all ones and all zeros;
+//   G5. every intermediate value (r1, n, r2, m and the Casts between them) has exactly one reader and is no
+//       graph output;
+//   G6. the second Reshape restores x's shape: Shape(w) where w is x up to Casts, or a constant equal to x's
+//       static shape;
+//   G7. Casts inside the chain convert between float types and never below x's precision, and the value the
+//       fused node replaces has x's type (so the fusion can only be more precise, never less);
+//   G8. gamma and beta (each optional) are known values that broadcast along the channel axis only; a Mul or
+//       Add that fails this stays in the graph after the fused node (the normalization fuses alone).
 #include <algorithm>
 #include <cmath>
 
-#include "ops/evaluate.h"
 #include "ops/shape_util.h"
-#include "passes/graph_query.h"
 #include "passes/pass.h"
+#include "passes/rewrite_util.h"
 
 namespace normrt {
 
@@ -26,17 +44,17 @@ namespace {
 constexpr const char* kPass = "group_norm_fusion";
 
 struct GroupNormMatch {
-  std::vector<size_t> nodes;  // matched node indices, in graph order
+  std::vector<size_t> nodes;  // matched node indices
   std::string x, y;
   int64_t groups = 0, channels = 0;
   float epsilon = 1e-5f;
   std::vector<double> gamma, beta;  // per channel; empty when absent
 };
 
-// Expands a constant that broadcasts against x of `rank` along the channel axis only into C values.
-bool per_channel(const GraphQuery& q, const std::string& name, size_t rank, int64_t channels,
-                 std::vector<double>* out, std::string* why) {
-  const Tensor* t = q.constant(name);
+// Expands a known value that broadcasts against x of `rank` along the channel axis only into C values.
+bool per_channel(KnownValues& known, const std::string& name, size_t rank, int64_t channels, std::vector<double>* out,
+                 std::string* why) {
+  const Tensor* t = known.value(name);
   if (!t) {
     *why = "'" + name + "' is not a constant";
     return false;
@@ -46,7 +64,10 @@ bool per_channel(const GraphQuery& q, const std::string& name, size_t rank, int6
     return false;
   }
   std::vector<double> values;
-  q.constant_values(name, &values);
+  if (!known.doubles(name, &values)) {
+    *why = "'" + name + "' has no numeric value";
+    return false;
+  }
   size_t offset = rank - t->rank();
   int64_t channel_extent = 1;
   for (size_t i = 0; i < t->rank(); ++i) {
@@ -64,58 +85,107 @@ bool per_channel(const GraphQuery& q, const std::string& name, size_t rank, int6
     return false;
   }
   out->assign(static_cast<size_t>(channels), 0.0);
-  for (int64_t c = 0; c < channels; ++c) (*out)[static_cast<size_t>(c)] = values[channel_extent == 1 ? 0 : static_cast<size_t>(c)];
+  for (int64_t c = 0; c < channels; ++c)
+    (*out)[static_cast<size_t>(c)] = values[channel_extent == 1 ? 0 : static_cast<size_t>(c)];
   return true;
 }
 
-// Whether `shape_value` is Shape(x) (whole shape) or a constant equal to x's static shape.
-bool restores_shape_of(const GraphQuery& q, const std::string& shape_value, const std::string& x, const Shape& xs,
-                       std::string* why) {
-  if (const Node* p = q.producer(shape_value)) {
-    if (p->op_type == "Shape" && p->domain.empty() && p->input(0) == x && p->attr_int("start", 0) == 0 &&
-        !p->has_attribute("end"))
-      return true;
-    *why = "the second Reshape's shape comes from " + p->describe() + ", not from Shape of the normalized input";
-    return false;
+// The value whose shape `value` has, looking through Casts and Identities (which keep shapes).
+std::string shape_root(const GraphQuery& q, std::string value) {
+  for (int hops = 0; hops < 16; ++hops) {
+    const Node* p = q.producer(value);
+    if (!(is_op(p, "Cast") || is_op(p, "Identity")) || p->inputs.empty()) break;
+    value = p->input(0);
   }
+  return value;
+}
+
+int float_precision(DataType dtype) {
+  switch (dtype) {
+    case DataType::kFloat16: case DataType::kBFloat16: return 1;
+    case DataType::kFloat32: return 2;
+    case DataType::kFloat64: return 3;
+    default: return 0;
+  }
+}
+
+// Follows single-reader Casts forward from `value` (G5, G7); appends them to `nodes`. False with `why` for a
+// Cast the fusion cannot absorb.
+bool skip_casts_forward(const Graph& g, const GraphQuery& q, DataType x_type, std::string* value,
+                        std::vector<size_t>* nodes, std::string* why) {
+  while (q.has_single_use(*value)) {
+    const size_t reader_index = q.readers(*value)[0];
+    const Node& reader = g.nodes[reader_index];
+    if (!is_op(&reader, "Cast")) break;
+    const DataType to = static_cast<DataType>(reader.attr_int("to", 0));
+    if (float_precision(to) < float_precision(x_type)) {
+      *why = reader.describe() + " inside the pattern casts to " + dtype_name(to) + ", below the input's " +
+             dtype_name(x_type) + "; fusing would change the result's precision";
+      return false;
+    }
+    nodes->push_back(reader_index);
+    *value = reader.outputs[0];
+  }
+  return true;
+}
+
+// Whether `shape_value` is Shape(x) (whole shape; x up to Casts) or a constant equal to x's static shape.
+bool restores_shape_of(const GraphQuery& q, KnownValues& known, const std::string& shape_value, const std::string& x,
+                       const Shape& xs, std::string* why) {
+  const Node* p = q.producer(shape_value);
+  if (is_op(p, "Shape") && shape_root(q, p->input(0)) == shape_root(q, x) && p->attr_int("start", 0) == 0 &&
+      !p->has_attribute("end"))
+    return true;
   std::vector<double> v;
-  if (q.constant_values(shape_value, &v) && xs.fully_known()) {
+  if (known.doubles(shape_value, &v) && xs.fully_known()) {
     Dims d = xs.concrete();
     bool same = v.size() == d.size();
     for (size_t i = 0; same && i < d.size(); ++i) same = static_cast<int64_t>(v[i]) == d[i];
     if (same) return true;
   }
+  if (p && !is_op(p, "Shape")) {
+    *why = "the second Reshape's shape comes from " + p->describe() + ", not from Shape of the normalized input";
+    return false;
+  }
   *why = "the second Reshape does not restore the input's shape " + xs.to_string();
   return false;
 }
 
-bool match(const Graph& g, const GraphQuery& q, const GraphTypes& types, size_t in_index, GroupNormMatch* m,
+bool match(const Graph& g, const GraphQuery& q, KnownValues& known, size_t in_index, GroupNormMatch* m,
            std::string* why) {
   const Node& in = g.nodes[in_index];
-  const Node* r1 = q.producer(in.input(0));
-  if (!r1 || r1->op_type != "Reshape" || !r1->domain.empty()) {
+  // Back from the InstanceNormalization, through Casts, to the first Reshape.
+  std::vector<size_t> casts_before;
+  std::string reshaped = in.input(0);
+  const Node* r1 = q.producer(reshaped);
+  while (is_op(r1, "Cast") && q.has_single_use(reshaped)) {
+    casts_before.push_back(q.producer_index(reshaped));
+    reshaped = r1->input(0);
+    r1 = q.producer(reshaped);
+  }
+  if (!is_op(r1, "Reshape")) {
     *why = "its input is not produced by a Reshape (a genuine InstanceNorm)";
     return false;
   }
   m->x = r1->input(0);
-  auto xt = types.types.find(m->x);
-  if (xt == types.types.end() || !xt->second.shape.has_rank || xt->second.shape.rank() < 3) {
+  const Shape xs = known.shape(m->x);
+  const DataType x_type = known.dtype(m->x);
+  if (!xs.has_rank || xs.rank() < 3) {  // G1
     *why = "the Reshape's input has no known rank >= 3";
     return false;
   }
-  const Shape& xs = xt->second.shape;
   if (!xs.dims[1].known()) {
     *why = "the channel count of '" + m->x + "' is not static";
     return false;
   }
   m->channels = xs.dims[1].value;
   std::vector<double> s1;
-  if (!q.constant_values(r1->input(1), &s1) || s1.size() != 3) {
+  if (!known.doubles(r1->input(1), &s1) || s1.size() != 3) {  // G2
     *why = "the first Reshape's shape is not a constant of 3 values";
     return false;
   }
   m->groups = static_cast<int64_t>(s1[1]);
-  if (m->groups <= 0 || m->channels % m->groups != 0) {
+  if (m->groups <= 0 || m->channels % m->groups != 0) {  // G3
     *why = "the reshape makes " + std::to_string(m->groups) + " groups, which does not divide the " +
            std::to_string(m->channels) + " channels";
     return false;
@@ -133,8 +203,8 @@ bool match(const Graph& g, const GraphQuery& q, const GraphTypes& types, size_t 
     *why = "the first Reshape's shape is not [N, G, -1]";
     return false;
   }
-  std::vector<double> scale, bias;
-  if (!q.constant_values(in.input(1), &scale) || !q.constant_values(in.input(2), &bias) ||
+  std::vector<double> scale, bias;  // G4
+  if (!known.doubles(in.input(1), &scale) || !known.doubles(in.input(2), &bias) ||
       scale.size() != static_cast<size_t>(m->groups) || bias.size() != static_cast<size_t>(m->groups)) {
     *why = "the InstanceNormalization's scale and bias are not constants of length G = " + std::to_string(m->groups);
     return false;
@@ -145,103 +215,127 @@ bool match(const Graph& g, const GraphQuery& q, const GraphTypes& types, size_t 
       return false;
     }
   m->epsilon = in.attr_float("epsilon", 1e-5f);
-  if (!q.has_single_use(r1->outputs[0]) || !q.has_single_use(in.outputs[0])) {
+  if (!q.has_single_use(r1->outputs[0]) || !q.has_single_use(in.outputs[0])) {  // G5
     *why = "an intermediate value has another reader or is a graph output";
     return false;
   }
-  const Node& r2 = g.nodes[q.readers(in.outputs[0])[0]];
-  if (r2.op_type != "Reshape" || !r2.domain.empty() || r2.input(0) != in.outputs[0]) {
+  if (!is_float_type(x_type)) {
+    *why = "the input '" + m->x + "' has type " + dtype_name(x_type) + ", not a float type";
+    return false;
+  }
+  for (size_t c : casts_before) {  // G7, the Casts before the InstanceNormalization
+    const DataType to = static_cast<DataType>(g.nodes[c].attr_int("to", 0));
+    if (float_precision(to) < float_precision(x_type)) {
+      *why = g.nodes[c].describe() + " inside the pattern casts to " + dtype_name(to) + ", below the input's " +
+             dtype_name(x_type) + "; fusing would change the result's precision";
+      return false;
+    }
+  }
+  std::vector<size_t> nodes = casts_before;
+  nodes.push_back(q.producer_index(reshaped));
+  nodes.push_back(in_index);
+  std::string normalized = in.outputs[0];
+  if (!skip_casts_forward(g, q, x_type, &normalized, &nodes, why)) return false;
+  if (!q.has_single_use(normalized)) {
+    *why = "an intermediate value has another reader or is a graph output";
+    return false;
+  }
+  const size_t r2_index = q.readers(normalized)[0];
+  const Node& r2 = g.nodes[r2_index];
+  if (!is_op(&r2, "Reshape") || r2.input(0) != normalized) {
     *why = "the InstanceNormalization's reader is " + r2.describe() + ", not a Reshape back";
     return false;
   }
-  if (!restores_shape_of(q, r2.input(1), m->x, xs, why)) return false;
-  m->nodes = {q.producer_index(in.input(0)), in_index, q.producer_index(r2.outputs[0])};
+  if (!restores_shape_of(q, known, r2.input(1), m->x, xs, why)) return false;  // G6
+  nodes.push_back(r2_index);
   m->y = r2.outputs[0];
 
-  // The affine that follows, when there is one.
+  // The affine that follows, when there is one (G8), with Casts between the stages.
   for (const char* op : {"Mul", "Add"}) {
-    if (!q.has_single_use(m->y)) break;
-    size_t reader_index = q.readers(m->y)[0];
+    std::vector<size_t> casts;
+    std::string after_casts = m->y;
+    std::string cast_why;
+    if (!skip_casts_forward(g, q, x_type, &after_casts, &casts, &cast_why) || !q.has_single_use(after_casts)) break;
+    size_t reader_index = q.readers(after_casts)[0];
     const Node& reader = g.nodes[reader_index];
-    if (reader.op_type != op || !reader.domain.empty() || reader.inputs.size() != 2) continue;
-    const std::string& other = reader.input(0) == m->y ? reader.input(1) : reader.input(0);
+    if (!is_op(&reader, op) || reader.inputs.size() != 2) continue;
+    const std::string& other = reader.input(0) == after_casts ? reader.input(1) : reader.input(0);
     std::vector<double>* target = std::string(op) == "Mul" ? &m->gamma : &m->beta;
     std::string affine_why;
-    if (!per_channel(q, other, xs.rank(), m->channels, target, &affine_why)) {
+    if (!per_channel(known, other, xs.rank(), m->channels, target, &affine_why)) {
       // Not an affine we can absorb: fuse the normalization alone and leave this node in place.
       target->clear();
       break;
     }
-    m->nodes.push_back(reader_index);
+    nodes.insert(nodes.end(), casts.begin(), casts.end());
+    nodes.push_back(reader_index);
     m->y = reader.outputs[0];
   }
+  // Trailing Casts back to x's type belong to the pattern too (G7: the fused node writes x's type).
+  std::vector<size_t> casts;
+  std::string after_casts = m->y;
+  std::string cast_why;
+  if (known.dtype(m->y) != x_type && skip_casts_forward(g, q, x_type, &after_casts, &casts, &cast_why) &&
+      known.dtype(after_casts) == x_type) {
+    nodes.insert(nodes.end(), casts.begin(), casts.end());
+    m->y = after_casts;
+  }
+  if (known.dtype(m->y) != x_type) {
+    *why = "the pattern turns " + std::string(dtype_name(x_type)) + " into " + dtype_name(known.dtype(m->y)) +
+           ", and the fused node writes its input's type";
+    return false;
+  }
+  m->nodes = nodes;
   return true;
-}
-
-std::string unique_name(const Graph& g, const std::string& base) {
-  std::string name = base;
-  for (int k = 1; g.initializers.count(name) || g.value_info.count(name); ++k) name = base + "_" + std::to_string(k);
-  return name;
 }
 
 Tensor channel_tensor(const std::vector<double>& values, size_t channels, double fill, DataType dtype) {
   Tensor t(dtype == DataType::kUndefined ? DataType::kFloat32 : dtype, {static_cast<int64_t>(channels)});
-  for (size_t c = 0; c < channels; ++c) set_element_from_double(t, static_cast<int64_t>(c), values.empty() ? fill : values[c]);
+  for (size_t c = 0; c < channels; ++c)
+    set_element_from_double(t, static_cast<int64_t>(c), values.empty() ? fill : values[c]);
   return t;
 }
 
 }  // namespace
 
 void fuse_group_norm(Graph& graph, PassReport& report) {
+  std::set<std::string> refused;  // report each refused node once, not once per restart of the scan
   bool changed = true;
   while (changed) {
     changed = false;
-    GraphTypes types = infer_graph(graph, {});
+    GraphTypes types = infer_types_tolerant(graph);
+    KnownValues known(graph, types);
     GraphQuery q(graph);
     for (size_t i = 0; i < graph.nodes.size(); ++i) {
       const Node& in = graph.nodes[i];
-      if (in.op_type != "InstanceNormalization" || !in.domain.empty()) continue;
+      if (!is_op(&in, "InstanceNormalization")) continue;
       GroupNormMatch m;
       std::string why;
-      if (!match(graph, q, types, i, &m, &why)) {
+      if (!match(graph, q, known, i, &m, &why)) {
         // A genuine InstanceNorm is no refusal worth reporting.
-        if (why.rfind("its input is not produced by a Reshape", 0) != 0)
+        if (why.rfind("its input is not produced by a Reshape", 0) != 0 && refused.insert(in.name).second)
           report.refused(kPass, in.describe() + ": not a GroupNorm: " + why);
         continue;
       }
-      DataType dtype = types.types.at(m.x).dtype;
+      const DataType dtype = known.dtype(m.x);
       Node fused;
       fused.op_type = "GroupNorm";
       fused.domain = kNormrtDomain;
       fused.name = in.name + "_group_norm";
-      std::string scale = unique_name(graph, fused.name + "_scale"), bias = unique_name(graph, fused.name + "_bias");
+      std::string scale = fresh_value_name(graph, fused.name + "_scale");
       graph.initializers[scale] = channel_tensor(m.gamma, static_cast<size_t>(m.channels), 1.0, dtype);
+      std::string bias = fresh_value_name(graph, fused.name + "_bias");
       graph.initializers[bias] = channel_tensor(m.beta, static_cast<size_t>(m.channels), 0.0, dtype);
       fused.inputs = {m.x, scale, bias};
       fused.outputs = {m.y};
-      Attribute groups, epsilon;
-      groups.type = AttributeType::kInt;
-      groups.i = m.groups;
-      epsilon.type = AttributeType::kFloat;
-      epsilon.f = m.epsilon;
-      fused.attributes["num_groups"] = groups;
-      fused.attributes["epsilon"] = epsilon;
+      fused.attributes["num_groups"] = int_attribute(m.groups);
+      fused.attributes["epsilon"] = float_attribute(m.epsilon);
       graph.opsets[kNormrtDomain] = 1;
 
-      std::string replaced;
-      for (size_t k : m.nodes) replaced += (replaced.empty() ? "" : ", ") + graph.nodes[k].describe();
       report.applied(kPass, "GroupNorm(G=" + std::to_string(m.groups) + ", C=" + std::to_string(m.channels) + "): " +
-                                replaced + " -> ai.normrt::GroupNorm '" + fused.name + "'" +
+                                describe_nodes(graph, m.nodes) + " -> ai.normrt::GroupNorm '" + fused.name + "'" +
                                 (m.gamma.empty() ? ", no scale" : "") + (m.beta.empty() ? ", no bias" : ""));
-      // The fused node takes the place of the last matched node: its inputs exist before every matched node,
-      // and its output's readers all come after the last.
-      size_t last = *std::max_element(m.nodes.begin(), m.nodes.end());
-      std::vector<Node> nodes;
-      for (size_t k = 0; k < graph.nodes.size(); ++k) {
-        if (k == last) nodes.push_back(fused);
-        else if (std::find(m.nodes.begin(), m.nodes.end(), k) == m.nodes.end()) nodes.push_back(std::move(graph.nodes[k]));
-      }
-      graph.nodes = std::move(nodes);
+      replace_nodes(graph, m.nodes, fused);
       changed = true;
       break;
     }

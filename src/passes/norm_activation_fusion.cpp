@@ -9,6 +9,10 @@
 //   ==>
 //   X -> ai.normrt GroupNorm | LayerNorm (activation = Act) -> z
 //
+// With FusionTarget::kOnnx (`normrt fuse`) only ai.normrt nodes and GroupNormalization-18 are candidates:
+// InstanceNormalization, LayerNormalization and GroupNormalization-21 are standard ops every runtime runs
+// and stay as they are (genuine InstanceNorms stay InstanceNorms in the fused file).
+//
 // The normalization converts when:
 //   N1. it is InstanceNormalization, GroupNormalization at opset >= 18, or LayerNormalization, in the default
 //       domain (or already an ai.normrt op, which only takes an activation);
@@ -20,7 +24,8 @@
 //   A1. y is not a graph output;
 //   A2. y has exactly one reader (SiLU: exactly two, its Sigmoid and its Mul);
 //   A3. that reader is one of the activations above, in the default domain, with one input and one output,
-//       and attributes the fused op represents (Gelu: approximate "none" or "tanh", and opset >= 20);
+//       and attributes the fused op represents (Gelu: approximate "none" or "tanh"; at any opset, since
+//       gelu_fusion writes Gelu into graphs older than opset 20 and normrt runs it there);
 //   A4. SiLU: the Sigmoid reads y, its output s is read by the Mul alone and is not a graph output, and the
 //       Mul's two inputs are y and s.
 // The first failing condition is recorded with report.refused; each rewrite with report.applied. The fused
@@ -157,7 +162,9 @@ Node convert_norm(const Graph& graph, const Readers& readers, const Node& norm, 
   return fused;
 }
 
-bool is_candidate(const Node& node) {
+bool is_candidate(const Node& node, const Graph& graph, FusionTarget target) {
+  if (node.domain.empty() && target == FusionTarget::kOnnx)
+    return node.op_type == "GroupNormalization" && graph.opset("") < 21;
   if (node.domain.empty())
     return node.op_type == "InstanceNormalization" || node.op_type == "GroupNormalization" ||
            node.op_type == "LayerNormalization";
@@ -260,12 +267,6 @@ bool match_activation(const Graph& graph, const Readers& readers, const std::str
   }
   m->kind = it->second;
   if (act.op_type == "Gelu") {
-    const int64_t opset = graph.opset("");
-    if (opset < 20) {
-      *why = "its reader " + label(act) + " is Gelu, which the default domain has from opset 20 (the model imports " +
-             std::to_string(opset) + ")";
-      return false;
-    }
     const std::string approximate = act.attr_string("approximate", "none");
     if (approximate == "tanh") m->kind = FusedActivation::kGeluTanh;
     else if (approximate != "none") {
@@ -282,14 +283,14 @@ bool match_activation(const Graph& graph, const Readers& readers, const std::str
 
 }  // namespace
 
-void fuse_norm_activation(Graph& graph, PassReport& report) {
+void fuse_norm_activation(Graph& graph, PassReport& report, FusionTarget target) {
   const Readers readers = find_readers(graph);
   std::map<size_t, Node> replacements;
   std::set<size_t> removed;
   std::vector<std::string> dropped_values;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     const Node& norm = graph.nodes[i];
-    if (!is_candidate(norm) || removed.count(i)) continue;
+    if (!is_candidate(norm, graph, target) || removed.count(i)) continue;
     std::string why;
     Node fused = convert_norm(graph, readers, norm, &why);
     if (fused.op_type.empty()) {

@@ -2,13 +2,21 @@
 
 namespace normrt {
 
+void fuse_normalizations(Graph& graph, PassReport& report, FusionTarget target) {
+  using Pass = void (*)(Graph&, PassReport&);
+  for (Pass pass : {Pass{fuse_group_norm}, Pass{fuse_layer_norm}, Pass{fuse_gelu}, Pass{fuse_hard_swish}}) {
+    pass(graph, report);
+    graph.verify();
+  }
+  fuse_norm_activation(graph, report, target);
+  eliminate_dead_nodes(graph, report);
+  graph.verify();
+}
+
 void optimize(Graph& graph, PassReport& report) {
   fold_constants(graph, report);
   eliminate_dead_nodes(graph, report);
-  fuse_group_norm(graph, report);
-  fuse_norm_activation(graph, report);
-  eliminate_dead_nodes(graph, report);
-  graph.verify();
+  fuse_normalizations(graph, report, FusionTarget::kEngine);
 }
 
 }  // namespace normrt

@@ -31,8 +31,37 @@ void eliminate_dead_nodes(Graph& graph, PassReport& report);
 // Replaces PyTorch's exported GroupNorm subgraph (Reshape -> InstanceNormalization -> Reshape -> Mul -> Add)
 // by one ai.normrt::GroupNorm node (src/passes/group_norm_fusion.cpp).
 void fuse_group_norm(Graph& graph, PassReport& report);
+// Replaces LayerNorm written out as ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add by one
+// ai.normrt::LayerNorm, and InstanceNorm written out the same way by InstanceNormalization
+// (src/passes/layer_norm_fusion.cpp).
+void fuse_layer_norm(Graph& graph, PassReport& report);
+// Replaces the erf and tanh formulas of GELU by one Gelu node (src/passes/gelu_fusion.cpp).
+void fuse_gelu(Graph& graph, PassReport& report);
+// Replaces x * HardSigmoid(x) and x * clip(x + 3, 0, 6) / 6 by one HardSwish node (src/passes/hard_swish_fusion.cpp).
+void fuse_hard_swish(Graph& graph, PassReport& report);
+
+// What the fused graph is for.
+enum class FusionTarget {
+  // The engine builder: every normalization becomes an ai.normrt op, which the fast kernels run.
+  kEngine,
+  // `normrt fuse`, an ONNX file for any runtime: standard normalizations that exist at the model's opset stay
+  // standard (InstanceNormalization, LayerNormalization, GroupNormalization-21); only ai.normrt ops take an
+  // activation, and GroupNormalization-18 (deprecated, per-group affine) becomes ai.normrt::GroupNorm.
+  kOnnx,
+};
 // Fuses an activation that is the only reader of a normalization's output into the normalization node.
-void fuse_norm_activation(Graph& graph, PassReport& report);
+void fuse_norm_activation(Graph& graph, PassReport& report, FusionTarget target = FusionTarget::kEngine);
+
+// The semantic fusions, in order: GroupNorm, LayerNorm, GELU, HardSwish, then activations into norms. The
+// builder (through optimize) and `normrt fuse` both run exactly this, so a model and its fused file plan
+// the same kernels. The graph is verified after each pass.
+void fuse_normalizations(Graph& graph, PassReport& report, FusionTarget target);
+
+// Moves the default-domain opset (11..20) to 21, rewriting the nodes whose form changed (axes attributes that
+// became inputs, Softmax-11's 2-D coercion, ...). All or nothing: throws naming every node that cannot move
+// (src/passes/opset_upgrade.cpp). `normrt fuse --opset21` runs it so that GroupNorm can be written as the
+// standard GroupNormalization-21.
+void upgrade_to_opset21(Graph& graph, PassReport& report);
 
 // Everything the builder runs, in order.
 void optimize(Graph& graph, PassReport& report);

@@ -146,6 +146,31 @@ TEST(ApiEngine, RunsOnWrappedCallerMemoryWithoutWritingIt) {
                   {"4-byte aligned"});
 }
 
+TEST(ApiEngine, OutputsNeverShareMemoryWithInputsOrEachOther) {
+  // Reshape and Flatten are view ops: inside the run they share x's storage.
+  ModelBuilder m(17);
+  m.input("x", {"2", "3"}).output("flat").output("reshaped").output("same");
+  auto* shape = m.graph().add_initializer();
+  shape->set_name("shape6");
+  shape->set_data_type(onnx::TensorProto::INT64);
+  shape->add_dims(1);
+  shape->add_int64_data(6);
+  m.node("Flatten", {"x"}, {"flat"});
+  m.node("Reshape", {"x", "shape6"}, {"reshaped"});
+  m.node("Reshape", {"flat", "shape6"}, {"same"});
+  std::string bytes = m.bytes();
+  Engine engine = Builder::from_bytes(bytes.data(), bytes.size()).build();
+  std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  NamedTensors out = engine.create_execution_context().run({{"x", Tensor::wrap(DataType::kFloat32, {2, 3}, x.data())}});
+  ASSERT_EQ(out.size(), 3u);
+  std::vector<const void*> seen = {x.data()};
+  for (const auto& [name, t] : out) {
+    EXPECT_EQ(contents(t), x) << name;
+    for (const void* p : seen) EXPECT_NE(t.raw(), p) << name << " shares memory";
+    seen.push_back(t.raw());
+  }
+}
+
 TEST(ApiErrors, EveryFailureIsAnErrorWithAStableCode) {
   std::string bytes = sample_model().bytes();
   Builder builder = Builder::from_bytes(bytes.data(), bytes.size());

@@ -442,14 +442,15 @@ TEST(NormActivationFusionNearMiss, InstanceNormWithUnknownChannels) {
   EXPECT_EQ(b.graph.nodes[0].attr_int("num_groups"), 5);
 }
 
-TEST(NormActivationFusionNearMiss, GeluNeedsOpset20AndTheDefaultDomain) {
-  GraphBuilder b = instance_norm_graph(18);
+TEST(NormActivationFusionNearMiss, GeluNeedsTheDefaultDomainAndAKnownApproximation) {
+  // Gelu below opset 20 is what gelu_fusion writes for the erf formula: it fuses like any activation.
+  GraphBuilder b = instance_norm_graph(13);
   b.node("Gelu", "gelu", {"y"}, {"out"});
   b.output("out");
   PassReport report;
   fuse_norm_activation(b.graph, report);
-  EXPECT_EQ(b.graph.nodes.size(), 2u);
-  EXPECT_TRUE(mentions(report, false, {"Gelu", "from opset 20", "imports 18"})) << all_descriptions(report);
+  ASSERT_EQ(b.graph.nodes.size(), 1u) << all_descriptions(report);
+  EXPECT_EQ(b.graph.nodes[0].attr_string("activation", ""), "Gelu");
 
   GraphBuilder c = instance_norm_graph(20);
   Node& gelu = c.node("Gelu", "gelu", {"y"}, {"out"});
