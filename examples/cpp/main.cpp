@@ -22,9 +22,11 @@ normrt::Tensor read_float32_npy(const std::string& path) {
   std::stringstream buffer;
   buffer << f.rdbuf();
   const std::string bytes = buffer.str();
-  if (!f || bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw std::runtime_error(path + " is no .npy file");
-  const size_t header_length = bytes[6] == 1 ? (static_cast<unsigned char>(bytes[8]) | static_cast<unsigned char>(bytes[9]) << 8)
-                                             : *reinterpret_cast<const uint32_t*>(&bytes[8]);
+  if (!f || bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0)
+    throw std::runtime_error(path + " is no .npy file");
+  const size_t header_length = bytes[6] == 1
+                                   ? (static_cast<unsigned char>(bytes[8]) | static_cast<unsigned char>(bytes[9]) << 8)
+                                   : *reinterpret_cast<const uint32_t*>(&bytes[8]);
   const size_t start = bytes[6] == 1 ? 10 : 12;
   const std::string header = bytes.substr(start, header_length);
   if (header.find("'<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos)
@@ -72,7 +74,8 @@ int main(int argc, char** argv) {
 
     normrt::Builder builder = normrt::Builder::from_file(argv[1]);
     const normrt::TensorInfo& input = builder.inputs().at(0);
-    std::cout << "input '" << input.name << "' " << normrt::dtype_name(input.dtype) << " " << input.shape_string() << "\n";
+    std::cout << "input '" << input.name << "' " << normrt::dtype_name(input.dtype) << " " << input.shape_string()
+              << "\n";
     builder.add_profile({{input.name, batch_range(input)}});
     normrt::Engine built = builder.build();
     built.save(argv[3]);

@@ -27,8 +27,8 @@ class Clamp01 {
   static Clamp01 deserialize(normrt::plugin::FieldReader& fields) {
     int64_t format = fields.i64();
     if (format != kFieldsFormat)
-      throw Failure(NORMRT_STATUS_CORRUPT_FIELDS, "fields format " + std::to_string(format) + ", this plugin reads " +
-                                                      std::to_string(kFieldsFormat));
+      throw Failure(NORMRT_STATUS_CORRUPT_FIELDS,
+                    "fields format " + std::to_string(format) + ", this plugin reads " + std::to_string(kFieldsFormat));
     return Clamp01();
   }
 
@@ -38,8 +38,8 @@ class Clamp01 {
                                                      std::to_string(inputs.size()) + " inputs and " +
                                                      std::to_string(outputs.size()) + " outputs");
     if (inputs[0].dtype != NORMRT_DTYPE_FLOAT32)
-      throw Failure(NORMRT_STATUS_SHAPE_ERROR, "input 0 must be float32 (ONNX type 1) but has ONNX type " +
-                                                   std::to_string(inputs[0].dtype));
+      throw Failure(NORMRT_STATUS_SHAPE_ERROR,
+                    "input 0 must be float32 (ONNX type 1) but has ONNX type " + std::to_string(inputs[0].dtype));
     if (inputs[0].rank < 0) throw Failure(NORMRT_STATUS_SHAPE_ERROR, "the rank of input 0 must be known");
     outputs[0] = inputs[0];  // same dtype and shape; copying the dims keeps their symbolic names
   }

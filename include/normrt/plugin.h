@@ -113,8 +113,8 @@ typedef struct normrt_attribute {
   int64_t i;
   const char* s; /* type STRING: s_length bytes, not necessarily NUL-terminated */
   size_t s_length;
-  const float* floats; /* type FLOATS: count values */
-  const int64_t* ints; /* type INTS: count values */
+  const float* floats;        /* type FLOATS: count values */
+  const int64_t* ints;        /* type INTS: count values */
   const char* const* strings; /* type STRINGS: count NUL-terminated strings */
   size_t count;
 } normrt_attribute;
@@ -134,11 +134,10 @@ typedef struct normrt_plugin_op {
   void* op_data;        /* passed back to create and deserialize */
 
   /* Makes an instance from a node's attributes (build time). Unknown or invalid attributes are errors. */
-  normrt_status (*create)(void* op_data, const normrt_attribute* attributes, size_t num_attributes,
-                          void** instance, normrt_error* error);
+  normrt_status (*create)(void* op_data, const normrt_attribute* attributes, size_t num_attributes, void** instance,
+                          normrt_error* error);
   /* Makes an instance from fields that serialize() wrote (engine load). */
-  normrt_status (*deserialize)(void* op_data, const void* fields, size_t size, void** instance,
-                               normrt_error* error);
+  normrt_status (*deserialize)(void* op_data, const void* fields, size_t size, void** instance, normrt_error* error);
   /* The exact number of bytes serialize() writes. */
   size_t (*serialized_size)(const void* instance);
   normrt_status (*serialize)(const void* instance, void* fields, size_t size, normrt_error* error);
@@ -181,7 +180,7 @@ static inline normrt_status normrt_fail(normrt_error* error, normrt_status statu
 }
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 
 /* ---- C++ convenience layer (header-only: a plugin library needs no normrt library to link against) ----
  *
@@ -442,8 +441,8 @@ struct StaticRegistration {
   }
 
 /* In code linked into a program that links libnormrt: NORMRT_PLUGIN_REGISTER_OP(Clamp01); */
-#define NORMRT_PLUGIN_REGISTER_OP(OpClass)                                                             \
-  static const ::normrt::plugin::detail::StaticRegistration NORMRT_PLUGIN_CONCAT(                      \
+#define NORMRT_PLUGIN_REGISTER_OP(OpClass)                                                              \
+  static const ::normrt::plugin::detail::StaticRegistration NORMRT_PLUGIN_CONCAT(                       \
       normrt_plugin_registration_, __COUNTER__)(::normrt::plugin::detail::Adapter<OpClass>::describe(), \
                                                 "linked into the program (" __FILE__ ")")
 

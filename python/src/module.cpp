@@ -62,9 +62,23 @@ DataType from_numpy(const py::dtype& dt) {
   const char kind = dt.kind();
   const size_t size = static_cast<size_t>(dt.itemsize());
   switch (kind) {
-    case 'f': return size == 4 ? DataType::kFloat32 : size == 8 ? DataType::kFloat64 : size == 2 ? DataType::kFloat16 : DataType::kUndefined;
-    case 'i': return size == 1 ? DataType::kInt8 : size == 2 ? DataType::kInt16 : size == 4 ? DataType::kInt32 : size == 8 ? DataType::kInt64 : DataType::kUndefined;
-    case 'u': return size == 1 ? DataType::kUInt8 : size == 2 ? DataType::kUInt16 : size == 4 ? DataType::kUInt32 : size == 8 ? DataType::kUInt64 : DataType::kUndefined;
+    case 'f':
+      return size == 4   ? DataType::kFloat32
+             : size == 8 ? DataType::kFloat64
+             : size == 2 ? DataType::kFloat16
+                         : DataType::kUndefined;
+    case 'i':
+      return size == 1   ? DataType::kInt8
+             : size == 2 ? DataType::kInt16
+             : size == 4 ? DataType::kInt32
+             : size == 8 ? DataType::kInt64
+                         : DataType::kUndefined;
+    case 'u':
+      return size == 1   ? DataType::kUInt8
+             : size == 2 ? DataType::kUInt16
+             : size == 4 ? DataType::kUInt32
+             : size == 8 ? DataType::kUInt64
+                         : DataType::kUndefined;
     case 'b': return size == 1 ? DataType::kBool : DataType::kUndefined;
     default: return DataType::kUndefined;
   }
@@ -73,10 +87,24 @@ DataType from_numpy(const py::dtype& dt) {
 DataType from_dlpack(const dlpack::DataType& dt) {
   if (dt.lanes != 1) return DataType::kUndefined;
   switch (dt.code) {
-    case dlpack::kFloat: return dt.bits == 32 ? DataType::kFloat32 : dt.bits == 64 ? DataType::kFloat64 : dt.bits == 16 ? DataType::kFloat16 : DataType::kUndefined;
+    case dlpack::kFloat:
+      return dt.bits == 32   ? DataType::kFloat32
+             : dt.bits == 64 ? DataType::kFloat64
+             : dt.bits == 16 ? DataType::kFloat16
+                             : DataType::kUndefined;
     case dlpack::kBfloat: return dt.bits == 16 ? DataType::kBFloat16 : DataType::kUndefined;
-    case dlpack::kInt: return dt.bits == 8 ? DataType::kInt8 : dt.bits == 16 ? DataType::kInt16 : dt.bits == 32 ? DataType::kInt32 : dt.bits == 64 ? DataType::kInt64 : DataType::kUndefined;
-    case dlpack::kUInt: return dt.bits == 8 ? DataType::kUInt8 : dt.bits == 16 ? DataType::kUInt16 : dt.bits == 32 ? DataType::kUInt32 : dt.bits == 64 ? DataType::kUInt64 : DataType::kUndefined;
+    case dlpack::kInt:
+      return dt.bits == 8    ? DataType::kInt8
+             : dt.bits == 16 ? DataType::kInt16
+             : dt.bits == 32 ? DataType::kInt32
+             : dt.bits == 64 ? DataType::kInt64
+                             : DataType::kUndefined;
+    case dlpack::kUInt:
+      return dt.bits == 8    ? DataType::kUInt8
+             : dt.bits == 16 ? DataType::kUInt16
+             : dt.bits == 32 ? DataType::kUInt32
+             : dt.bits == 64 ? DataType::kUInt64
+                             : DataType::kUndefined;
     case dlpack::kBool: return dt.bits == 8 ? DataType::kBool : DataType::kUndefined;
     default: return DataType::kUndefined;
   }
@@ -96,7 +124,7 @@ std::string device_name(int32_t type, int32_t id) {
 
 // What an input tensor borrows from Python until the run is over.
 struct Borrowed {
-  std::vector<py::object> objects;  // arrays whose memory the tensors point into
+  std::vector<py::object> objects;              // arrays whose memory the tensors point into
   std::vector<dlpack::ManagedTensor*> managed;  // DLPack tensors taken over; their deleters run in release()
   void release() {
     for (auto* m : managed)
@@ -139,9 +167,10 @@ Tensor from_dlpack_object(const std::string& name, const py::object& obj, Borrow
   const int32_t type = device[0].cast<int32_t>(), id = device[1].cast<int32_t>();
   if (type != dlpack::kCPU && type != dlpack::kCUDAHost)
     raise(ErrorCode::kInvalidArgument,
-          "input '" + name + "' is a tensor on " + device_name(type, id) + "; this build of normrt runs on the CPU "
-          "only: tensors on a GPU need normrt's CUDA backend, which is not built yet. Move the tensor to the CPU "
-          "first (PyTorch: x.cpu())");
+          "input '" + name + "' is a tensor on " + device_name(type, id) +
+              "; this build of normrt runs on the CPU "
+              "only: tensors on a GPU need normrt's CUDA backend, which is not built yet. Move the tensor to the CPU "
+              "first (PyTorch: x.cpu())");
   py::capsule capsule = obj.attr("__dlpack__")();
   if (std::strcmp(capsule.name(), "dltensor") != 0)
     raise(ErrorCode::kInvalidArgument, "input '" + name + "': __dlpack__() returned a capsule named '" +
@@ -180,16 +209,18 @@ Tensor to_tensor(const std::string& name, const py::handle& value, Borrowed& bor
   py::array array = py::array::ensure(obj);
   if (!array) {
     PyErr_Clear();
-    raise(ErrorCode::kInvalidArgument, "input '" + name + "' is a " + std::string(py::str(obj.get_type().attr("__name__"))) +
+    raise(ErrorCode::kInvalidArgument, "input '" + name + "' is a " +
+                                           std::string(py::str(obj.get_type().attr("__name__"))) +
                                            ", not an array; pass a numpy array or a CPU tensor with __dlpack__");
   }
   py::dtype dt = array.dtype();
   DataType dtype = from_numpy(dt);
   if (dtype == DataType::kUndefined)
-    raise(ErrorCode::kInvalidArgument, "input '" + name + "' has numpy dtype " + std::string(py::str(dt)) +
-                                           ", which normrt has no type for");
+    raise(ErrorCode::kInvalidArgument,
+          "input '" + name + "' has numpy dtype " + std::string(py::str(dt)) + ", which normrt has no type for");
   if (dt.attr("byteorder").cast<std::string>() == ">")
-    raise(ErrorCode::kInvalidArgument, "input '" + name + "' is big-endian; convert it with x.astype(x.dtype.newbyteorder('='))");
+    raise(ErrorCode::kInvalidArgument,
+          "input '" + name + "' is big-endian; convert it with x.astype(x.dtype.newbyteorder('='))");
   const size_t item = dtype_size(dtype);
   Dims dims(array.shape(), array.shape() + array.ndim());
   const bool aligned = reinterpret_cast<uintptr_t>(array.data()) % item == 0;
@@ -248,8 +279,8 @@ class EngineHandle {
     std::map<std::string, Tensor> tensors;
     for (const auto& [key, value] : inputs) {
       if (!py::isinstance<py::str>(key))
-        raise(ErrorCode::kInvalidArgument, "input names must be strings; got a " +
-                                               std::string(py::str(key.get_type().attr("__name__"))));
+        raise(ErrorCode::kInvalidArgument,
+              "input names must be strings; got a " + std::string(py::str(key.get_type().attr("__name__"))));
       std::string name = key.cast<std::string>();
       tensors[name] = to_tensor(name, value, borrowed);
     }
@@ -278,8 +309,9 @@ struct ContextHandle {
   py::dict run(const py::dict& inputs) {
     std::unique_lock<std::mutex> lock(busy, std::try_to_lock);
     if (!lock.owns_lock())
-      raise(ErrorCode::kInvalidArgument, "this Context is running in another thread; a context runs one call at "
-                                         "a time: create one per thread (engine.create_context()) or use engine.run");
+      raise(ErrorCode::kInvalidArgument,
+            "this Context is running in another thread; a context runs one call at "
+            "a time: create one per thread (engine.create_context()) or use engine.run");
     return EngineHandle::run_with(context, inputs);
   }
 };
@@ -288,13 +320,15 @@ Precision precision_from(const std::string& name) {
   if (name == "float32") return Precision::kFloat32;
   if (name == "float16") return Precision::kFloat16;
   if (name == "bfloat16") return Precision::kBFloat16;
-  raise(ErrorCode::kInvalidArgument, "precision '" + name + "' is unknown; use float32 (float16 and bfloat16 need the CUDA backend)");
+  raise(ErrorCode::kInvalidArgument,
+        "precision '" + name + "' is unknown; use float32 (float16 and bfloat16 need the CUDA backend)");
 }
 
 using Range = std::tuple<Dims, Dims, Dims>;
 
 std::shared_ptr<EngineHandle> build(const py::object& model, const std::string& device,
-                                const std::vector<std::map<std::string, Range>>& profiles, const std::string& precision) {
+                                    const std::vector<std::map<std::string, Range>>& profiles,
+                                    const std::string& precision) {
   Precision p = precision_from(precision);
   std::unique_ptr<Builder> builder;
   if (py::isinstance<py::bytes>(model)) {
@@ -357,7 +391,8 @@ PYBIND11_MODULE(_normrt, m) {
           [](const TensorInfo& t) {
             py::list out;
             for (const auto& r : t.profiles)
-              out.append(py::make_tuple(py::tuple(py::cast(r.min)), py::tuple(py::cast(r.opt)), py::tuple(py::cast(r.max))));
+              out.append(
+                  py::make_tuple(py::tuple(py::cast(r.min)), py::tuple(py::cast(r.opt)), py::tuple(py::cast(r.max))));
             return out;
           },
           "inputs of an engine: (min, opt, max) shapes per profile")
@@ -378,9 +413,10 @@ PYBIND11_MODULE(_normrt, m) {
                                  out.append(py::make_tuple(op.domain, op.name, op.version, op.nodes));
                                return out;
                              })
-      .def("save", [](const EngineHandle& e, const py::object& path) {
-        e.engine().save(py::str(py::module_::import("os").attr("fspath")(path)));
-      })
+      .def("save",
+           [](const EngineHandle& e, const py::object& path) {
+             e.engine().save(py::str(py::module_::import("os").attr("fspath")(path)));
+           })
       .def("serialize", [](const EngineHandle& e) { return py::bytes(e.engine().serialize()); })
       .def("run", &EngineHandle::run, py::arg("inputs"))
       .def("create_context", [](const std::shared_ptr<EngineHandle>& e) {
@@ -396,12 +432,12 @@ PYBIND11_MODULE(_normrt, m) {
     std::string bytes = data;
     return std::make_shared<EngineHandle>(Engine::load_from_memory(bytes.data(), bytes.size(), "engine bytes"));
   });
-  m.def("load_plugin_library", [](const py::object& path) {
-    load_plugin_library(py::str(py::module_::import("os").attr("fspath")(path)));
-  });
+  m.def("load_plugin_library",
+        [](const py::object& path) { load_plugin_library(py::str(py::module_::import("os").attr("fspath")(path))); });
   m.def("registered_plugin_ops", [] {
     py::list out;
-    for (const auto& op : registered_plugin_ops()) out.append(py::make_tuple(op.domain, op.name, op.version, op.origin));
+    for (const auto& op : registered_plugin_ops())
+      out.append(py::make_tuple(op.domain, op.name, op.version, op.origin));
     return out;
   });
   m.attr("__version__") = version();

@@ -100,8 +100,10 @@ struct Engine::Impl {
       auto it = std::find_if(plugin_ops.begin(), plugin_ops.end(), [&](const EnginePluginOp& o) {
         return o.domain == p->op().domain && o.name == p->op().name && o.version == p->op().version;
       });
-      if (it == plugin_ops.end()) plugin_ops.push_back(EnginePluginOp{p->op().domain, p->op().name, p->op().version, 1});
-      else ++it->nodes;
+      if (it == plugin_ops.end())
+        plugin_ops.push_back(EnginePluginOp{p->op().domain, p->op().name, p->op().version, 1});
+      else
+        ++it->nodes;
     }
   }
 };

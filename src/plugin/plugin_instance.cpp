@@ -50,8 +50,14 @@ struct CAttributes {
       std::memset(&c, 0, sizeof c);
       c.name = name.c_str();
       switch (a.type) {
-        case AttributeType::kFloat: c.type = NORMRT_ATTRIBUTE_FLOAT; c.f = a.f; break;
-        case AttributeType::kInt: c.type = NORMRT_ATTRIBUTE_INT; c.i = a.i; break;
+        case AttributeType::kFloat:
+          c.type = NORMRT_ATTRIBUTE_FLOAT;
+          c.f = a.f;
+          break;
+        case AttributeType::kInt:
+          c.type = NORMRT_ATTRIBUTE_INT;
+          c.i = a.i;
+          break;
         case AttributeType::kString:
           c.type = NORMRT_ATTRIBUTE_STRING;
           c.s = a.s.data();
@@ -178,8 +184,8 @@ void PluginInstance::infer(InferContext& ctx) const {
   for (size_t o = 0; o < count; ++o) {
     const normrt_shape& s = outputs[o];
     auto bad = [&](const std::string& what) {
-      throw Error(ErrorCode::kInternal, where + ": plugin op " + op_->describe() + " gave output " + std::to_string(o) +
-                                            " " + what);
+      throw Error(ErrorCode::kInternal,
+                  where + ": plugin op " + op_->describe() + " gave output " + std::to_string(o) + " " + what);
     };
     if (s.dtype == 0 || !is_known_dtype(s.dtype)) bad("an invalid data type (" + std::to_string(s.dtype) + ")");
     if (s.rank < 0 || s.rank > NORMRT_PLUGIN_MAX_RANK) bad("an invalid rank (" + std::to_string(s.rank) + ")");

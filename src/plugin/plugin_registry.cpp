@@ -77,7 +77,8 @@ PluginOp PluginRegistry::validate(const normrt_plugin_op& op, const std::string&
     throw bad(what + ": create, deserialize, serialized_size, serialize, destroy and infer_shapes are all required");
   if (op.num_kernels == 0 || !op.kernels) throw bad(what + ": it has no kernel for any device");
   for (size_t i = 0; i < op.num_kernels; ++i)
-    if (!op.kernels[i].device || !op.kernels[i].run) throw bad(what + ": kernel " + std::to_string(i) + " has no device or no function");
+    if (!op.kernels[i].device || !op.kernels[i].run)
+      throw bad(what + ": kernel " + std::to_string(i) + " has no device or no function");
   return entry;
 }
 
@@ -88,12 +89,13 @@ void PluginRegistry::add_locked(std::vector<PluginOp> ops) {
     auto it = index_.find(key);
     if (it != index_.end())
       throw Error(ErrorCode::kInvalidArgument,
-                  "plugin " + op.origin + " registers " + op_key(op.domain, op.name, op.version) +
-                      ", which " + it->second->origin + " already registered; two plugins cannot provide the same op: "
+                  "plugin " + op.origin + " registers " + op_key(op.domain, op.name, op.version) + ", which " +
+                      it->second->origin +
+                      " already registered; two plugins cannot provide the same op: "
                       "load only one of them (or give one of the ops another domain or version)");
     if (!seen.insert(key).second)
-      throw Error(ErrorCode::kInvalidArgument, "plugin " + op.origin + " registers " +
-                                                   op_key(op.domain, op.name, op.version) + " twice");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "plugin " + op.origin + " registers " + op_key(op.domain, op.name, op.version) + " twice");
   }
   for (PluginOp& op : ops) {
     ops_.push_back(std::move(op));
@@ -115,8 +117,8 @@ void PluginRegistry::load_library(const std::string& path) {
     std::string text = reason ? reason : "unknown dynamic loader error";
     std::string hint = text.find("undefined symbol") != std::string::npos
                            ? "the library needs a symbol no loaded library defines: it was built against other "
-                             "versions of its dependencies, or needs a library it does not link (`ldd -r " + file +
-                             "` lists what is missing)"
+                             "versions of its dependencies, or needs a library it does not link (`ldd -r " +
+                                 file + "` lists what is missing)"
                        : text.find("No such file") != std::string::npos
                            ? "check the path; a plugin is loaded from exactly the path given, never searched for"
                            : "is it a shared library built for this machine?";
@@ -134,7 +136,8 @@ void PluginRegistry::load_library(const std::string& path) {
   void* symbol = dlsym(handle, NORMRT_PLUGIN_ENTRY_SYMBOL);
   if (!symbol)
     throw fail(ErrorCode::kInvalidArgument, "'" + path + "' is not a normrt plugin library: it does not export " +
-                                                NORMRT_PLUGIN_ENTRY_SYMBOL + " (define it with NORMRT_PLUGIN_DEFINE_LIBRARY "
+                                                NORMRT_PLUGIN_ENTRY_SYMBOL +
+                                                " (define it with NORMRT_PLUGIN_DEFINE_LIBRARY "
                                                 "from normrt/plugin.h, with C linkage and default visibility)");
   normrt_plugin_entry entry;
   static_assert(sizeof(entry) == sizeof(symbol), "function and object pointers differ in size");
@@ -200,7 +203,8 @@ const PluginOp* PluginRegistry::find_for_node(const Node& node, int64_t domain_o
   if (domain_opset <= 0)
     throw Error(ErrorCode::kInvalidModel, node.describe() + " uses domain '" + node.domain +
                                               "', which the model does not import (no opset_import entry); import it "
-                                              "at the version of the op (registered: " + registered + ")");
+                                              "at the version of the op (registered: " +
+                                              registered + ")");
   throw Error(ErrorCode::kUnsupportedOp, node.describe() + ": the model imports domain '" + node.domain +
                                              "' at version " + std::to_string(domain_opset) + ", but the registered " +
                                              node.domain + "::" + node.op_type + " ops are newer: " + registered);

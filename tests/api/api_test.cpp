@@ -37,7 +37,9 @@ Tensor values(Dims dims, const std::vector<float>& v) {
   return t;
 }
 
-std::vector<float> contents(const Tensor& t) { return std::vector<float>(t.data<float>(), t.data<float>() + t.numel()); }
+std::vector<float> contents(const Tensor& t) {
+  return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
+}
 
 template <typename Fn>
 std::string api_error(Fn&& fn, ErrorCode code) {
@@ -135,15 +137,17 @@ TEST(ApiEngine, RunsOnWrappedCallerMemoryWithoutWritingIt) {
   Engine engine = sample_builder().build();
   std::vector<float> x = {1, 2, 3, -1, -2, -3}, bias = {1, 1};
   const std::vector<float> x_before = x;
-  NamedTensors out = engine.create_execution_context().run(
-      {{"x", Tensor::wrap(DataType::kFloat32, {2, 3}, x.data())}, {"bias", Tensor::wrap(DataType::kFloat32, {2, 1}, bias.data())}});
+  NamedTensors out =
+      engine.create_execution_context().run({{"x", Tensor::wrap(DataType::kFloat32, {2, 3}, x.data())},
+                                             {"bias", Tensor::wrap(DataType::kFloat32, {2, 1}, bias.data())}});
   EXPECT_EQ(contents(out[1].second), (std::vector<float>{1, 2, 3, 0, 0, 0}));
   EXPECT_EQ(x, x_before);
   EXPECT_NE(out[1].second.raw(), static_cast<void*>(x.data()));  // outputs never alias inputs
   // Memory that is not aligned to the element size is refused, not read through a misaligned pointer.
   std::vector<char> raw(64);
-  expect_contains(api_error([&] { Tensor::wrap(DataType::kFloat32, {2}, raw.data() + 1); }, ErrorCode::kInvalidArgument),
-                  {"4-byte aligned"});
+  expect_contains(
+      api_error([&] { Tensor::wrap(DataType::kFloat32, {2}, raw.data() + 1); }, ErrorCode::kInvalidArgument),
+      {"4-byte aligned"});
 }
 
 TEST(ApiEngine, OutputsNeverShareMemoryWithInputsOrEachOther) {
@@ -175,15 +179,24 @@ TEST(ApiErrors, EveryFailureIsAnErrorWithAStableCode) {
   std::string bytes = sample_model().bytes();
   Builder builder = Builder::from_bytes(bytes.data(), bytes.size());
   // A misspelled input name in a profile: named with the nearest input, at add_profile.
-  expect_contains(api_error([&] { builder.add_profile({{"xx", {{1, 3}, {2, 3}, {4, 3}}}}); }, ErrorCode::kInvalidArgument),
+  expect_contains(api_error(
+                      [&] {
+                        builder.add_profile({{"xx", {{1, 3}, {2, 3}, {4, 3}}}});
+                      },
+                      ErrorCode::kInvalidArgument),
                   {"'xx'", "did you mean 'x'"});
   // A dynamic input without a range.
-  expect_contains(api_error([&] { builder.add_profile({{"x", {{1, 3}, {2, 3}, {4, 3}}}}); }, ErrorCode::kShapeError),
+  expect_contains(api_error(
+                      [&] {
+                        builder.add_profile({{"x", {{1, 3}, {2, 3}, {4, 3}}}});
+                      },
+                      ErrorCode::kShapeError),
                   {"bias"});
   expect_contains(api_error([&] { builder.build(); }, ErrorCode::kShapeError), {"dynamic inputs"});
   Builder good = sample_builder();
-  expect_contains(api_error([&] { Builder(good).set_precision(Precision::kFloat16).build(); }, ErrorCode::kInvalidArgument),
-                  {"precision 'float16'", "float32 only"});
+  expect_contains(
+      api_error([&] { Builder(good).set_precision(Precision::kFloat16).build(); }, ErrorCode::kInvalidArgument),
+      {"precision 'float16'", "float32 only"});
   expect_contains(api_error([&] { Builder(good).set_device("cuda").build(); }, ErrorCode::kInvalidArgument),
                   {"device 'cuda'"});
   EXPECT_EQ(good.build().num_profiles(), 1u);  // the copies' settings did not leak into it
@@ -191,19 +204,34 @@ TEST(ApiErrors, EveryFailureIsAnErrorWithAStableCode) {
   Engine engine = good.build();
   ExecutionContext context = engine.create_execution_context();
   Tensor x = values({2, 3}, {1, 2, 3, 4, 5, 6}), bias = values({2, 1}, {1, 2});
-  expect_contains(api_error([&] { context.run({{"X", x}, {"bias", bias}}); }, ErrorCode::kInvalidArgument),
+  expect_contains(api_error(
+                      [&] {
+                        context.run({{"X", x}, {"bias", bias}});
+                      },
+                      ErrorCode::kInvalidArgument),
                   {"input 'X' was given", "did you mean 'x'", "x [N,3] float32"});
   expect_contains(api_error([&] { context.run({{"x", x}}); }, ErrorCode::kInvalidArgument), {"'bias'", "not given"});
-  expect_contains(api_error([&] { context.run({{"x", Tensor(DataType::kInt64, {2, 3})}, {"bias", bias}}); },
-                            ErrorCode::kInvalidArgument),
+  expect_contains(api_error(
+                      [&] {
+                        context.run({{"x", Tensor(DataType::kInt64, {2, 3})}, {"bias", bias}});
+                      },
+                      ErrorCode::kInvalidArgument),
                   {"must be float32 but is int64"});
-  expect_contains(api_error([&] { context.run({{"x", values({5, 3}, {})}, {"bias", values({5, 1}, {})}}); },
-                            ErrorCode::kShapeError),
+  expect_contains(api_error(
+                      [&] {
+                        context.run({{"x", values({5, 3}, {})}, {"bias", values({5, 1}, {})}});
+                      },
+                      ErrorCode::kShapeError),
                   {"x"});
   // After a failed run the context still works.
   EXPECT_EQ(context.run({{"x", x}, {"bias", bias}}).size(), 3u);
   ExecutionContext moved = std::move(context);
-  expect_contains(api_error([&] { context.run({{"x", x}, {"bias", bias}}); }, ErrorCode::kInvalidArgument), {"moved from"});
+  expect_contains(api_error(
+                      [&] {
+                        context.run({{"x", x}, {"bias", bias}});
+                      },
+                      ErrorCode::kInvalidArgument),
+                  {"moved from"});
 
   TempDir dir;
   api_error([&] { Builder::from_file(dir.file("missing.onnx")); }, ErrorCode::kIo);

@@ -102,11 +102,13 @@ TEST(PluginEngineFile, RecordsThatDoNotFitTheGraphAreRefused) {
     EXPECT_NE(message.find(expected), std::string::npos) << message;
   };
   // The record moved to the Relu node.
-  check([](Engine& e) { std::swap(e.plugins[0], e.plugins[1]); }, "the plugin record of node 'relu' (Relu) names op "
-                                                                   "com.normrt.test::ScaleShift");
+  check([](Engine& e) { std::swap(e.plugins[0], e.plugins[1]); },
+        "the plugin record of node 'relu' (Relu) names op "
+        "com.normrt.test::ScaleShift");
   // No record for the plugin node.
-  check([](Engine& e) { e.plugins.clear(); }, "node 'affine' (com.normrt.test::ScaleShift) is a custom op but the "
-                                              "engine records no plugin");
+  check([](Engine& e) { e.plugins.clear(); },
+        "node 'affine' (com.normrt.test::ScaleShift) is a custom op but the "
+        "engine records no plugin");
   // A fast kernel named for a plugin node.
   check([](Engine& e) { e.kernels[1] = "fast_mul_f32"; }, "for plugin node 'affine'");
 }

@@ -185,8 +185,9 @@ TEST(PluginExample, WrongInputTypeIsReportedByThePluginNamingTheNode) {
   auto& cast = m.node("Cast", {"x"}, {"i"}, "", "to_int");
   add_attribute(cast, "to", int64_t{7});
   m.node("Clamp01", {"i"}, {"y"}, "com.example", "clamp");
-  expect_contains(api_error([&] { build(m); }, ErrorCode::kShapeError),
-                  {"node 'clamp' (com.example::Clamp01)", "com.example::Clamp01 version 1", "infer_shapes", "must be float32"});
+  expect_contains(
+      api_error([&] { build(m); }, ErrorCode::kShapeError),
+      {"node 'clamp' (com.example::Clamp01)", "com.example::Clamp01 version 1", "infer_shapes", "must be float32"});
 }
 
 TEST(PluginExample, UnknownAttributeIsAnErrorNotIgnored) {
@@ -212,14 +213,15 @@ TEST(PluginExample, TwoLibrariesWithTheSameOpAreAnErrorNamingBoth) {
 TEST(PluginLoader, MessagesSayWhatIsWrongWithALibrary) {
   expect_contains(api_error([&] { load_plugin_library(kLibs + "/missing.so"); }, ErrorCode::kIo),
                   {"cannot load plugin library", "missing.so", "No such file", "never searched"});
-  expect_contains(api_error([&] { load_plugin_library(kLibs + "/libnormrt_test_undefined_symbol.so"); }, ErrorCode::kIo),
-                  {"undefined symbol: normrt_test_symbol_that_nothing_defines", "ldd -r"});
-  expect_contains(api_error([&] { load_plugin_library(kLibs + "/libnormrt_test_not_a_plugin.so"); },
-                            ErrorCode::kInvalidArgument),
-                  {"is not a normrt plugin library", "normrt_plugin_get_library", "NORMRT_PLUGIN_DEFINE_LIBRARY"});
-  expect_contains(api_error([&] { load_plugin_library(kLibs + "/libnormrt_test_wrong_abi.so"); },
-                            ErrorCode::kInvalidArgument),
-                  {"plugin ABI version 42", "this normrt uses version 1"});
+  expect_contains(
+      api_error([&] { load_plugin_library(kLibs + "/libnormrt_test_undefined_symbol.so"); }, ErrorCode::kIo),
+      {"undefined symbol: normrt_test_symbol_that_nothing_defines", "ldd -r"});
+  expect_contains(
+      api_error([&] { load_plugin_library(kLibs + "/libnormrt_test_not_a_plugin.so"); }, ErrorCode::kInvalidArgument),
+      {"is not a normrt plugin library", "normrt_plugin_get_library", "NORMRT_PLUGIN_DEFINE_LIBRARY"});
+  expect_contains(
+      api_error([&] { load_plugin_library(kLibs + "/libnormrt_test_wrong_abi.so"); }, ErrorCode::kInvalidArgument),
+      {"plugin ABI version 42", "this normrt uses version 1"});
   // A bare file name is a path in the current folder, never looked up on the library search path.
   expect_contains(api_error([&] { load_plugin_library("libm.so.6"); }, ErrorCode::kIo), {"./libm.so.6"});
 }
@@ -303,18 +305,21 @@ TEST(PluginCli, MissingPluginFailsBeforeAnythingRunsNamingTheOpAndTheFix) {
   EXPECT_NE(::stat(out_dir.c_str(), &st), 0) << "run created its output folder before failing";
 
   // With it, the same command runs.
-  CliResult ran = run_cli({"run", engine, "--input", "x=" + dir.file("x.npy"), "--output-dir", out_dir, "--plugins", kExample});
+  CliResult ran =
+      run_cli({"run", engine, "--input", "x=" + dir.file("x.npy"), "--output-dir", out_dir, "--plugins", kExample});
   EXPECT_EQ(ran.code, 0) << ran.err;
   Tensor y = read_npy(out_dir + "/y.npy");
   EXPECT_EQ(std::vector<float>(y.data<float>(), y.data<float>() + y.numel()), (std::vector<float>{0, 0.5f, 1, 1}));
 
   // Building without the plugin names the op and how to load it.
-  CliResult unbuilt = run_cli({"build", model, "-o", engine, "--minShapes=x:1x4", "--optShapes=x:1x4", "--maxShapes=x:2x4"});
+  CliResult unbuilt =
+      run_cli({"build", model, "-o", engine, "--minShapes=x:1x4", "--optShapes=x:1x4", "--maxShapes=x:2x4"});
   EXPECT_EQ(unbuilt.code, 1);
   expect_contains(unbuilt.err, {"(unsupported op)", "'Clamp01' (domain com.example, opset 1)", "--plugins"});
 
   // Two libraries with the same op, on the command line.
-  CliResult twice = run_cli({"inspect", engine, "--plugins", kExample, "--plugins", kLibs + "/libnormrt_test_clamp01_copy.so"});
+  CliResult twice =
+      run_cli({"inspect", engine, "--plugins", kExample, "--plugins", kLibs + "/libnormrt_test_clamp01_copy.so"});
   EXPECT_EQ(twice.code, 1);
   expect_contains(twice.err, {"libnormrt_test_clamp01_copy.so", kExample, "already registered"});
 }
