@@ -155,7 +155,10 @@ ExecutionContext::ExecutionContext(ExecutionContext&&) noexcept = default;
 ExecutionContext& ExecutionContext::operator=(ExecutionContext&&) noexcept = default;
 ExecutionContext::~ExecutionContext() = default;
 
-const Engine& ExecutionContext::engine() const { return impl_->engine; }
+const Engine& ExecutionContext::engine() const {
+  if (!impl_) throw Error(ErrorCode::kInvalidArgument, "engine() on an ExecutionContext that was moved from");
+  return impl_->engine;
+}
 
 NamedTensors ExecutionContext::run(const std::map<std::string, Tensor>& inputs) {
   if (!impl_) throw Error(ErrorCode::kInvalidArgument, "run() on an ExecutionContext that was moved from");
