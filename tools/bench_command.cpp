@@ -16,6 +16,7 @@ struct BenchArgs {
   std::string engine, shapes;
   int iterations = 50, warmup = 5;
   bool json = false;
+  bool profile = false;
 };
 
 Tensor random_input(DataType dtype, const Dims& dims, std::mt19937& rng) {
@@ -30,6 +31,30 @@ double percentile(std::vector<double> v, double p) {
   size_t index = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
   return v[std::min(index, v.size() - 1)];
 }
+// Runs again with per-node timing and prints the share of each (op, kernel) pair, largest first.
+void print_profile(const std::shared_ptr<Engine>& engine, const std::map<std::string, Tensor>& inputs, int iterations) {
+  ExecutionContext context(engine);
+  context.run(inputs);
+  context.set_profiling(true);
+  for (int i = 0; i < iterations; ++i) context.run(inputs);
+  std::map<std::string, std::pair<double, int>> by_kind;
+  double total = 0;
+  for (size_t s = 0; s < context.node_timings().size(); ++s) {
+    const Node& node = engine->graph.nodes[s];
+    std::string kind = (node.domain.empty() ? "" : node.domain + "::") + node.op_type + " [" +
+                       (engine->kernels[s].empty() ? "reference" : engine->kernels[s]) + "]";
+    by_kind[kind].first += context.node_timings()[s].total_ms / iterations;
+    by_kind[kind].second += 1;
+    total += context.node_timings()[s].total_ms / iterations;
+  }
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [kind, v] : by_kind) rows.push_back({v.first, kind});
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("profile: %.3f ms per run in nodes\n", total);
+  for (const auto& [ms, kind] : rows)
+    std::printf("  %8.3f ms  %5.1f%%  %s x%d\n", ms, 100.0 * ms / total, kind.c_str(), by_kind[kind].second);
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -40,6 +65,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--iterations", args->iterations, "timed runs")->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", args->warmup, "untimed runs first")->check(CLI::Range(0, 1000000));
   cmd->add_flag("--json", args->json, "print one JSON line");
+  cmd->add_flag("--profile", args->profile, "also print where the time goes, per op and kernel");
   cmd->callback([args] {
     auto engine = load_engine(args->engine);
     auto shapes = parse_shape_list(args->shapes, "--shapes");
@@ -78,6 +104,7 @@ void add_bench_command(CLI::App& app) {
                     "throughput: %.1f samples/s at batch %lld",
                     engine->device.c_str(), median, p90, p99, args->iterations, throughput, static_cast<long long>(batch));
     std::cout << line << "\n";
+    if (args->profile) print_profile(engine, inputs, args->iterations);
   });
 }
 

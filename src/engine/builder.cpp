@@ -76,10 +76,8 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
         throw Error(e.code(), std::string("profile ") + std::to_string(p) + " does not fit the model at its " + label +
                                   " shapes (" + describe_shapes(engine->profiles[p], corner) + "): " + e.what());
       }
-      for (const auto& out : graph.outputs)
-        if (!types.types.at(out.name).shape.fully_known())
-          throw Error(ErrorCode::kShapeError, "output '" + out.name + "' has no concrete shape at the " + label +
-                                                  " shapes of profile " + std::to_string(p));
+      // An output whose shape is still unknown here depends on the value of an input (a Slice whose starts
+      // are an input, say): legal, and computed at run time from that value.
     }
   }
 

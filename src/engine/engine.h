@@ -61,9 +61,19 @@ class ExecutionContext {
   // Runs with named inputs; returns the outputs in the order the model declares them, with their names.
   std::vector<std::pair<std::string, Tensor>> run(const std::map<std::string, Tensor>& inputs);
 
+  // Per-node wall-clock timing of every run while enabled (for `normrt bench --profile`).
+  struct NodeTiming {
+    double total_ms = 0;
+    int64_t calls = 0;
+  };
+  void set_profiling(bool enabled) { profiling_ = enabled; }
+  const std::vector<NodeTiming>& node_timings() const { return timings_; }
+
  private:
   std::shared_ptr<const Engine> engine_;
   std::vector<std::any> node_state_;  // one cache slot per node (oneDNN primitives, ...)
+  bool profiling_ = false;
+  std::vector<NodeTiming> timings_;
 };
 
 // Engine files (src/engine/engine_file.cpp).

@@ -28,8 +28,18 @@ namespace {
 constexpr char kMagic[8] = {'N', 'R', 'T', 'E', 'N', 'G', 'I', 'N'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr uint64_t kMaxEngineBytes = uint64_t{1} << 36;
+// The format's bounds. The reader refuses anything past them and the writer refuses to write it, so that an
+// engine normrt saves always loads.
 constexpr uint64_t kMaxRank = 64;
-constexpr uint64_t kMaxItems = uint64_t{1} << 24;
+constexpr uint64_t kMaxItems = uint64_t{1} << 24;         // values, nodes, weights, kernels, attribute lists
+constexpr uint64_t kMaxNodeArity = uint64_t{1} << 16;     // inputs, outputs and attributes of a node; profile inputs
+constexpr uint64_t kMaxProfiles = 4096;
+constexpr uint64_t kMaxOpsets = 1024;
+constexpr uint64_t kMaxNameBytes = uint64_t{1} << 16;     // value, node and weight names
+constexpr uint64_t kMaxKeyBytes = 1024;                   // op types, domains, attribute names, kernel names
+constexpr uint64_t kMaxSymbolBytes = 4096;                // dim names, the source model's path
+constexpr uint64_t kMaxTagBytes = 256;                    // normrt version, device
+constexpr uint64_t kMaxTextBytes = uint64_t{1} << 20;     // the graph's name, string attributes
 
 enum SectionTag : uint32_t { kMeta = 1, kProfiles = 2, kGraph = 3, kWeights = 4, kKernels = 5, kPlugins = 6 };
 constexpr uint32_t kSectionOrder[] = {kMeta, kProfiles, kGraph, kWeights, kKernels, kPlugins};
@@ -48,51 +58,77 @@ uint32_t checksum(const char* data, size_t size) {
 
 // ---- writing ----
 
-void write_dims(ByteWriter& w, const Dims& d) {
-  w.u64(d.size());
+Error unsavable(const std::string& message) {
+  return Error(ErrorCode::kInvalidModel, "the engine cannot be saved: " + message);
+}
+
+// A string the reader accepts up to max_length bytes; `what` names it in the error.
+void put_str(ByteWriter& w, const std::string& s, uint64_t max_length, const std::string& what) {
+  if (s.size() > max_length)
+    throw unsavable(what + " is " + std::to_string(s.size()) + " bytes long; the engine format allows at most " +
+                    std::to_string(max_length));
+  w.str(s);
+}
+
+void put_count(ByteWriter& w, uint64_t n, uint64_t limit, const std::string& what) {
+  if (n > limit)
+    throw unsavable("there are " + std::to_string(n) + " " + what + "; the engine format allows at most " +
+                    std::to_string(limit));
+  w.u64(n);
+}
+
+void put_rank(ByteWriter& w, uint64_t rank, const std::string& what) {
+  if (rank > kMaxRank)
+    throw unsavable(what + " has rank " + std::to_string(rank) + "; the engine format allows at most " +
+                    std::to_string(kMaxRank));
+  w.u64(rank);
+}
+
+void write_dims(ByteWriter& w, const Dims& d, const std::string& what) {
+  put_rank(w, d.size(), what);
   for (int64_t v : d) w.i64(v);
 }
 
-void write_shape(ByteWriter& w, const Shape& s) {
+void write_shape(ByteWriter& w, const Shape& s, const std::string& what) {
   w.u8(s.has_rank ? 1 : 0);
-  w.u64(s.dims.size());
+  put_rank(w, s.dims.size(), what);
   for (const Dim& d : s.dims) {
     w.i64(d.value);
-    w.str(d.symbol);
+    put_str(w, d.symbol, kMaxSymbolBytes, "a dim name of " + what);
   }
 }
 
 void write_value_info(ByteWriter& w, const ValueInfo& v) {
-  w.str(v.name);
+  put_str(w, v.name, kMaxNameBytes, "a value name");
   w.u32(static_cast<uint32_t>(v.dtype));
-  write_shape(w, v.shape);
+  write_shape(w, v.shape, "value '" + v.name + "'");
 }
 
-void write_tensor(ByteWriter& w, const Tensor& t) {
+void write_tensor(ByteWriter& w, const Tensor& t, const std::string& what) {
   w.u32(static_cast<uint32_t>(t.dtype()));
-  write_dims(w, t.dims());
+  write_dims(w, t.dims(), what);
   w.u64(t.nbytes());
   w.raw(t.raw(), t.nbytes());
 }
 
-void write_attribute(ByteWriter& w, const Attribute& a) {
+void write_attribute(ByteWriter& w, const Attribute& a, const std::string& what) {
   w.u32(static_cast<uint32_t>(a.type));
   switch (a.type) {
     case AttributeType::kFloat: w.f32(a.f); break;
     case AttributeType::kInt: w.i64(a.i); break;
-    case AttributeType::kString: w.str(a.s); break;
-    case AttributeType::kTensor: write_tensor(w, a.t); break;
+    case AttributeType::kString: put_str(w, a.s, kMaxTextBytes, what); break;
+    case AttributeType::kTensor: write_tensor(w, a.t, what); break;
     case AttributeType::kFloats:
-      w.u64(a.floats.size());
+      put_count(w, a.floats.size(), kMaxItems, "floats in " + what);
       for (float f : a.floats) w.f32(f);
       break;
     case AttributeType::kInts:
-      w.u64(a.ints.size());
+      put_count(w, a.ints.size(), kMaxItems, "ints in " + what);
       for (int64_t i : a.ints) w.i64(i);
       break;
     case AttributeType::kStrings:
-      w.u64(a.strings.size());
-      for (const auto& s : a.strings) w.str(s);
+      put_count(w, a.strings.size(), kMaxItems, "strings in " + what);
+      for (const auto& s : a.strings) put_str(w, s, kMaxTextBytes, "a string in " + what);
       break;
     case AttributeType::kGraph: break;
   }
@@ -102,63 +138,63 @@ std::string section_bytes(const Engine& e, uint32_t tag) {
   ByteWriter w;
   switch (tag) {
     case kMeta:
-      w.str(e.normrt_version);
-      w.str(e.device);
-      w.str(e.source_name);
+      put_str(w, e.normrt_version, kMaxTagBytes, "the normrt version");
+      put_str(w, e.device, kMaxTagBytes, "the device name");
+      put_str(w, e.source_name, kMaxSymbolBytes, "the source model's name");
       break;
     case kProfiles:
-      w.u64(e.profiles.size());
+      put_count(w, e.profiles.size(), kMaxProfiles, "profiles");
       for (const Profile& p : e.profiles) {
-        w.u64(p.inputs.size());
+        put_count(w, p.inputs.size(), kMaxNodeArity, "inputs of a profile");
         for (const auto& [name, r] : p.inputs) {
-          w.str(name);
-          write_dims(w, r.min);
-          write_dims(w, r.opt);
-          write_dims(w, r.max);
+          put_str(w, name, kMaxNameBytes, "an input name");
+          write_dims(w, r.min, "the min shape of input '" + name + "'");
+          write_dims(w, r.opt, "the opt shape of input '" + name + "'");
+          write_dims(w, r.max, "the max shape of input '" + name + "'");
         }
       }
       break;
     case kGraph: {
       const Graph& g = e.graph;
-      w.str(g.name);
-      w.u64(g.opsets.size());
+      put_str(w, g.name, kMaxTextBytes, "the graph name");
+      put_count(w, g.opsets.size(), kMaxOpsets, "opset imports");
       for (const auto& [domain, version] : g.opsets) {
-        w.str(domain);
+        put_str(w, domain, kMaxKeyBytes, "an opset domain");
         w.i64(version);
       }
-      w.u64(g.inputs.size());
+      put_count(w, g.inputs.size(), kMaxItems, "graph inputs");
       for (const auto& v : g.inputs) write_value_info(w, v);
-      w.u64(g.outputs.size());
+      put_count(w, g.outputs.size(), kMaxItems, "graph outputs");
       for (const auto& v : g.outputs) write_value_info(w, v);
-      w.u64(g.value_info.size());
+      put_count(w, g.value_info.size(), kMaxItems, "typed values");
       for (const auto& [name, v] : g.value_info) write_value_info(w, v);
-      w.u64(g.nodes.size());
+      put_count(w, g.nodes.size(), kMaxItems, "nodes");
       for (const Node& n : g.nodes) {
-        w.str(n.name);
-        w.str(n.op_type);
-        w.str(n.domain);
-        w.u64(n.inputs.size());
-        for (const auto& s : n.inputs) w.str(s);
-        w.u64(n.outputs.size());
-        for (const auto& s : n.outputs) w.str(s);
-        w.u64(n.attributes.size());
+        put_str(w, n.name, kMaxNameBytes, "a node name");
+        put_str(w, n.op_type, kMaxKeyBytes, "the op type of " + n.describe());
+        put_str(w, n.domain, kMaxKeyBytes, "the domain of " + n.describe());
+        put_count(w, n.inputs.size(), kMaxNodeArity, "inputs of " + n.describe());
+        for (const auto& s : n.inputs) put_str(w, s, kMaxNameBytes, "an input name of " + n.describe());
+        put_count(w, n.outputs.size(), kMaxNodeArity, "outputs of " + n.describe());
+        for (const auto& s : n.outputs) put_str(w, s, kMaxNameBytes, "an output name of " + n.describe());
+        put_count(w, n.attributes.size(), kMaxNodeArity, "attributes of " + n.describe());
         for (const auto& [key, a] : n.attributes) {
-          w.str(key);
-          write_attribute(w, a);
+          put_str(w, key, kMaxKeyBytes, "an attribute name of " + n.describe());
+          write_attribute(w, a, "attribute '" + key + "' of " + n.describe());
         }
       }
       break;
     }
     case kWeights:
-      w.u64(e.graph.initializers.size());
+      put_count(w, e.graph.initializers.size(), kMaxItems, "weights");
       for (const auto& [name, t] : e.graph.initializers) {
-        w.str(name);
-        write_tensor(w, t);
+        put_str(w, name, kMaxNameBytes, "a weight name");
+        write_tensor(w, t, "weight '" + name + "'");
       }
       break;
     case kKernels:
-      w.u64(e.kernels.size());
-      for (const auto& k : e.kernels) w.str(k);
+      put_count(w, e.kernels.size(), kMaxItems, "kernels");
+      for (const auto& k : e.kernels) put_str(w, k, kMaxKeyBytes, "a kernel name");
       break;
     case kPlugins:
       w.u64(0);  // plugin ops used by the engine: none yet
@@ -193,7 +229,7 @@ Shape read_shape(ByteReader& r) {
     Dim d;
     d.value = r.i64();
     if (d.value < -1) r.fail("invalid dimension");
-    d.symbol = r.str(4096);
+    d.symbol = r.str(kMaxSymbolBytes);
     s.dims.push_back(d);
   }
   return s;
@@ -201,7 +237,7 @@ Shape read_shape(ByteReader& r) {
 
 ValueInfo read_value_info(ByteReader& r) {
   ValueInfo v;
-  v.name = r.str(1 << 16);
+  v.name = r.str(kMaxNameBytes);
   uint32_t dt = r.u32();
   if (dt != 0 && !is_known_dtype(static_cast<int32_t>(dt))) r.fail("unknown data type " + std::to_string(dt));
   v.dtype = static_cast<DataType>(dt);
@@ -235,7 +271,7 @@ Attribute read_attribute(ByteReader& r) {
   switch (a.type) {
     case AttributeType::kFloat: a.f = r.f32(); break;
     case AttributeType::kInt: a.i = r.i64(); break;
-    case AttributeType::kString: a.s = r.str(); break;
+    case AttributeType::kString: a.s = r.str(kMaxTextBytes); break;
     case AttributeType::kTensor: a.t = read_tensor(r); break;
     case AttributeType::kFloats: {
       uint64_t n = r.count(4, kMaxItems);
@@ -249,7 +285,7 @@ Attribute read_attribute(ByteReader& r) {
     }
     case AttributeType::kStrings: {
       uint64_t n = r.count(8, kMaxItems);
-      for (uint64_t i = 0; i < n; ++i) a.strings.push_back(r.str());
+      for (uint64_t i = 0; i < n; ++i) a.strings.push_back(r.str(kMaxTextBytes));
       break;
     }
     case AttributeType::kGraph: break;
@@ -260,17 +296,17 @@ Attribute read_attribute(ByteReader& r) {
 void read_section(Engine& e, uint32_t tag, ByteReader& r) {
   switch (tag) {
     case kMeta:
-      e.normrt_version = r.str(256);
-      e.device = r.str(256);
-      e.source_name = r.str(4096);
+      e.normrt_version = r.str(kMaxTagBytes);
+      e.device = r.str(kMaxTagBytes);
+      e.source_name = r.str(kMaxSymbolBytes);
       break;
     case kProfiles: {
-      uint64_t n = r.count(8, 4096);
+      uint64_t n = r.count(8, kMaxProfiles);
       for (uint64_t p = 0; p < n; ++p) {
         Profile profile;
-        uint64_t inputs = r.count(8, 1 << 16);
+        uint64_t inputs = r.count(8, kMaxNodeArity);
         for (uint64_t i = 0; i < inputs; ++i) {
-          std::string name = r.str(1 << 16);
+          std::string name = r.str(kMaxNameBytes);
           ShapeRange range{read_dims(r), read_dims(r), read_dims(r)};
           profile.inputs[name] = range;
         }
@@ -280,10 +316,10 @@ void read_section(Engine& e, uint32_t tag, ByteReader& r) {
     }
     case kGraph: {
       Graph& g = e.graph;
-      g.name = r.str();
-      uint64_t n = r.count(16, 1024);
+      g.name = r.str(kMaxTextBytes);
+      uint64_t n = r.count(16, kMaxOpsets);
       for (uint64_t i = 0; i < n; ++i) {
-        std::string domain = r.str(1024);
+        std::string domain = r.str(kMaxKeyBytes);
         g.opsets[domain] = r.i64();
       }
       n = r.count(8, kMaxItems);
@@ -298,16 +334,16 @@ void read_section(Engine& e, uint32_t tag, ByteReader& r) {
       n = r.count(48, kMaxItems);
       for (uint64_t i = 0; i < n; ++i) {
         Node node;
-        node.name = r.str(1 << 16);
-        node.op_type = r.str(1024);
-        node.domain = r.str(1024);
-        uint64_t k = r.count(8, 1 << 16);
-        for (uint64_t j = 0; j < k; ++j) node.inputs.push_back(r.str(1 << 16));
-        k = r.count(8, 1 << 16);
-        for (uint64_t j = 0; j < k; ++j) node.outputs.push_back(r.str(1 << 16));
-        k = r.count(12, 1 << 16);
+        node.name = r.str(kMaxNameBytes);
+        node.op_type = r.str(kMaxKeyBytes);
+        node.domain = r.str(kMaxKeyBytes);
+        uint64_t k = r.count(8, kMaxNodeArity);
+        for (uint64_t j = 0; j < k; ++j) node.inputs.push_back(r.str(kMaxNameBytes));
+        k = r.count(8, kMaxNodeArity);
+        for (uint64_t j = 0; j < k; ++j) node.outputs.push_back(r.str(kMaxNameBytes));
+        k = r.count(12, kMaxNodeArity);
         for (uint64_t j = 0; j < k; ++j) {
-          std::string key = r.str(1024);
+          std::string key = r.str(kMaxKeyBytes);
           node.attributes[key] = read_attribute(r);
         }
         g.nodes.push_back(std::move(node));
@@ -317,14 +353,14 @@ void read_section(Engine& e, uint32_t tag, ByteReader& r) {
     case kWeights: {
       uint64_t n = r.count(8, kMaxItems);
       for (uint64_t i = 0; i < n; ++i) {
-        std::string name = r.str(1 << 16);
+        std::string name = r.str(kMaxNameBytes);
         e.graph.initializers[name] = read_tensor(r);
       }
       break;
     }
     case kKernels: {
       uint64_t n = r.count(8, kMaxItems);
-      for (uint64_t i = 0; i < n; ++i) e.kernels.push_back(r.str(1024));
+      for (uint64_t i = 0; i < n; ++i) e.kernels.push_back(r.str(kMaxKeyBytes));
       break;
     }
     case kPlugins: {
@@ -395,7 +431,8 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
     header.u32();
     uint64_t offset = header.u64(), length = header.u64();
     if (tag != kSectionOrder[i]) throw corrupt("section " + std::to_string(i) + " has tag " + std::to_string(tag));
-    if (offset != expected_offset || length > bytes.size() - 4 - offset)
+    // offset first: size - 4 - offset must not wrap around (the checksum forged, a section may start past the end).
+    if (offset != expected_offset || offset > bytes.size() - 4 || length > bytes.size() - 4 - offset)
       throw corrupt("section " + std::to_string(i) + " is not where the sections before it end");
     expected_offset = offset + length;
     ByteReader section(bytes.data() + offset, length, what);

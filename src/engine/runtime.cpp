@@ -1,3 +1,4 @@
+#include <chrono>
 #include <set>
 
 #include "engine/engine.h"
@@ -53,7 +54,9 @@ std::vector<std::pair<std::string, Tensor>> ExecutionContext::run(const std::map
   for (const auto& [name, t] : engine.graph.initializers) values[engine.slots.at(name)] = t;
 
   std::vector<const Tensor*> in_ptrs;
+  if (profiling_) timings_.resize(engine.steps.size());
   for (size_t s = 0; s < engine.steps.size(); ++s) {
+    auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     const Engine::Step& step = engine.steps[s];
     const Node& node = engine.graph.nodes[s];
     in_ptrs.clear();
@@ -71,6 +74,10 @@ std::vector<std::pair<std::string, Tensor>> ExecutionContext::run(const std::map
     for (size_t o = 0; o < outs.size(); ++o)
       if (step.outputs[o] >= 0) values[step.outputs[o]] = std::move(outs[o]);
     for (int slot : step.release) values[slot] = Tensor();
+    if (profiling_) {
+      timings_[s].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      ++timings_[s].calls;
+    }
   }
   std::vector<std::pair<std::string, Tensor>> outputs;
   std::set<int> returned;

@@ -80,6 +80,8 @@ class Importer {
     return graph;
   }
 
+  Tensor tensor(const onnx::TensorProto& tp) { return convert_tensor(tp); }
+
  private:
   // One node of the graph (or of an inlined function body): converted, Constant folded into an initializer,
   // a call of normrt's own functions mapped back to the native op, any other local function inlined.
@@ -431,6 +433,14 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& base_dir, c
                         "or not an ONNX file?)");
   if (!model.has_graph()) throw invalid(what, "the model has no graph (is this an ONNX model file?)");
   return Importer(base_dir, what).run(model);
+}
+
+Tensor import_onnx_tensor(const std::string& bytes, const std::string& what) {
+  onnx::TensorProto tensor;
+  if (bytes.size() > kMaxModelBytes) throw invalid(what, "the file is larger than protobuf's 2 GiB limit");
+  if (!tensor.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    throw invalid(what, "not a serialized ONNX TensorProto: the protobuf could not be parsed");
+  return Importer(std::string(), what).tensor(tensor);
 }
 
 Graph import_onnx_file(const std::string& path) {

@@ -15,5 +15,8 @@ constexpr int64_t kMaxOpset = 21;
 Graph import_onnx_file(const std::string& path);
 // Imports a serialized model. `base_dir` is the folder external data must live in; empty refuses external data.
 Graph import_onnx_bytes(const std::string& bytes, const std::string& base_dir, const std::string& what = "model");
+// Imports one serialized TensorProto (an ONNX backend test's input_0.pb) with the same checks as an initializer;
+// external data is refused. `what` names the file in messages.
+Tensor import_onnx_tensor(const std::string& bytes, const std::string& what);
 
 }  // namespace normrt

@@ -23,8 +23,17 @@ void check_float_inputs(const InferContext& ctx, size_t count) {
 
 int64_t read_group(const Node& node, const InferContext& ctx) {
   const int64_t group = node.attr_int("group", 1);
-  if (group < 1) ctx.fail("attribute 'group' must be >= 1 but is " + std::to_string(group));
+  if (group < 1 || group > kMaxWindowExtent)
+    ctx.fail("attribute 'group' must be from 1 to " + std::to_string(kMaxWindowExtent) + " but is " +
+             std::to_string(group));
   return group;
+}
+
+// W's dim 1 (channels per group) is multiplied by group: both are bounded so that the product cannot overflow.
+void check_channels_per_group(const InferContext& ctx, const Shape& w) {
+  if (w.has_rank && w.rank() > 1 && w.dims[1].known() && w.dims[1].value > kMaxWindowExtent)
+    ctx.fail("input 1 (W) " + w.to_string() + " has dim 1 above " + std::to_string(kMaxWindowExtent) +
+             " (2^36: no tensor axis is longer)");
 }
 
 // Rank of the problem from X or, when X's rank is unknown, from W. 0 when neither is known.
@@ -81,6 +90,7 @@ void infer_conv(InferContext& ctx) {
   const Shape& w = ctx.shape(1);
   const Dim c = x.has_rank ? x.dims[1] : Dim::unknown();
   const Dim m = w.has_rank ? w.dims[0] : Dim::unknown();
+  check_channels_per_group(ctx, w);
   if (w.has_rank && c.known() && w.dims[1].known() && c.value != w.dims[1].value * group)
     ctx.fail("input 0 (X) " + x.to_string() + " has " + std::to_string(c.value) + " channels but input 1 (W) " +
              w.to_string() + " with group " + std::to_string(group) + " expects " +
@@ -122,6 +132,7 @@ void infer_conv_transpose(InferContext& ctx) {
   if (c.known() && c.value % group != 0)
     ctx.fail("input 0 (X) " + x.to_string() + " has " + std::to_string(c.value) + " channels, which group " +
              std::to_string(group) + " does not divide");
+  check_channels_per_group(ctx, w);
   Dim m = Dim::unknown();
   if (w.has_rank && w.dims[1].known()) m = Dim(w.dims[1].value * group);
   check_bias(ctx, m);
@@ -129,11 +140,18 @@ void infer_conv_transpose(InferContext& ctx) {
   out.push_back(x.has_rank ? x.dims[0] : Dim::unknown());
   out.push_back(m);
   for (size_t i = 0; i < spatial; ++i) {
+    const Dim in = x.has_rank ? x.dims[2 + i] : Dim::unknown();
+    if (in.known()) {
+      check_window_extent(ctx, i, in.value);
+      // stride * (in - 1) is the natural output extent's main term (also computed with output_shape).
+      if (in.value > 1 && in.value - 1 > kMaxWindowExtent / a.strides[i])
+        ctx.fail("spatial axis " + std::to_string(i) + ": input extent " + std::to_string(in.value) + " with stride " +
+                 std::to_string(a.strides[i]) + " gives an output extent above " + std::to_string(kMaxWindowExtent));
+    }
     if (!output_shape.empty()) {
       out.push_back(Dim(output_shape[i]));
       continue;
     }
-    const Dim in = x.has_rank ? x.dims[2 + i] : Dim::unknown();
     if (!in.known() || a.kernel[i] < 0) {
       out.push_back(Dim::unknown());
       continue;

@@ -14,6 +14,11 @@ namespace normrt {
 
 enum class AutoPad { kNotSet, kSameUpper, kSameLower, kValid };
 
+// No tensor axis holds more than 2^36 elements (a tensor holds at most 64 GiB), so no window attribute, input
+// extent or dilated kernel needs to exceed it either. Bounding each by it keeps every product and sum below
+// (stride * extent, (k - 1) * d, extent + pads) far inside int64.
+constexpr int64_t kMaxWindowExtent = int64_t{1} << 36;
+
 struct WindowAttrs {
   std::vector<int64_t> kernel;     // one per spatial axis; -1 where unknown (Conv without kernel_shape)
   std::vector<int64_t> strides;    // >= 1
@@ -56,14 +61,29 @@ WindowAttrs read_window_attrs(const Ctx& ctx, size_t spatial, std::vector<int64_
   check_len("strides", a.strides, spatial);
   check_len("dilations", a.dilations, spatial);
   check_len("pads", a.pads, 2 * spatial);
+  const std::string bound = " (2^36: no tensor axis is longer)";
   for (size_t i = 0; i < spatial; ++i) {
     if (a.strides[i] < 1) ctx.fail("attribute 'strides' must be >= 1 but is " + ints_to_string(a.strides));
     if (a.dilations[i] < 1) ctx.fail("attribute 'dilations' must be >= 1 but is " + ints_to_string(a.dilations));
     if (a.kernel[i] == 0 || a.kernel[i] < -1) ctx.fail("kernel shape must be >= 1 but is " + ints_to_string(a.kernel));
+    if (a.strides[i] > kMaxWindowExtent)
+      ctx.fail("attribute 'strides' " + ints_to_string(a.strides) + " has a value above " + std::to_string(kMaxWindowExtent) + bound);
+    if (a.dilations[i] > kMaxWindowExtent)
+      ctx.fail("attribute 'dilations' " + ints_to_string(a.dilations) + " has a value above " + std::to_string(kMaxWindowExtent) + bound);
+    if (a.kernel[i] > kMaxWindowExtent)
+      ctx.fail("attribute 'kernel_shape' (or W's spatial dims) " + ints_to_string(a.kernel) + " has a value above " +
+               std::to_string(kMaxWindowExtent) + bound);
+    if (a.kernel[i] > 0 && a.kernel[i] - 1 > (kMaxWindowExtent - 1) / a.dilations[i])
+      ctx.fail("the dilated kernel extent (kernel " + ints_to_string(a.kernel) + " with 'dilations' " +
+               ints_to_string(a.dilations) + ") exceeds " + std::to_string(kMaxWindowExtent) + bound);
     if (!allow_dilations && a.dilations[i] != 1)
       ctx.fail("attribute 'dilations' " + ints_to_string(a.dilations) +
                " needs opset 19 or later; the model has opset " + std::to_string(ctx.opset));
   }
+  for (int64_t p : a.pads)
+    if (p < 0 || p > kMaxWindowExtent)
+      ctx.fail("attribute 'pads' " + ints_to_string(a.pads) + " must hold values from 0 to " +
+               std::to_string(kMaxWindowExtent) + bound);
   const std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
   if (auto_pad == "NOTSET")
     a.auto_pad = AutoPad::kNotSet;
@@ -118,11 +138,20 @@ inline AxisWindow resolve_window_axis(const WindowAttrs& a, size_t axis, int64_t
   return w;
 }
 
+// Refuses an input extent longer than any tensor axis (a model may declare one; the geometry must not overflow).
+template <typename Ctx>
+void check_window_extent(const Ctx& ctx, size_t axis, int64_t in) {
+  if (in > kMaxWindowExtent)
+    ctx.fail("spatial axis " + std::to_string(axis) + " has input extent " + std::to_string(in) + ", above " +
+             std::to_string(kMaxWindowExtent) + " (2^36: no tensor axis is longer)");
+}
+
 // The output Dim of a forward window over `in`; keeps the input's symbol where the window preserves the extent
 // whatever it is (stride 1 with SAME padding, or stride 1 with pads that exactly cover the dilated kernel).
 template <typename Ctx>
 Dim window_output_dim(const Ctx& ctx, const WindowAttrs& a, size_t axis, const Dim& in, bool ceil_mode = false) {
   const int64_t s = a.strides[axis];
+  if (in.known()) check_window_extent(ctx, axis, in.value);
   if (a.auto_pad == AutoPad::kSameUpper || a.auto_pad == AutoPad::kSameLower) {
     if (in.known()) return Dim((in.value + s - 1) / s);
     return s == 1 ? in : Dim::unknown();
@@ -191,7 +220,9 @@ std::vector<int64_t> transpose_output_shape(const Ctx& ctx, size_t spatial) {
     ctx.fail("attribute 'output_shape' " + ints_to_string(v) + " must have " + std::to_string(spatial) +
              " values (or " + std::to_string(spatial + 2) + " with N and C)");
   for (int64_t d : v)
-    if (d < 1) ctx.fail("attribute 'output_shape' " + ints_to_string(v) + " must be positive");
+    if (d < 1 || d > kMaxWindowExtent)
+      ctx.fail("attribute 'output_shape' " + ints_to_string(v) + " must hold values from 1 to " +
+               std::to_string(kMaxWindowExtent));
   return v;
 }
 
@@ -201,7 +232,9 @@ std::vector<int64_t> transpose_output_padding(const Ctx& ctx, size_t spatial) {
   if (v.size() != spatial)
     ctx.fail("attribute 'output_padding' " + ints_to_string(v) + " must have " + std::to_string(spatial) + " values");
   for (int64_t d : v)
-    if (d < 0) ctx.fail("attribute 'output_padding' " + ints_to_string(v) + " must be >= 0");
+    if (d < 0 || d > kMaxWindowExtent)
+      ctx.fail("attribute 'output_padding' " + ints_to_string(v) + " must hold values from 0 to " +
+               std::to_string(kMaxWindowExtent));
   return v;
 }
 

@@ -344,15 +344,18 @@ void layer_normalization_reference(KernelContext& ctx) {
 
 void infer_batch_normalization(InferContext& ctx) {
   if (ctx.opset >= 14 && ctx.node.attr_int("training_mode", 0) != 0)
-    ctx.fail("training_mode = 1 is not supported: normrt runs inference only; export the model in eval mode "
-             "(model.eval()) so that BatchNormalization uses its running statistics");
+    throw Error(ErrorCode::kUnsupportedOp,
+                ctx.node.describe() + ": training_mode = 1 is not supported: normrt runs inference only; export the "
+                                      "model in eval mode (model.eval()) so that BatchNormalization uses its running "
+                                      "statistics");
   size_t extra_outputs = 0;
   for (size_t o = 1; o < ctx.node.outputs.size(); ++o)
     if (!ctx.node.outputs[o].empty()) ++extra_outputs;
   if (extra_outputs > 0)
-    ctx.fail("has " + std::to_string(extra_outputs + 1) +
-             " outputs: the running/saved mean and variance outputs exist in training mode only, which normrt "
-             "does not support; export the model in eval mode (model.eval())");
+    throw Error(ErrorCode::kUnsupportedOp,
+                ctx.node.describe() + ": has " + std::to_string(extra_outputs + 1) +
+                    " outputs: the running/saved mean and variance outputs exist in training mode only, which normrt "
+                    "does not support; export the model in eval mode (model.eval())");
   const Dim channels = check_channel_input(ctx, 2);
   const char* names[] = {"X", "scale", "B", "input_mean", "input_var"};
   for (size_t i = 1; i < 5; ++i) {

@@ -74,6 +74,10 @@ struct OpSchema {
   std::string op_type;
   InferFunction infer = nullptr;
   KernelFunction reference = nullptr;
+  // A view op (Reshape, Squeeze, ...): its single output holds input 0's elements in the same order, so the
+  // runtime hands out input 0's storage under the new shape instead of running the kernel. Tensors are never
+  // written after they are produced, which makes the sharing safe.
+  bool output_is_view_of_input = false;
 };
 
 class OpRegistry {
@@ -97,6 +101,10 @@ struct OpRegistrar {
 #define NORMRT_REGISTER_OP(domain, op_type, infer, reference)                           \
   static const ::normrt::OpRegistrar NORMRT_CONCAT(normrt_op_registrar_, __COUNTER__)( \
       ::normrt::OpSchema{domain, op_type, infer, reference})
+// A view op: see OpSchema::output_is_view_of_input. The reference kernel (a copy) is what tests compare with.
+#define NORMRT_REGISTER_VIEW_OP(domain, op_type, infer, reference)                      \
+  static const ::normrt::OpRegistrar NORMRT_CONCAT(normrt_op_registrar_, __COUNTER__)( \
+      ::normrt::OpSchema{domain, op_type, infer, reference, true})
 
 // The domain of normrt's own ops (fused normalization with activation, ...). Documented in src/ops/README.md.
 inline const char* kNormrtDomain = "ai.normrt";

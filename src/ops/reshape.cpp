@@ -329,9 +329,9 @@ void infer_unsqueeze(InferContext& ctx) {
 
 }  // namespace
 
-NORMRT_REGISTER_OP("", "Reshape", infer_reshape, copy_input_reference);
-NORMRT_REGISTER_OP("", "Flatten", infer_flatten, copy_input_reference);
-NORMRT_REGISTER_OP("", "Squeeze", infer_squeeze, copy_input_reference);
-NORMRT_REGISTER_OP("", "Unsqueeze", infer_unsqueeze, copy_input_reference);
+NORMRT_REGISTER_VIEW_OP("", "Reshape", infer_reshape, copy_input_reference);
+NORMRT_REGISTER_VIEW_OP("", "Flatten", infer_flatten, copy_input_reference);
+NORMRT_REGISTER_VIEW_OP("", "Squeeze", infer_squeeze, copy_input_reference);
+NORMRT_REGISTER_VIEW_OP("", "Unsqueeze", infer_unsqueeze, copy_input_reference);
 
 }  // namespace normrt
