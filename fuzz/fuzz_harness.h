@@ -20,9 +20,11 @@
 
 namespace normrt::fuzz {
 
-// Runs are skipped when any value of the graph would exceed this: the fuzzer looks for wrong memory accesses,
-// not for models that legitimately ask for gigabytes (normrt allocates up to 64 GiB when told to).
-constexpr int64_t kMaxRunBytes = int64_t{1} << 24;
+// Runs are skipped when any value of the graph would exceed this, or when the estimated work does: the fuzzer
+// looks for wrong memory accesses, not for models that legitimately ask for gigabytes or minutes (normrt
+// allocates up to 64 GiB when told to, and the reference kernels are simple loops).
+constexpr int64_t kMaxRunBytes = int64_t{1} << 20;
+constexpr double kMaxRunWork = double(int64_t{1} << 28);  // multiply-adds, about a second under ASan
 // Models with more nodes than this are imported and built but not run (each node costs a kernel call).
 constexpr size_t kMaxRunNodes = 256;
 
@@ -57,7 +59,40 @@ inline Tensor fuzz_input(DataType dtype, const Dims& dims) {
   return t;
 }
 
-// Whether every value that running with these input shapes makes stays under kMaxRunBytes.
+inline double elements(const TypeShape& ts) { return static_cast<double>(element_count(ts.shape.concrete())); }
+
+// Estimated multiply-adds of running `node`: every input and output element once, and for the ops whose work per
+// output element grows with an input, that factor (the reduction length of Conv, ConvTranspose, MatMul and Gemm,
+// the window of pooling).
+inline double node_work(const Node& node, const GraphTypes& types) {
+  auto type_of = [&](size_t i, bool output) -> const TypeShape* {
+    const auto& names = output ? node.outputs : node.inputs;
+    if (i >= names.size() || names[i].empty()) return nullptr;
+    auto it = types.types.find(names[i]);
+    return it == types.types.end() ? nullptr : &it->second;
+  };
+  double in = 0, out = 0;
+  for (size_t i = 0; i < node.inputs.size(); ++i)
+    if (const TypeShape* t = type_of(i, false)) in += elements(*t);
+  for (size_t i = 0; i < node.outputs.size(); ++i)
+    if (const TypeShape* t = type_of(i, true)) out += elements(*t);
+  double factor = 1;
+  const TypeShape* second = type_of(1, false);
+  const TypeShape* first = type_of(0, false);
+  if ((node.op_type == "Conv" || node.op_type == "ConvTranspose") && second && second->shape.rank() > 0)
+    factor = elements(*second) / std::max<double>(1, static_cast<double>(second->shape.dims[0].value));
+  else if ((node.op_type == "MatMul" || node.op_type == "Gemm") && first)
+    for (const Dim& d : first->shape.dims) factor = std::max(factor, static_cast<double>(d.value));
+  else if (node.op_type == "MaxPool" || node.op_type == "AveragePool")
+    try {
+      for (int64_t k : node.attr_ints("kernel_shape")) factor *= static_cast<double>(std::max<int64_t>(1, k));
+    } catch (const Error&) {
+    }
+  return in + out * factor;
+}
+
+// Whether running with these input shapes stays small: every value under kMaxRunBytes, the total estimated work
+// under kMaxRunWork.
 inline bool small_enough_to_run(const Graph& graph, const std::map<std::string, Dims>& input_dims) {
   if (graph.nodes.size() > kMaxRunNodes) return false;
   std::map<std::string, Shape> shapes;
@@ -74,7 +109,9 @@ inline bool small_enough_to_run(const Graph& graph, const std::map<std::string, 
     int64_t count = element_count(ts.shape.concrete());
     if (count > kMaxRunBytes / static_cast<int64_t>(dtype_size(ts.dtype))) return false;
   }
-  return true;
+  double work = 0;
+  for (const Node& node : graph.nodes) work += node_work(node, types);
+  return work <= kMaxRunWork;
 }
 
 // Runs the engine once at each profile's min and max shapes when they are small enough.

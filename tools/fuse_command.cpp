@@ -24,12 +24,14 @@ void print_report(const PassReport& report) {
 }  // namespace
 
 void add_fuse_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("fuse", "Fuse GroupNorm, LayerNorm and activation subgraphs and write the model back "
-                                         "as ONNX (the same rewrites `build` runs)");
+  auto* cmd = app.add_subcommand("fuse",
+                                 "Fuse GroupNorm, LayerNorm and activation subgraphs and write the model back "
+                                 "as ONNX (the same rewrites `build` runs)");
   auto args = std::make_shared<FuseArgs>();
   cmd->add_option("model", args->model, "the ONNX model")->required();
   cmd->add_option("-o,--output", args->output, "the fused ONNX model to write")->required();
-  cmd->add_flag("--report", args->report, "print each rewrite (which nodes became which) and each refused candidate with why");
+  cmd->add_flag("--report", args->report,
+                "print each rewrite (which nodes became which) and each refused candidate with why");
   cmd->add_flag("--opset21", args->opset21,
                 "move the model to opset 21 and write GroupNorm as the standard GroupNormalization-21 (refused, "
                 "naming the nodes, when some op cannot move)");

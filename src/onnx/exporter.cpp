@@ -19,7 +19,9 @@ namespace {
 // protobuf cannot write messages above 2 GiB (the importer reads external data, the exporter does not).
 constexpr size_t kMaxModelBytes = (size_t{1} << 31) - 1;
 
-Error cannot_export(const std::string& message) { return Error(ErrorCode::kInvalidModel, "cannot write ONNX: " + message); }
+Error cannot_export(const std::string& message) {
+  return Error(ErrorCode::kInvalidModel, "cannot write ONNX: " + message);
+}
 
 // ---- IR -> protobuf -------------------------------------------------------------------------------------
 
@@ -34,9 +36,18 @@ void write_tensor(const Tensor& t, const std::string& name, onnx::TensorProto* o
 void write_attribute(const std::string& name, const Attribute& a, const Node& node, onnx::AttributeProto* out) {
   out->set_name(name);
   switch (a.type) {
-    case AttributeType::kFloat: out->set_type(onnx::AttributeProto::FLOAT); out->set_f(a.f); break;
-    case AttributeType::kInt: out->set_type(onnx::AttributeProto::INT); out->set_i(a.i); break;
-    case AttributeType::kString: out->set_type(onnx::AttributeProto::STRING); out->set_s(a.s); break;
+    case AttributeType::kFloat:
+      out->set_type(onnx::AttributeProto::FLOAT);
+      out->set_f(a.f);
+      break;
+    case AttributeType::kInt:
+      out->set_type(onnx::AttributeProto::INT);
+      out->set_i(a.i);
+      break;
+    case AttributeType::kString:
+      out->set_type(onnx::AttributeProto::STRING);
+      out->set_s(a.s);
+      break;
     case AttributeType::kTensor:
       out->set_type(onnx::AttributeProto::TENSOR);
       write_tensor(a.t, "", out->mutable_t());
@@ -54,8 +65,9 @@ void write_attribute(const std::string& name, const Attribute& a, const Node& no
       for (const auto& v : a.strings) out->add_strings(v);
       break;
     case AttributeType::kGraph:
-      throw cannot_export(node.describe() + " has the subgraph attribute '" + name +
-                          "'; normrt does not keep control-flow subgraphs (If, Loop, Scan), so it cannot write them back");
+      throw cannot_export(
+          node.describe() + " has the subgraph attribute '" + name +
+          "'; normrt does not keep control-flow subgraphs (If, Loop, Scan), so it cannot write them back");
   }
 }
 
@@ -76,8 +88,10 @@ void write_value_info(const ValueInfo& vi, onnx::ValueInfoProto* out) {
   auto* shape = tensor->mutable_shape();
   for (const Dim& d : vi.shape.dims) {
     auto* dim = shape->add_dim();
-    if (d.known()) dim->set_dim_value(d.value);
-    else if (!d.symbol.empty()) dim->set_dim_param(d.symbol);
+    if (d.known())
+      dim->set_dim_value(d.value);
+    else if (!d.symbol.empty())
+      dim->set_dim_param(d.symbol);
   }
 }
 
@@ -174,7 +188,8 @@ Tensor int64s(const std::vector<int64_t>& values) {
 
 // ReduceMean over `axes` with keepdims = 1: the axes are an attribute before opset 18 and an input from it.
 std::string reduce_mean(Sink& sink, const std::string& x, const std::vector<int64_t>& axes, int64_t opset) {
-  if (opset >= 18) return sink.op("ReduceMean", {x, sink.constant(int64s(axes), "axes")}, {{"keepdims", int_attribute(1)}});
+  if (opset >= 18)
+    return sink.op("ReduceMean", {x, sink.constant(int64s(axes), "axes")}, {{"keepdims", int_attribute(1)}});
   return sink.op("ReduceMean", {x}, {{"axes", ints_attribute(axes)}, {"keepdims", int_attribute(1)}});
 }
 
@@ -183,18 +198,33 @@ void emit_activation(Sink& sink, FusedActivation kind, float alpha, const std::s
                      int64_t opset, DataType dtype) {
   auto c = [&](double v, const char* hint) { return sink.constant(scalar(dtype, v), hint); };
   switch (kind) {
-    case FusedActivation::kNone: sink.op("Identity", {in}, {}, out); return;
-    case FusedActivation::kRelu: sink.op("Relu", {in}, {}, out); return;
-    case FusedActivation::kLeakyRelu: sink.op("LeakyRelu", {in}, {{"alpha", float_attribute(alpha)}}, out); return;
-    case FusedActivation::kElu: sink.op("Elu", {in}, {{"alpha", float_attribute(alpha)}}, out); return;
-    case FusedActivation::kSigmoid: sink.op("Sigmoid", {in}, {}, out); return;
-    case FusedActivation::kTanh: sink.op("Tanh", {in}, {}, out); return;
-    case FusedActivation::kSilu: sink.op("Mul", {in, sink.op("Sigmoid", {in})}, {}, out); return;
+    case FusedActivation::kNone:
+      sink.op("Identity", {in}, {}, out);
+      return;
+    case FusedActivation::kRelu:
+      sink.op("Relu", {in}, {}, out);
+      return;
+    case FusedActivation::kLeakyRelu:
+      sink.op("LeakyRelu", {in}, {{"alpha", float_attribute(alpha)}}, out);
+      return;
+    case FusedActivation::kElu:
+      sink.op("Elu", {in}, {{"alpha", float_attribute(alpha)}}, out);
+      return;
+    case FusedActivation::kSigmoid:
+      sink.op("Sigmoid", {in}, {}, out);
+      return;
+    case FusedActivation::kTanh:
+      sink.op("Tanh", {in}, {}, out);
+      return;
+    case FusedActivation::kSilu:
+      sink.op("Mul", {in, sink.op("Sigmoid", {in})}, {}, out);
+      return;
     case FusedActivation::kHardSwish:
       if (opset >= 14) {
         sink.op("HardSwish", {in}, {}, out);
       } else {
-        std::string h = sink.op("HardSigmoid", {in}, {{"alpha", float_attribute(1.0f / 6.0f)}, {"beta", float_attribute(0.5f)}});
+        std::string h =
+            sink.op("HardSigmoid", {in}, {{"alpha", float_attribute(1.0f / 6.0f)}, {"beta", float_attribute(0.5f)}});
         sink.op("Mul", {in, h}, {}, out);
       }
       return;
@@ -222,7 +252,9 @@ void emit_activation(Sink& sink, FusedActivation kind, float alpha, const std::s
 }
 
 // Whether a fused node has neither activation nor residual, so that its normalization writes its output.
-bool plain(const Node& node) { return read_fused_activation(node).kind == FusedActivation::kNone && !node.has_input(3); }
+bool plain(const Node& node) {
+  return read_fused_activation(node).kind == FusedActivation::kNone && !node.has_input(3);
+}
 
 // act(v) then + residual, into `out`.
 void emit_epilogue(Sink& sink, const Node& node, const std::string& v, const std::string& residual,
@@ -255,11 +287,13 @@ void emit_group_norm_body(Sink& sink, const Node& node, DataType dtype, int64_t 
                             {grouped, sink.constant(filled(dtype, {groups}, 1.0), "ones"),
                              sink.constant(filled(dtype, {groups}, 0.0), "zeros")},
                             {{"epsilon", float_attribute(epsilon)}});
-    std::string channel_shape = sink.op(
-        "Concat", {sink.constant(int64s({0}), "zero"), sink.op("Shape", {"scale"}), sink.constant(int64s({-1}), "rest")},
-        {{"axis", int_attribute(0)}});
+    std::string channel_shape =
+        sink.op("Concat",
+                {sink.constant(int64s({0}), "zero"), sink.op("Shape", {"scale"}), sink.constant(int64s({-1}), "rest")},
+                {{"axis", int_attribute(0)}});
     std::string column = sink.constant(int64s({-1, 1}), "column");
-    std::string scaled = sink.op("Mul", {sink.op("Reshape", {n, channel_shape}), sink.op("Reshape", {"scale", column})});
+    std::string scaled =
+        sink.op("Mul", {sink.op("Reshape", {n, channel_shape}), sink.op("Reshape", {"scale", column})});
     normalized = sink.op("Add", {scaled, sink.op("Reshape", {"bias", column})});
   }
   const ActivationSpec act = read_fused_activation(node);
@@ -279,8 +313,8 @@ void emit_layer_norm_body(Sink& sink, const Node& node, DataType dtype, int64_t 
   std::string rows = sink.op("Flatten", {"X"}, {{"axis", int_attribute(axis)}});
   std::string centered = sink.op("Sub", {rows, reduce_mean(sink, rows, {1}, opset)});
   std::string variance = reduce_mean(sink, sink.op("Mul", {centered, centered}), {1}, opset);
-  std::string deviation =
-      sink.op("Sqrt", {sink.op("Add", {variance, sink.constant(scalar(dtype, node.attr_float("epsilon", 1e-5f)), "epsilon")})});
+  std::string deviation = sink.op(
+      "Sqrt", {sink.op("Add", {variance, sink.constant(scalar(dtype, node.attr_float("epsilon", 1e-5f)), "epsilon")})});
   std::string normalized = sink.op("Reshape", {sink.op("Div", {centered, deviation}), sink.op("Shape", {"X"})});
   std::string affine = sink.op("Add", {sink.op("Mul", {normalized, "scale"}), "bias"});
   emit_epilogue(sink, node, affine, residual ? "residual" : "", "Y", opset, dtype);
@@ -410,7 +444,8 @@ class Exporter {
         const Tensor* s = constant(scale);
         const Tensor* b = constant(bias);
         if (!s || !b || !xs.has_rank || xs.rank() < 2 || !xs.dims[1].known())
-          throw cannot_export(node.describe() + " has a per-group scale and bias that are not constants (or an unknown "
+          throw cannot_export(node.describe() +
+                              " has a per-group scale and bias that are not constants (or an unknown "
                               "channel count); GroupNormalization-21 needs them per channel");
         const int64_t channels = xs.dims[1].value, groups = node.attr_int("num_groups");
         auto expand = [&](const Tensor& t, const char* hint) {
@@ -422,11 +457,10 @@ class Exporter {
         scale = expand(*s, "scale_per_channel");
         bias = expand(*b, "bias_per_channel");
       }
-      std::string normalized = sink.op(
-          "GroupNormalization", {node.input(0), scale, bias},
-          {{"num_groups", int_attribute(node.attr_int("num_groups"))},
-           {"epsilon", float_attribute(node.attr_float("epsilon", 1e-5f))}},
-          plain(node) ? node.outputs.at(0) : "");
+      std::string normalized = sink.op("GroupNormalization", {node.input(0), scale, bias},
+                                       {{"num_groups", int_attribute(node.attr_int("num_groups"))},
+                                        {"epsilon", float_attribute(node.attr_float("epsilon", 1e-5f))}},
+                                       plain(node) ? node.outputs.at(0) : "");
       if (!plain(node)) emit_epilogue(sink, node, normalized, node.input(3), node.outputs.at(0), opset_, dtype);
       return;
     }
@@ -445,7 +479,8 @@ class Exporter {
       if (!plain(node)) emit_epilogue(sink, node, normalized, node.input(3), node.outputs.at(0), opset_, dtype);
       return;
     }
-    call_function(sink, node, {node.input(0), affine_input(sink, node, 1, 1.0, dtype), affine_input(sink, node, 2, 0.0, dtype)},
+    call_function(sink, node,
+                  {node.input(0), affine_input(sink, node, 1, 1.0, dtype), affine_input(sink, node, 2, 0.0, dtype)},
                   dtype);
   }
 
@@ -491,8 +526,10 @@ class Exporter {
       op->set_version(opset_);
       FunctionSink body(f);
       for (const char* name : {"X", "scale", "bias", "residual", "Y"}) body.reserve(name);
-      if (node.op_type == "GroupNorm") emit_group_norm_body(body, node, dtype, opset_, residual);
-      else emit_layer_norm_body(body, node, dtype, opset_, residual);
+      if (node.op_type == "GroupNorm")
+        emit_group_norm_body(body, node, dtype, opset_, residual);
+      else
+        emit_layer_norm_body(body, node, dtype, opset_, residual);
     }
     sink.add(call);
   }

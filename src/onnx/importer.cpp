@@ -298,6 +298,7 @@ class Importer {
       if (expected_bytes) std::memcpy(t.raw(), raw->data(), expected_bytes);
       return t;
     }
+    if (count == 0) return t;  // an empty repeated field's data() is null, which memcpy must not get
     switch (dtype) {
       case DataType::kFloat32:
         std::memcpy(t.raw(), tp.float_data().data(), expected_bytes);

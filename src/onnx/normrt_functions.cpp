@@ -18,8 +18,10 @@ std::string exact_float_text(float value) {
 
 std::string normrt_function_name(const Node& node, DataType dtype) {
   std::string name = node.op_type;
-  if (node.op_type == "GroupNorm") name += "_G" + std::to_string(node.attr_int("num_groups"));
-  else name += "_axis" + std::to_string(node.attr_int("axis", -1));
+  if (node.op_type == "GroupNorm")
+    name += "_G" + std::to_string(node.attr_int("num_groups"));
+  else
+    name += "_axis" + std::to_string(node.attr_int("axis", -1));
   name += "_eps" + exact_float_text(node.attr_float("epsilon", 1e-5f));
   const ActivationSpec activation = read_fused_activation(node);
   if (activation.kind != FusedActivation::kNone) name += std::string("_") + fused_activation_name(activation.kind);

@@ -36,7 +36,7 @@ namespace {
 constexpr const char* kPass = "gelu_fusion";
 constexpr double kSqrt2 = 1.4142135623730951;
 constexpr double kSqrt2OverPi = 0.7978845608028654;  // sqrt(2 / pi)
-constexpr double kTanhCubic = 0.044715;               // Hendrycks & Gimpel, "Gaussian Error Linear Units", eq. 2
+constexpr double kTanhCubic = 0.044715;              // Hendrycks & Gimpel, "Gaussian Error Linear Units", eq. 2
 
 struct GeluMatch {
   std::string x, z;
@@ -199,8 +199,8 @@ void fuse_gelu(Graph& graph, PassReport& report) {
       gelu.inputs = {m.x};
       gelu.outputs = {m.z};
       gelu.attributes["approximate"] = string_attribute(m.tanh ? "tanh" : "none");
-      report.applied(kPass, describe_nodes(graph, m.nodes) + " -> Gelu '" + gelu.name + "' (approximate = " +
-                                (m.tanh ? "tanh" : "none") + ")");
+      report.applied(kPass, describe_nodes(graph, m.nodes) + " -> Gelu '" + gelu.name +
+                                "' (approximate = " + (m.tanh ? "tanh" : "none") + ")");
       replace_nodes(graph, m.nodes, gelu);
       changed = true;
     }

@@ -30,6 +30,8 @@
 //       fused node replaces has x's type (so the fusion can only be more precise, never less);
 //   G8. gamma and beta (each optional) are known values that broadcast along the channel axis only; a Mul or
 //       Add that fails this stays in the graph after the fused node (the normalization fuses alone).
+//       Besides the Mul (Add), the only readers of the value it scales (shifts) may be CastLike nodes that
+//       take its type for exactly that gamma (beta), as the dynamo form does.
 #include <algorithm>
 #include <cmath>
 
@@ -49,6 +51,7 @@ struct GroupNormMatch {
   int64_t groups = 0, channels = 0;
   float epsilon = 1e-5f;
   std::vector<double> gamma, beta;  // per channel; empty when absent
+  std::string note;                 // why a following Mul or Add was not absorbed
 };
 
 // Expands a known value that broadcasts against x of `rank` along the channel axis only into C values.
@@ -75,13 +78,14 @@ bool per_channel(KnownValues& known, const std::string& name, size_t rank, int64
     if (offset + i == 1) {
       channel_extent = d;
     } else if (d != 1) {
-      *why = "'" + name + "' of shape " + dims_to_string(t->dims()) + " varies along axis " + std::to_string(offset + i) +
-             ", not only along the channel axis";
+      *why = "'" + name + "' of shape " + dims_to_string(t->dims()) + " varies along axis " +
+             std::to_string(offset + i) + ", not only along the channel axis";
       return false;
     }
   }
   if (channel_extent != 1 && channel_extent != channels) {
-    *why = "'" + name + "' has " + std::to_string(channel_extent) + " channels, the input has " + std::to_string(channels);
+    *why =
+        "'" + name + "' has " + std::to_string(channel_extent) + " channels, the input has " + std::to_string(channels);
     return false;
   }
   out->assign(static_cast<size_t>(channels), 0.0);
@@ -102,10 +106,15 @@ std::string shape_root(const GraphQuery& q, std::string value) {
 
 int float_precision(DataType dtype) {
   switch (dtype) {
-    case DataType::kFloat16: case DataType::kBFloat16: return 1;
-    case DataType::kFloat32: return 2;
-    case DataType::kFloat64: return 3;
-    default: return 0;
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+      return 1;
+    case DataType::kFloat32:
+      return 2;
+    case DataType::kFloat64:
+      return 3;
+    default:
+      return 0;
   }
 }
 
@@ -255,19 +264,44 @@ bool match(const Graph& g, const GraphQuery& q, KnownValues& known, size_t in_in
     std::vector<size_t> casts;
     std::string after_casts = m->y;
     std::string cast_why;
-    if (!skip_casts_forward(g, q, x_type, &after_casts, &casts, &cast_why) || !q.has_single_use(after_casts)) break;
-    size_t reader_index = q.readers(after_casts)[0];
+    if (!skip_casts_forward(g, q, x_type, &after_casts, &casts, &cast_why) || q.is_graph_output(after_casts)) break;
+    // One reader computes with the value; CastLike(gamma, value) only reads its type (the dynamo form).
+    size_t reader_index = SIZE_MAX;
+    std::vector<size_t> type_readers;
+    bool several = false;
+    for (size_t r : q.readers(after_casts)) {
+      const Node& n = g.nodes[r];
+      if (is_op(&n, "CastLike") && n.input(1) == after_casts && n.input(0) != after_casts)
+        type_readers.push_back(r);
+      else if (reader_index == SIZE_MAX)
+        reader_index = r;
+      else
+        several = true;
+    }
+    if (several || reader_index == SIZE_MAX) break;
     const Node& reader = g.nodes[reader_index];
-    if (!is_op(&reader, op) || reader.inputs.size() != 2) continue;
+    if (!is_op(&reader, op) || reader.inputs.size() != 2) {
+      if (!type_readers.empty()) break;  // nothing to absorb, and the CastLike readers must keep their input
+      continue;
+    }
     const std::string& other = reader.input(0) == after_casts ? reader.input(1) : reader.input(0);
+    bool type_readers_absorbed = true;
+    for (size_t t : type_readers) type_readers_absorbed &= g.nodes[t].outputs[0] == other && q.has_single_use(other);
+    if (!type_readers_absorbed) {
+      m->note = reader.describe() + " stays after the fused node: '" + after_casts +
+                "' is also read by a CastLike whose result is not the affine's operand";
+      break;
+    }
     std::vector<double>* target = std::string(op) == "Mul" ? &m->gamma : &m->beta;
     std::string affine_why;
     if (!per_channel(known, other, xs.rank(), m->channels, target, &affine_why)) {
       // Not an affine we can absorb: fuse the normalization alone and leave this node in place.
       target->clear();
+      m->note = reader.describe() + " stays after the fused node: " + affine_why;
       break;
     }
     nodes.insert(nodes.end(), casts.begin(), casts.end());
+    nodes.insert(nodes.end(), type_readers.begin(), type_readers.end());
     nodes.push_back(reader_index);
     m->y = reader.outputs[0];
   }
@@ -332,9 +366,10 @@ void fuse_group_norm(Graph& graph, PassReport& report) {
       fused.attributes["epsilon"] = float_attribute(m.epsilon);
       graph.opsets[kNormrtDomain] = 1;
 
-      report.applied(kPass, "GroupNorm(G=" + std::to_string(m.groups) + ", C=" + std::to_string(m.channels) + "): " +
-                                describe_nodes(graph, m.nodes) + " -> ai.normrt::GroupNorm '" + fused.name + "'" +
-                                (m.gamma.empty() ? ", no scale" : "") + (m.beta.empty() ? ", no bias" : ""));
+      report.applied(kPass, "GroupNorm(G=" + std::to_string(m.groups) + ", C=" + std::to_string(m.channels) +
+                                "): " + describe_nodes(graph, m.nodes) + " -> ai.normrt::GroupNorm '" + fused.name +
+                                "'" + (m.gamma.empty() ? ", no scale" : "") + (m.beta.empty() ? ", no bias" : "") +
+                                (m.note.empty() ? "" : "; " + m.note));
       replace_nodes(graph, m.nodes, fused);
       changed = true;
       break;

@@ -102,9 +102,12 @@ void fuse_hard_swish(Graph& graph, PassReport& report) {
       HardSwishMatch m;
       std::string why;
       bool matched;
-      if (is_op(&node, "HardSigmoid")) matched = match_hard_sigmoid(graph, q, i, &m, &why);
-      else if (is_op(&node, "Clip")) matched = match_clip(graph, q, known, i, &m, &why);
-      else continue;
+      if (is_op(&node, "HardSigmoid"))
+        matched = match_hard_sigmoid(graph, q, i, &m, &why);
+      else if (is_op(&node, "Clip"))
+        matched = match_clip(graph, q, known, i, &m, &why);
+      else
+        continue;
       if (matched && !is_float_type(known.dtype(m.x))) {  // H5
         why = "the input '" + m.x + "' is not of a float type";
         matched = false;

@@ -130,7 +130,7 @@ bool match_statistics(const Graph& g, const GraphQuery& q, KnownValues& known, s
     return false;
   }
   if (!reduce_axes(mean, known, s->rank, &s->axes, why)) return false;  // L1
-  for (size_t i = 0; i < s->axes.size(); ++i) {                          // L2
+  for (size_t i = 0; i < s->axes.size(); ++i) {                         // L2
     const int64_t expected = (s->rank >= 0 ? s->rank : 0) - static_cast<int64_t>(s->axes.size() - i);
     if (s->axes[i] != expected) {
       *why = "the mean is taken over axes " + axes_string(mean.attr_ints("axes", s->axes)) +
@@ -148,7 +148,8 @@ bool match_statistics(const Graph& g, const GraphQuery& q, KnownValues& known, s
   d_readers.erase(std::unique(d_readers.begin(), d_readers.end()), d_readers.end());
   if (q.is_graph_output(d) || d_readers.size() != 2) {
     *why = "the centered value '" + d + "' is read by " + std::to_string(d_readers.size()) + " nodes" +
-           (q.is_graph_output(d) ? " and is a graph output" : "") + "; the pattern needs exactly the square and the division";
+           (q.is_graph_output(d) ? " and is a graph output" : "") +
+           "; the pattern needs exactly the square and the division";
     return false;
   }
   // Which reader squares d (L4)?
@@ -156,10 +157,13 @@ bool match_statistics(const Graph& g, const GraphQuery& q, KnownValues& known, s
   for (size_t r : d_readers) {
     const Node& n = g.nodes[r];
     double exponent = 0;
-    const bool is_square = (is_op(&n, "Mul") && n.input(0) == d && n.input(1) == d) ||
-                           (is_op(&n, "Pow") && n.input(0) == d && known.scalar(n.input(1), &exponent) && exponent == 2.0);
-    if (is_square && square_index == SIZE_MAX) square_index = r;
-    else divide_index = r;
+    const bool is_square =
+        (is_op(&n, "Mul") && n.input(0) == d && n.input(1) == d) ||
+        (is_op(&n, "Pow") && n.input(0) == d && known.scalar(n.input(1), &exponent) && exponent == 2.0);
+    if (is_square && square_index == SIZE_MAX)
+      square_index = r;
+    else
+      divide_index = r;
   }
   if (square_index == SIZE_MAX) {
     *why = "neither reader of the centered value '" + d + "' squares it (Pow with exponent 2, or Mul(d, d))";
@@ -207,8 +211,8 @@ bool match_statistics(const Graph& g, const GraphQuery& q, KnownValues& known, s
     const Node* reciprocal = only_reader(g, q, sd, &reciprocal_index, why);
     if (!reciprocal) return false;
     const bool is_reciprocal =
-        is_op(reciprocal, "Reciprocal") ||
-        (is_op(reciprocal, "Div") && reciprocal->input(1) == sd && known.scalar(reciprocal->input(0), &value) && value == 1.0);
+        is_op(reciprocal, "Reciprocal") || (is_op(reciprocal, "Div") && reciprocal->input(1) == sd &&
+                                            known.scalar(reciprocal->input(0), &value) && value == 1.0);
     if (!is_reciprocal) {
       *why = "the standard deviation is read by " + reciprocal->describe() + ", not by Div(d, sd) or a reciprocal";
       return false;
@@ -283,8 +287,10 @@ bool per_channel(KnownValues& known, const std::string& name, int64_t rank, int6
   const size_t offset = static_cast<size_t>(rank) - t->rank();
   int64_t extent = 1;
   for (size_t i = 0; i < t->rank(); ++i) {
-    if (offset + i == 1) extent = t->dims()[i];
-    else if (t->dims()[i] != 1) return false;
+    if (offset + i == 1)
+      extent = t->dims()[i];
+    else if (t->dims()[i] != 1)
+      return false;
   }
   if (extent != 1 && extent != channels) return false;
   *out = Tensor(x_type, {channels});
@@ -406,11 +412,10 @@ void fuse_layer_norm(Graph& graph, PassReport& report) {
         graph.opsets[kNormrtDomain] = 1;
       }
       fused.attributes["epsilon"] = float_attribute(s.epsilon);
-      std::string description = describe_nodes(graph, nodes) + " -> " +
-                                (fused.domain.empty() ? "" : fused.domain + "::") + fused.op_type + " '" + fused.name +
-                                "' over " + std::to_string(s.axes.size()) + " last axes, epsilon " +
-                                float_text(s.epsilon) + (a.scale.empty() ? ", no scale" : "") +
-                                (a.bias.empty() ? ", no bias" : "");
+      std::string description =
+          describe_nodes(graph, nodes) + " -> " + (fused.domain.empty() ? "" : fused.domain + "::") + fused.op_type +
+          " '" + fused.name + "' over " + std::to_string(s.axes.size()) + " last axes, epsilon " +
+          float_text(s.epsilon) + (a.scale.empty() ? ", no scale" : "") + (a.bias.empty() ? ", no bias" : "");
       if (!a.note.empty()) description += "; " + a.note;
       report.applied(kPass, description);
       replace_nodes(graph, nodes, fused);

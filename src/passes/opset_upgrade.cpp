@@ -32,20 +32,114 @@ namespace {
 constexpr const char* kPass = "opset_upgrade";
 constexpr int64_t kTarget = 21;
 
-const std::set<std::string> kUnchanged = {
-    "Abs", "Acos", "Acosh", "Add", "And", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan", "Atanh", "AveragePool",
-    "BatchNormalization", "BitShift", "Cast", "CastLike", "Ceil", "Celu", "Clip", "Concat", "ConstantOfShape", "Conv",
-    "ConvTranspose", "Cos", "Cosh", "CumSum", "DepthToSpace", "Div", "Einsum", "Elu", "Equal", "Erf", "Exp", "Expand",
-    "Flatten", "Floor", "Gather", "GatherElements", "GatherND", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
-    "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization", "IsInf", "IsNaN",
-    "LayerNormalization", "LeakyRelu", "Less", "LessOrEqual", "Log", "LpNormalization", "LRN", "MatMul", "Max",
-    "MaxPool", "Mean", "Min", "Mish", "Mod", "Mul", "Neg", "NonZero", "Not", "OneHot", "Or", "Pad", "Pow", "PRelu",
-    "Range", "Reciprocal", "Relu", "Reshape", "Resize", "Round", "ScatterElements", "ScatterND", "Selu", "Shape",
-    "Sigmoid", "Sign", "Sin", "Sinh", "Size", "Slice", "Softplus", "Softsign", "SpaceToDepth", "Sqrt", "Sub", "Sum",
-    "Tan", "Tanh", "ThresholdedRelu", "Tile", "TopK", "Transpose", "Trilu", "Where", "Xor"};
+const std::set<std::string> kUnchanged = {"Abs",
+                                          "Acos",
+                                          "Acosh",
+                                          "Add",
+                                          "And",
+                                          "ArgMax",
+                                          "ArgMin",
+                                          "Asin",
+                                          "Asinh",
+                                          "Atan",
+                                          "Atanh",
+                                          "AveragePool",
+                                          "BatchNormalization",
+                                          "BitShift",
+                                          "Cast",
+                                          "CastLike",
+                                          "Ceil",
+                                          "Celu",
+                                          "Clip",
+                                          "Concat",
+                                          "ConstantOfShape",
+                                          "Conv",
+                                          "ConvTranspose",
+                                          "Cos",
+                                          "Cosh",
+                                          "CumSum",
+                                          "DepthToSpace",
+                                          "Div",
+                                          "Einsum",
+                                          "Elu",
+                                          "Equal",
+                                          "Erf",
+                                          "Exp",
+                                          "Expand",
+                                          "Flatten",
+                                          "Floor",
+                                          "Gather",
+                                          "GatherElements",
+                                          "GatherND",
+                                          "Gelu",
+                                          "Gemm",
+                                          "GlobalAveragePool",
+                                          "GlobalMaxPool",
+                                          "Greater",
+                                          "GreaterOrEqual",
+                                          "HardSigmoid",
+                                          "HardSwish",
+                                          "Identity",
+                                          "InstanceNormalization",
+                                          "IsInf",
+                                          "IsNaN",
+                                          "LayerNormalization",
+                                          "LeakyRelu",
+                                          "Less",
+                                          "LessOrEqual",
+                                          "Log",
+                                          "LpNormalization",
+                                          "LRN",
+                                          "MatMul",
+                                          "Max",
+                                          "MaxPool",
+                                          "Mean",
+                                          "Min",
+                                          "Mish",
+                                          "Mod",
+                                          "Mul",
+                                          "Neg",
+                                          "NonZero",
+                                          "Not",
+                                          "OneHot",
+                                          "Or",
+                                          "Pad",
+                                          "Pow",
+                                          "PRelu",
+                                          "Range",
+                                          "Reciprocal",
+                                          "Relu",
+                                          "Reshape",
+                                          "Resize",
+                                          "Round",
+                                          "ScatterElements",
+                                          "ScatterND",
+                                          "Selu",
+                                          "Shape",
+                                          "Sigmoid",
+                                          "Sign",
+                                          "Sin",
+                                          "Sinh",
+                                          "Size",
+                                          "Slice",
+                                          "Softplus",
+                                          "Softsign",
+                                          "SpaceToDepth",
+                                          "Sqrt",
+                                          "Sub",
+                                          "Sum",
+                                          "Tan",
+                                          "Tanh",
+                                          "ThresholdedRelu",
+                                          "Tile",
+                                          "TopK",
+                                          "Transpose",
+                                          "Trilu",
+                                          "Where",
+                                          "Xor"};
 
-const std::set<std::string> kReduce = {"ReduceL1",   "ReduceL2",      "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
-                                       "ReduceMean", "ReduceMin",     "ReduceProd",   "ReduceSum",       "ReduceSumSquare"};
+const std::set<std::string> kReduce = {"ReduceL1",   "ReduceL2",  "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
+                                       "ReduceMean", "ReduceMin", "ReduceProd",   "ReduceSum",       "ReduceSumSquare"};
 
 class Upgrade {
  public:
@@ -104,7 +198,8 @@ class Upgrade {
     const std::string& op = node.op_type;
     done_.clear();
     if (kUnchanged.count(op)) {
-      if (op == "Resize" && node.attr_string("coordinate_transformation_mode", "half_pixel") == "tf_half_pixel_for_nn") {
+      if (op == "Resize" &&
+          node.attr_string("coordinate_transformation_mode", "half_pixel") == "tf_half_pixel_for_nn") {
         *why = "coordinate_transformation_mode 'tf_half_pixel_for_nn' exists only in opsets 11 and 12";
         return false;
       }
@@ -155,8 +250,9 @@ class Upgrade {
     }
     if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") return convert_softmax(node, out);
     if (op == "GroupNormalization") {
-      *why = "GroupNormalization-18's scale and bias are per group, -21's per channel (normrt fuse turns it into "
-             "ai.normrt::GroupNorm, which moves)";
+      *why =
+          "GroupNormalization-18's scale and bias are per group, -21's per channel (normrt fuse turns it into "
+          "ai.normrt::GroupNorm, which moves)";
       return false;
     }
     if (op == "Upsample" || op == "Scatter") {
@@ -206,7 +302,8 @@ class Upgrade {
     reshape.inputs = {node.outputs[0], shape.outputs[0]};
     reshape.outputs = {y};
     // The new value names are claimed in value_info so that later fresh names differ.
-    for (const auto& v : {flatten.outputs[0], shape.outputs[0], node.outputs[0]}) graph_.value_info[v] = ValueInfo{v, DataType::kUndefined, Shape()};
+    for (const auto& v : {flatten.outputs[0], shape.outputs[0], node.outputs[0]})
+      graph_.value_info[v] = ValueInfo{v, DataType::kUndefined, Shape()};
     out->insert(out->end(), {flatten, shape, node, reshape});
     done_ = "the 2-D coercion at axis " + std::to_string(axis) + " is written as Flatten -> " + node.op_type +
             "(axis = -1) -> Reshape";
@@ -224,8 +321,8 @@ void upgrade_to_opset21(Graph& graph, PassReport& report) {
   const int64_t from = graph.opset("");
   if (from == kTarget) return;
   if (from > kTarget || from < 11)
-    throw Error(ErrorCode::kUnsupportedOp, "the model imports opset " + std::to_string(from) +
-                                               "; normrt moves opsets 11 to 20 to opset 21");
+    throw Error(ErrorCode::kUnsupportedOp,
+                "the model imports opset " + std::to_string(from) + "; normrt moves opsets 11 to 20 to opset 21");
   Graph copy = graph;
   PassReport records;
   std::vector<Node> nodes = Upgrade(copy).run(records);
@@ -233,8 +330,10 @@ void upgrade_to_opset21(Graph& graph, PassReport& report) {
   copy.opsets[""] = kTarget;
   // The placeholders for fresh names are no real types.
   for (auto it = copy.value_info.begin(); it != copy.value_info.end();) {
-    if (it->second.dtype == DataType::kUndefined && !it->second.shape.has_rank) it = copy.value_info.erase(it);
-    else ++it;
+    if (it->second.dtype == DataType::kUndefined && !it->second.shape.has_rank)
+      it = copy.value_info.erase(it);
+    else
+      ++it;
   }
   copy.verify();
   graph = std::move(copy);

@@ -27,8 +27,10 @@ GraphTypes infer_types_tolerant(const Graph& graph) {
       auto t = result.types.find(name);
       if (t != result.types.end()) ctx.inputs[i] = t->second;
       auto v = result.values.find(name);
-      if (v != result.values.end()) ctx.values[i] = &v->second;
-      else all_known = false;
+      if (v != result.values.end())
+        ctx.values[i] = &v->second;
+      else
+        all_known = false;
     }
     bool inferred = false;
     if (schema) {
@@ -151,9 +153,7 @@ Shape KnownValues::shape(const std::string& name) const {
   return it == types_.types.end() ? Shape() : it->second.shape;
 }
 
-bool is_op(const Node* node, const char* op_type) {
-  return node && node->domain.empty() && node->op_type == op_type;
-}
+bool is_op(const Node* node, const char* op_type) { return node && node->domain.empty() && node->op_type == op_type; }
 
 bool is_float_type(DataType dtype) {
   return dtype == DataType::kFloat32 || dtype == DataType::kFloat16 || dtype == DataType::kBFloat16 ||
@@ -223,7 +223,8 @@ bool scales_by(const Node& node, KnownValues& known, const std::string& value, d
   double c = 0;
   if (is_op(&node, "Mul") && node.inputs.size() == 2 && (node.input(0) == value || node.input(1) == value))
     return known.scalar(other_input(node, value), &c) && close_to(c, factor);
-  if (is_op(&node, "Div") && node.input(0) == value) return known.scalar(node.input(1), &c) && close_to(c, 1.0 / factor);
+  if (is_op(&node, "Div") && node.input(0) == value)
+    return known.scalar(node.input(1), &c) && close_to(c, 1.0 / factor);
   return false;
 }
 }  // namespace
@@ -253,7 +254,8 @@ bool match_scaled_product(const Graph& graph, const GraphQuery& q, KnownValues& 
       const bool ok = o == x ? scales_by(f, known, m1.outputs[0], factor)
                              : is_op(&f, "Mul") && f.inputs.size() == 2 && other_input(f, m1.outputs[0]) == x;
       if (!ok) {
-        *why = f.describe() + " does not complete the product with " + (o == x ? "the factor " + factor_text : "the input");
+        *why = f.describe() + " does not complete the product with " +
+               (o == x ? "the factor " + factor_text : "the input");
         return false;
       }
       nodes->insert(nodes->end(), {first, second});
