@@ -1,0 +1,112 @@
+// CUDA kernels for graph nodes. Each registers here under a stable name (stored in engine files), says at build
+// time which nodes it accepts, and runs one node on device memory the runtime has allocated. Ops without a
+// CUDA kernel run their CPU reference kernel through host copies (the runtime's fallback), never silently: the
+// engine records the choice per node and `normrt inspect` prints it.
+//
+// Contract between the runtime (src/cuda/runtime*) and a kernel:
+//  - Every value is dense and row-major; outputs are allocated by the runtime with the shapes the op's shape
+//    function gives at the run's concrete shapes, and are never aliased with inputs (except view ops, which
+//    run no kernel).
+//  - Inputs listed in `host_inputs` (Reshape's shape, Slice's starts, Resize's scales, ...) are guaranteed on the
+//    host (`DeviceValue::host`); when such a value is not known before running, the runtime runs the node on
+//    the CPU instead. Every other present input has device data.
+//  - run() is asynchronous on ctx.stream and must not synchronize with the host, allocate device memory or
+//    read device memory from the host, so that the runtime can capture the whole network in one CUDA graph.
+//    Scratch memory comes from ctx.workspace (sized by `workspace`). Errors are thrown as normrt::Error.
+#pragma once
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <any>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ops/op.h"
+
+namespace normrt {
+namespace cuda {
+
+// A value as a CUDA kernel sees it.
+struct DeviceValue {
+  ::normrt::DataType dtype = ::normrt::DataType::kUndefined;  // kUndefined: an omitted input
+  Dims dims;
+  void* data = nullptr;                      // device memory, dense row-major; null for host-only values
+  const ::normrt::Tensor* host = nullptr;    // the value on the host, when known before running
+  bool present() const { return dtype != ::normrt::DataType::kUndefined; }
+  int64_t numel() const { return element_count(dims); }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+};
+
+class CudaKernelContext {
+ public:
+  CudaKernelContext(const Node& node, int64_t opset) : node(node), opset(opset) {}
+
+  const Node& node;
+  int64_t opset;
+  std::vector<DeviceValue> inputs;   // one per node input
+  std::vector<DeviceValue> outputs;  // one per node output, allocated (dtype kUndefined for an omitted output)
+  cudaStream_t stream = nullptr;
+  cudnnHandle_t cudnn = nullptr;     // bound to `stream`
+  cublasHandle_t cublas = nullptr;   // bound to `stream`
+  cublasLtHandle_t cublas_lt = nullptr;
+  void* workspace = nullptr;         // at least the kernel's workspace() bytes for these shapes; no init
+  size_t workspace_bytes = 0;
+  std::string config;                // what the kernel's tune() chose at build time for this profile ("" if none)
+  std::any* state = nullptr;         // per node and execution context, kept across runs (descriptors, plans)
+
+  const DeviceValue& in(size_t i) const;  // throws naming the node when input i is missing
+  bool has_input(size_t i) const { return i < inputs.size() && inputs[i].present(); }
+  DeviceValue& out(size_t i);
+  // Throws a normrt::Error (kInternal) naming the node and the failing call.
+  [[noreturn]] void fail(const std::string& message) const;
+  void check(cudaError_t status, const char* call) const;
+  void check(cudnnStatus_t status, const char* call) const;
+  void check(cublasStatus_t status, const char* call) const;
+};
+
+struct CudaKernel {
+  std::string name;     // stable: stored in engine files ("cudnn_conv", "cuda_binary", ...)
+  std::string domain;   // of the op it implements; "" for ai.onnx
+  std::string op_type;
+  // Whether the kernel handles this node with these input types and (possibly partly unknown) shapes for
+  // every shape the profile allows. Build time only.
+  bool (*accepts)(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) = nullptr;
+  void (*run)(CudaKernelContext& ctx) = nullptr;
+  // Optional: scratch bytes for the concrete shapes in ctx (data pointers may be null; ctx.config is set).
+  size_t (*workspace)(const CudaKernelContext& ctx) = nullptr;
+  // Optional, build time on the GPU: measures and chooses a configuration (a cuDNN algorithm, say) with
+  // ctx at the profile's opt shapes (inputs hold random data or the real weights; workspace is the largest
+  // the runtime allows). The result must work for every shape of the profile; it is stored in the engine.
+  std::string (*tune)(CudaKernelContext& ctx) = nullptr;
+  std::vector<int> host_inputs;  // inputs read on the host (see the contract above)
+  int priority = 0;              // among kernels that accept a node, the highest priority wins
+};
+
+class CudaKernelRegistry {
+ public:
+  static CudaKernelRegistry& global();
+  void add(const CudaKernel& kernel);  // throws on a duplicate name
+  // The best kernel that accepts the node, or nullptr (the node then runs on the CPU).
+  const CudaKernel* choose(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) const;
+  const CudaKernel* find(const std::string& name) const;
+  std::vector<const CudaKernel*> all() const;
+
+ private:
+  std::map<std::string, CudaKernel> kernels_;
+};
+
+struct CudaKernelRegistrar {
+  explicit CudaKernelRegistrar(const CudaKernel& kernel) { CudaKernelRegistry::global().add(kernel); }
+};
+
+// NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cudnn_conv", "", "Conv", conv_accepts, conv_run, ...});
+#define NORMRT_REGISTER_CUDA_KERNEL(...)                                                                 \
+  static const ::normrt::cuda::CudaKernelRegistrar NORMRT_CONCAT(normrt_cuda_kernel_registrar_, __COUNTER__)( \
+      __VA_ARGS__)
+
+}  // namespace cuda
+}  // namespace normrt
