@@ -1,5 +1,6 @@
 #include "onnx/importer.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -160,6 +161,14 @@ class Importer {
                                std::to_string(call.output_size()) + " outputs to local function '" + f.name() +
                                "', which declares " + std::to_string(f.input_size()) + " and " +
                                std::to_string(f.output_size()));
+    // Calls can fan out at every level (a function calling another ten times, eight deep): the total is bounded
+    // before anything is allocated.
+    if (depth == 0) {
+      inlined_nodes_ += expanded_size(f, 0);
+      if (inlined_nodes_ > kMaxInlinedNodes)
+        throw invalid(what_, "local functions expand to more than " + std::to_string(kMaxInlinedNodes) +
+                                 " nodes (at " + node.describe() + ")");
+    }
     const std::string prefix = node.name + "/" + std::to_string(inline_count_++) + "/";
     std::map<std::string, std::string> rename;
     for (int i = 0; i < f.input_size(); ++i) rename[f.input(i)] = i < call.input_size() ? call.input(i) : "";
@@ -191,6 +200,29 @@ class Importer {
       }
       import_node(body, i, graph, depth + 1);
     }
+  }
+
+  static constexpr int64_t kMaxInlinedNodes = int64_t{1} << 20;
+
+  // How many nodes inlining `f` makes, counting nested calls; saturates just above kMaxInlinedNodes.
+  int64_t expanded_size(const onnx::FunctionProto& f, int depth) {
+    const auto key = std::make_pair(f.domain() == "ai.onnx" ? std::string() : f.domain(), f.name());
+    auto memo = expanded_sizes_.find(key);
+    if (memo != expanded_sizes_.end()) return memo->second;
+    int64_t total = 0;
+    for (const auto& n : f.node()) {
+      const std::string domain = n.domain() == "ai.onnx" ? "" : n.domain();
+      auto callee = functions_.find({domain, n.op_type()});
+      const bool inlined = callee != functions_.end() && !OpRegistry::global().find(domain, n.op_type()) &&
+                           !(domain == kNormrtDomain && (n.op_type().rfind("GroupNorm_", 0) == 0 ||
+                                                         n.op_type().rfind("LayerNorm_", 0) == 0));
+      // Deeper than the inlining allows fails there, with its own message; count it as one node here.
+      total += inlined && depth < 8 ? expanded_size(*callee->second, depth + 1) : 1;
+      if (total > kMaxInlinedNodes) break;
+    }
+    total = std::min(total, kMaxInlinedNodes + 1);
+    expanded_sizes_[key] = total;
+    return total;
   }
 
   Shape convert_shape(const onnx::TypeProto_Tensor& tt) {
@@ -415,6 +447,8 @@ class Importer {
   std::map<std::pair<std::string, std::string>, const onnx::FunctionProto*> functions_;
   std::set<std::string> node_names_;
   int inline_count_ = 0;
+  int64_t inlined_nodes_ = 0;
+  std::map<std::pair<std::string, std::string>, int64_t> expanded_sizes_;
 };
 
 std::string folder_of(const std::string& path) {

@@ -355,6 +355,37 @@ TEST(OnnxImportFunctions, RefusesAFunctionOfAnotherOpset) {
                     {"custom::Act imports opset 17", "the model 13"});
 }
 
+TEST(OnnxImportFunctions, RefusesFunctionsThatExpandBeyondTheLimit) {
+  // F0 calls F1 ten times, F1 calls F2 ten times, ... F7 is one Relu: 10^7 nodes, refused before any is made.
+  ModelBuilder m(13);
+  m.import_domain("custom", 1);
+  m.input("x", {"2"}).output("y");
+  m.node("F0", {"x"}, {"y"}, "custom");
+  for (int level = 0; level <= 7; ++level) {
+    auto* f = m.model().add_functions();
+    f->set_name("F" + std::to_string(level));
+    f->set_domain("custom");
+    f->add_input("X");
+    f->add_output("Y");
+    auto* op = f->add_opset_import();
+    op->set_domain("");
+    op->set_version(13);
+    auto* callee_import = f->add_opset_import();
+    callee_import->set_domain("custom");
+    callee_import->set_version(1);
+    const int calls = level == 7 ? 1 : 10;
+    for (int c = 0; c < calls; ++c) {
+      auto* n = f->add_node();
+      n->set_op_type(level == 7 ? "Relu" : "F" + std::to_string(level + 1));
+      if (level < 7) n->set_domain("custom");
+      n->add_input(c == 0 ? "X" : "t" + std::to_string(c - 1));
+      n->add_output(c == calls - 1 ? "Y" : "t" + std::to_string(c));
+    }
+  }
+  expect_error_code([&] { import_onnx_bytes(m.bytes(), "", "functions"); }, ErrorCode::kInvalidModel,
+                    {"local functions expand to more than 1048576 nodes"});
+}
+
 TEST(OnnxExport, FunctionNamesAreExactAndReadBack) {
   Node n;
   n.op_type = "GroupNorm";
