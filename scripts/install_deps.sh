@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything normrt needs to build, test and benchmark on Debian 12: Debian packages with apt-get
+# Installs everything normrt needs to build, test, fuzz and benchmark on Debian 12: Debian packages with apt-get
 # (OpenBLAS built with OpenMP, so that the PyTorch peer in benchmarks uses a real BLAS), and ONNX Runtime
 # (a peer for benchmarks and fused-model checks) from PyPI into .venv, which sees Debian's python3-torch and
 # numpy through --system-site-packages. onnxruntime 1.24.4 is the newest that keeps Debian's protobuf.
@@ -10,7 +10,8 @@ SUDO=""
 PACKAGES=(build-essential cmake pkg-config zlib1g-dev
   libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev libcli11-dev libgtest-dev googletest
   python3 python3-venv python3-pip python3-numpy python3-torch python3-onnx python3-pytest
-  libopenblas0-openmp nlohmann-json3-dev)
+  libopenblas0-openmp nlohmann-json3-dev
+  clang libclang-rt-14-dev)  # clang and its runtime for the libFuzzer targets (scripts/fuzz.sh)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
