@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Fuzzing with libFuzzer (clang): builds the fuzz targets (fuzz/*_fuzzer.cpp) into build-fuzz with ASan and UBSan,
+# makes the seed corpus, runs every target for SECONDS (default 60; all targets at once), and fails when one finds
+# a crash, a sanitizer report, a leak, a hang or an out-of-memory. The input that did it is left in
+# build-fuzz/artifacts/; once the bug is fixed, copy it into fuzz/regressions/<target>/, where the normal test
+# suite replays it (tests/fuzz/fuzz_regressions_test.cpp).
+#
+#   scripts/fuzz.sh [SECONDS]
+#
+# Seeds: the bundled example model and small models of every op normrt implements (fuzz/make_seeds.py) for the
+# ONNX target; an engine built from each of them for the engine targets; fuzz/regressions/<target>/ for each.
+# The corpus grows in build-fuzz/corpus/<target>/ across local runs.
+#
+# The library is built with -fopenmp=libgomp: clang then ignores the OpenMP pragmas (normrt runs serially, as a
+# fuzzer wants) while oneDNN keeps the GNU OpenMP runtime it was built with; OMP_NUM_THREADS=1 for oneDNN.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+build=build-fuzz
+
+cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" \
+  -DNORMRT_CUDA=OFF -DNORMRT_BUILD_TESTS=OFF -DNORMRT_WERROR=OFF -DNORMRT_SANITIZE=address,undefined -DNORMRT_FUZZ=ON \
+  -DOpenMP_CXX_FLAGS=-fopenmp=libgomp -DOpenMP_CXX_LIB_NAMES=gomp \
+  -DOpenMP_gomp_LIBRARY="$(gcc -print-file-name=libgomp.so)" >/dev/null
+cmake --build "$build" -j"$(nproc)"
+
+export OMP_NUM_THREADS=1
+export ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+seeds=$build/seeds
+rm -rf "$seeds" "$build/artifacts"
+mkdir -p "$seeds/onnx" "$seeds/engine" "$build/artifacts"
+/usr/bin/python3 fuzz/make_seeds.py "$seeds/onnx" >/dev/null
+example=examples/models/conv_gn_relu
+cp "$example/model.onnx" "$seeds/onnx/conv_gn_relu.onnx"
+"$build/normrt" build "$example/model.onnx" -o "$seeds/engine/conv_gn_relu.nrt" \
+  --minShapes=input:1x3x32x32 --optShapes=input:1x3x32x32 --maxShapes=input:2x3x32x32 >/dev/null
+for model in "$seeds"/onnx/*.onnx; do
+  name=$(basename "$model" .onnx)
+  [ "$name" = conv_gn_relu ] && continue
+  "$build/normrt" build "$model" -o "$seeds/engine/$name.nrt" >/dev/null
+done
+echo "fuzz seeds: $(ls "$seeds/onnx" | wc -l) models, $(ls "$seeds/engine" | wc -l) engines"
+
+declare -A seed_dir=([onnx_import]=onnx [engine_file]=engine [engine_resealed]=engine)
+pids=()
+targets=()
+for target in onnx_import engine_file engine_resealed; do
+  mkdir -p "$build/corpus/$target"
+  "$build/fuzz/${target}_fuzzer" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$build/artifacts/$target-" "$build/corpus/$target" "$seeds/${seed_dir[$target]}" \
+    "fuzz/regressions/$target" >"$build/$target.log" 2>&1 &
+  pids+=($!)
+  targets+=("$target")
+done
+status=0
+for i in "${!pids[@]}"; do
+  target=${targets[$i]}
+  if wait "${pids[$i]}"; then
+    echo "fuzz $target: $(grep -m1 -o 'Done [0-9]* runs in [0-9]* second(s)' "$build/$target.log"), corpus $(ls "$build/corpus/$target" | wc -l)"
+  else
+    status=1
+    echo "fuzz $target FAILED; the end of $build/$target.log:"
+    tail -n 60 "$build/$target.log"
+    echo "the input is in $build/artifacts/ ($(ls "$build/artifacts" | grep "^$target-" | tr '\n' ' '))"
+  fi
+done
+exit $status
