@@ -1,0 +1,31 @@
+// Device copies the cuDNN/cuBLAS kernels need around the library calls: a window copy that pads (explicit
+// asymmetric padding cuDNN cannot express) or crops (ConvTranspose with asymmetric pads), and a broadcast of
+// Gemm's C to the output. Type-agnostic (2- or 4-byte elements); plain launch API, asynchronous on `stream`.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace normrt {
+namespace cuda {
+
+// out[n][c][o0][o1][o2] = in[n][c][o0 + shift0][o1 + shift1][o2 + shift2] where that lies inside `in`, else the
+// element whose bits are `fill_bits`. Dims are [N, C, D, H, W] (absent spatial axes have extent 1).
+struct WindowCopyArgs {
+  const void* in = nullptr;
+  void* out = nullptr;
+  int64_t in_dims[5] = {1, 1, 1, 1, 1};
+  int64_t out_dims[5] = {1, 1, 1, 1, 1};
+  int64_t shift[3] = {0, 0, 0};
+  uint32_t fill_bits = 0;
+  int element_bytes = 4;  // 2 or 4
+};
+cudaError_t window_copy(const WindowCopyArgs& args, cudaStream_t stream);
+
+// y[i][j] = c[c_rows == 1 ? 0 : i][c_cols == 1 ? 0 : j] for a [rows, cols] row-major y.
+cudaError_t broadcast_matrix(const void* c, int64_t c_rows, int64_t c_cols, void* y, int64_t rows, int64_t cols,
+                             int element_bytes, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace normrt
