@@ -490,9 +490,9 @@ bool conv_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>&
   }
 }
 
-NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cudnn_conv", "", "Conv", conv_accepts, conv_run, conv_workspace, conv_tune});
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cudnn_conv", "", "Conv", conv_accepts, conv_run, conv_workspace, conv_tune, {}, 0});
 NORMRT_REGISTER_CUDA_KERNEL(
-    CudaKernel{"cudnn_conv_transpose", "", "ConvTranspose", conv_accepts, conv_run, conv_workspace, conv_tune});
+    CudaKernel{"cudnn_conv_transpose", "", "ConvTranspose", conv_accepts, conv_run, conv_workspace, conv_tune, {}, 0});
 
 }  // namespace
 }  // namespace cuda

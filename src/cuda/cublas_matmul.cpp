@@ -1,0 +1,224 @@
+// MatMul (numpy semantics: 1-D operands, broadcast batch dims) and Gemm (transA/transB, alpha, beta, C broadcast to
+// [M, N]) through cublasGemmStridedBatchedEx, fp32 and fp16 storage, always with fp32 compute.
+//
+//  - Row-major Y[M, N] = A[M, K] B[K, N] is column-major Y^T = B^T A^T: cuBLAS gets B first, and no operand is
+//    ever copied or transposed.
+//  - Batch dims: after dropping extents of 1 and merging dims whose strides chain, the innermost dim is one
+//    strided-batched call (stride 0 for a broadcast operand) and any outer dims loop on the host (one call per
+//    index; none in the common cases). When B is shared by every batch and A's batches are contiguous, the batch
+//    folds into M: one plain GEMM (a Linear layer over [batch, tokens, features]).
+//  - fp32 uses CUBLAS_COMPUTE_32F: no TF32 as long as the handle stays in CUBLAS_DEFAULT_MATH (cublasCreate's
+//    default; the runtime must not switch it), so fp32 results agree with the fp32 reference to about 1e-6
+//    relative. fp16 storage computes in fp32 on tensor cores.
+//  - Gemm's C: copied (or broadcast by a small kernel) into Y, then the GEMM accumulates onto it with beta.
+#include <algorithm>
+#include <climits>
+
+#include "cuda/dnn_copy.h"
+#include "cuda/dnn_util.h"
+#include "ops/shape_util.h"
+
+namespace normrt {
+namespace cuda {
+namespace {
+
+using ElementType = ::normrt::DataType;
+
+// One GEMM problem in row-major terms, with its batch loops.
+struct GemmProblem {
+  int64_t M = 0, N = 0, K = 0;
+  bool trans_a = false, trans_b = false;
+  // Outer batch dims, looped on the host, with element strides of A, B and Y.
+  std::vector<int64_t> outer, outer_a, outer_b, outer_y;
+  // The inner batch: one strided-batched call.
+  int64_t batch = 1, stride_a = 0, stride_b = 0, stride_y = 0;
+};
+
+int as_int(const CudaKernelContext& ctx, int64_t v) {
+  if (v < 0 || v > INT_MAX) ctx.fail("extent " + std::to_string(v) + " does not fit cuBLAS's int arguments");
+  return static_cast<int>(v);
+}
+
+GemmProblem matmul_problem(const CudaKernelContext& ctx) {
+  Dims a = ctx.in(0).dims, b = ctx.in(1).dims;
+  if (a.empty() || b.empty()) ctx.fail("MatMul of a scalar");
+  if (a.size() == 1) a.insert(a.begin(), 1);
+  if (b.size() == 1) b.push_back(1);
+  GemmProblem p;
+  p.M = a[a.size() - 2];
+  p.K = a.back();
+  p.N = b.back();
+  if (b[b.size() - 2] != p.K) ctx.fail("inner dimensions differ");
+  const Dims batch_a(a.begin(), a.end() - 2), batch_b(b.begin(), b.end() - 2);
+  const Dims batch = broadcast_dims({batch_a, batch_b});
+  std::vector<int64_t> sa = broadcast_strides(batch_a, batch), sb = broadcast_strides(batch_b, batch);
+  std::vector<int64_t> sy(batch.size());
+  int64_t dense = 1;
+  for (size_t i = batch.size(); i-- > 0;) {
+    sy[i] = dense;
+    dense *= batch[i];
+  }
+  // Element strides; drop extents of 1.
+  struct Axis {
+    int64_t extent, a, b, y;
+  };
+  std::vector<Axis> axes;
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (batch[i] != 1) axes.push_back({batch[i], sa[i] * p.M * p.K, sb[i] * p.K * p.N, sy[i] * p.M * p.N});
+  // Merge an axis into the next (inner) one when all three strides chain.
+  std::vector<Axis> merged;
+  for (const Axis& axis : axes) {
+    if (!merged.empty()) {
+      Axis& outer = merged.back();  // the outer neighbour of `axis`
+      if (outer.a == axis.a * axis.extent && outer.b == axis.b * axis.extent && outer.y == axis.y * axis.extent) {
+        outer = {outer.extent * axis.extent, axis.a, axis.b, axis.y};
+        continue;
+      }
+    }
+    merged.push_back(axis);
+  }
+  if (!merged.empty()) {
+    const Axis inner = merged.back();
+    merged.pop_back();
+    p.batch = inner.extent;
+    p.stride_a = inner.a;
+    p.stride_b = inner.b;
+    p.stride_y = inner.y;
+  }
+  for (const Axis& axis : merged) {
+    p.outer.push_back(axis.extent);
+    p.outer_a.push_back(axis.a);
+    p.outer_b.push_back(axis.b);
+    p.outer_y.push_back(axis.y);
+  }
+  // A shared B and contiguous A batches: fold the batch into M.
+  if (p.outer.empty() && p.batch > 1 && p.stride_b == 0 && p.stride_a == p.M * p.K && p.stride_y == p.M * p.N) {
+    p.M *= p.batch;
+    p.batch = 1;
+    p.stride_a = p.stride_y = 0;
+  }
+  return p;
+}
+
+void gemm_call(CudaKernelContext& ctx, const GemmProblem& p, const void* a, const void* b, void* y, float alpha,
+               float beta) {
+  const ElementType dtype = ctx.in(0).dtype;
+  const cudaDataType_t type = cuda_type(dtype);
+  const size_t bytes = element_bytes(dtype);
+  // Column-major view: Y^T[N, M] = op(B)^T[N, K] * op(A)^T[K, M].
+  const cublasOperation_t op_b = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_a = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int ld_b = as_int(ctx, std::max<int64_t>(1, p.trans_b ? p.K : p.N));
+  const int ld_a = as_int(ctx, std::max<int64_t>(1, p.trans_a ? p.M : p.K));
+  const int ld_y = as_int(ctx, std::max<int64_t>(1, p.N));
+  const int m = as_int(ctx, p.N), n = as_int(ctx, p.M), k = as_int(ctx, p.K), batch = as_int(ctx, p.batch);
+  int64_t outer_count = 1;
+  for (int64_t e : p.outer) outer_count *= e;
+  std::vector<int64_t> index(p.outer.size(), 0);
+  for (int64_t call = 0; call < outer_count; ++call) {
+    int64_t off_a = 0, off_b = 0, off_y = 0;
+    for (size_t i = 0; i < index.size(); ++i) {
+      off_a += index[i] * p.outer_a[i];
+      off_b += index[i] * p.outer_b[i];
+      off_y += index[i] * p.outer_y[i];
+    }
+    ctx.check(cublasGemmStridedBatchedEx(ctx.cublas, op_b, op_a, m, n, k, &alpha,
+                                         static_cast<const char*>(b) + off_b * bytes, type, ld_b, p.stride_b,
+                                         static_cast<const char*>(a) + off_a * bytes, type, ld_a, p.stride_a, &beta,
+                                         static_cast<char*>(y) + off_y * bytes, type, ld_y, p.stride_y, batch,
+                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+              "cublasGemmStridedBatchedEx");
+    for (size_t i = index.size(); i-- > 0;) {
+      if (++index[i] < p.outer[i]) break;
+      index[i] = 0;
+    }
+  }
+}
+
+void check_types(const CudaKernelContext& ctx) {
+  const ElementType t = ctx.in(0).dtype;
+  if (!is_dnn_float(t)) ctx.fail("inputs must be float32 or float16");
+  for (size_t i = 1; i < ctx.inputs.size(); ++i)
+    if (ctx.has_input(i) && ctx.inputs[i].dtype != t) ctx.fail("inputs must all have the same type");
+}
+
+void matmul_run(CudaKernelContext& ctx) {
+  check_types(ctx);
+  const GemmProblem p = matmul_problem(ctx);
+  DeviceValue& y = ctx.out(0);
+  if (y.numel() == 0) return;
+  if (p.K == 0) {  // an empty sum: zeros (all-zero bits are 0.0 in fp32 and fp16)
+    ctx.check(cudaMemsetAsync(y.data, 0, y.nbytes(), ctx.stream), "cudaMemsetAsync");
+    return;
+  }
+  gemm_call(ctx, p, ctx.in(0).data, ctx.in(1).data, y.data, 1.0f, 0.0f);
+}
+
+void gemm_run(CudaKernelContext& ctx) {
+  check_types(ctx);
+  const Dims& a = ctx.in(0).dims;
+  const Dims& b = ctx.in(1).dims;
+  if (a.size() != 2 || b.size() != 2) ctx.fail("A and B must be matrices");
+  GemmProblem p;
+  p.trans_a = ctx.node.attr_int("transA", 0) != 0;
+  p.trans_b = ctx.node.attr_int("transB", 0) != 0;
+  p.M = p.trans_a ? a[1] : a[0];
+  p.K = p.trans_a ? a[0] : a[1];
+  p.N = p.trans_b ? b[0] : b[1];
+  if ((p.trans_b ? b[1] : b[0]) != p.K) ctx.fail("inner dimensions differ");
+  const float alpha = ctx.node.attr_float("alpha", 1.0f);
+  float beta = ctx.node.attr_float("beta", 1.0f);
+  DeviceValue& y = ctx.out(0);
+  if (y.dims != Dims{p.M, p.N}) ctx.fail("output [" + dims_to_string(y.dims) + "] is not [M, N]");
+  if (y.numel() == 0) return;
+  if (ctx.has_input(2) && beta != 0.0f) {
+    const DeviceValue& c = ctx.in(2);
+    int64_t rows = 1, cols = 1;
+    if (c.dims.size() == 1) cols = c.dims[0];
+    if (c.dims.size() == 2) {
+      rows = c.dims[0];
+      cols = c.dims[1];
+    }
+    if (c.dims.size() > 2 || (rows != 1 && rows != p.M) || (cols != 1 && cols != p.N))
+      ctx.fail("C [" + dims_to_string(c.dims) + "] does not broadcast to [M, N]");
+    if (rows == p.M && cols == p.N)
+      ctx.check(cudaMemcpyAsync(y.data, c.data, y.nbytes(), cudaMemcpyDeviceToDevice, ctx.stream), "cudaMemcpyAsync");
+    else
+      ctx.check(broadcast_matrix(c.data, rows, cols, y.data, p.M, p.N, element_bytes(y.dtype), ctx.stream),
+                "broadcast_matrix");
+  } else {
+    beta = 0.0f;  // cuBLAS does not read Y when beta is 0
+  }
+  gemm_call(ctx, p, ctx.in(0).data, ctx.in(1).data, y.data, alpha, beta);
+}
+
+bool same_float_types(const std::vector<TypeShape>& inputs) {
+  if (inputs.size() < 2 || !is_dnn_float(inputs[0].dtype)) return false;
+  for (size_t i = 1; i < inputs.size(); ++i)
+    if (inputs[i].dtype != ElementType::kUndefined && inputs[i].dtype != inputs[0].dtype) return false;
+  return true;
+}
+
+bool matmul_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
+  if (node.outputs.size() != 1 || inputs.size() != 2 || !same_float_types(inputs)) return false;
+  for (const TypeShape& t : inputs)
+    if (!t.shape.has_rank || t.shape.rank() == 0) return false;
+  return true;
+}
+
+bool gemm_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
+  if (node.outputs.size() != 1 || inputs.size() < 2 || inputs.size() > 3 || !same_float_types(inputs)) return false;
+  if (!inputs[0].shape.has_rank || inputs[0].shape.rank() != 2) return false;
+  if (!inputs[1].shape.has_rank || inputs[1].shape.rank() != 2) return false;
+  if (inputs.size() == 3 && inputs[2].dtype != ElementType::kUndefined &&
+      (!inputs[2].shape.has_rank || inputs[2].shape.rank() > 2))
+    return false;
+  return true;
+}
+
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublas_matmul", "", "MatMul", matmul_accepts, matmul_run, nullptr, nullptr, {}, 0});
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublas_gemm", "", "Gemm", gemm_accepts, gemm_run, nullptr, nullptr, {}, 0});
+
+}  // namespace
+}  // namespace cuda
+}  // namespace normrt
