@@ -45,7 +45,7 @@ Dims weight_dims(bool transpose, const ConvCase& c) {
   return w;
 }
 
-int64_t reduction_terms(bool transpose, const ConvCase& c) {
+int64_t reduction_terms(const ConvCase& c) {
   int64_t terms = c.x[1] / c.group;  // input channels per group, for both ops
   for (int64_t k : c.kernel) terms *= k;
   return terms;
@@ -68,7 +68,7 @@ void check_case(const std::string& kernel, bool transpose, const ConvCase& c, Da
     Tensor b = random_tensor(dtype, {m});
     std::vector<const Tensor*> inputs{&x, &w};
     if (at.bias) inputs.push_back(&b);
-    EXPECT_EQ(check_node(kernel, node, inputs, tolerance_for(dtype, reduction_terms(transpose, at)), config), "")
+    EXPECT_EQ(check_node(kernel, node, inputs, tolerance_for(dtype, reduction_terms(at)), config), "")
         << node.op_type << " " << dtype_name(dtype) << " batch " << batch;
   }
 }
