@@ -478,7 +478,11 @@ bool conv_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>&
       for (size_t i = 0; i < spatial; ++i) {
         if (output_padding[i] >= a.strides[i]) return false;
         // The padding SAME or output_shape imply must not be negative; with output_shape it depends on X's extent.
-        if (!output_shape.empty() && !xs.dims[2 + i].known()) return false;
+        if (!output_shape.empty()) {
+          if (!xs.dims[2 + i].known()) return false;
+          const TransposeAxis t = resolve_transpose_axis(a, i, xs.dims[2 + i].value, output_padding[i], output_shape);
+          if (t.pad_begin < 0 || t.pad_end < 0) return false;
+        }
         if (output_shape.empty() && same && output_padding[i] + a.dilated_kernel(i) < a.strides[i]) return false;
       }
     }
