@@ -25,11 +25,11 @@ TEST(CublasMatMul, MatchesReference) {
       {{6}, {6}},  // both 1-D: a scalar
       {{6}, {6, 4}},
       {{3, 4, 6}, {6}},
-      {{2, 3, 4, 5}, {5, 7}},  // shared B: folded into M
-      {{5, 4, 5}, {5, 5, 7}},  // same batch: strided-batched
-      {{2, 3, 4, 5}, {3, 5, 7}},  // B broadcast over the outer dim: a host loop of strided-batched calls
+      {{2, 3, 4, 5}, {5, 7}},        // shared B: folded into M
+      {{5, 4, 5}, {5, 5, 7}},        // same batch: strided-batched
+      {{2, 3, 4, 5}, {3, 5, 7}},     // B broadcast over the outer dim: a host loop of strided-batched calls
       {{2, 1, 4, 5}, {1, 3, 5, 7}},  // both broadcast
-      {{1, 4, 5}, {3, 5, 2}},  // A broadcast
+      {{1, 4, 5}, {3, 5, 2}},        // A broadcast
       {{3, 1, 5}, {5, 1}},
       {{13, 300}, {300, 3}},  // a long reduction
       {{2, 64, 96}, {96, 128}},
@@ -47,7 +47,8 @@ TEST(CublasGemm, MatchesReference) {
     for (int trans_a = 0; trans_a < 2; ++trans_a)
       for (int trans_b = 0; trans_b < 2; ++trans_b)
         for (int c_case = -1; c_case < static_cast<int>(c_shapes.size()); ++c_case)
-          for (const auto& [alpha, beta] : std::vector<std::pair<float, float>>{{1.0f, 1.0f}, {0.5f, -2.0f}, {1.5f, 0.0f}}) {
+          for (const auto& [alpha, beta] :
+               std::vector<std::pair<float, float>>{{1.0f, 1.0f}, {0.5f, -2.0f}, {1.5f, 0.0f}}) {
             Node node = make_node("Gemm", c_case < 0 ? 2 : 3);
             set_int(node, "transA", trans_a);
             set_int(node, "transB", trans_b);
@@ -70,7 +71,8 @@ TEST(CublasGemm, MatchesReference) {
 TEST(CublasGemm, LargerShapes) {
   NORMRT_REQUIRE_GPU();
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
-    for (const auto& [m, k, n] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 2048, 1000}, {5, 512, 33}, {64, 96, 128}}) {
+    for (const auto& [m, k, n] :
+         std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 2048, 1000}, {5, 512, 33}, {64, 96, 128}}) {
       Node node = make_node("Gemm", 3);
       set_int(node, "transB", 1);  // a Linear layer as PyTorch exports it
       Tensor a = random_tensor(dtype, {m, k}), b = random_tensor(dtype, {n, k}), c = random_tensor(dtype, {n});

@@ -47,10 +47,10 @@ void check_pool(const std::string& op, const PoolCase& c, DataType dtype, double
 const std::vector<PoolCase> kMaxCases = {
     {{1, 3, 7, 9}, {3, 3}, {2, 2}, {1, 1, 1, 1}},
     {{2, 4, 13, 1}, {3, 1}, {2, 1}, {1, 0, 1, 0}},
-    {{2, 3, 8, 10}, {3, 3}, {2, 2}, {0, 0, 0, 0}, true},  // ceil_mode adds a window on both axes
-    {{5, 3, 9, 10}, {3, 2}, {2, 3}, {1, 0, 0, 1}, true},  // asymmetric; ceil_mode adds a row
-    {{1, 2, 8, 8}, {2, 2}, {2, 2}, {0, 0, 1, 1}},  // asymmetric
-    {{2, 3, 12}, {3}, {2}, {0, 0}, true},  // 1-D, ceil_mode adds a window
+    {{2, 3, 8, 10}, {3, 3}, {2, 2}, {0, 0, 0, 0}, true},          // ceil_mode adds a window on both axes
+    {{5, 3, 9, 10}, {3, 2}, {2, 3}, {1, 0, 0, 1}, true},          // asymmetric; ceil_mode adds a row
+    {{1, 2, 8, 8}, {2, 2}, {2, 2}, {0, 0, 1, 1}},                 // asymmetric
+    {{2, 3, 12}, {3}, {2}, {0, 0}, true},                         // 1-D, ceil_mode adds a window
     {{1, 2, 5, 6, 7}, {2, 3, 3}, {2, 2, 2}, {0, 1, 1, 1, 1, 1}},  // 3-D
     {{5, 2, 9, 7}, {3, 3}, {2, 2}, {}, false, false, "SAME_UPPER"},
     {{2, 2, 9, 7}, {2, 2}, {1, 1}, {}, false, false, "SAME_LOWER"},
@@ -60,12 +60,12 @@ const std::vector<PoolCase> kMaxCases = {
 const std::vector<PoolCase> kAverageCases = {
     {{1, 3, 7, 9}, {3, 3}, {2, 2}, {1, 1, 1, 1}, false, true},
     {{1, 3, 7, 9}, {3, 3}, {2, 2}, {1, 1, 1, 1}, false, false},
-    {{2, 2, 8, 8}, {3, 3}, {1, 1}, {0, 1, 1, 0}, false, true},  // asymmetric, counting the padding
-    {{1, 2, 7, 7}, {3, 3}, {1, 1}, {1, 1, 1, 1}, true, false},  // ceil_mode with stride 1
-    {{5, 1, 7, 7}, {3, 3}, {2, 2}, {0, 0, 0, 0}, true, true},  // ceil_mode adds no window here
-    {{2, 3, 11}, {4}, {3}, {1, 1}, false, false},  // 1-D
+    {{2, 2, 8, 8}, {3, 3}, {1, 1}, {0, 1, 1, 0}, false, true},                 // asymmetric, counting the padding
+    {{1, 2, 7, 7}, {3, 3}, {1, 1}, {1, 1, 1, 1}, true, false},                 // ceil_mode with stride 1
+    {{5, 1, 7, 7}, {3, 3}, {2, 2}, {0, 0, 0, 0}, true, true},                  // ceil_mode adds no window here
+    {{2, 3, 11}, {4}, {3}, {1, 1}, false, false},                              // 1-D
     {{2, 2, 4, 5, 6}, {2, 2, 3}, {2, 1, 2}, {0, 0, 0, 0, 0, 0}, false, true},  // 3-D
-    {{2, 4, 9, 9}, {3, 3}, {1, 1}, {}, false, false, "SAME_UPPER"},  // symmetric padding at stride 1
+    {{2, 4, 9, 9}, {3, 3}, {1, 1}, {}, false, false, "SAME_UPPER"},            // symmetric padding at stride 1
     {{2, 4, 8, 8}, {2, 2}, {2, 2}, {}, false, true, "SAME_UPPER"},
     {{2, 64, 7, 7}, {7, 7}, {1, 1}, {0, 0, 0, 0}, false, false},  // a global average as a window
 };
@@ -103,8 +103,8 @@ TEST(CudnnPool, RefusesWhatCudnnCannotMatch) {
   // The same with an unknown extent: it may happen, so no.
   std::vector<TypeShape> unknown = types({1, 1, 8, 8});
   unknown[0].shape.dims[2] = Dim::unknown();
-  EXPECT_FALSE(average->accepts(pool_node("AveragePool", {{1, 1, 8, 8}, {3, 3}, {2, 2}, {0, 0, 0, 0}, true}), 17,
-                                unknown));
+  EXPECT_FALSE(
+      average->accepts(pool_node("AveragePool", {{1, 1, 8, 8}, {3, 3}, {2, 2}, {0, 0, 0, 0}, true}), 17, unknown));
   EXPECT_TRUE(max_pool->accepts(pool_node("MaxPool", {{1, 1, 8, 8}, {3, 3}, {2, 2}, {0, 0, 0, 0}, true}), 17, unknown));
   // Dilations, and MaxPool's Indices output.
   Node dilated = pool_node("MaxPool", {{1, 1, 8, 8}, {3, 3}, {1, 1}, {0, 0, 0, 0}});

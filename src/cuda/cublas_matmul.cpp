@@ -122,12 +122,12 @@ void gemm_call(CudaKernelContext& ctx, const GemmProblem& p, const void* a, cons
       off_b += index[i] * p.outer_b[i];
       off_y += index[i] * p.outer_y[i];
     }
-    ctx.check(cublasGemmStridedBatchedEx(ctx.cublas, op_b, op_a, m, n, k, &alpha,
-                                         static_cast<const char*>(b) + off_b * bytes, type, ld_b, p.stride_b,
-                                         static_cast<const char*>(a) + off_a * bytes, type, ld_a, p.stride_a, &beta,
-                                         static_cast<char*>(y) + off_y * bytes, type, ld_y, p.stride_y, batch,
-                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-              "cublasGemmStridedBatchedEx");
+    ctx.check(
+        cublasGemmStridedBatchedEx(ctx.cublas, op_b, op_a, m, n, k, &alpha, static_cast<const char*>(b) + off_b * bytes,
+                                   type, ld_b, p.stride_b, static_cast<const char*>(a) + off_a * bytes, type, ld_a,
+                                   p.stride_a, &beta, static_cast<char*>(y) + off_y * bytes, type, ld_y, p.stride_y,
+                                   batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+        "cublasGemmStridedBatchedEx");
     for (size_t i = index.size(); i-- > 0;) {
       if (++index[i] < p.outer[i]) break;
       index[i] = 0;
@@ -216,7 +216,8 @@ bool gemm_accepts(const Node& node, int64_t, const std::vector<TypeShape>& input
   return true;
 }
 
-NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublas_matmul", "", "MatMul", matmul_accepts, matmul_run, nullptr, nullptr, {}, 0});
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{
+    "cublas_matmul", "", "MatMul", matmul_accepts, matmul_run, nullptr, nullptr, {}, 0});
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublas_gemm", "", "Gemm", gemm_accepts, gemm_run, nullptr, nullptr, {}, 0});
 
 }  // namespace

@@ -152,7 +152,8 @@ cudnnMathType_t run_math(ElementType dtype, int64_t stored) {
 }
 
 bool allowed_math(ElementType dtype, cudnnMathType_t math) {
-  return dtype != ElementType::kFloat32 || (math != CUDNN_TENSOR_OP_MATH && math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+  return dtype != ElementType::kFloat32 ||
+         (math != CUDNN_TENSOR_OP_MATH && math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
 }
 
 // The per-node state: the problem and its descriptors at the last shapes seen, and the algorithm for them.
@@ -189,9 +190,9 @@ bool algo_workspace(const CudaKernelContext& ctx, ConvPlan& plan, int algo, cudn
   if (cudnnSetConvolutionMathType(conv, math) != CUDNN_STATUS_SUCCESS) return false;
   cudnnStatus_t status;
   if (!plan.p.transpose)
-    status = cudnnGetConvolutionForwardWorkspaceSize(query_handle(ctx), plan.x_desc.get(ctx), plan.w_desc.get(ctx), conv,
-                                                     plan.y_desc.get(ctx), static_cast<cudnnConvolutionFwdAlgo_t>(algo),
-                                                     bytes);
+    status = cudnnGetConvolutionForwardWorkspaceSize(query_handle(ctx), plan.x_desc.get(ctx), plan.w_desc.get(ctx),
+                                                     conv, plan.y_desc.get(ctx),
+                                                     static_cast<cudnnConvolutionFwdAlgo_t>(algo), bytes);
   else
     status = cudnnGetConvolutionBackwardDataWorkspaceSize(query_handle(ctx), plan.w_desc.get(ctx), plan.x_desc.get(ctx),
                                                           conv, plan.y_desc.get(ctx),
@@ -423,10 +424,9 @@ std::string conv_tune(CudaKernelContext& ctx) {
   if (!p.transpose) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     // A failed search is no error: run() then takes cuDNN's heuristic choice at each shape.
-    if (cudnnFindConvolutionForwardAlgorithmEx(ctx.cudnn, plan.x_desc.get(ctx), x, plan.w_desc.get(ctx),
-                                               ctx.in(1).data, conv, plan.y_desc.get(ctx), y,
-                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf, search_workspace,
-                                               search_bytes) != CUDNN_STATUS_SUCCESS)
+    if (cudnnFindConvolutionForwardAlgorithmEx(ctx.cudnn, plan.x_desc.get(ctx), x, plan.w_desc.get(ctx), ctx.in(1).data,
+                                               conv, plan.y_desc.get(ctx), y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                               &returned, perf, search_workspace, search_bytes) != CUDNN_STATUS_SUCCESS)
       returned = 0;
     for (int i = 0; i < returned && algo < 0; ++i)  // sorted fastest first
       if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= search_bytes &&
@@ -495,9 +495,10 @@ bool conv_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>&
   }
 }
 
-NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cudnn_conv", "", "Conv", conv_accepts, conv_run, conv_workspace, conv_tune, {}, 0});
-NORMRT_REGISTER_CUDA_KERNEL(
-    CudaKernel{"cudnn_conv_transpose", "", "ConvTranspose", conv_accepts, conv_run, conv_workspace, conv_tune, {}, 0});
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{
+    "cudnn_conv", "", "Conv", conv_accepts, conv_run, conv_workspace, conv_tune, {}, 0});
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{
+    "cudnn_conv_transpose", "", "ConvTranspose", conv_accepts, conv_run, conv_workspace, conv_tune, {}, 0});
 
 }  // namespace
 }  // namespace cuda

@@ -116,10 +116,10 @@ void prepare(const CudaKernelContext& ctx, PoolPlan& plan) {
   const PoolProblem& p = plan.p;
   set_packed_tensor(ctx, plan.x_desc.get(ctx), x.dtype, int_dims(ctx, p.x));
   set_packed_tensor(ctx, plan.y_desc.get(ctx), x.dtype, int_dims(ctx, p.y));
-  ctx.check(cudnnSetPoolingNdDescriptor(plan.pool_desc.get(ctx), p.mode, CUDNN_PROPAGATE_NAN,
-                                        static_cast<int>(p.window.size()), p.window.data(), p.pad.data(),
-                                        p.stride.data()),
-            "cudnnSetPoolingNdDescriptor");
+  ctx.check(
+      cudnnSetPoolingNdDescriptor(plan.pool_desc.get(ctx), p.mode, CUDNN_PROPAGATE_NAN,
+                                  static_cast<int>(p.window.size()), p.window.data(), p.pad.data(), p.stride.data()),
+      "cudnnSetPoolingNdDescriptor");
   std::vector<int> cudnn_out(p.y.size());
   ctx.check(cudnnGetPoolingNdForwardOutputDim(plan.pool_desc.get(ctx), plan.x_desc.get(ctx),
                                               static_cast<int>(cudnn_out.size()), cudnn_out.data()),
@@ -205,10 +205,10 @@ bool pool_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>&
   }
 }
 
-NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cudnn_max_pool", "", "MaxPool", pool_accepts, pool_run, pool_workspace,
-                                       nullptr, {}, 0});
-NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cudnn_average_pool", "", "AveragePool", pool_accepts, pool_run,
-                                       pool_workspace, nullptr, {}, 0});
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{
+    "cudnn_max_pool", "", "MaxPool", pool_accepts, pool_run, pool_workspace, nullptr, {}, 0});
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{
+    "cudnn_average_pool", "", "AveragePool", pool_accepts, pool_run, pool_workspace, nullptr, {}, 0});
 
 }  // namespace
 }  // namespace cuda

@@ -1,7 +1,7 @@
-#include "cuda/dnn_copy.h"
-
 #include <algorithm>
 #include <cstring>
+
+#include "cuda/dnn_copy.h"
 
 namespace normrt {
 namespace cuda {
