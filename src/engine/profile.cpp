@@ -177,7 +177,7 @@ std::vector<Profile> resolve_profiles(const Graph& graph, std::vector<Profile> p
 }
 
 size_t select_profile(const std::vector<Profile>& profiles, const std::map<std::string, Dims>& shapes) {
-  std::string first_problem;
+  std::vector<std::string> problems;  // why each profile does not fit
   for (size_t p = 0; p < profiles.size(); ++p) {
     std::string problem;
     for (const auto& [name, range] : profiles[p].inputs) {
@@ -198,9 +198,14 @@ size_t select_profile(const std::vector<Profile>& profiles, const std::map<std::
       if (!problem.empty()) break;
     }
     if (problem.empty()) return p;
-    if (first_problem.empty()) first_problem = problem;
+    problems.push_back(problem);
   }
-  throw Error(ErrorCode::kShapeError, first_problem + "; rebuild the engine with a profile that covers this shape");
+  // With several profiles, say why each one refused: the shape may be just outside a profile other than the first.
+  std::string message = problems.size() == 1 ? problems[0]
+                                             : "the shapes fit none of the engine's " + std::to_string(problems.size()) +
+                                                   " profiles: ";
+  for (size_t p = 0; problems.size() > 1 && p < problems.size(); ++p) message += (p ? "; " : "") + problems[p];
+  throw Error(ErrorCode::kShapeError, message + "; rebuild the engine with a profile that covers this shape");
 }
 
 }  // namespace normrt

@@ -142,7 +142,8 @@ TEST(Cli, RepeatedShapeFlagsMakeSeveralProfiles) {
   write_npy(dir.file("mask.npy"), filled({4, 1}, 0));
   CliResult r = run_cli({"run", engine, "--input", "x=" + dir.file("x.npy"), "--input", "mask=" + dir.file("mask.npy"),
                          "--output-dir", dir.file("out")});
-  expect_cli_error(r, "shape error", {"input 'mask' dimension 0 is 4", "[1, 2] of profile 0", "rebuild"});
+  expect_cli_error(r, "shape error", {"fit none of the engine's 2 profiles", "input 'mask' dimension 0 is 4",
+                                      "[1, 2] of profile 0", "[8, 16] of profile 1", "rebuild"});
 }
 
 // Space-separated flag values (not just --flag=value) must not swallow the model or other arguments.

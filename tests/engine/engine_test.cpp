@@ -170,7 +170,8 @@ TEST(EngineRun, SeveralProfilesEachAcceptTheirShapes) {
     EXPECT_EQ(out[0].second.data<float>()[3 * n - 1], 2.0f * static_cast<float>(3 * n));
   }
   expect_error_code([&] { context.run({{"x", filled({8, 3}, 0)}}); }, ErrorCode::kShapeError,
-                    {"dimension 0 is 8", "[1, 2] of profile 0"});
+                    {"fit none of the engine's 2 profiles", "dimension 0 is 8", "[1, 2] of profile 0",
+                     "[16, 32] of profile 1"});
 }
 
 // The outputs come back in the order the model declares them, whatever the node order, with their names.

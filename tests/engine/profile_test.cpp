@@ -162,8 +162,9 @@ TEST(ProfileSelect, PicksTheFirstProfileThatContainsTheShapes) {
   EXPECT_EQ(select_profile(profiles, shapes(16, 8)), 1u);
   EXPECT_EQ(select_profile(profiles, shapes(2, 20)), 2u);
   expect_error_code([&] { select_profile(profiles, shapes(17, 8)); }, ErrorCode::kShapeError,
-                    {"input 'images' dimension 0 is 17", "outside the range [1, 4] of profile 0",
-                     "rebuild the engine with a profile that covers this shape"});
+                    {"fit none of the engine's 3 profiles", "input 'images' dimension 0 is 17",
+                     "outside the range [1, 4] of profile 0", "outside the range [5, 16] of profile 1",
+                     "outside the range [1, 16] of profile 2", "rebuild the engine with a profile that covers this shape"});
 }
 
 TEST(ProfileSelect, OutsideTheOnlyProfileNamesDimAndRange) {
