@@ -1,28 +1,23 @@
 #!/usr/bin/env bash
-# Fuzzing with libFuzzer (clang): builds the fuzz targets (fuzz/*_fuzzer.cpp) into build-fuzz with ASan and UBSan,
-# makes the seed corpus, runs every target for SECONDS (default 60; all targets at once), and fails when one finds
-# a crash, a sanitizer report, a leak, a hang or an out-of-memory. The input that did it is left in
-# build-fuzz/artifacts/; once the bug is fixed, copy it into fuzz/regressions/<target>/, where the normal test
-# suite replays it (tests/fuzz/fuzz_regressions_test.cpp).
+# Fuzzing with libFuzzer (clang): builds the fuzz targets (fuzz/*_fuzzer.cpp) in build-asan (ASan + UBSan +
+# coverage; configured by scripts/sanitize.sh, which runs the whole test suite from the same build), makes the
+# seed corpus, runs every target for SECONDS (default 60; all targets at once), and fails when one finds a crash,
+# a sanitizer report, a leak, a hang or an out-of-memory. The input that did it is left in build-asan/artifacts/;
+# once the bug is fixed, copy it into fuzz/regressions/<target>/, where the normal test suite replays it
+# (tests/fuzz/fuzz_regressions_test.cpp).
 #
 #   scripts/fuzz.sh [SECONDS]
 #
 # Seeds: the bundled example model and small models of every op normrt implements (fuzz/make_seeds.py) for the
 # ONNX target; an engine built from each of them for the engine targets; fuzz/regressions/<target>/ for each.
-# The corpus grows in build-fuzz/corpus/<target>/ across local runs.
-#
-# The library is built with -fopenmp=libgomp: clang then ignores the OpenMP pragmas (normrt runs serially, as a
-# fuzzer wants) while oneDNN keeps the GNU OpenMP runtime it was built with; OMP_NUM_THREADS=1 for oneDNN.
+# The corpus grows in build-asan/corpus/<target>/ across local runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-build=build-fuzz
+build=build-asan
 
-cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" \
-  -DNORMRT_CUDA=OFF -DNORMRT_BUILD_TESTS=OFF -DNORMRT_WERROR=OFF -DNORMRT_SANITIZE=address,undefined -DNORMRT_FUZZ=ON \
-  -DOpenMP_CXX_FLAGS=-fopenmp=libgomp -DOpenMP_CXX_LIB_NAMES=gomp \
-  -DOpenMP_gomp_LIBRARY="$(gcc -print-file-name=libgomp.so)" >/dev/null
-cmake --build "$build" -j"$(nproc)"
+bash scripts/sanitize.sh configure-asan
+cmake --build "$build" -j"$(nproc)" --target normrt_cli onnx_import_fuzzer engine_file_fuzzer engine_resealed_fuzzer
 
 export OMP_NUM_THREADS=1
 export ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1

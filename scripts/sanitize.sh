@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# The sanitizer builds (CPU only, GCC, -O1), run by scripts/test.sh after the main tests:
-#   asan  build-asan, AddressSanitizer + UndefinedBehaviorSanitizer (+ libstdc++ assertions): the whole test
-#         suite through ctest, then the command line on the bundled example model (inspect, build, run, inspect
-#         the engine). Any report fails the run (UBSan does not recover; LeakSanitizer is on).
-#   tsan  build-tsan, ThreadSanitizer: tests/concurrency (one engine, execution contexts on 8 threads). GCC's
-#         OpenMP runtime (libgomp) is not instrumented, so TSan cannot see the synchronization inside its
+# The sanitizer builds (CPU only, -O1), run by scripts/test.sh after the main tests:
+#   asan  build-asan (clang): AddressSanitizer + UndefinedBehaviorSanitizer (+ libstdc++ assertions), the whole
+#         test suite through ctest, then the command line on the bundled example model (inspect, build, run,
+#         bench). Any report fails the run (UBSan does not recover; LeakSanitizer is on). The same build carries
+#         libFuzzer's coverage instrumentation and the fuzz targets, so scripts/fuzz.sh runs from it without a
+#         third build of the library (CI time).
+#   tsan  build-tsan (GCC), ThreadSanitizer: tests/concurrency (one engine, execution contexts on 8 threads).
+#         GCC's OpenMP runtime (libgomp) is not instrumented, so TSan cannot see the synchronization inside its
 #         parallel regions and reports races between OpenMP worker threads that are not there; the run sets
 #         OMP_NUM_THREADS=1 so that OpenMP starts no threads and every thread TSan sees is one the test made.
+#   configure-asan  only configures build-asan (scripts/fuzz.sh uses it).
 #
 #   scripts/sanitize.sh [asan] [tsan]     (default: both)
+#
+# In build-asan the library is compiled with -fopenmp=libgomp: clang then ignores the OpenMP pragmas (normrt's
+# kernels run serially there; threads are TSan's business) while oneDNN keeps the GNU OpenMP runtime it was
+# built with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
@@ -16,11 +23,21 @@ steps=("$@")
 jobs=$(nproc)
 flags=(-DCMAKE_BUILD_TYPE=Debug -DNORMRT_CUDA=OFF)
 
+configure_asan() {
+  cmake -S . -B build-asan "${flags[@]}" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DNORMRT_WERROR=OFF \
+    -DNORMRT_SANITIZE=address,undefined -DNORMRT_FUZZ=ON \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only -D_GLIBCXX_ASSERTIONS" -DCMAKE_C_FLAGS_DEBUG="-O1" \
+    -DOpenMP_CXX_FLAGS=-fopenmp=libgomp -DOpenMP_CXX_LIB_NAMES=gomp \
+    -DOpenMP_gomp_LIBRARY="$(gcc -print-file-name=libgomp.so)" >/dev/null
+}
+
 for step in "${steps[@]}"; do
   case "$step" in
+    configure-asan)
+      configure_asan
+      ;;
     asan)
-      cmake -S . -B build-asan "${flags[@]}" -DNORMRT_SANITIZE=address,undefined \
-        -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1 -D_GLIBCXX_ASSERTIONS" >/dev/null
+      configure_asan
       cmake --build build-asan -j"$jobs"
       # allocator_may_return_null: an allocation the machine cannot satisfy throws as it does without ASan
       # (tests lower the address space to show that huge tensors are refused or fail cleanly).
@@ -47,7 +64,7 @@ for step in "${steps[@]}"; do
       echo "tsan: concurrent execution contexts ran clean"
       ;;
     *)
-      echo "unknown step '$step' (asan or tsan)" >&2
+      echo "unknown step '$step' (asan, tsan or configure-asan)" >&2
       exit 2
       ;;
   esac
