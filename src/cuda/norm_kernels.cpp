@@ -449,22 +449,35 @@ void batch_norm_run(CudaKernelContext& ctx) {
   if (!s.ok()) ctx.fail(s.message);
 }
 
+CudaKernel norm_kernel(const char* name, const char* domain, const char* op_type,
+                       bool (*accepts)(const Node&, int64_t, const std::vector<TypeShape>&),
+                       void (*run)(CudaKernelContext&), size_t (*workspace)(const CudaKernelContext&)) {
+  CudaKernel k;
+  k.name = name;
+  k.domain = domain;
+  k.op_type = op_type;
+  k.accepts = accepts;
+  k.run = run;
+  k.workspace = workspace;
+  return k;
+}
+
 }  // namespace
 
-NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cuda_norm_group_fused", kNormrtDomain, "GroupNorm", accepts_fused_group_norm,
-                                       norm_run<NormOp::kFusedGroupNorm>, norm_workspace<NormOp::kFusedGroupNorm>});
-NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cuda_norm_layer_fused", kNormrtDomain, "LayerNorm", accepts_fused_layer_norm,
-                                       norm_run<NormOp::kFusedLayerNorm>, norm_workspace<NormOp::kFusedLayerNorm>});
-NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cuda_norm_instance", "", "InstanceNormalization", accepts_instance_norm,
-                                       norm_run<NormOp::kInstanceNorm>, norm_workspace<NormOp::kInstanceNorm>});
-NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cuda_norm_group", "", "GroupNormalization", accepts_group_normalization,
-                                       norm_run<NormOp::kGroupNormalization>,
-                                       norm_workspace<NormOp::kGroupNormalization>});
-NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cuda_norm_layer", "", "LayerNormalization", accepts_layer_normalization,
-                                       norm_run<NormOp::kLayerNormalization>,
-                                       norm_workspace<NormOp::kLayerNormalization>});
-NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cuda_norm_batch", "", "BatchNormalization", accepts_batch_norm, batch_norm_run,
-                                       batch_norm_workspace});
+NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_group_fused", kNormrtDomain, "GroupNorm", accepts_fused_group_norm,
+                                        norm_run<NormOp::kFusedGroupNorm>, norm_workspace<NormOp::kFusedGroupNorm>));
+NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_layer_fused", kNormrtDomain, "LayerNorm", accepts_fused_layer_norm,
+                                        norm_run<NormOp::kFusedLayerNorm>, norm_workspace<NormOp::kFusedLayerNorm>));
+NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_instance", "", "InstanceNormalization", accepts_instance_norm,
+                                        norm_run<NormOp::kInstanceNorm>, norm_workspace<NormOp::kInstanceNorm>));
+NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_group", "", "GroupNormalization", accepts_group_normalization,
+                                        norm_run<NormOp::kGroupNormalization>,
+                                        norm_workspace<NormOp::kGroupNormalization>));
+NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_layer", "", "LayerNormalization", accepts_layer_normalization,
+                                        norm_run<NormOp::kLayerNormalization>,
+                                        norm_workspace<NormOp::kLayerNormalization>));
+NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_batch", "", "BatchNormalization", accepts_batch_norm,
+                                        batch_norm_run, batch_norm_workspace));
 
 }  // namespace cuda
 }  // namespace normrt
