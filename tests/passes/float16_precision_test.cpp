@@ -274,8 +274,11 @@ TEST(Float16Precision, StandardNormalizationsKeepFloat32Parameters) {
   PassReport report;
   lower_to_float16(p.graph, everything, report);
   SCOPED_TRACE(describe_report(report));
-  for (const auto& [name, t] : p.graph.initializers)
-    if (name.find("ln_") != 0) EXPECT_EQ(t.dtype(), DataType::kFloat32) << name;
+  for (const auto& [name, t] : p.graph.initializers) {
+    if (name.find("ln_") != 0) {
+      EXPECT_EQ(t.dtype(), DataType::kFloat32) << name;
+    }
+  }
   EXPECT_EQ(inferred(p.graph, "b"), DataType::kFloat16);
   std::map<std::string, Tensor> feeds{{"x", random_tensor({2, 3, 4, 5})}};
   EXPECT_LT(relative_error(run_reference(p.graph, feeds).at("i"), run_reference(original, feeds).at("i")), 5e-3);
