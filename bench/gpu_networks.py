@@ -486,8 +486,12 @@ class Runner:
         self.log.write(f"\n$ {' '.join(shlex.quote(str(c)) for c in cmd)}\n")
         self.log.flush()
         t0 = time.time()
-        proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True, text=True, errors="replace")
+        try:
+            proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True, text=True, errors="replace")
+        except OSError as e:
+            self.log.write(f"cannot start: {e}\n")
+            return 127, f"cannot start {cmd[0]}: {e}", 0.0
         try:
             text, _ = proc.communicate(timeout=budget)
             code = proc.returncode

@@ -18,6 +18,10 @@
 // becomes a float16 initializer (round to nearest even; finite values beyond +-65504 saturate there and are
 // reported, as are non-zero values that flush to zero), one also read in float32 is kept in both forms.
 // Graph inputs and outputs keep their declared types. Every decision is recorded in the PassReport.
+//
+// Known limit: precision is decided node by node, with no float32 island inferred around numerically delicate
+// chains. A timestep embedding's t * frequency (values near 1000, float16 spacing 0.5) before Sin / Cos loses
+// its phase in float16; a backend that wants such chains in float32 says no for them in `supported`.
 #include "passes/float16_precision.h"
 
 #include <cmath>
