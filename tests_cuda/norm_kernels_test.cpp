@@ -15,7 +15,9 @@
 
 #include "cuda/cuda_kernel.h"
 #include "cuda_kernel_test_util.h"
+#include "ops/evaluate.h"
 #include "ops/shape_util.h"
+#include "passes/float16_precision.h"
 
 namespace normrt {
 namespace cuda {
@@ -91,9 +93,9 @@ std::string what(const Node& node, const std::vector<const Tensor*>& inputs) {
     if (a.type == AttributeType::kString) s << "'" << a.s << "'";
   }
   for (size_t i = 0; i < inputs.size(); ++i)
-    s << " in" << i << "=" << (inputs[i] ? std::string(dtype_name(inputs[i]->dtype())) + "[" +
-                                               dims_to_string(inputs[i]->dims()) + "]"
-                                         : std::string("absent"));
+    s << " in" << i << "="
+      << (inputs[i] ? std::string(dtype_name(inputs[i]->dtype())) + "[" + dims_to_string(inputs[i]->dims()) + "]"
+                    : std::string("absent"));
   return s.str();
 }
 
@@ -148,10 +150,10 @@ struct ChannelCase {
 // [N, C, spatial...] and G: batch 1..32, odd sizes, G = 1, G = C, rank 2 to 5, and one group too large for a
 // cluster's shared memory (the split algorithm with its workspace).
 std::vector<ChannelCase> channel_cases() {
-  return {{{1, 4, 3, 5}, 2},        {{2, 6, 7, 7}, 3},         {{3, 8, 1, 1}, 8},       {{5, 16, 9, 11}, 1},
-          {{32, 64, 8, 8}, 32},     {{7, 12, 5, 3}, 4},        {{2, 320, 16, 16}, 32},  {{1, 32, 64, 64}, 32},
-          {{4, 30, 17}, 10},        {{6, 24}, 6},              {{2, 8, 3, 4, 5}, 4},    {{9, 3, 13, 13}, 3},
-          {{1, 4, 512, 512}, 1},    {{16, 1280, 4, 4}, 32},    {{8, 64, 15, 15}, 64},   {{2, 640, 9, 9}, 32}};
+  return {{{1, 4, 3, 5}, 2},     {{2, 6, 7, 7}, 3},      {{3, 8, 1, 1}, 8},      {{5, 16, 9, 11}, 1},
+          {{32, 64, 8, 8}, 32},  {{7, 12, 5, 3}, 4},     {{2, 320, 16, 16}, 32}, {{1, 32, 64, 64}, 32},
+          {{4, 30, 17}, 10},     {{6, 24}, 6},           {{2, 8, 3, 4, 5}, 4},   {{9, 3, 13, 13}, 3},
+          {{1, 4, 512, 512}, 1}, {{16, 1280, 4, 4}, 32}, {{8, 64, 15, 15}, 64},  {{2, 640, 9, 9}, 32}};
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -178,8 +180,9 @@ TEST(CudaNormKernels, FusedGroupNorm) {
       if (per_group) node.attributes["affine_per_group"] = int_attr(1);
       Tensor x = random_activation(dtype, c.x), scale = random_tensor(param, {param_len}, 0.5, 1.5),
              bias = random_tensor(param, {param_len}), res = random_tensor(dtype, c.x);
-      expect_matches_reference("cuda_norm_group_fused", node, 1,
-                               {&x, has_scale ? &scale : nullptr, has_bias ? &bias : nullptr, residual ? &res : nullptr});
+      expect_matches_reference(
+          "cuda_norm_group_fused", node, 1,
+          {&x, has_scale ? &scale : nullptr, has_bias ? &bias : nullptr, residual ? &res : nullptr});
     }
   }
   skip_without_gpu();
@@ -209,10 +212,10 @@ struct RowCase {
 };
 
 std::vector<RowCase> row_cases() {
-  return {{{2, 5, 7}, -1, {7}},          {{3, 4, 6}, 1, {4, 6}},        {{3, 4, 6}, 1, {6}},
-          {{3, 4, 6}, 1, {4, 1}},        {{1, 1}, -1, {1}},             {{8, 197, 768}, 2, {768}},
-          {{4, 1024}, 1, {1024}},        {{32, 77, 320}, -1, {320}},    {{5, 3, 2, 9}, 2, {1, 9}},
-          {{7, 33}, 0, {7, 33}},         {{2, 4096, 40}, -1, {40}},     {{1, 3, 300001}, -1, {300001}}};
+  return {{{2, 5, 7}, -1, {7}},   {{3, 4, 6}, 1, {4, 6}},     {{3, 4, 6}, 1, {6}},
+          {{3, 4, 6}, 1, {4, 1}}, {{1, 1}, -1, {1}},          {{8, 197, 768}, 2, {768}},
+          {{4, 1024}, 1, {1024}}, {{32, 77, 320}, -1, {320}}, {{5, 3, 2, 9}, 2, {1, 9}},
+          {{7, 33}, 0, {7, 33}},  {{2, 4096, 40}, -1, {40}},  {{1, 3, 300001}, -1, {300001}}};
 }
 
 TEST(CudaNormKernels, FusedLayerNorm) {
@@ -228,8 +231,9 @@ TEST(CudaNormKernels, FusedLayerNorm) {
       if (act[0]) node.attributes["activation"] = string_attr(act);
       Tensor x = random_activation(dtype, c.x), scale = random_tensor(param, c.param, 0.5, 1.5),
              bias = random_tensor(param, c.param), res = random_tensor(dtype, c.x);
-      expect_matches_reference("cuda_norm_layer_fused", node, 1,
-                               {&x, has_scale ? &scale : nullptr, has_bias ? &bias : nullptr, residual ? &res : nullptr});
+      expect_matches_reference(
+          "cuda_norm_layer_fused", node, 1,
+          {&x, has_scale ? &scale : nullptr, has_bias ? &bias : nullptr, residual ? &res : nullptr});
     }
   }
   skip_without_gpu();
@@ -253,14 +257,15 @@ TEST(CudaNormKernels, InstanceNormalization) {
 
 TEST(CudaNormKernels, GroupNormalization18And21) {
   for (int64_t opset : {18, 21})
-    for (const ChannelCase& c : std::vector<ChannelCase>{{{2, 6, 7, 7}, 3}, {{8, 64, 8, 8}, 32}, {{1, 10, 3}, 1},
-                                                         {{4, 12, 5, 5}, 12}})
+    for (const ChannelCase& c :
+         std::vector<ChannelCase>{{{2, 6, 7, 7}, 3}, {{8, 64, 8, 8}, 32}, {{1, 10, 3}, 1}, {{4, 12, 5, 5}, 12}})
       for (IrType dtype : kStorage) {
         Node node = make_node("", "GroupNormalization", {true, true, true});
         node.attributes["num_groups"] = int_attr(c.groups);
         node.attributes["epsilon"] = float_attr(1e-5f);
         const int64_t len = opset < 21 ? c.groups : c.x[1];
-        Tensor x = random_activation(dtype, c.x), scale = random_tensor(dtype, {len}), bias = random_tensor(dtype, {len});
+        Tensor x = random_activation(dtype, c.x), scale = random_tensor(dtype, {len}),
+               bias = random_tensor(dtype, {len});
         expect_matches_reference("cuda_norm_group", node, opset, {&x, &scale, &bias});
       }
   skip_without_gpu();
@@ -333,6 +338,53 @@ TEST(CudaNormKernels, Acceptance) {
   EXPECT_FALSE(bn->accepts(batch, 15, {x16, p32, p32, p32, p32}));
   batch.attributes["training_mode"] = int_attr(0);
   EXPECT_TRUE(bn->accepts(batch, 15, {x16, p32, p32, p32, p32}));
+}
+
+// The float16 lowering asking this registry (as the CUDA builder does): every normalization runs in float16
+// on its kernel with float32 parameters; no device needed.
+TEST(CudaNormKernels, Float16LoweringKeepsNormalizationsOnTheirKernels) {
+  Graph g;
+  g.opsets[""] = 17;
+  g.opsets[kNormrtDomain] = 1;
+  g.inputs.push_back(ValueInfo{"x", IrType::kFloat32, Shape({Dim::unknown("batch"), Dim(64), Dim(8), Dim(8)})});
+  g.outputs.push_back(ValueInfo{"z", IrType::kFloat32, Shape()});
+  for (const char* name : {"gamma", "beta", "mean", "var"})
+    g.initializers[name] = random_tensor(IrType::kFloat32, {64}, 0.5, 1.5);
+  g.initializers["ln_scale"] = random_tensor(IrType::kFloat32, {8});
+  Node gn = make_node(kNormrtDomain, "GroupNorm", {true, true, true});
+  gn.inputs = {"x", "gamma", "beta"};
+  gn.outputs = {"y"};
+  gn.attributes["num_groups"] = int_attr(32);
+  gn.attributes["activation"] = string_attr("Silu");
+  Node bn = make_node("", "BatchNormalization", {true, true, true, true, true});
+  bn.inputs = {"y", "gamma", "beta", "mean", "var"};
+  bn.outputs = {"b"};
+  Node ln = make_node("", "LayerNormalization", {true, true});
+  ln.inputs = {"b", "ln_scale"};
+  ln.outputs = {"z"};
+  g.nodes = {gn, bn, ln};
+  PassReport report;
+  lower_to_float16(
+      g,
+      [](const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) {
+        return CudaKernelRegistry::global().choose(node, opset, inputs) != nullptr;
+      },
+      report);
+  GraphTypes types = infer_graph(g, {});
+  int norms = 0;
+  for (const Node& node : g.nodes) {
+    if (node.op_type == "Cast") continue;
+    ++norms;
+    std::vector<TypeShape> inputs;
+    for (const std::string& in : node.inputs) inputs.push_back(in.empty() ? TypeShape{} : types.types.at(in));
+    EXPECT_EQ(inputs[0].dtype, IrType::kFloat16) << node.describe();
+    for (size_t i = 1; i < inputs.size(); ++i) EXPECT_EQ(inputs[i].dtype, IrType::kFloat32) << node.describe();
+    const CudaKernel* kernel = CudaKernelRegistry::global().choose(node, g.opset(node.domain), inputs);
+    ASSERT_NE(kernel, nullptr) << node.describe();
+    EXPECT_EQ(kernel->name.rfind("cuda_norm_", 0), 0u) << kernel->name;
+  }
+  EXPECT_EQ(norms, 3);
+  EXPECT_EQ(types.types.at("z").dtype, IrType::kFloat32);
 }
 
 }  // namespace

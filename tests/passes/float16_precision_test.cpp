@@ -141,7 +141,8 @@ TEST(Float16Precision, UnsupportedNodesKeepFloat32WithCastsAround) {
 TEST(Float16Precision, NothingSupportedLeavesTheGraphFloat32) {
   PatternGraph p = conv_group_norm_silu();
   PassReport report;
-  lower_to_float16(p.graph, [](const Node&, int64_t, const std::vector<TypeShape>&) { return false; }, report);
+  lower_to_float16(
+      p.graph, [](const Node&, int64_t, const std::vector<TypeShape>&) { return false; }, report);
   EXPECT_EQ(count_ops(p.graph, "Cast"), 0);
   for (const auto& [name, t] : p.graph.initializers) EXPECT_EQ(t.dtype(), DataType::kFloat32) << name;
   EXPECT_EQ(inferred(p.graph, "y"), DataType::kFloat32);
