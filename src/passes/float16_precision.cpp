@@ -19,9 +19,10 @@
 // reported, as are non-zero values that flush to zero), one also read in float32 is kept in both forms.
 // Graph inputs and outputs keep their declared types. Every decision is recorded in the PassReport.
 //
-// Known limit: precision is decided node by node, with no float32 island inferred around numerically delicate
-// chains. A timestep embedding's t * frequency (values near 1000, float16 spacing 0.5) before Sin / Cos loses
-// its phase in float16; a backend that wants such chains in float32 says no for them in `supported`.
+// One float32 island is inferred: Sin and Cos, and the chain of cheap elementwise and shape nodes that computes
+// their input (Mul, Add, Cast, Unsqueeze, ...; stopping at anything else), keep float32. A timestep
+// embedding's t * frequency reaches ~1000, where float16's spacing is 0.5: its sine would lose all phase.
+// Other delicate chains are not detected; a backend that wants them in float32 says no in `supported`.
 #include "passes/float16_precision.h"
 
 #include <cmath>
@@ -147,7 +148,15 @@ class Float16Lowering {
 
     std::vector<Node> nodes = std::move(graph_.nodes);
     graph_.nodes.clear();
-    for (Node& node : nodes) lower(node);
+    mark_phase_chains(nodes);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (phase_chain_.count(i)) {
+        report_.refused(kPass, label(nodes[i]) + " keeps float32: it computes the argument of a Sin / Cos");
+        emit(nodes[i], false, {});
+      } else {
+        lower(nodes[i]);
+      }
+    }
     finish_initializers();
     refresh_value_info();
     graph_.verify();
@@ -235,6 +244,30 @@ class Float16Lowering {
     }
     *outputs = ctx.outputs;
     return true;
+  }
+
+  // Sin / Cos nodes and, backwards through their float32 inputs, the cheap nodes computing them.
+  void mark_phase_chains(const std::vector<Node>& nodes) {
+    static const std::set<std::string> kChain = {
+        "Mul",    "Add",      "Sub",    "Div",   "Neg",    "Cast",      "Unsqueeze", "Squeeze", "Reshape", "Flatten",
+        "Expand", "Identity", "Gather", "Slice", "Concat", "Transpose", "Exp",       "Sin",     "Cos"};
+    std::map<std::string, size_t> producer;
+    for (size_t i = 0; i < nodes.size(); ++i)
+      for (const std::string& out : nodes[i].outputs) producer[out] = i;
+    std::vector<size_t> work;
+    for (size_t i = 0; i < nodes.size(); ++i)
+      if (nodes[i].domain.empty() && (nodes[i].op_type == "Sin" || nodes[i].op_type == "Cos")) work.push_back(i);
+    while (!work.empty()) {
+      const size_t i = work.back();
+      work.pop_back();
+      if (!phase_chain_.insert(i).second) continue;
+      for (const std::string& in : nodes[i].inputs) {
+        auto p = producer.find(in);
+        if (p == producer.end() || !known(in) || types_.at(in).dtype != DataType::kFloat32) continue;
+        const Node& n = nodes[p->second];
+        if (n.domain.empty() && kChain.count(n.op_type)) work.push_back(p->second);
+      }
+    }
   }
 
   void lower(Node node) {
@@ -381,6 +414,7 @@ class Float16Lowering {
   std::map<std::string, DataType> retyped_;                           // values whose type changed in place
   std::set<std::string> used_names_;
   std::set<std::string> graph_outputs_;
+  std::set<size_t> phase_chain_;  // nodes (by index in the original order) that keep float32
 };
 
 }  // namespace

@@ -298,6 +298,33 @@ TEST(Float16Precision, StandardNormalizationsKeepFloat32Parameters) {
   EXPECT_LT(relative_error(run_reference(q.graph, feeds).at("y"), run_reference(q_original, feeds).at("y")), 5e-3);
 }
 
+TEST(Float16Precision, TimestepEmbeddingSinesStayFloat32) {
+  // t [2] -> Unsqueeze -> Mul(freqs) -> Sin, Cos -> Concat -> Add(x) -> y: t * freqs reaches ~1000, where
+  // float16's spacing is 0.5; the chain keeps float32, the Concat and everything after it run in float16.
+  PatternGraph p(17);
+  p.input("t", {2}).input("x", {2, 8});
+  p.constant("axes", int64_tensor({1}));
+  p.constant("freqs", float_tensor({1.0f, 0.37f, 0.11f, 0.013f}, {1, 4}));
+  p.add("Unsqueeze", {"t", "axes"}, "tu");
+  p.add("Mul", {"tu", "freqs"}, "arg");
+  p.add("Sin", {"arg"}, "s");
+  p.add("Cos", {"arg"}, "c");
+  set_int(p.add("Concat", {"s", "c"}, "emb"), "axis", 1);
+  p.add("Add", {"emb", "x"}, "y");
+  p.output("y");
+  Graph original = p.graph;
+  PassReport report;
+  lower_to_float16(p.graph, everything, report);
+  SCOPED_TRACE(describe_report(report));
+  EXPECT_EQ(inferred(p.graph, "arg"), DataType::kFloat32);
+  EXPECT_EQ(inferred(p.graph, "s"), DataType::kFloat32);
+  EXPECT_EQ(p.graph.initializers.at("freqs").dtype(), DataType::kFloat32);
+  EXPECT_EQ(inferred(p.graph, producer(p.graph, "y")->inputs[0]), DataType::kFloat16);
+  EXPECT_TRUE(reported(report, kPass, false, {"Mul", "argument of a Sin / Cos"}));
+  std::map<std::string, Tensor> feeds{{"t", float_tensor({999.0f, 517.3f}, {2})}, {"x", random_tensor({2, 8})}};
+  EXPECT_LT(relative_error(run_reference(p.graph, feeds).at("y"), run_reference(original, feeds).at("y")), 2e-3);
+}
+
 TEST(Float16Precision, NeedsAPredicate) {
   PatternGraph p = conv_group_norm_silu();
   PassReport report;
