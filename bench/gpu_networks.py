@@ -419,6 +419,7 @@ def child_torch(spec):
     name, sample = input_spec(spec)
     for batch in spec["batches"]:
         record = {**base, "kind": "latency", "batch": batch}
+        x = None
         try:
             x = torch.randn([batch] + sample, device=device, dtype=dtype).contiguous(memory_format=memory_format)
             t0 = time.time()
