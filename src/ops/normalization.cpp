@@ -36,6 +36,17 @@ void require_same_dtype_as_x(const InferContext& ctx, size_t i, const char* what
              " but X is " + dtype_name(ctx.dtype(0)) + "; both must have the same type");
 }
 
+// A normalization parameter (scale, bias, mean, variance), when present, has X's dtype, or float32 when X is
+// float16 or bfloat16: the float16 lowering (src/passes/float16_precision.cpp) keeps parameters in float32,
+// which every kernel here reads as fp32 anyway. A normrt extension of the ONNX type constraints.
+void require_param_dtype(const InferContext& ctx, size_t i, const char* what) {
+  if (!ctx.has_input(i)) return;
+  const DataType x = ctx.dtype(0), p = ctx.dtype(i);
+  if (p == x || (p == DataType::kFloat32 && (x == DataType::kFloat16 || x == DataType::kBFloat16))) return;
+  ctx.fail(std::string(what) + " (input " + std::to_string(i) + ") is " + dtype_name(p) + " but X is " +
+           dtype_name(x) + "; both must have the same type (or the parameter float32 when X is float16 or bfloat16)");
+}
+
 // Input i must be a 1-D tensor of `expected` elements (when both are known).
 void require_vector_of(const InferContext& ctx, size_t i, const Dim& expected, const char* what,
                        const char* expected_what) {
@@ -178,8 +189,8 @@ void require_groups_divide(const InferContext& ctx, int64_t groups, const Dim& c
 
 void infer_instance_norm(InferContext& ctx) {
   const Dim channels = check_channel_input(ctx, 3);
-  require_same_dtype_as_x(ctx, 1, "scale");
-  require_same_dtype_as_x(ctx, 2, "B");
+  require_param_dtype(ctx, 1, "scale");
+  require_param_dtype(ctx, 2, "B");
   require_vector_of(ctx, 1, channels, "scale", "C");
   require_vector_of(ctx, 2, channels, "B", "C");
   ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
@@ -204,8 +215,8 @@ void infer_group_normalization(InferContext& ctx) {
   const Dim channels = check_channel_input(ctx, 2);
   const int64_t groups = ctx.node.attr_int("num_groups");
   require_groups_divide(ctx, groups, channels);
-  require_same_dtype_as_x(ctx, 1, "scale");
-  require_same_dtype_as_x(ctx, 2, "bias");
+  require_param_dtype(ctx, 1, "scale");
+  require_param_dtype(ctx, 2, "bias");
   if (group_norm_affine_per_group(ctx.opset)) {
     require_vector_of(ctx, 1, Dim(groups), "scale", "num_groups (opset < 21: one per group)");
     require_vector_of(ctx, 2, Dim(groups), "bias", "num_groups (opset < 21: one per group)");
@@ -276,8 +287,8 @@ DataType layer_norm_stash_type(const InferContext& ctx) {
 
 void infer_layer_normalization(InferContext& ctx) {
   require_float_input(ctx, 0, "X");
-  require_same_dtype_as_x(ctx, 1, "Scale");
-  require_same_dtype_as_x(ctx, 2, "B");
+  require_param_dtype(ctx, 1, "Scale");
+  require_param_dtype(ctx, 2, "B");
   const DataType stash = layer_norm_stash_type(ctx);
   const Shape& x = ctx.shape(0);
   ctx.set_output(0, ctx.dtype(0), x);
@@ -360,7 +371,7 @@ void infer_batch_normalization(InferContext& ctx) {
   const char* names[] = {"X", "scale", "B", "input_mean", "input_var"};
   for (size_t i = 1; i < 5; ++i) {
     require_float_input(ctx, i, names[i]);
-    if (ctx.opset < 15) require_same_dtype_as_x(ctx, i, names[i]);
+    if (ctx.opset < 15) require_param_dtype(ctx, i, names[i]);
     require_vector_of(ctx, i, channels, names[i], "C");
   }
   if (ctx.opset >= 15) {
@@ -409,7 +420,7 @@ void infer_fused_group_norm(InferContext& ctx) {
   const char* names[] = {"X", "scale", "bias"};
   for (size_t i = 1; i < 3; ++i) {
     if (!ctx.has_input(i)) continue;
-    require_same_dtype_as_x(ctx, i, names[i]);
+    require_param_dtype(ctx, i, names[i]);
     if (per_group)
       require_vector_of(ctx, i, Dim(groups), names[i], "num_groups (affine_per_group = 1)");
     else
@@ -442,8 +453,8 @@ void fused_group_norm_reference(KernelContext& ctx) {
 
 void infer_fused_layer_norm(InferContext& ctx) {
   require_float_input(ctx, 0, "X");
-  require_same_dtype_as_x(ctx, 1, "scale");
-  require_same_dtype_as_x(ctx, 2, "bias");
+  require_param_dtype(ctx, 1, "scale");
+  require_param_dtype(ctx, 2, "bias");
   read_fused_activation(ctx.node);
   const Shape& x = ctx.shape(0);
   if (x.has_rank) {

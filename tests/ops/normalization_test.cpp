@@ -2,6 +2,7 @@
 // ai.normrt GroupNorm / LayerNorm reference kernels, against hand-computed values and a naive computation here.
 #include <cmath>
 #include <functional>
+#include <tuple>
 
 #include "ops/activation_math.h"
 #include "test_util.h"
@@ -443,9 +444,37 @@ TEST(BatchNormalization, Opset15AllowsOtherParameterTypes) {
   auto out = run(node, {&x, &p, &p, &p, &var}, 15);
   EXPECT_EQ(out[0].dtype(), DataType::kFloat16);
   EXPECT_LT(relative_error(out[0], naive_batch_norm(x, p, p, p, var, 1e-5)), 2e-3);
-  expect_error([&] { run(node, {&x, &p, &p, &p, &var}, 14); }, {"scale", "float32", "X is float16"});
+  // Before 15 the parameters have X's type, or float32 for a 16-bit X (normrt's extension for the float16
+  // lowering, which keeps normalization parameters in float32); any other type is an error.
+  EXPECT_EQ(run(node, {&x, &p, &p, &p, &var}, 14)[0].dtype(), DataType::kFloat16);
+  Tensor p64(DataType::kFloat64, {3});
+  expect_error([&] { run(node, {&x, &p64, &p, &p, &var}, 14); }, {"scale", "float64", "X is float16"});
   Tensor wrong = random_tensor({4});
   expect_error([&] { run(node, {&x, &p, &p, &p, &wrong}, 15); }, {"input_var", "4 elements", "C = 3"});
+}
+
+// Float16 X with float32 parameters (what the float16 lowering produces) runs on every normalization's reference.
+TEST(Normalization, Float16InputWithFloat32Parameters) {
+  Tensor x = to_float16(random_tensor({2, 4, 3, 5})), p4 = random_tensor({4}, 0.5f, 1.5f), p2 = random_tensor({2});
+  Tensor p5 = random_tensor({5});
+  Node instance = make_node("InstanceNormalization", 3), group = make_node("GroupNormalization", 3),
+       layer = make_node("LayerNormalization", 3), fused = fused_node("GroupNorm", 3);
+  set_int(group, "num_groups", 2);
+  set_int(fused, "num_groups", 2);
+  for (auto [node, inputs, opset] : std::vector<std::tuple<Node, std::vector<const Tensor*>, int64_t>>{
+           {instance, {&x, &p4, &p4}, 6}, {group, {&x, &p2, &p2}, 18}, {group, {&x, &p4, &p4}, 21},
+           {layer, {&x, &p5, &p5}, 17}, {fused, {&x, &p4, &p4}, 1}}) {
+    SCOPED_TRACE(node.op_type + " opset " + std::to_string(opset));
+    auto out = run(node, inputs, opset);
+    EXPECT_EQ(out[0].dtype(), DataType::kFloat16);
+    Tensor x32 = random_tensor(x.dims());
+    for (int64_t i = 0; i < x.numel(); ++i) x32.data<float>()[i] = static_cast<float>(element_as_double(x, i));
+    std::vector<const Tensor*> inputs32 = inputs;
+    inputs32[0] = &x32;
+    EXPECT_LT(relative_error(out[0], run(node, inputs32, opset)[0]), 2e-3);
+  }
+  Tensor bf = Tensor(DataType::kBFloat16, {4});
+  expect_error([&] { run(instance, {&x, &bf, &p4}, 6); }, {"scale", "bfloat16", "X is float16"});
 }
 
 // ---------------------------------------------------------------------------------------------------------
