@@ -259,7 +259,9 @@ TEST(NormActivationFusion, LayerNormalizationWithUnusedStatistics) {
 TEST(NormActivationFusion, PlainNormsBecomeFusedOpsWithoutActivation) {
   GraphBuilder b(21);
   b.input("x", {2, 6, 9});
-  b.initializer("s6", random_tensor({6}));
+  // Scales away from 0: a channel scaled by ~0 leaves LayerNormalization a row of near-constant values, whose
+  // normalization multiplies fp32 rounding differences by up to 1/sqrt(epsilon) (~300) and made this test flaky.
+  b.initializer("s6", random_tensor({6}, 0.5f, 2.0f));
   b.initializer("b6", random_tensor({6}));
   b.initializer("s9", random_tensor({9}));
   b.node("InstanceNormalization", "in", {"x", "s6", "b6"}, {"a"});
