@@ -23,10 +23,9 @@ bool accepts(const std::string& kernel_name, const Node& node, int64_t opset, co
   return kernel->accepts(node, opset, inputs);
 }
 
-const char* const kFloatOnlyUnary[] = {"Sqrt",     "Erf",       "Exp",         "Log",       "Sin",      "Cos",
-                                       "Reciprocal", "Floor",   "Ceil",        "Round",     "Sigmoid",  "Tanh",
-                                       "LeakyRelu", "Elu",      "Selu",        "HardSigmoid", "HardSwish", "Gelu",
-                                       "Softplus",  "Softsign"};
+const char* const kFloatOnlyUnary[] = {
+    "Sqrt",    "Erf",  "Exp",       "Log", "Sin",  "Cos",         "Reciprocal", "Floor", "Ceil",     "Round",
+    "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "HardSigmoid", "HardSwish",  "Gelu",  "Softplus", "Softsign"};
 
 TEST(CudaOpsAccepts, UnaryRefusesUnsupportedTypes) {
   for (const char* op : kFloatOnlyUnary) {
@@ -48,7 +47,8 @@ TEST(CudaOpsAccepts, UnaryRefusesUnsupportedTypes) {
   attr_string(gelu, "approximate", "sigmoid");
   EXPECT_FALSE(accepts("cuda_Gelu", gelu, 20, {typed(DataType::kFloat32, {3})}));
   EXPECT_FALSE(accepts("cuda_Clip", op_node("Clip", 1), 13, {typed(DataType::kFloat64, {3})}));
-  EXPECT_FALSE(accepts("cuda_Clip", op_node("Clip", 2), 13, {typed(DataType::kFloat32, {3}), typed(DataType::kFloat16, {})}));
+  EXPECT_FALSE(
+      accepts("cuda_Clip", op_node("Clip", 2), 13, {typed(DataType::kFloat32, {3}), typed(DataType::kFloat16, {})}));
   Node cast = op_node("Cast", 1);
   attr_int(cast, "to", static_cast<int64_t>(DataType::kFloat64));
   EXPECT_FALSE(accepts("cuda_Cast", cast, 19, {typed(DataType::kFloat32, {3})}));
@@ -66,8 +66,8 @@ TEST(CudaOpsAccepts, BinaryRefusesUnsupportedTypesAndShapes) {
   const std::vector<TypeShape> mixed = {typed(DataType::kFloat32, {2, 3}), typed(DataType::kFloat16, {3})};
   const std::vector<TypeShape> unranked = {TypeShape{DataType::kFloat32, Shape()}, typed(DataType::kFloat32, {3})};
   const std::vector<TypeShape> too_deep = {typed(DataType::kFloat32, Dims(9, 1)), typed(DataType::kFloat32, {1})};
-  for (const char* op : {"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
-                         "PRelu"}) {
+  for (const char* op :
+       {"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "PRelu"}) {
     const Node node = op_node(op, 2);
     const std::string name = std::string("cuda_") + op;
     for (const auto* inputs : {&f64, &bf16, &mixed, &unranked, &too_deep})
@@ -78,11 +78,12 @@ TEST(CudaOpsAccepts, BinaryRefusesUnsupportedTypesAndShapes) {
   EXPECT_FALSE(accepts("cuda_Mod", op_node("Mod", 2), 17, i64));
   Node mod = op_node("Mod", 2);
   EXPECT_FALSE(accepts("cuda_Mod", mod, 17, {typed(DataType::kFloat32, {3}), typed(DataType::kFloat32, {3})}));
-  for (const char* op : {"And", "Or", "Xor"})
-    EXPECT_FALSE(accepts(std::string("cuda_") + op, op_node(op, 2), 17, i64));
-  EXPECT_FALSE(accepts("cuda_Pow", op_node("Pow", 2), 15, {typed(DataType::kFloat32, {3}), typed(DataType::kInt64, {})}));
-  EXPECT_FALSE(accepts("cuda_Where", op_node("Where", 3), 16,
-                       {typed(DataType::kFloat32, {3}), typed(DataType::kFloat32, {3}), typed(DataType::kFloat32, {3})}));
+  for (const char* op : {"And", "Or", "Xor"}) EXPECT_FALSE(accepts(std::string("cuda_") + op, op_node(op, 2), 17, i64));
+  EXPECT_FALSE(
+      accepts("cuda_Pow", op_node("Pow", 2), 15, {typed(DataType::kFloat32, {3}), typed(DataType::kInt64, {})}));
+  EXPECT_FALSE(
+      accepts("cuda_Where", op_node("Where", 3), 16,
+              {typed(DataType::kFloat32, {3}), typed(DataType::kFloat32, {3}), typed(DataType::kFloat32, {3})}));
   EXPECT_FALSE(accepts("cuda_Mean", op_node("Mean", 2), 13, i64));
   EXPECT_FALSE(accepts("cuda_Sum", op_node("Sum", 2), 13, f64));
   std::vector<TypeShape> nine(9, typed(DataType::kFloat32, {3}));
@@ -95,8 +96,15 @@ TEST(CudaOpsAccepts, DataMovementReductionsResize) {
   EXPECT_FALSE(accepts("cuda_Transpose", op_node("Transpose", 1), 13, {unranked}));
   EXPECT_FALSE(accepts("cuda_Transpose", op_node("Transpose", 1), 13, {typed(DataType::kFloat32, Dims(9, 2))}));
   EXPECT_FALSE(accepts("cuda_Slice", op_node("Slice", 1), 9, {typed(DataType::kFloat32, {3})}));
+  EXPECT_FALSE(
+      accepts("cuda_Expand", op_node("Expand", 2), 13, {typed(DataType::kFloat32, {3}), typed(DataType::kInt64, {9})}));
+  EXPECT_FALSE(accepts("cuda_Expand", op_node("Expand", 2), 13,
+                       {typed(DataType::kFloat32, {3}), TypeShape{DataType::kInt64, Shape({Dim::unknown()})}}));
+  EXPECT_TRUE(
+      accepts("cuda_Expand", op_node("Expand", 2), 13, {typed(DataType::kFloat32, {3}), typed(DataType::kInt64, {4})}));
   EXPECT_FALSE(accepts("cuda_Gather", op_node("Gather", 2), 13, {f64, typed(DataType::kFloat32, {2})}));
-  EXPECT_FALSE(accepts("cuda_Gather", op_node("Gather", 2), 13, {typed(DataType::kFloat32, {}), typed(DataType::kInt64, {})}));
+  EXPECT_FALSE(
+      accepts("cuda_Gather", op_node("Gather", 2), 13, {typed(DataType::kFloat32, {}), typed(DataType::kInt64, {})}));
   Node pad = op_node("Pad", 2);
   attr_string(pad, "mode", "wrap");
   EXPECT_FALSE(accepts("cuda_Pad", pad, 18, {f64, typed(DataType::kInt64, {8})}));

@@ -20,10 +20,21 @@ TEST(CudaDataMovement, Transpose) {
     Dims dims;
     std::vector<int64_t> perm;  // empty: the default (reversed axes)
   };
-  const std::vector<Case> cases = {{{2, 3, 7, 5}, {0, 2, 3, 1}}, {{2, 3, 7, 5}, {0, 3, 1, 2}}, {{2, 3, 7, 5}, {}},
-                                   {{7, 13}, {1, 0}},            {{64, 96}, {1, 0}},           {{2, 1, 9, 1}, {3, 2, 1, 0}},
-                                   {{4, 8, 16, 2}, {0, 2, 1, 3}}, {{3, 0, 2}, {2, 0, 1}},      {{2, 3, 4, 5, 6}, {4, 0, 3, 1, 2}},
-                                   {{5}, {0}}};
+  const std::vector<Case> cases = {{{2, 3, 7, 5}, {0, 2, 3, 1}},
+                                   {{2, 3, 7, 5}, {0, 3, 1, 2}},
+                                   {{2, 3, 7, 5}, {}},
+                                   {{7, 13}, {1, 0}},
+                                   {{64, 96}, {1, 0}},
+                                   {{2, 1, 9, 1}, {3, 2, 1, 0}},
+                                   {{4, 8, 16, 2}, {0, 2, 1, 3}},
+                                   {{3, 0, 2}, {2, 0, 1}},
+                                   {{2, 3, 4, 5, 6}, {4, 0, 3, 1, 2}},
+                                   {{5}, {0}},
+                                   // tiled paths: NCHW <-> NHWC, batched and odd-sized 2-D transposes
+                                   {{2, 64, 9, 40}, {0, 2, 3, 1}},
+                                   {{2, 9, 40, 64}, {0, 3, 1, 2}},
+                                   {{3, 45, 70}, {0, 2, 1}},
+                                   {{70001, 9}, {1, 0}}};
   for (DataType dtype : kTypes)
     for (const Case& c : cases) {
       Node node = op_node("Transpose", 1);
@@ -58,10 +69,14 @@ TEST(CudaDataMovement, Slice) {
         Node node = op_node("Slice", 5);
         std::vector<Tensor> inputs = {random_tensor(dtype, c.dims, -9, 9), ints_tensor(c.starts, index_type),
                                       ints_tensor(c.ends, index_type), Tensor(), Tensor()};
-        if (c.axes.empty()) node.inputs[3] = "";
-        else inputs[3] = ints_tensor(c.axes, index_type);
-        if (c.steps.empty()) node.inputs[4] = "";
-        else inputs[4] = ints_tensor(c.steps, index_type);
+        if (c.axes.empty())
+          node.inputs[3] = "";
+        else
+          inputs[3] = ints_tensor(c.axes, index_type);
+        if (c.steps.empty())
+          node.inputs[4] = "";
+        else
+          inputs[4] = ints_tensor(c.steps, index_type);
         expect_match("cuda_Slice", node, 13, inputs);
       }
 }
@@ -143,7 +158,7 @@ TEST(CudaDataMovement, ExpandAndTile) {
     Dims in;
     std::vector<int64_t> shape;
   };
-  const std::vector<Case> expands = {{{3, 1}, {2, 3, 4}},  {{1}, {7, 13}}, {{2, 1, 5}, {2, 3, 5}},
+  const std::vector<Case> expands = {{{3, 1}, {2, 3, 4}}, {{1}, {7, 13}}, {{2, 1, 5}, {2, 3, 5}},
                                      {{4, 1, 1}, {1, 1}}, {{3}, {0, 3}},  {{1, 8}, {16, 8}}};
   for (DataType dtype : kTypes) {
     for (const Case& c : expands)
@@ -174,9 +189,9 @@ TEST(CudaDataMovement, Pad) {
   Node axes = op_node("Pad", 4);
   axes.inputs[2] = "";
   attr_string(axes, "mode", "reflect");
-  expect_match("cuda_Pad", axes, 18,
-               {random_tensor(DataType::kFloat16, {2, 3, 7, 5}), ints_tensor({1, 2, 3, 1}), Tensor(),
-                ints_tensor({-1, 2})});
+  expect_match(
+      "cuda_Pad", axes, 18,
+      {random_tensor(DataType::kFloat16, {2, 3, 7, 5}), ints_tensor({1, 2, 3, 1}), Tensor(), ints_tensor({-1, 2})});
 }
 
 TEST(CudaDataMovement, DepthSpaceIdentityDropout) {

@@ -21,11 +21,11 @@ struct UnaryCase {
 TEST(CudaUnaryOps, FloatOpsMatchReference) {
   NORMRT_REQUIRE_GPU();
   const std::vector<UnaryCase> cases = {
-      {"Sqrt", 0.01, 4},      {"Erf", -3, 3},       {"Exp", -5, 5},        {"Log", 0.01, 10},   {"Sin", -4, 4},
-      {"Cos", -4, 4},         {"Reciprocal", 0.5, 3}, {"Floor", -4, 4},    {"Ceil", -4, 4},     {"Round", -4, 4},
-      {"Sigmoid", -8, 8},     {"Tanh", -4, 4},      {"LeakyRelu", -4, 4},  {"Elu", -4, 4},      {"Selu", -4, 4},
-      {"HardSigmoid", -5, 5}, {"HardSwish", -5, 5}, {"Gelu", -5, 5},       {"Softplus", -8, 8}, {"Softsign", -4, 4},
-      {"Relu", -4, 4},        {"Neg", -4, 4},       {"Abs", -4, 4}};
+      {"Sqrt", 0.01, 4},      {"Erf", -3, 3},         {"Exp", -5, 5},       {"Log", 0.01, 10},   {"Sin", -4, 4},
+      {"Cos", -4, 4},         {"Reciprocal", 0.5, 3}, {"Floor", -4, 4},     {"Ceil", -4, 4},     {"Round", -4, 4},
+      {"Sigmoid", -8, 8},     {"Tanh", -4, 4},        {"LeakyRelu", -4, 4}, {"Elu", -4, 4},      {"Selu", -4, 4},
+      {"HardSigmoid", -5, 5}, {"HardSwish", -5, 5},   {"Gelu", -5, 5},      {"Softplus", -8, 8}, {"Softsign", -4, 4},
+      {"Relu", -4, 4},        {"Neg", -4, 4},         {"Abs", -4, 4}};
   for (const UnaryCase& c : cases)
     for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
       for (const Dims& dims : kUnaryShapes) {
@@ -122,10 +122,17 @@ TEST(CudaUnaryOps, CastBetweenEverySupportedPair) {
 struct ShapePair {
   Dims a, b;
 };
-const std::vector<ShapePair> kBroadcasts = {
-    {{2, 3, 7, 13}, {2, 3, 7, 13}}, {{2, 3, 5, 7}, {3, 1, 1}}, {{2, 1, 5, 1}, {1, 4, 1, 6}}, {{7, 13, 5}, {13, 1}},
-    {{7, 13, 5}, {}},               {{1}, {4, 9}},             {{0, 4}, {4}},               {{5, 1}, {1, 5}},
-    {{100003}, {100003}},           {{2, 3, 4, 5, 6}, {3, 1, 5, 1}}, {{8, 4}, {1}}};
+const std::vector<ShapePair> kBroadcasts = {{{2, 3, 7, 13}, {2, 3, 7, 13}},
+                                            {{2, 3, 5, 7}, {3, 1, 1}},
+                                            {{2, 1, 5, 1}, {1, 4, 1, 6}},
+                                            {{7, 13, 5}, {13, 1}},
+                                            {{7, 13, 5}, {}},
+                                            {{1}, {4, 9}},
+                                            {{0, 4}, {4}},
+                                            {{5, 1}, {1, 5}},
+                                            {{100003}, {100003}},
+                                            {{2, 3, 4, 5, 6}, {3, 1, 5, 1}},
+                                            {{8, 4}, {1}}};
 
 TEST(CudaBinaryOps, ArithmeticWithBroadcasting) {
   NORMRT_REQUIRE_GPU();
@@ -191,8 +198,8 @@ TEST(CudaBinaryOps, Where) {
                                       {{1, 3, 1, 1}, {2, 3, 4, 5}, {5}},
                                       {{0, 3}, {3}, {1}},
                                       {{100003}, {1}, {100003}}};
-  for (DataType dtype : {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kInt32, DataType::kBool,
-                         DataType::kUInt8})
+  for (DataType dtype :
+       {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kInt32, DataType::kBool, DataType::kUInt8})
     for (const Shapes& s : shapes)
       expect_match("cuda_Where", op_node("Where", 3), 16,
                    {random_tensor(DataType::kBool, s.c), random_tensor(dtype, s.x, -50, 50),
@@ -201,9 +208,11 @@ TEST(CudaBinaryOps, Where) {
 
 TEST(CudaBinaryOps, VariadicSumMeanMaxMin) {
   NORMRT_REQUIRE_GPU();
-  const std::vector<std::vector<Dims>> shape_sets = {
-      {{2, 3, 7, 5}}, {{2, 3, 7, 5}, {2, 3, 7, 5}}, {{2, 3, 7, 5}, {3, 1, 1}, {5}}, {{1}, {4, 1}, {1, 6}, {4, 6}},
-      {{0, 2}, {2}}};
+  const std::vector<std::vector<Dims>> shape_sets = {{{2, 3, 7, 5}},
+                                                     {{2, 3, 7, 5}, {2, 3, 7, 5}},
+                                                     {{2, 3, 7, 5}, {3, 1, 1}, {5}},
+                                                     {{1}, {4, 1}, {1, 6}, {4, 6}},
+                                                     {{0, 2}, {2}}};
   for (const char* op : {"Sum", "Mean", "Max", "Min"})
     for (DataType dtype : {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kInt32}) {
       if (std::string(op) == "Mean" && !is_float(dtype)) continue;

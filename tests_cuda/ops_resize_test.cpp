@@ -111,8 +111,7 @@ TEST(CudaResize, Upsample) {
     for (const char* mode : {"nearest", "linear"}) {
       Node node = op_node("Upsample", 2);
       attr_string(node, "mode", mode);
-      expect_match("cuda_Upsample", node, 9,
-                   {random_tensor(dtype, {2, 3, 5, 7}, -2, 2), floats_tensor({1, 1, 2, 3})});
+      expect_match("cuda_Upsample", node, 9, {random_tensor(dtype, {2, 3, 5, 7}, -2, 2), floats_tensor({1, 1, 2, 3})});
       Node attribute = op_node("Upsample", 1);
       attr_string(attribute, "mode", mode);
       attr_floats(attribute, "scales", {1, 1, 2, 1.5});

@@ -150,14 +150,14 @@ inline void expect_match(const std::string& kernel, const Node& node, int64_t op
   for (size_t i = 0; i < want.size(); ++i) {
     if (want[i].empty()) continue;
     const bool half = want[i].dtype() == DataType::kFloat16;
-    const std::string diff = compare_tensors(got[i], want[i], half ? tol.f16_abs : tol.f32_abs,
-                                             half ? tol.f16_rel : tol.f32_rel);
+    const std::string diff =
+        compare_tensors(got[i], want[i], half ? tol.f16_abs : tol.f32_abs, half ? tol.f16_rel : tol.f32_rel);
     EXPECT_EQ(diff, "") << "output " << i;
   }
 }
 
-inline void expect_match(const std::string& kernel, const Node& node, int64_t opset,
-                         const std::vector<Tensor>& inputs, Tolerance tol = {}) {
+inline void expect_match(const std::string& kernel, const Node& node, int64_t opset, const std::vector<Tensor>& inputs,
+                         Tolerance tol = {}) {
   std::vector<const Tensor*> pointers;
   for (const Tensor& t : inputs) pointers.push_back(t.empty() ? nullptr : &t);
   expect_match(kernel, node, opset, pointers, tol);

@@ -25,11 +25,15 @@ enum TypeSet : unsigned { kF = 1, kI = 2, kB = 4 };  // float32/16; int32/64; bo
 unsigned type_bit(DataType t) {
   switch (t) {
     case DataType::kFloat32:
-    case DataType::kFloat16: return kF;
+    case DataType::kFloat16:
+      return kF;
     case DataType::kInt32:
-    case DataType::kInt64: return kI;
-    case DataType::kBool: return kB;
-    default: return 0;
+    case DataType::kInt64:
+      return kI;
+    case DataType::kBool:
+      return kB;
+    default:
+      return 0;
   }
 }
 
@@ -107,7 +111,8 @@ __global__ void binary_broadcast_kernel(const TA* __restrict__ a, const TB* __re
 }
 
 template <typename TA, typename TB, typename TO, typename Op>
-void launch_binary(const CudaKernelContext& ctx, const DeviceValue& a, const DeviceValue& b, const DeviceValue& y, Op op) {
+void launch_binary(const CudaKernelContext& ctx, const DeviceValue& a, const DeviceValue& b, const DeviceValue& y,
+                   Op op) {
   const int64_t n = y.numel();
   if (n == 0) return;
   const bool a_full = a.dims == y.dims, b_full = b.dims == y.dims;
@@ -127,9 +132,9 @@ void launch_binary(const CudaKernelContext& ctx, const DeviceValue& a, const Dev
         static_cast<const TA*>(a.data), static_cast<const TB*>(b.data), static_cast<TO*>(y.data),
         static_cast<uint32_t>(n), make_indexer<2, uint32_t>(plan), op);
   } else {
-    binary_broadcast_kernel<TA, TB, TO, Op, int64_t><<<grid_for(n), kBlock, 0, ctx.stream>>>(
-        static_cast<const TA*>(a.data), static_cast<const TB*>(b.data), static_cast<TO*>(y.data), n,
-        make_indexer<2, int64_t>(plan), op);
+    binary_broadcast_kernel<TA, TB, TO, Op, int64_t>
+        <<<grid_for(n), kBlock, 0, ctx.stream>>>(static_cast<const TA*>(a.data), static_cast<const TB*>(b.data),
+                                                 static_cast<TO*>(y.data), n, make_indexer<2, int64_t>(plan), op);
   }
   check_launch(ctx, "binary broadcast kernel");
 }
@@ -231,7 +236,8 @@ struct PreluF {
 template <typename TB, typename TE>
 struct PowOp {
   __device__ __forceinline__ TB operator()(TB x, TE e) const {
-    return store_as<TB>(static_cast<float>(pow(static_cast<double>(load_as<TB>(x)), static_cast<double>(load_as<TE>(e)))));
+    return store_as<TB>(
+        static_cast<float>(pow(static_cast<double>(load_as<TB>(x)), static_cast<double>(load_as<TE>(e)))));
   }
 };
 
@@ -260,10 +266,20 @@ struct BinaryEntry {
   unsigned types;
 };
 constexpr BinaryEntry kBinaryOps[] = {
-    {"Add", kF | kI},       {"Sub", kF | kI},         {"Mul", kF | kI},         {"Div", kF},
-    {"Mod", kF},            {"PRelu", kF},            {"Equal", kF | kI | kB},  {"Less", kF | kI},
-    {"Greater", kF | kI},   {"LessOrEqual", kF | kI}, {"GreaterOrEqual", kF | kI}, {"And", kB},
-    {"Or", kB},             {"Xor", kB},
+    {"Add", kF | kI},
+    {"Sub", kF | kI},
+    {"Mul", kF | kI},
+    {"Div", kF},
+    {"Mod", kF},
+    {"PRelu", kF},
+    {"Equal", kF | kI | kB},
+    {"Less", kF | kI},
+    {"Greater", kF | kI},
+    {"LessOrEqual", kF | kI},
+    {"GreaterOrEqual", kF | kI},
+    {"And", kB},
+    {"Or", kB},
+    {"Xor", kB},
 };
 
 bool binary_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
@@ -342,7 +358,7 @@ void launch_where(const CudaKernelContext& ctx) {
   auto* po = static_cast<W*>(out.data);
   if (fits_32bit(plan, {c.numel(), x.numel(), y.numel()}))
     where_kernel<W, uint32_t><<<grid_for(n), kBlock, 0, ctx.stream>>>(pc, px, py, po, static_cast<uint32_t>(n),
-                                                                       make_indexer<3, uint32_t>(plan));
+                                                                      make_indexer<3, uint32_t>(plan));
   else
     where_kernel<W, int64_t><<<grid_for(n), kBlock, 0, ctx.stream>>>(pc, px, py, po, n, make_indexer<3, int64_t>(plan));
   check_launch(ctx, "where kernel");
@@ -357,11 +373,16 @@ bool where_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inpu
 
 void where_run(CudaKernelContext& ctx) {
   switch (dtype_size(ctx.in(1).dtype)) {
-    case 1: return launch_where<1>(ctx);
-    case 2: return launch_where<2>(ctx);
-    case 4: return launch_where<4>(ctx);
-    case 8: return launch_where<8>(ctx);
-    default: ctx.fail("unsupported element size");
+    case 1:
+      return launch_where<1>(ctx);
+    case 2:
+      return launch_where<2>(ctx);
+    case 4:
+      return launch_where<4>(ctx);
+    case 8:
+      return launch_where<8>(ctx);
+    default:
+      ctx.fail("unsupported element size");
   }
 }
 

@@ -45,12 +45,18 @@ bool every_element_size_ok(const std::vector<TypeShape>& inputs, size_t count) {
 template <typename Fn>
 void with_word(const CudaKernelContext& ctx, int bytes, Fn&& fn) {
   switch (bytes) {
-    case 1: return fn(Word<1>{});
-    case 2: return fn(Word<2>{});
-    case 4: return fn(Word<4>{});
-    case 8: return fn(Word<8>{});
-    case 16: return fn(Word<16>{});
-    default: ctx.fail("unsupported element size " + std::to_string(bytes));
+    case 1:
+      return fn(Word<1>{});
+    case 2:
+      return fn(Word<2>{});
+    case 4:
+      return fn(Word<4>{});
+    case 8:
+      return fn(Word<8>{});
+    case 16:
+      return fn(Word<16>{});
+    default:
+      ctx.fail("unsupported element size " + std::to_string(bytes));
   }
 }
 
@@ -71,6 +77,7 @@ void strided_gather(const CudaKernelContext& ctx, const void* in, int64_t base, 
   const int64_t n = element_count(dims);
   if (n == 0) return;
   StridePlan plan = collapse(dims, {strides});
+  if (plan.dims.size() > static_cast<size_t>(kMaxRank)) ctx.fail("more than 8 axes after collapsing");
   // A contiguous innermost run lets several elements move as one wider word.
   int64_t inner = plan.dims.empty() ? 1 : plan.dims.back();
   const bool contiguous_inner = plan.dims.empty() || plan.strides[0].back() == 1;
@@ -102,8 +109,8 @@ void strided_gather(const CudaKernelContext& ctx, const void* in, int64_t base, 
       strided_gather_kernel<W, uint32_t><<<grid_for(words), kBlock, 0, ctx.stream>>>(
           in_w, out_w, static_cast<uint32_t>(words), make_indexer<1, uint32_t>(plan));
     else
-      strided_gather_kernel<W, int64_t><<<grid_for(words), kBlock, 0, ctx.stream>>>(in_w, out_w, words,
-                                                                                    make_indexer<1, int64_t>(plan));
+      strided_gather_kernel<W, int64_t>
+          <<<grid_for(words), kBlock, 0, ctx.stream>>>(in_w, out_w, words, make_indexer<1, int64_t>(plan));
   });
   check_launch(ctx, "strided gather kernel");
 }
@@ -113,6 +120,61 @@ bool movable_accepts(const Node& node, int64_t, const std::vector<TypeShape>& in
 }
 
 // ---- Transpose ----
+// Batched 2-D transpose through shared-memory tiles, so that both the reads and the writes are coalesced:
+// out[b][c][r] = in[b][r][c] for an input of [rows, cols] per batch (batch offsets through `batch`).
+constexpr int kTile = 32;
+constexpr int kTileRows = 8;
+
+template <typename W>
+__global__ void transpose_tiles_kernel(const W* __restrict__ in, W* __restrict__ out, int64_t batches, int64_t rows,
+                                       int64_t cols, Indexer<1, int64_t> batch) {
+  __shared__ W tile[kTile][kTile + 1];
+  for (int64_t b = blockIdx.z; b < batches; b += gridDim.z) {
+    int64_t in_base[1];
+    batch.offsets(b, in_base);
+    const int64_t out_base = b * rows * cols;
+    const int64_t c = static_cast<int64_t>(blockIdx.x) * kTile + threadIdx.x;
+    for (int j = threadIdx.y; j < kTile; j += kTileRows) {
+      const int64_t r = static_cast<int64_t>(blockIdx.y) * kTile + j;
+      if (r < rows && c < cols) tile[j][threadIdx.x] = in[in_base[0] + r * cols + c];
+    }
+    __syncthreads();
+    const int64_t r = static_cast<int64_t>(blockIdx.y) * kTile + threadIdx.x;
+    for (int j = threadIdx.y; j < kTile; j += kTileRows) {
+      const int64_t c_out = static_cast<int64_t>(blockIdx.x) * kTile + j;
+      if (r < rows && c_out < cols) out[out_base + c_out * rows + r] = tile[threadIdx.x][j];
+    }
+    __syncthreads();
+  }
+}
+
+// Takes the tiled path when the permutation (collapsed) swaps the two innermost axes of a contiguous input.
+bool transpose_tiled(const CudaKernelContext& ctx, const void* in, void* out, size_t element, const Dims& dims,
+                     const std::vector<int64_t>& strides) {
+  const StridePlan plan = collapse(dims, {strides});
+  const size_t k = plan.dims.size();
+  if (k < 2) return false;
+  const std::vector<int64_t>& s = plan.strides[0];
+  const int64_t cols = plan.dims[k - 2], rows = plan.dims[k - 1];
+  if (s[k - 2] != 1 || s[k - 1] != cols || rows < 8 || cols < 8) return false;
+  StridePlan batch;
+  batch.dims.assign(plan.dims.begin(), plan.dims.end() - 2);
+  batch.strides = {std::vector<int64_t>(s.begin(), s.end() - 2)};
+  const int64_t batches = element_count(batch.dims);
+  const dim3 grid(static_cast<unsigned>((cols + kTile - 1) / kTile), static_cast<unsigned>((rows + kTile - 1) / kTile),
+                  static_cast<unsigned>(std::min<int64_t>(batches, 65535)));
+  if (grid.y > 65535) return false;
+  const dim3 block(kTile, kTileRows);
+  const Indexer<1, int64_t> batch_ix = make_indexer<1, int64_t>(batch);
+  with_word(ctx, static_cast<int>(element), [&](auto word) {
+    using W = typename decltype(word)::type;
+    transpose_tiles_kernel<W><<<grid, block, 0, ctx.stream>>>(static_cast<const W*>(in), static_cast<W*>(out), batches,
+                                                              rows, cols, batch_ix);
+  });
+  check_launch(ctx, "transpose kernel");
+  return true;
+}
+
 void transpose_run(CudaKernelContext& ctx) {
   const DeviceValue& x = ctx.in(0);
   const int64_t rank = static_cast<int64_t>(x.dims.size());
@@ -123,13 +185,14 @@ void transpose_run(CudaKernelContext& ctx) {
   const std::vector<int64_t> strides = strides_of(x.dims);
   std::vector<int64_t> in_strides;
   for (int64_t p : perm) in_strides.push_back(strides.at(p));
+  if (ctx.outputs[0].numel() == 0) return;
+  if (transpose_tiled(ctx, x.data, ctx.outputs[0].data, dtype_size(x.dtype), ctx.outputs[0].dims, in_strides)) return;
   strided_gather(ctx, x.data, 0, ctx.outputs[0].data, dtype_size(x.dtype), ctx.outputs[0].dims, in_strides);
 }
 
 // ---- Slice (Slice-10+: starts, ends, axes, steps on the host) ----
 bool slice_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) {
-  return opset >= 10 && !node.has_attribute("starts") && inputs.size() >= 3 &&
-         movable_accepts(node, opset, inputs);
+  return opset >= 10 && !node.has_attribute("starts") && inputs.size() >= 3 && movable_accepts(node, opset, inputs);
 }
 
 void slice_run(CudaKernelContext& ctx) {
@@ -164,7 +227,13 @@ void slice_run(CudaKernelContext& ctx) {
   strided_gather(ctx, x.data, base, y.data, dtype_size(x.dtype), y.dims, out_strides);
 }
 
-// ---- Expand ----
+// ---- Expand: the output rank is the shape input's length, which must be known and at most kMaxRank ----
+bool expand_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) {
+  if (inputs.size() != 2 || !movable_accepts(node, opset, inputs)) return false;
+  const Shape& shape = inputs[1].shape;
+  return shape.has_rank && shape.rank() == 1 && shape.dims[0].known() && shape.dims[0].value <= kMaxRank;
+}
+
 void expand_run(CudaKernelContext& ctx) {
   const DeviceValue& x = ctx.in(0);
   const DeviceValue& y = ctx.outputs[0];
@@ -235,8 +304,8 @@ void tile_run(CudaKernelContext& ctx) {
   }
   with_word(ctx, static_cast<int>(dtype_size(x.dtype)), [&](auto word) {
     using W = typename decltype(word)::type;
-    tile_kernel<W><<<grid_for(n), kBlock, 0, ctx.stream>>>(static_cast<const W*>(x.data), static_cast<W*>(y.data), n,
-                                                          p);
+    tile_kernel<W>
+        <<<grid_for(n), kBlock, 0, ctx.stream>>>(static_cast<const W*>(x.data), static_cast<W*>(y.data), n, p);
   });
   check_launch(ctx, "tile kernel");
 }
@@ -256,9 +325,8 @@ __global__ void copy_rows_kernel(const W* __restrict__ src, W* __restrict__ dst,
 void copy_rows(const CudaKernelContext& ctx, const void* src, void* dst, int64_t rows, int64_t width_bytes,
                int64_t src_pitch_bytes, int64_t dst_pitch_bytes) {
   if (rows == 0 || width_bytes == 0) return;
-  const int bytes =
-      word_bytes({static_cast<uint64_t>(width_bytes), static_cast<uint64_t>(src_pitch_bytes),
-                  static_cast<uint64_t>(dst_pitch_bytes), address(src), address(dst)});
+  const int bytes = word_bytes({static_cast<uint64_t>(width_bytes), static_cast<uint64_t>(src_pitch_bytes),
+                                static_cast<uint64_t>(dst_pitch_bytes), address(src), address(dst)});
   const int64_t width = width_bytes / bytes, src_pitch = src_pitch_bytes / bytes, dst_pitch = dst_pitch_bytes / bytes;
   const int64_t n = rows * width;
   const bool small = rows * std::max(src_pitch, dst_pitch) < (int64_t{1} << 31);
@@ -400,8 +468,8 @@ struct GatherElementsParams {
 };
 
 template <typename W, typename TI>
-__global__ void gather_elements_kernel(const W* __restrict__ data, const TI* __restrict__ indices,
-                                       W* __restrict__ out, int64_t n, GatherElementsParams p) {
+__global__ void gather_elements_kernel(const W* __restrict__ data, const TI* __restrict__ indices, W* __restrict__ out,
+                                       int64_t n, GatherElementsParams p) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     int64_t rest = i, offset = 0;
@@ -462,7 +530,7 @@ struct PadParams {
   int mode;
   int64_t out_dims[kMaxRank];
   int64_t begin[kMaxRank];
-  int64_t low[kMaxRank];   // the cropped input range [low, high) of each axis
+  int64_t low[kMaxRank];  // the cropped input range [low, high) of each axis
   int64_t high[kMaxRank];
   int64_t in_strides[kMaxRank];
 };
@@ -484,10 +552,18 @@ __global__ void pad_kernel(const W* __restrict__ in, W* __restrict__ out, const 
         const int64_t count = p.high[d] - p.low[d];
         int64_t r = c - p.low[d];
         switch (p.mode) {
-          case kConstant: inside = false; break;
-          case kEdge: r = r < 0 ? 0 : count - 1; break;
-          case kReflect: r = r < 0 ? -r : 2 * (count - 1) - r; break;
-          default: r = ((r % count) + count) % count; break;
+          case kConstant:
+            inside = false;
+            break;
+          case kEdge:
+            r = r < 0 ? 0 : count - 1;
+            break;
+          case kReflect:
+            r = r < 0 ? -r : 2 * (count - 1) - r;
+            break;
+          default:
+            r = ((r % count) + count) % count;
+            break;
         }
         source = p.low[d] + r;
       }
@@ -546,7 +622,7 @@ void pad_run(CudaKernelContext& ctx) {
   with_word(ctx, static_cast<int>(dtype_size(x.dtype)), [&](auto word) {
     using W = typename decltype(word)::type;
     pad_kernel<W><<<grid_for(n), kBlock, 0, ctx.stream>>>(static_cast<const W*>(x.data), static_cast<W*>(y.data),
-                                                         static_cast<const W*>(constant), n, p);
+                                                          static_cast<const W*>(constant), n, p);
   });
   check_launch(ctx, "pad kernel");
 }
@@ -571,7 +647,7 @@ void identity_run(CudaKernelContext& ctx) {
   CudaKernelRegistry& r = CudaKernelRegistry::global();
   r.add(make_kernel("cuda_Transpose", "Transpose", movable_accepts, transpose_run));
   r.add(make_kernel("cuda_Slice", "Slice", slice_accepts, slice_run, {1, 2, 3, 4}));
-  r.add(make_kernel("cuda_Expand", "Expand", movable_accepts, expand_run));
+  r.add(make_kernel("cuda_Expand", "Expand", expand_accepts, expand_run));
   r.add(make_kernel("cuda_Tile", "Tile", movable_accepts, tile_run));
   r.add(make_kernel("cuda_DepthToSpace", "DepthToSpace", depth_space_accepts, depth_to_space_run));
   r.add(make_kernel("cuda_SpaceToDepth", "SpaceToDepth", depth_space_accepts, space_to_depth_run));

@@ -22,10 +22,11 @@ enum class Kind { kSum, kMean, kMax, kMin, kProd, kL1, kL2, kSumSquare, kLogSum,
 
 bool reduce_kind(const std::string& op, Kind* kind) {
   static const std::pair<const char*, Kind> kKinds[] = {
-      {"ReduceSum", Kind::kSum},     {"ReduceMean", Kind::kMean},           {"ReduceMax", Kind::kMax},
-      {"ReduceMin", Kind::kMin},     {"ReduceProd", Kind::kProd},           {"ReduceL1", Kind::kL1},
-      {"ReduceL2", Kind::kL2},       {"ReduceSumSquare", Kind::kSumSquare}, {"ReduceLogSum", Kind::kLogSum},
-      {"ReduceLogSumExp", Kind::kLogSumExp}};
+      {"ReduceSum", Kind::kSum},       {"ReduceMean", Kind::kMean},
+      {"ReduceMax", Kind::kMax},       {"ReduceMin", Kind::kMin},
+      {"ReduceProd", Kind::kProd},     {"ReduceL1", Kind::kL1},
+      {"ReduceL2", Kind::kL2},         {"ReduceSumSquare", Kind::kSumSquare},
+      {"ReduceLogSum", Kind::kLogSum}, {"ReduceLogSumExp", Kind::kLogSumExp}};
   for (const auto& [name, k] : kKinds)
     if (op == name) {
       *kind = k;
@@ -43,12 +44,16 @@ struct Reducer {
   static __device__ __forceinline__ A init() {
     if constexpr (K == Kind::kProd) return A(1);
     if constexpr (K == Kind::kMax) {
-      if constexpr (std::is_integral_v<A>) return static_cast<A>(-0x7fffffffffffffffLL - 1);
-      else return -INFINITY;
+      if constexpr (std::is_integral_v<A>)
+        return static_cast<A>(-0x7fffffffffffffffLL - 1);
+      else
+        return -INFINITY;
     }
     if constexpr (K == Kind::kMin) {
-      if constexpr (std::is_integral_v<A>) return static_cast<A>(0x7fffffffffffffffLL);
-      else return INFINITY;
+      if constexpr (std::is_integral_v<A>)
+        return static_cast<A>(0x7fffffffffffffffLL);
+      else
+        return INFINITY;
     }
     return A(0);
   }
@@ -65,8 +70,10 @@ struct Reducer {
       if constexpr (!std::is_integral_v<A>) {
         if (isnan(a) || isnan(b)) return NAN;
       }
-      if constexpr (K == Kind::kMax) return a < b ? b : a;
-      else return b < a ? b : a;
+      if constexpr (K == Kind::kMax)
+        return a < b ? b : a;
+      else
+        return b < a ? b : a;
     } else if constexpr (K == Kind::kProd) {
       if constexpr (std::is_integral_v<A>)
         return static_cast<A>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
@@ -134,7 +141,8 @@ __global__ void reduce_rows_kernel(const T* __restrict__ x, T* __restrict__ y, i
     }
     A acc = R::init();
     if (active)
-      for (int64_t i = lane; i < count; i += Team) acc = R::combine(acc, R::element(static_cast<A>(load_as<T>(row[i])), m));
+      for (int64_t i = lane; i < count; i += Team)
+        acc = R::combine(acc, R::element(static_cast<A>(load_as<T>(row[i])), m));
     acc = team_reduce<Team>(acc, [](A a, A b) { return R::combine(a, b); });
     if (active && lane == 0) y[r] = store_as<T>(static_cast<Compute<T>>(R::finish(acc, count, m)));
   }
@@ -212,21 +220,33 @@ template <typename T>
 void dispatch_kind(const CudaKernelContext& ctx, Kind kind, const void* x, void* y, const Dims& dims,
                    const std::vector<int64_t>& axes) {
   switch (kind) {
-    case Kind::kSum: return launch_reduce<T, Kind::kSum>(ctx, x, y, dims, axes);
-    case Kind::kMax: return launch_reduce<T, Kind::kMax>(ctx, x, y, dims, axes);
-    case Kind::kMin: return launch_reduce<T, Kind::kMin>(ctx, x, y, dims, axes);
-    case Kind::kProd: return launch_reduce<T, Kind::kProd>(ctx, x, y, dims, axes);
-    default: break;
+    case Kind::kSum:
+      return launch_reduce<T, Kind::kSum>(ctx, x, y, dims, axes);
+    case Kind::kMax:
+      return launch_reduce<T, Kind::kMax>(ctx, x, y, dims, axes);
+    case Kind::kMin:
+      return launch_reduce<T, Kind::kMin>(ctx, x, y, dims, axes);
+    case Kind::kProd:
+      return launch_reduce<T, Kind::kProd>(ctx, x, y, dims, axes);
+    default:
+      break;
   }
   if constexpr (!std::is_integral_v<T>) {
     switch (kind) {
-      case Kind::kMean: return launch_reduce<T, Kind::kMean>(ctx, x, y, dims, axes);
-      case Kind::kL1: return launch_reduce<T, Kind::kL1>(ctx, x, y, dims, axes);
-      case Kind::kL2: return launch_reduce<T, Kind::kL2>(ctx, x, y, dims, axes);
-      case Kind::kSumSquare: return launch_reduce<T, Kind::kSumSquare>(ctx, x, y, dims, axes);
-      case Kind::kLogSum: return launch_reduce<T, Kind::kLogSum>(ctx, x, y, dims, axes);
-      case Kind::kLogSumExp: return launch_reduce<T, Kind::kLogSumExp>(ctx, x, y, dims, axes);
-      default: break;
+      case Kind::kMean:
+        return launch_reduce<T, Kind::kMean>(ctx, x, y, dims, axes);
+      case Kind::kL1:
+        return launch_reduce<T, Kind::kL1>(ctx, x, y, dims, axes);
+      case Kind::kL2:
+        return launch_reduce<T, Kind::kL2>(ctx, x, y, dims, axes);
+      case Kind::kSumSquare:
+        return launch_reduce<T, Kind::kSumSquare>(ctx, x, y, dims, axes);
+      case Kind::kLogSum:
+        return launch_reduce<T, Kind::kLogSum>(ctx, x, y, dims, axes);
+      case Kind::kLogSumExp:
+        return launch_reduce<T, Kind::kLogSumExp>(ctx, x, y, dims, axes);
+      default:
+        break;
     }
   }
   ctx.fail("unsupported reduction for this type");
@@ -235,11 +255,16 @@ void dispatch_kind(const CudaKernelContext& ctx, Kind kind, const void* x, void*
 void reduce_dispatch(const CudaKernelContext& ctx, Kind kind, DataType dtype, const void* x, void* y, const Dims& dims,
                      const std::vector<int64_t>& axes) {
   switch (dtype) {
-    case DataType::kFloat32: return dispatch_kind<float>(ctx, kind, x, y, dims, axes);
-    case DataType::kFloat16: return dispatch_kind<__half>(ctx, kind, x, y, dims, axes);
-    case DataType::kInt32: return dispatch_kind<int32_t>(ctx, kind, x, y, dims, axes);
-    case DataType::kInt64: return dispatch_kind<int64_t>(ctx, kind, x, y, dims, axes);
-    default: ctx.fail(std::string("unsupported input type ") + dtype_name(dtype));
+    case DataType::kFloat32:
+      return dispatch_kind<float>(ctx, kind, x, y, dims, axes);
+    case DataType::kFloat16:
+      return dispatch_kind<__half>(ctx, kind, x, y, dims, axes);
+    case DataType::kInt32:
+      return dispatch_kind<int32_t>(ctx, kind, x, y, dims, axes);
+    case DataType::kInt64:
+      return dispatch_kind<int64_t>(ctx, kind, x, y, dims, axes);
+    default:
+      ctx.fail(std::string("unsupported input type ") + dtype_name(dtype));
   }
 }
 
@@ -291,8 +316,8 @@ void reduce_run(CudaKernelContext& ctx) {
 
 // ---- GlobalAveragePool / GlobalMaxPool: rows of H*W... per (n, c) ----
 bool global_pool_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
-  return inputs.size() == 1 && node.outputs.size() == 1 && is_float_type(inputs[0].dtype) &&
-         inputs[0].shape.has_rank && inputs[0].shape.rank() >= 2;
+  return inputs.size() == 1 && node.outputs.size() == 1 && is_float_type(inputs[0].dtype) && inputs[0].shape.has_rank &&
+         inputs[0].shape.rank() >= 2;
 }
 
 void global_pool_run(CudaKernelContext& ctx) {
@@ -380,8 +405,8 @@ void launch_softmax(const CudaKernelContext& ctx, int64_t outer, int64_t n, int6
 }
 
 bool softmax_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
-  return inputs.size() == 1 && node.outputs.size() == 1 && is_float_type(inputs[0].dtype) &&
-         inputs[0].shape.has_rank && inputs[0].shape.rank() >= 1;
+  return inputs.size() == 1 && node.outputs.size() == 1 && is_float_type(inputs[0].dtype) && inputs[0].shape.has_rank &&
+         inputs[0].shape.rank() >= 1;
 }
 
 void softmax_run(CudaKernelContext& ctx) {
@@ -465,11 +490,16 @@ void arg_reduce_run(CudaKernelContext& ctx) {
   if (outer * inner == 0) return;
   if (extent == 0) ctx.fail("cannot take ArgMax/ArgMin of an empty axis");
   switch (x.dtype) {
-    case DataType::kFloat32: return launch_arg_reduce<float>(ctx, is_max, outer, extent, inner, last);
-    case DataType::kFloat16: return launch_arg_reduce<__half>(ctx, is_max, outer, extent, inner, last);
-    case DataType::kInt32: return launch_arg_reduce<int32_t>(ctx, is_max, outer, extent, inner, last);
-    case DataType::kInt64: return launch_arg_reduce<int64_t>(ctx, is_max, outer, extent, inner, last);
-    default: ctx.fail(std::string("unsupported input type ") + dtype_name(x.dtype));
+    case DataType::kFloat32:
+      return launch_arg_reduce<float>(ctx, is_max, outer, extent, inner, last);
+    case DataType::kFloat16:
+      return launch_arg_reduce<__half>(ctx, is_max, outer, extent, inner, last);
+    case DataType::kInt32:
+      return launch_arg_reduce<int32_t>(ctx, is_max, outer, extent, inner, last);
+    case DataType::kInt64:
+      return launch_arg_reduce<int64_t>(ctx, is_max, outer, extent, inner, last);
+    default:
+      ctx.fail(std::string("unsupported input type ") + dtype_name(x.dtype));
   }
 }
 

@@ -53,16 +53,21 @@ __device__ double original_coordinate(const ResizeParams& p, int s, int64_t x) {
   const double xr = static_cast<double>(x), in = static_cast<double>(p.in[s]), length = p.length[s];
   const double scale = p.scale[s];
   switch (p.coord) {
-    case kHalfPixel: return (xr + 0.5) / scale - 0.5;
+    case kHalfPixel:
+      return (xr + 0.5) / scale - 0.5;
     case kHalfPixelSymmetric: {
       const double adjustment = static_cast<double>(p.out[s]) / length;
       const double center = in / 2;
       return center * (1 - adjustment) + (xr + 0.5) / scale - 0.5;
     }
-    case kPytorchHalfPixel: return length > 1 ? (xr + 0.5) / scale - 0.5 : 0.0;
-    case kAlignCorners: return length == 1 ? 0.0 : xr * (in - 1) / (length - 1);
-    case kAsymmetric: return xr / scale;
-    case kTfHalfPixelForNn: return (xr + 0.5) / scale;
+    case kPytorchHalfPixel:
+      return length > 1 ? (xr + 0.5) / scale - 0.5 : 0.0;
+    case kAlignCorners:
+      return length == 1 ? 0.0 : xr * (in - 1) / (length - 1);
+    case kAsymmetric:
+      return xr / scale;
+    case kTfHalfPixelForNn:
+      return (xr + 0.5) / scale;
     default:  // tf_crop_and_resize
       return length > 1 ? p.roi_start[s] * (in - 1) + xr * (p.roi_end[s] - p.roi_start[s]) * (in - 1) / (length - 1)
                         : 0.5 * (p.roi_start[s] + p.roi_end[s]) * (in - 1);
@@ -72,10 +77,14 @@ __device__ double original_coordinate(const ResizeParams& p, int s, int64_t x) {
 __device__ int64_t round_nearest(int rounding, double x) {
   const double f = floor(x), frac = x - f;
   switch (rounding) {
-    case kRoundPreferFloor: return static_cast<int64_t>(frac <= 0.5 ? f : f + 1);
-    case kRoundPreferCeil: return static_cast<int64_t>(frac < 0.5 ? f : f + 1);
-    case kFloor: return static_cast<int64_t>(f);
-    default: return static_cast<int64_t>(ceil(x));
+    case kRoundPreferFloor:
+      return static_cast<int64_t>(frac <= 0.5 ? f : f + 1);
+    case kRoundPreferCeil:
+      return static_cast<int64_t>(frac < 0.5 ? f : f + 1);
+    case kFloor:
+      return static_cast<int64_t>(f);
+    default:
+      return static_cast<int64_t>(ceil(x));
   }
 }
 
@@ -234,25 +243,42 @@ bool parse_attributes(const Node& node, int64_t opset, size_t rank, Plan* plan) 
     for (size_t d = 0; d < rank; ++d) plan->axes.push_back(static_cast<int64_t>(d));
     return true;
   }
-  if (mode == "nearest") plan->mode = kNearest;
-  else if (mode == "linear") plan->mode = kLinear;
-  else if (mode == "cubic") plan->mode = kCubic;
-  else return false;
+  if (mode == "nearest")
+    plan->mode = kNearest;
+  else if (mode == "linear")
+    plan->mode = kLinear;
+  else if (mode == "cubic")
+    plan->mode = kCubic;
+  else
+    return false;
   const std::string coord = node.attr_string("coordinate_transformation_mode", "half_pixel");
-  if (coord == "half_pixel") plan->coord = kHalfPixel;
-  else if (coord == "half_pixel_symmetric" && opset >= 19) plan->coord = kHalfPixelSymmetric;
-  else if (coord == "pytorch_half_pixel") plan->coord = kPytorchHalfPixel;
-  else if (coord == "align_corners") plan->coord = kAlignCorners;
-  else if (coord == "asymmetric") plan->coord = kAsymmetric;
-  else if (coord == "tf_half_pixel_for_nn" && opset < 13) plan->coord = kTfHalfPixelForNn;
-  else if (coord == "tf_crop_and_resize") plan->coord = kTfCropAndResize;
-  else return false;
+  if (coord == "half_pixel")
+    plan->coord = kHalfPixel;
+  else if (coord == "half_pixel_symmetric" && opset >= 19)
+    plan->coord = kHalfPixelSymmetric;
+  else if (coord == "pytorch_half_pixel")
+    plan->coord = kPytorchHalfPixel;
+  else if (coord == "align_corners")
+    plan->coord = kAlignCorners;
+  else if (coord == "asymmetric")
+    plan->coord = kAsymmetric;
+  else if (coord == "tf_half_pixel_for_nn" && opset < 13)
+    plan->coord = kTfHalfPixelForNn;
+  else if (coord == "tf_crop_and_resize")
+    plan->coord = kTfCropAndResize;
+  else
+    return false;
   const std::string rounding = node.attr_string("nearest_mode", "round_prefer_floor");
-  if (rounding == "round_prefer_floor") plan->rounding = kRoundPreferFloor;
-  else if (rounding == "round_prefer_ceil") plan->rounding = kRoundPreferCeil;
-  else if (rounding == "floor") plan->rounding = kFloor;
-  else if (rounding == "ceil") plan->rounding = kCeil;
-  else return false;
+  if (rounding == "round_prefer_floor")
+    plan->rounding = kRoundPreferFloor;
+  else if (rounding == "round_prefer_ceil")
+    plan->rounding = kRoundPreferCeil;
+  else if (rounding == "floor")
+    plan->rounding = kFloor;
+  else if (rounding == "ceil")
+    plan->rounding = kCeil;
+  else
+    return false;
   plan->cubic_a = node.attr_float("cubic_coeff_a", -0.75f);
   plan->exclude_outside = node.attr_int("exclude_outside", 0) != 0;
   plan->extrapolation = node.attr_float("extrapolation_value", 0.0f);
@@ -263,10 +289,14 @@ bool parse_attributes(const Node& node, int64_t opset, size_t rank, Plan* plan) 
   if (node.has_attribute("keep_aspect_ratio_policy")) {
     if (opset < 18) return false;
     const std::string policy = node.attr_string("keep_aspect_ratio_policy", "stretch");
-    if (policy == "stretch") plan->policy = kStretch;
-    else if (policy == "not_larger") plan->policy = kNotLarger;
-    else if (policy == "not_smaller") plan->policy = kNotSmaller;
-    else return false;
+    if (policy == "stretch")
+      plan->policy = kStretch;
+    else if (policy == "not_larger")
+      plan->policy = kNotLarger;
+    else if (policy == "not_smaller")
+      plan->policy = kNotSmaller;
+    else
+      return false;
   }
   if (node.has_attribute("axes")) {
     if (opset < 18) return false;
@@ -335,8 +365,7 @@ Plan make_plan(const CudaKernelContext& ctx) {
         }
       }
       for (int64_t d : plan.axes)
-        plan.scale[d] = uniform > 0 ? uniform
-                                    : (plan.in[d] > 0 ? static_cast<double>(plan.out[d]) / plan.in[d] : 1.0);
+        plan.scale[d] = uniform > 0 ? uniform : (plan.in[d] > 0 ? static_cast<double>(plan.out[d]) / plan.in[d] : 1.0);
       integer_length = plan.policy == kStretch;
     }
     if (plan.coord == kTfCropAndResize) {
@@ -420,15 +449,24 @@ void resize_run(CudaKernelContext& ctx) {
       using W = decltype(word);
       W extrapolation;
       std::memcpy(&extrapolation, fill.raw(), sizeof(W));
-      resize_nearest_kernel<W><<<grid_for(n), kBlock, 0, ctx.stream>>>(
-          static_cast<const W*>(x.data), static_cast<W*>(y.data), n, p, extrapolation);
+      resize_nearest_kernel<W><<<grid_for(n), kBlock, 0, ctx.stream>>>(static_cast<const W*>(x.data),
+                                                                       static_cast<W*>(y.data), n, p, extrapolation);
     };
     switch (dtype_size(x.dtype)) {
-      case 1: launch(uint8_t{}); break;
-      case 2: launch(uint16_t{}); break;
-      case 4: launch(uint32_t{}); break;
-      case 8: launch(uint64_t{}); break;
-      default: ctx.fail("unsupported element size");
+      case 1:
+        launch(uint8_t{});
+        break;
+      case 2:
+        launch(uint16_t{});
+        break;
+      case 4:
+        launch(uint32_t{});
+        break;
+      case 8:
+        launch(uint64_t{});
+        break;
+      default:
+        ctx.fail("unsupported element size");
     }
   } else if (x.dtype == DataType::kFloat32) {
     resize_filter_kernel<float><<<grid_for(n), kBlock, 0, ctx.stream>>>(

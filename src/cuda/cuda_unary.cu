@@ -100,9 +100,9 @@ __device__ __forceinline__ float sigmoid(float x) {
 
 __device__ __forceinline__ float clamp01(float v) { return v < 0 ? 0.0f : (v > 1 ? 1.0f : v); }
 
-#define NORMRT_FLOAT_FUNCTION(Name, expression) \
-  struct Name {                                 \
-    float a = 0, b = 0;                         \
+#define NORMRT_FLOAT_FUNCTION(Name, expression)                                       \
+  struct Name {                                                                       \
+    float a = 0, b = 0;                                                               \
     __device__ __forceinline__ float operator()(float x) const { return expression; } \
   };
 NORMRT_FLOAT_FUNCTION(SqrtF, sqrtf(x))
@@ -120,8 +120,8 @@ NORMRT_FLOAT_FUNCTION(TanhF, tanhf(x))
 NORMRT_FLOAT_FUNCTION(LeakyReluF, x < 0 ? a * x : x)
 NORMRT_FLOAT_FUNCTION(EluF, x < 0 ? a * expm1f(x) : x)
 NORMRT_FLOAT_FUNCTION(SeluF, x <= 0 ? b * (a * expf(x) - a) : b * x)
-NORMRT_FLOAT_FUNCTION(HardSigmoidF, clamp01(a * x + b))
-NORMRT_FLOAT_FUNCTION(HardSwishF, x * clamp01(x / 6.0f + 0.5f))
+NORMRT_FLOAT_FUNCTION(HardSigmoidF, (clamp01(a * x + b)))
+NORMRT_FLOAT_FUNCTION(HardSwishF, (x * clamp01(x / 6.0f + 0.5f)))
 NORMRT_FLOAT_FUNCTION(GeluF, 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)))
 NORMRT_FLOAT_FUNCTION(GeluTanhF, 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))))
 NORMRT_FLOAT_FUNCTION(SoftplusF, x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)))
@@ -162,21 +162,24 @@ struct UnaryEntry {
   unsigned types;
 };
 constexpr UnaryEntry kUnaryOps[] = {
-    {"Sqrt", kF},       {"Erf", kF},         {"Exp", kF},       {"Log", kF},        {"Sin", kF},
-    {"Cos", kF},        {"Reciprocal", kF},  {"Floor", kF},     {"Ceil", kF},       {"Round", kF},
-    {"Sigmoid", kF},    {"Tanh", kF},        {"LeakyRelu", kF}, {"Elu", kF},        {"Selu", kF},
-    {"HardSigmoid", kF}, {"HardSwish", kF},  {"Gelu", kF},      {"Softplus", kF},   {"Softsign", kF},
-    {"Relu", kF | kI},  {"Neg", kF | kI},    {"Abs", kF | kI},  {"Not", kB},
+    {"Sqrt", kF},       {"Erf", kF},      {"Exp", kF},       {"Log", kF},         {"Sin", kF},       {"Cos", kF},
+    {"Reciprocal", kF}, {"Floor", kF},    {"Ceil", kF},      {"Round", kF},       {"Sigmoid", kF},   {"Tanh", kF},
+    {"LeakyRelu", kF},  {"Elu", kF},      {"Selu", kF},      {"HardSigmoid", kF}, {"HardSwish", kF}, {"Gelu", kF},
+    {"Softplus", kF},   {"Softsign", kF}, {"Relu", kF | kI}, {"Neg", kF | kI},    {"Abs", kF | kI},  {"Not", kB},
 };
 
 unsigned type_bit(DataType t) {
   switch (t) {
     case DataType::kFloat32:
-    case DataType::kFloat16: return kF;
+    case DataType::kFloat16:
+      return kF;
     case DataType::kInt32:
-    case DataType::kInt64: return kI;
-    case DataType::kBool: return kB;
-    default: return 0;
+    case DataType::kInt64:
+      return kI;
+    case DataType::kBool:
+      return kB;
+    default:
+      return 0;
   }
 }
 
@@ -283,11 +286,16 @@ bool clip_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>&
 
 void clip_run(CudaKernelContext& ctx) {
   switch (ctx.in(0).dtype) {
-    case DataType::kFloat32: return run_clip_typed<float>(ctx);
-    case DataType::kFloat16: return run_clip_typed<__half>(ctx);
-    case DataType::kInt32: return run_clip_typed<int32_t>(ctx);
-    case DataType::kInt64: return run_clip_typed<int64_t>(ctx);
-    default: ctx.fail(std::string("unsupported input type ") + dtype_name(ctx.in(0).dtype));
+    case DataType::kFloat32:
+      return run_clip_typed<float>(ctx);
+    case DataType::kFloat16:
+      return run_clip_typed<__half>(ctx);
+    case DataType::kInt32:
+      return run_clip_typed<int32_t>(ctx);
+    case DataType::kInt64:
+      return run_clip_typed<int64_t>(ctx);
+    default:
+      ctx.fail(std::string("unsupported input type ") + dtype_name(ctx.in(0).dtype));
   }
 }
 
@@ -331,14 +339,29 @@ struct TypeTag {
 template <typename Fn>
 bool dispatch_cast_type(DataType t, Fn&& fn) {
   switch (t) {
-    case DataType::kFloat32: fn(TypeTag<float>{}); return true;
-    case DataType::kFloat16: fn(TypeTag<__half>{}); return true;
-    case DataType::kInt32: fn(TypeTag<int32_t>{}); return true;
-    case DataType::kInt64: fn(TypeTag<int64_t>{}); return true;
-    case DataType::kInt8: fn(TypeTag<int8_t>{}); return true;
-    case DataType::kUInt8: fn(TypeTag<uint8_t>{}); return true;
-    case DataType::kBool: fn(TypeTag<Bool8>{}); return true;
-    default: return false;
+    case DataType::kFloat32:
+      fn(TypeTag<float>{});
+      return true;
+    case DataType::kFloat16:
+      fn(TypeTag<__half>{});
+      return true;
+    case DataType::kInt32:
+      fn(TypeTag<int32_t>{});
+      return true;
+    case DataType::kInt64:
+      fn(TypeTag<int64_t>{});
+      return true;
+    case DataType::kInt8:
+      fn(TypeTag<int8_t>{});
+      return true;
+    case DataType::kUInt8:
+      fn(TypeTag<uint8_t>{});
+      return true;
+    case DataType::kBool:
+      fn(TypeTag<Bool8>{});
+      return true;
+    default:
+      return false;
   }
 }
 

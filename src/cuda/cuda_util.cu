@@ -1,6 +1,6 @@
-#include "cuda/cuda_util.h"
-
 #include <algorithm>
+
+#include "cuda/cuda_util.h"
 
 namespace normrt {
 namespace cuda {
@@ -11,8 +11,7 @@ StridePlan collapse(const Dims& dims, const std::vector<std::vector<int64_t>>& s
   for (size_t d = 0; d < dims.size(); ++d) {
     if (dims[d] == 1) continue;
     bool merge = !plan.dims.empty();
-    for (size_t k = 0; k < strides.size() && merge; ++k)
-      merge = plan.strides[k].back() == strides[k][d] * dims[d];
+    for (size_t k = 0; k < strides.size() && merge; ++k) merge = plan.strides[k].back() == strides[k][d] * dims[d];
     if (merge) {
       plan.dims.back() *= dims[d];
       for (size_t k = 0; k < strides.size(); ++k) plan.strides[k].back() = strides[k][d];
