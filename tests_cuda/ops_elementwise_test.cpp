@@ -228,6 +228,16 @@ TEST(CudaBinaryOps, VariadicSumMeanMaxMin) {
   expect_match("cuda_Min", op_node("Min", 2), 13, {a, b});
 }
 
+// The lighter runner of ops_test_util.h agrees with the shared one (tests_cuda/cuda_kernel_test_util.h).
+TEST(CudaBinaryOps, SharedHelperAgrees) {
+  NORMRT_REQUIRE_GPU();
+  const Tensor a = random_tensor(DataType::kFloat16, {2, 3, 7, 5}), b = random_tensor(DataType::kFloat16, {3, 1, 1});
+  const Node node = op_node("Add", 2);
+  const std::vector<Tensor> got = run_cuda_node("cuda_Add", node, 17, {&a, &b});
+  const std::vector<Tensor> want = run_reference(node, 17, {&a, &b});
+  EXPECT_EQ(compare_tensors(got[0], want[0], 2e-3, 2e-3), "");
+}
+
 }  // namespace
 }  // namespace testing
 }  // namespace cuda
