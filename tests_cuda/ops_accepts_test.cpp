@@ -3,6 +3,8 @@
 // unknown ranks, missing inputs, unsupported attributes and opsets. No GPU needed.
 #include <gtest/gtest.h>
 
+#include <climits>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -142,6 +144,18 @@ TEST(CudaOpsAccepts, EveryKernelSurvivesEmptyAndUnrankedInputs) {
     kernel->accepts(node, 19, {TypeShape{DataType::kFloat32, Shape()}, TypeShape{DataType::kInt64, Shape()}});
     kernel->accepts(node, 19, {TypeShape{DataType::kUndefined, Shape()}});
   }
+}
+
+// The comparison the op tests use: equal infinities and NaN pairs match, anything else within tolerance only.
+TEST(CudaOpsTestUtil, CompareOutputs) {
+  const Tensor a = floats_tensor({INFINITY, -INFINITY, NAN, 1.0}), b = floats_tensor({INFINITY, -INFINITY, NAN, 1.0});
+  EXPECT_EQ(compare_outputs(a, b, 0, 0), "");
+  EXPECT_NE(compare_outputs(floats_tensor({INFINITY}), floats_tensor({-INFINITY}), 1, 1), "");
+  EXPECT_NE(compare_outputs(floats_tensor({NAN}), floats_tensor({1.0}), 1, 1), "");
+  EXPECT_EQ(compare_outputs(floats_tensor({1.0005}), floats_tensor({1.0}), 1e-3, 0), "");
+  EXPECT_NE(compare_outputs(floats_tensor({1.002}), floats_tensor({1.0}), 1e-3, 0), "");
+  EXPECT_NE(compare_outputs(ints_tensor({INT64_MAX}), ints_tensor({INT64_MAX - 1}), 1, 1), "");
+  EXPECT_EQ(compare_outputs(ints_tensor({INT64_MIN}), ints_tensor({INT64_MIN}), 0, 0), "");
 }
 
 }  // namespace

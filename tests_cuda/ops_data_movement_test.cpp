@@ -15,7 +15,7 @@ namespace {
 const std::vector<DataType> kTypes = {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kBool};
 
 TEST(CudaDataMovement, Transpose) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   struct Case {
     Dims dims;
     std::vector<int64_t> perm;  // empty: the default (reversed axes)
@@ -44,7 +44,7 @@ TEST(CudaDataMovement, Transpose) {
 }
 
 TEST(CudaDataMovement, Slice) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   struct Case {
     Dims dims;
     std::vector<int64_t> starts, ends, axes, steps;  // empty axes / steps: input omitted
@@ -82,7 +82,7 @@ TEST(CudaDataMovement, Slice) {
 }
 
 TEST(CudaDataMovement, ConcatAndSplit) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : kTypes) {
     for (int64_t axis : {0, 1, 2, 3, -1, -3}) {
       std::vector<Tensor> inputs;
@@ -117,7 +117,7 @@ TEST(CudaDataMovement, ConcatAndSplit) {
 }
 
 TEST(CudaDataMovement, Gather) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : kTypes)
     for (DataType index_type : {DataType::kInt64, DataType::kInt32}) {
       const Tensor x = random_tensor(dtype, {5, 7, 8, 3}, -9, 9);
@@ -137,7 +137,7 @@ TEST(CudaDataMovement, Gather) {
 }
 
 TEST(CudaDataMovement, GatherElements) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : kTypes)
     for (int64_t axis : {0, 1, -1}) {
       const Tensor x = random_tensor(dtype, {4, 6, 5}, -9, 9);
@@ -153,7 +153,7 @@ TEST(CudaDataMovement, GatherElements) {
 }
 
 TEST(CudaDataMovement, ExpandAndTile) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   struct Case {
     Dims in;
     std::vector<int64_t> shape;
@@ -170,7 +170,7 @@ TEST(CudaDataMovement, ExpandAndTile) {
 }
 
 TEST(CudaDataMovement, Pad) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   const std::vector<std::vector<int64_t>> pads_list = {
       {0, 0, 1, 2, 0, 0, 3, 1}, {0, 1, 2, 2, 0, 2, 1, 2}, {0, 0, -1, 2, 0, 0, 1, -2}, {1, 0, 0, 0, 1, 0, 0, 0}};
   for (DataType dtype : kTypes)
@@ -195,7 +195,7 @@ TEST(CudaDataMovement, Pad) {
 }
 
 TEST(CudaDataMovement, DepthSpaceIdentityDropout) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : kTypes) {
     for (const char* mode : {"DCR", "CRD"}) {
       Node node = op_node("DepthToSpace", 1);

@@ -19,7 +19,7 @@ struct UnaryCase {
 };
 
 TEST(CudaUnaryOps, FloatOpsMatchReference) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   const std::vector<UnaryCase> cases = {
       {"Sqrt", 0.01, 4},      {"Erf", -3, 3},         {"Exp", -5, 5},       {"Log", 0.01, 10},   {"Sin", -4, 4},
       {"Cos", -4, 4},         {"Reciprocal", 0.5, 3}, {"Floor", -4, 4},     {"Ceil", -4, 4},     {"Round", -4, 4},
@@ -35,7 +35,7 @@ TEST(CudaUnaryOps, FloatOpsMatchReference) {
 }
 
 TEST(CudaUnaryOps, RoundHalvesToEven) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   Tensor x = floats_tensor({-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 2.4999, -0.49});
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16}) {
     Tensor t(dtype, x.dims());
@@ -45,7 +45,7 @@ TEST(CudaUnaryOps, RoundHalvesToEven) {
 }
 
 TEST(CudaUnaryOps, AttributesMatchReference) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16}) {
     const Tensor x = random_tensor(dtype, {2, 5, 7, 3}, -6, 6);
     Node leaky = op_node("LeakyRelu", 1);
@@ -69,7 +69,7 @@ TEST(CudaUnaryOps, AttributesMatchReference) {
 }
 
 TEST(CudaUnaryOps, IntegerAndBoolOps) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : {DataType::kInt32, DataType::kInt64})
     for (const char* op : {"Relu", "Neg", "Abs"})
       expect_match(std::string("cuda_") + op, op_node(op, 1), 17, {random_tensor(dtype, {7, 13, 5}, -100, 100)});
@@ -77,7 +77,7 @@ TEST(CudaUnaryOps, IntegerAndBoolOps) {
 }
 
 TEST(CudaUnaryOps, Clip) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16, DataType::kInt32, DataType::kInt64}) {
     const Tensor x = random_tensor(dtype, {2, 3, 7, 5}, -10, 10);
     const Tensor lo = scalar_tensor(dtype, -3), hi = scalar_tensor(dtype, 4);
@@ -98,7 +98,7 @@ TEST(CudaUnaryOps, Clip) {
 }
 
 TEST(CudaUnaryOps, CastBetweenEverySupportedPair) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   const std::vector<DataType> types = {DataType::kFloat32, DataType::kFloat16, DataType::kInt32, DataType::kInt64,
                                        DataType::kInt8,    DataType::kUInt8,   DataType::kBool};
   for (DataType from : types) {
@@ -135,7 +135,7 @@ const std::vector<ShapePair> kBroadcasts = {{{2, 3, 7, 13}, {2, 3, 7, 13}},
                                             {{8, 4}, {1}}};
 
 TEST(CudaBinaryOps, ArithmeticWithBroadcasting) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (const char* op : {"Add", "Sub", "Mul", "Div"})
     for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
       for (const ShapePair& s : kBroadcasts) {
@@ -151,7 +151,7 @@ TEST(CudaBinaryOps, ArithmeticWithBroadcasting) {
 }
 
 TEST(CudaBinaryOps, ModPReluPow) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   Node mod = op_node("Mod", 2);
   attr_int(mod, "fmod", 1);
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16}) {
@@ -172,7 +172,7 @@ TEST(CudaBinaryOps, ModPReluPow) {
 }
 
 TEST(CudaBinaryOps, ComparisonsAndLogic) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (const char* op : {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"})
     for (DataType dtype : {DataType::kFloat32, DataType::kFloat16, DataType::kInt32, DataType::kInt64})
       for (const ShapePair& s : kBroadcasts)
@@ -189,7 +189,7 @@ TEST(CudaBinaryOps, ComparisonsAndLogic) {
 }
 
 TEST(CudaBinaryOps, Where) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   struct Shapes {
     Dims c, x, y;
   };
@@ -207,7 +207,7 @@ TEST(CudaBinaryOps, Where) {
 }
 
 TEST(CudaBinaryOps, VariadicSumMeanMaxMin) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   const std::vector<std::vector<Dims>> shape_sets = {{{2, 3, 7, 5}},
                                                      {{2, 3, 7, 5}, {2, 3, 7, 5}},
                                                      {{2, 3, 7, 5}, {3, 1, 1}, {5}},

@@ -29,7 +29,7 @@ Node reduce_node(const std::string& op, int64_t opset, const std::vector<int64_t
 }
 
 TEST(CudaReduce, EveryKindOverManyAxes) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   const std::vector<std::vector<int64_t>> axes_list = {{1}, {2, 3}, {-1}, {0, 2}, {0, 1, 2, 3}, {3, 0}, {}};
   for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
                          "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"})
@@ -45,7 +45,7 @@ TEST(CudaReduce, EveryKindOverManyAxes) {
 }
 
 TEST(CudaReduce, LongRowsAndEdgeCases) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
     for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceLogSumExp"}) {
       // a long row (block per row), many short rows (warp per row) and a whole-tensor reduction
@@ -74,7 +74,7 @@ TEST(CudaReduce, LongRowsAndEdgeCases) {
 }
 
 TEST(CudaReduce, IntegerReductions) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (const char* op : {"ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"})
     for (DataType dtype : {DataType::kInt32, DataType::kInt64})
       for (const auto& axes : std::vector<std::vector<int64_t>>{{1}, {0, 2}, {-1}}) {
@@ -85,7 +85,7 @@ TEST(CudaReduce, IntegerReductions) {
 }
 
 TEST(CudaReduce, ArgMaxArgMin) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (const char* op : {"ArgMax", "ArgMin"})
     for (DataType dtype : {DataType::kFloat32, DataType::kFloat16, DataType::kInt32, DataType::kInt64})
       for (int64_t axis : {0, 1, -1})
@@ -101,7 +101,7 @@ TEST(CudaReduce, ArgMaxArgMin) {
 }
 
 TEST(CudaReduce, SoftmaxAndLogSoftmax) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (const char* op : {"Softmax", "LogSoftmax"})
     for (DataType dtype : {DataType::kFloat32, DataType::kFloat16}) {
       for (const Dims& dims : std::vector<Dims>{{2, 3, 7, 13}, {4, 3000}, {64, 77}, {5}, {2, 0, 3}})
@@ -118,7 +118,7 @@ TEST(CudaReduce, SoftmaxAndLogSoftmax) {
 }
 
 TEST(CudaReduce, GlobalPools) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (const char* op : {"GlobalAveragePool", "GlobalMaxPool"})
     for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
       for (const Dims& dims : std::vector<Dims>{{2, 3, 7, 5}, {2, 64, 40, 40}, {1, 5, 9}, {3, 2, 2, 3, 4}})

@@ -37,7 +37,7 @@ void check(Node node, int64_t opset, const std::vector<Tensor>& inputs) {
 }
 
 TEST(CudaResize, NearestEveryModeAndCoordinate) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kUInt8})
     for (const std::string& coord : kCoords)
       for (const char* rounding : {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"}) {
@@ -55,7 +55,7 @@ TEST(CudaResize, NearestEveryModeAndCoordinate) {
 }
 
 TEST(CudaResize, LinearAndCubicEveryCoordinate) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
     for (const char* mode : {"linear", "cubic"})
       for (const std::string& coord : kCoords) {
@@ -77,7 +77,7 @@ TEST(CudaResize, LinearAndCubicEveryCoordinate) {
 }
 
 TEST(CudaResize, AntialiasAxesAspectRatioCropAndResize) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16}) {
     const Tensor x = random_tensor(dtype, {2, 3, 16, 12}, -2, 2);
     for (const char* mode : {"linear", "cubic"}) {
@@ -106,7 +106,7 @@ TEST(CudaResize, AntialiasAxesAspectRatioCropAndResize) {
 }
 
 TEST(CudaResize, Upsample) {
-  NORMRT_REQUIRE_GPU();
+  NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
     for (const char* mode : {"nearest", "linear"}) {
       Node node = op_node("Upsample", 2);
