@@ -136,6 +136,27 @@ TEST(CudaDataMovement, Gather) {
     }
 }
 
+// An out-of-range index read on the device fails the run, as the CPU reference does; never a silent zero.
+TEST(CudaDataMovement, GatherOutOfRangeIndexIsAnErrorNamingTheFix) {
+  NORMRT_OPS_REQUIRE_GPU();
+  const Tensor x = random_tensor(DataType::kFloat32, {5, 3}, -9, 9);
+  for (int64_t bad : {5, -6, 1000}) {
+    Node gather = op_node("Gather", 2);
+    const Tensor indices = ints_tensor({0, bad, 2});
+    try {
+      run_cuda_node("cuda_Gather", gather, 13, {&x, &indices});
+      ADD_FAILURE() << "index " << bad << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("outside the range [-n, n)"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("fix the indices"), std::string::npos) << e.what();
+    }
+    Node elements = op_node("GatherElements", 2);
+    const Tensor element_indices = ints_tensor({0, 1, bad, 2, 1, 0});
+    const Tensor element_indices_2d = element_indices.reshaped({2, 3});
+    EXPECT_THROW(run_cuda_node("cuda_GatherElements", elements, 13, {&x, &element_indices_2d}), Error);
+  }
+}
+
 TEST(CudaDataMovement, GatherElements) {
   NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : kTypes)

@@ -4,8 +4,9 @@
 // up to 16 bytes), so every dtype works. Semantics follow src/ops/transpose.cpp, slice_gather.cpp,
 // expand_tile.cpp, concat_split.cpp, pad.cpp and identity.cpp.
 //
-// Gather and GatherElements read their indices on the device, where an out-of-range index cannot raise the
-// reference's error: such an element is written as zero bytes instead (the CPU reference throws).
+// Gather and GatherElements read their indices on the device, where an out-of-range index cannot throw: such an
+// element is written as zero bytes and the kernel raises ctx.error_flag, so that the run fails afterwards with
+// the same error as the CPU reference (never a silent zero).
 #include <algorithm>
 #include <string>
 
@@ -404,7 +405,8 @@ void split_run(CudaKernelContext& ctx) {
 // ---- Gather: out[o, k, j] = data[o, idx[k], j]; rows of `inner` elements move as words of up to 16 bytes ----
 template <typename W, typename TI>
 __global__ void gather_kernel(const W* __restrict__ data, const TI* __restrict__ indices, W* __restrict__ out,
-                              int64_t outer, int64_t count, int64_t dim, int64_t inner) {
+                              int64_t outer, int64_t count, int64_t dim, int64_t inner, int* error_flag,
+                              int error_code) {
   const int64_t n = outer * count * inner;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
@@ -414,6 +416,7 @@ __global__ void gather_kernel(const W* __restrict__ data, const TI* __restrict__
     if (p < 0) p += dim;
     if (p < 0 || p >= dim) {
       out[i] = W{};
+      if (error_flag) atomicCAS(error_flag, 0, error_code);
       continue;
     }
     out[i] = data[(o * dim + p) * inner + j];
@@ -449,11 +452,13 @@ void gather_run(CudaKernelContext& ctx) {
     if (indices.dtype == DataType::kInt64)
       gather_kernel<W, int64_t><<<grid, kBlock, 0, ctx.stream>>>(static_cast<const W*>(data.data),
                                                                  static_cast<const int64_t*>(indices.data),
-                                                                 static_cast<W*>(y.data), outer, count, dim, inner);
+                                                                 static_cast<W*>(y.data), outer, count, dim, inner,
+                                                                 ctx.error_flag, ctx.error_code);
     else
       gather_kernel<W, int32_t><<<grid, kBlock, 0, ctx.stream>>>(static_cast<const W*>(data.data),
                                                                  static_cast<const int32_t*>(indices.data),
-                                                                 static_cast<W*>(y.data), outer, count, dim, inner);
+                                                                 static_cast<W*>(y.data), outer, count, dim, inner,
+                                                                 ctx.error_flag, ctx.error_code);
   });
   check_launch(ctx, "gather kernel");
 }
@@ -469,7 +474,7 @@ struct GatherElementsParams {
 
 template <typename W, typename TI>
 __global__ void gather_elements_kernel(const W* __restrict__ data, const TI* __restrict__ indices, W* __restrict__ out,
-                                       int64_t n, GatherElementsParams p) {
+                                       int64_t n, GatherElementsParams p, int* error_flag, int error_code) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     int64_t rest = i, offset = 0;
@@ -480,7 +485,12 @@ __global__ void gather_elements_kernel(const W* __restrict__ data, const TI* __r
     }
     int64_t k = static_cast<int64_t>(indices[i]);
     if (k < 0) k += p.dim;
-    out[i] = (k < 0 || k >= p.dim) ? W{} : data[offset + k * p.data_strides[p.axis]];
+    if (k < 0 || k >= p.dim) {
+      out[i] = W{};
+      if (error_flag) atomicCAS(error_flag, 0, error_code);
+      continue;
+    }
+    out[i] = data[offset + k * p.data_strides[p.axis]];
   }
 }
 
@@ -514,10 +524,12 @@ void gather_elements_run(CudaKernelContext& ctx) {
     using W = typename decltype(word)::type;
     if (indices.dtype == DataType::kInt64)
       gather_elements_kernel<W, int64_t><<<grid_for(n), kBlock, 0, ctx.stream>>>(
-          static_cast<const W*>(data.data), static_cast<const int64_t*>(indices.data), static_cast<W*>(y.data), n, p);
+          static_cast<const W*>(data.data), static_cast<const int64_t*>(indices.data), static_cast<W*>(y.data), n, p,
+          ctx.error_flag, ctx.error_code);
     else
       gather_elements_kernel<W, int32_t><<<grid_for(n), kBlock, 0, ctx.stream>>>(
-          static_cast<const W*>(data.data), static_cast<const int32_t*>(indices.data), static_cast<W*>(y.data), n, p);
+          static_cast<const W*>(data.data), static_cast<const int32_t*>(indices.data), static_cast<W*>(y.data), n, p,
+          ctx.error_flag, ctx.error_code);
   });
   check_launch(ctx, "gather elements kernel");
 }
@@ -653,8 +665,13 @@ void identity_run(CudaKernelContext& ctx) {
   r.add(make_kernel("cuda_SpaceToDepth", "SpaceToDepth", depth_space_accepts, space_to_depth_run));
   r.add(make_kernel("cuda_Concat", "Concat", concat_accepts, concat_run));
   r.add(make_kernel("cuda_Split", "Split", split_accepts, split_run));
-  r.add(make_kernel("cuda_Gather", "Gather", gather_accepts, gather_run));
-  r.add(make_kernel("cuda_GatherElements", "GatherElements", gather_elements_accepts, gather_elements_run));
+  CudaKernel gather = make_kernel("cuda_Gather", "Gather", gather_accepts, gather_run);
+  gather.data_error = "an index is outside the range [-n, n) of the data's gather axis (size n); fix the indices";
+  r.add(gather);
+  CudaKernel gather_elements =
+      make_kernel("cuda_GatherElements", "GatherElements", gather_elements_accepts, gather_elements_run);
+  gather_elements.data_error = gather.data_error;
+  r.add(gather_elements);
   r.add(make_kernel("cuda_Pad", "Pad", pad_accepts, pad_run, {1, 3}));
   r.add(make_kernel("cuda_Identity", "Identity", identity_accepts, identity_run));
   r.add(make_kernel("cuda_Dropout", "Dropout", identity_accepts, identity_run));

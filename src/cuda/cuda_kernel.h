@@ -57,6 +57,11 @@ class CudaKernelContext {
   size_t workspace_bytes = 0;
   std::string config;                // what the kernel's tune() chose at build time for this profile ("" if none)
   std::any* state = nullptr;         // per node and execution context, kept across runs (descriptors, plans)
+  // Invalid data found on the device (an out-of-range Gather index) cannot throw there: the kernel writes
+  // error_code into *error_flag (atomicCAS from 0, so the first node to fail wins) and still finishes. The
+  // runtime zeroes the flag before a run and, after it, throws naming the node and the kernel's data_error.
+  int* error_flag = nullptr;         // device memory; null: the caller does not check
+  int error_code = 0;                // nonzero; the runtime's index of this node plus one
 
   const DeviceValue& in(size_t i) const;  // throws naming the node when input i is missing
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].present(); }
@@ -84,6 +89,8 @@ struct CudaKernel {
   std::string (*tune)(CudaKernelContext& ctx) = nullptr;
   std::vector<int> host_inputs;  // inputs read on the host (see the contract above)
   int priority = 0;              // among kernels that accept a node, the highest priority wins
+  // What it means when the kernel raised ctx.error_flag ("an index is outside the data's axis"), or null.
+  const char* data_error = nullptr;
 };
 
 class CudaKernelRegistry {
