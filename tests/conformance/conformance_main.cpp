@@ -643,7 +643,11 @@ int report(const std::vector<std::string>& tests, std::vector<Outcome>& outcomes
                   "unsupported", "error", "(opset outside)");
     summary << line;
     for (const auto& [op, c] : ops) {
-      auto count = [&](const char* s) { auto it = c.counts.find(s); return it == c.counts.end() ? 0 : it->second; };
+      // C++17 lambdas cannot capture a structured binding: capture its member by name.
+      auto count = [&counts = c.counts](const char* s) {
+        auto it = counts.find(s);
+        return it == counts.end() ? 0 : it->second;
+      };
       std::snprintf(line, sizeof line, "%-44s %-11s %5d %5d %11d %5d %16d\n", op.c_str(),
                     c.implemented ? "yes" : "no", count("pass"), count("fail"), count("unsupported"), count("error"),
                     c.opset_unsupported);
@@ -660,7 +664,10 @@ int report(const std::vector<std::string>& tests, std::vector<Outcome>& outcomes
   std::printf("\nops normrt implements: pass fail unsupported (of which for the opset) error\n");
   for (const auto& [op, c] : ops) {
     if (!c.implemented) continue;
-    auto count = [&](const char* s) { auto it = c.counts.find(s); return it == c.counts.end() ? 0 : it->second; };
+    auto count = [&counts = c.counts](const char* s) {
+      auto it = counts.find(s);
+      return it == counts.end() ? 0 : it->second;
+    };
     std::printf("  %-32s %4d %4d %4d (%d) %4d\n", op.c_str(), count("pass"), count("fail"), count("unsupported"),
                 c.opset_unsupported, count("error"));
   }
