@@ -260,6 +260,8 @@ std::unique_ptr<SignaturePlan> plan_signature(const Engine& engine, const std::m
   plan->arena_offsets.assign(slot_count, 0);
   for (size_t r = 0; r < roots.size(); ++r) plan->arena_offsets[roots[r]] = memory.offsets[r];
   plan->arena_bytes = memory.arena_bytes;
+  plan->arena_roots = std::move(roots);
+  plan->lifetimes = std::move(lifetimes);
 
   // Kernel contexts: shapes and host values now; device pointers when bound to an arena.
   for (size_t i = 0; i < node_count; ++i) {

@@ -18,6 +18,7 @@
 #include "cuda/cuda_kernel.h"
 #include "engine/device_backend.h"
 #include "engine/engine.h"
+#include "engine/memory_plan.h"
 #include "ops/evaluate.h"
 
 namespace normrt {
@@ -90,6 +91,8 @@ struct SignaturePlan {
   std::vector<NodeMode> modes;           // per node
   std::vector<std::unique_ptr<CudaKernelContext>> contexts;  // per node, for kDevice nodes
   std::vector<size_t> arena_offsets;     // per slot, for arena roots
+  std::vector<int> arena_roots;          // the slots with arena buffers, and their lifetimes (for tests)
+  std::vector<BufferLifetime> lifetimes;
   std::vector<DeviceBuffer> uploads;     // host values read as device data
   size_t arena_bytes = 0;
   size_t workspace_bytes = 0;
