@@ -4,6 +4,7 @@
 #include <cstring>
 #include <random>
 #include <set>
+#include <shared_mutex>
 
 #include "engine/memory_plan.h"
 #include "ops/shape_util.h"
@@ -32,6 +33,15 @@ std::string shapes_key(const std::map<std::string, Dims>& shapes) {
   return s;
 }
 
+// CUDA graph capture against everything that may synchronize the device (cudaMalloc/cudaFree, creating and
+// destroying streams and library handles): one context's such call while another context's stream is being
+// captured invalidates that capture (seen on the H200 with six contexts on six threads: cuBLAS then fails with
+// CUBLAS_STATUS_EXECUTION_FAILED). Captures share the lock; the others take it alone.
+std::shared_mutex& capture_guard() {
+  static std::shared_mutex* m = new std::shared_mutex;
+  return *m;
+}
+
 }  // namespace
 
 void check_cuda(cudaError_t status, const std::string& what) {
@@ -41,6 +51,7 @@ void check_cuda(cudaError_t status, const std::string& what) {
 DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
   if (bytes == 0) return;
   void* p = nullptr;
+  std::unique_lock<std::shared_mutex> lock(capture_guard());
   cudaError_t status = cudaMalloc(&p, bytes);
   if (status != cudaSuccess) {
     cudaGetLastError();  // clear the sticky-free error so that later calls do not report it
@@ -48,22 +59,33 @@ DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
                                           cudaGetErrorString(status) + " (the GPU is out of memory: use smaller "
                                           "shapes, fewer execution contexts or a smaller max shape)");
   }
-  data_ = std::shared_ptr<void>(p, [](void* q) { cudaFree(q); });
+  data_ = std::shared_ptr<void>(p, [](void* q) {
+    std::unique_lock<std::shared_mutex> free_lock(capture_guard());
+    cudaFree(q);
+  });
 }
 
 CudaHandles::CudaHandles() {
+  {
+    std::unique_lock<std::shared_mutex> lock(capture_guard());
+    create();
+  }
+  cublas_workspace = DeviceBuffer(kCublasWorkspaceBytes);
+  check_cublas(cublasSetWorkspace(cublas, cublas_workspace.data(), kCublasWorkspaceBytes), "cublasSetWorkspace");
+}
+
+void CudaHandles::create() {
   check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
   check_cudnn(cudnnCreate(&cudnn), "cudnnCreate");
   check_cudnn(cudnnSetStream(cudnn, stream), "cudnnSetStream");
   check_cublas(cublasCreate(&cublas), "cublasCreate");
   check_cublas(cublasSetStream(cublas, stream), "cublasSetStream");
-  cublas_workspace = DeviceBuffer(kCublasWorkspaceBytes);
-  check_cublas(cublasSetWorkspace(cublas, cublas_workspace.data(), kCublasWorkspaceBytes), "cublasSetWorkspace");
   check_cublas(cublasLtCreate(&cublas_lt), "cublasLtCreate");
 }
 
 CudaHandles::~CudaHandles() {
   if (stream) cudaStreamSynchronize(stream);
+  std::unique_lock<std::shared_mutex> lock(capture_guard());
   if (cublas_lt) cublasLtDestroy(cublas_lt);
   if (cublas) cublasDestroy(cublas);
   if (cudnn) cudnnDestroy(cudnn);
@@ -456,21 +478,21 @@ void CudaRunner::execute(SignaturePlan& plan) {
   // First run eager (it validates the kernels); the second captures a graph; later runs replay it.
   bool capturable = !plan.has_cpu_nodes && !plan.capture_failed;
   if (capturable && plan.runs >= 2 && !plan.graph) {
+    std::shared_lock<std::shared_mutex> lock(capture_guard());
     check_cuda(cudaStreamBeginCapture(handles_.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
     cudaGraph_t graph = nullptr;
+    cudaError_t status = cudaSuccess;
     try {
       execute_nodes(plan, true);
-    } catch (...) {
-      cudaStreamEndCapture(handles_.stream, &graph);
-      if (graph) cudaGraphDestroy(graph);
-      cudaGetLastError();
-      throw;
+    } catch (const Error&) {
+      status = cudaErrorStreamCaptureInvalidated;  // a kernel failed while capturing: run eagerly below
     }
-    cudaError_t status = cudaStreamEndCapture(handles_.stream, &graph);
+    cudaError_t end = cudaStreamEndCapture(handles_.stream, &graph);
+    if (status == cudaSuccess) status = end;
     if (status == cudaSuccess) status = cudaGraphInstantiate(&plan.graph, graph, 0);
     if (graph) cudaGraphDestroy(graph);
     if (status != cudaSuccess) {
-      // A kernel did something a graph cannot hold: this signature stays eager (correct, only slower).
+      // The signature stays eager (correct, only slower); a kernel that fails eagerly too reports it there.
       cudaGetLastError();
       plan.graph = nullptr;
       plan.capture_failed = true;

@@ -51,6 +51,9 @@ struct CudaHandles {
   cublasHandle_t cublas = nullptr;
   cublasLtHandle_t cublas_lt = nullptr;
   DeviceBuffer cublas_workspace;  // given to cuBLAS so that it never allocates while a graph is captured
+
+ private:
+  void create();
 };
 
 // The engine's weights on one device, uploaded once (every context of the engine shares them).
