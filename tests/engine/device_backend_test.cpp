@@ -106,7 +106,7 @@ TEST(DeviceBackend, ALibraryThatFailsToLoadIsNamedWithDlerror) {
   TempDir dir;
   {
     std::ofstream f(dir.file("libnormrt_cuda.so"));
-    f << "not a library";
+    f << std::string(4096, 'x');  // long enough for dlopen to read an ELF header: "invalid ELF header"
   }
   expect_error_code([&] { load_device_backend_library("cuda", dir.file("libnormrt_cuda.so")); },
                     ErrorCode::kDeviceUnavailable, {"failed to load", "invalid ELF header"});

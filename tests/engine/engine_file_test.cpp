@@ -292,14 +292,23 @@ TEST(EngineFile, NodeMissingOutputsFailsAsNormrtError) {
 
 TEST(EngineFile, PluginRecordsAreRefused) {
   std::string bytes = serialize_engine(*sample_engine());
-  // The plugins section is last: a count of 0 right before the checksum. Make it a count of 1 followed by an
-  // (empty) name, growing the section and the file by 8 bytes, and forge the checksum.
+  // The plugins section (table entry 5; the DEVICE section follows it) starts with a count of 0. Make it a count of
+  // 1 followed by an (empty) name, growing the section and the file by 8 bytes, and forge the checksum.
+  const size_t plugins_entry = 24 + 24 * 5, device_entry = 24 + 24 * 6;
+  uint64_t plugins_offset = 0, plugins_length = 0, device_offset = 0;
+  std::memcpy(&plugins_offset, &bytes[plugins_entry + 8], 8);
+  std::memcpy(&plugins_length, &bytes[plugins_entry + 16], 8);
+  std::memcpy(&device_offset, &bytes[device_entry + 8], 8);
+  ASSERT_EQ(plugins_length, 8u);
   uint64_t one = 1;
-  std::memcpy(&bytes[bytes.size() - 12], &one, 8);
-  bytes.insert(bytes.size() - 4, std::string(8, '\0'));
-  uint64_t total = bytes.size(), plugins_length = 16;
+  std::memcpy(&bytes[plugins_offset], &one, 8);
+  bytes.insert(plugins_offset + plugins_length, std::string(8, '\0'));
+  uint64_t total = bytes.size();
+  plugins_length = 16;
+  device_offset += 8;
   std::memcpy(&bytes[16], &total, 8);
-  std::memcpy(&bytes[24 + 24 * 5 + 16], &plugins_length, 8);
+  std::memcpy(&bytes[plugins_entry + 16], &plugins_length, 8);
+  std::memcpy(&bytes[device_entry + 8], &device_offset, 8);
   reseal(bytes);
   std::string message = corrupt_message(bytes);
   EXPECT_NE(message.find("plugin"), std::string::npos) << message;
