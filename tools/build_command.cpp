@@ -11,8 +11,26 @@ namespace {
 struct BuildArgs {
   std::string model, output, device = "cpu", precision = "float32";
   std::vector<std::string> min_shapes, opt_shapes, max_shapes, plugins;
-  bool verbose = false;
+  bool verbose = false, fp16 = false;
 };
+
+// "42 of 50 nodes on the GPU; 8 fall back to the CPU: Resize x2, NonZero x6".
+std::string device_summary(const Engine& engine) {
+  size_t on_device = 0;
+  std::map<std::string, int> fallback;
+  for (size_t i = 0; i < engine.graph.nodes.size(); ++i) {
+    if (engine.runs_on_device(i)) ++on_device;
+    else ++fallback[engine.graph.nodes[i].op_type];
+  }
+  std::string s = std::to_string(on_device) + " of " + std::to_string(engine.graph.nodes.size()) + " nodes on " +
+                  engine.device + " kernels";
+  size_t fallen = engine.graph.nodes.size() - on_device;
+  if (fallen) {
+    s += "; " + std::to_string(fallen) + " fall back to the CPU (shape arithmetic among them runs no kernel):";
+    for (const auto& [op, n] : fallback) s += " " + op + " x" + std::to_string(n);
+  }
+  return s;
+}
 }  // namespace
 
 void add_build_command(CLI::App& app) {
@@ -20,21 +38,22 @@ void add_build_command(CLI::App& app) {
   auto args = std::make_shared<BuildArgs>();
   cmd->add_option("model", args->model, "the ONNX model")->required();
   cmd->add_option("-o,--output", args->output, "the engine file to write")->required();
-  cmd->add_option("--device", args->device, "cpu");
+  cmd->add_option("--device", args->device, "cpu or cuda");
   // One value per occurrence: CLI11 lets a vector option swallow every following word otherwise, the model
   // path included ("build --maxShapes x:4x3 model.onnx -o e.nrt" failed with "model is required").
   cmd->add_option("--minShapes", args->min_shapes, "smallest shapes, name:DxDxD,... (repeat for more profiles)")
       ->allow_extra_args(false);
   cmd->add_option("--optShapes", args->opt_shapes, "typical shapes, name:DxDxD,...")->allow_extra_args(false);
   cmd->add_option("--maxShapes", args->max_shapes, "largest shapes, name:DxDxD,...")->allow_extra_args(false);
-  cmd->add_option("--precision", args->precision, "float32 (the CPU backend's only precision)");
+  cmd->add_option("--precision", args->precision, "float32, or float16 on cuda (the CPU computes in float32 only)");
+  cmd->add_flag("--fp16", args->fp16, "float16 storage and tensor-core kernels (cuda; same as --precision float16)");
   add_plugins_option(cmd, args->plugins);
   cmd->add_flag("-v,--verbose", args->verbose, "print what each graph pass did");
   cmd->callback([args] {
     load_plugins(args->plugins);
     BuildOptions options;
     options.device = args->device;
-    options.precision = args->precision;
+    options.precision = args->fp16 ? "float16" : args->precision;
     options.source_name = args->model;
     options.profiles = profiles_from_flags(args->min_shapes, args->opt_shapes, args->max_shapes);
     auto engine = build_engine(import_onnx_file(args->model), options);
@@ -46,6 +65,10 @@ void add_build_command(CLI::App& app) {
     for (const auto& k : engine->kernels) fast += !k.empty();
     std::cout << "built " << args->output << ": device " << engine->device << ", " << engine->profiles.size()
               << " profile(s), " << engine->graph.nodes.size() << " nodes (" << fast << " on fast kernels)\n";
+    if (engine->device != "cpu")
+      std::cout << "  " << engine->device_plan.device_name << " (compute capability "
+                << engine->device_plan.architecture << "), precision " << engine->precision << ": "
+                << device_summary(*engine) << "\n";
   });
 }
 

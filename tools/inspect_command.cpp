@@ -43,8 +43,10 @@ void inspect_model(const std::string& path) {
 
 void inspect_engine(const std::string& path) {
   auto e = load_engine(path);
-  std::cout << "engine: " << path << "\nbuilt by: normrt " << e->normrt_version << "\ndevice: " << e->device
-            << "\nsource model: " << e->source_name << "\n";
+  std::cout << "engine: " << path << "\nbuilt by: normrt " << e->normrt_version << "\ndevice: " << e->device;
+  if (e->device != "cpu")
+    std::cout << " (" << e->device_plan.device_name << ", compute capability " << e->device_plan.architecture << ")";
+  std::cout << "\nprecision: " << e->precision << "\nsource model: " << e->source_name << "\n";
   print_values("inputs", e->graph.inputs);
   print_values("outputs", e->graph.outputs);
   std::cout << "profiles: " << e->profiles.size() << "\n";
@@ -61,11 +63,27 @@ void inspect_engine(const std::string& path) {
               p->op().origin + ")"]++;
   std::cout << "plugins:" << (plugins.empty() ? " none" : "") << "\n";
   for (const auto& [op, c] : plugins) std::cout << "  " << op << " x" << c << "\n";
+  auto cpu_kernel = [&](size_t i) {
+    return e->kernels[i].empty() ? "reference:" + e->graph.nodes[i].op_type : e->kernels[i];
+  };
   std::map<std::string, int> kernels;
   for (size_t i = 0; i < e->kernels.size(); ++i)
-    kernels[e->kernels[i].empty() ? "reference:" + e->graph.nodes[i].op_type : e->kernels[i]]++;
+    kernels[e->runs_on_device(i) ? e->device_plan.kernels[i] : (e->device != "cpu" ? "cpu:" : "") + cpu_kernel(i)]++;
   std::cout << "kernels:\n";
   for (const auto& [k, c] : kernels) std::cout << "  " << k << " x" << c << "\n";
+  if (e->device != "cpu") {
+    // Per node: where it runs, its kernel, and what tuning chose in each profile.
+    std::cout << "nodes:\n";
+    for (size_t i = 0; i < e->graph.nodes.size(); ++i) {
+      const Node& node = e->graph.nodes[i];
+      std::cout << "  " << node.name << " (" << node.op_type << "): "
+                << (e->runs_on_device(i) ? e->device + " " + e->device_plan.kernels[i] : "cpu " + cpu_kernel(i));
+      for (size_t p = 0; p < e->device_plan.configs.size(); ++p)
+        if (!e->device_plan.configs[p][i].empty())
+          std::cout << "  [profile " << p << ": " << e->device_plan.configs[p][i] << "]";
+      std::cout << "\n";
+    }
+  }
   std::cout << "weights: " << e->graph.initializers.size() << " tensors, " << weight_bytes(e->graph) << " bytes\n";
   print_op_counts(e->graph);
 }

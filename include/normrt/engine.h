@@ -54,6 +54,17 @@ struct TensorInfo {
 // Outputs (and, optionally, inputs) with their names, in order.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+// A dense row-major tensor in GPU memory, for engines built for device "cuda". Inputs: memory the caller owns.
+// Outputs: fresh device memory that `owner` keeps alive (it is freed when the last copy of `owner` goes).
+struct GpuTensor {
+  DataType dtype = DataType::kUndefined;
+  Dims dims;
+  void* data = nullptr;
+  int device = 0;  // the CUDA device ordinal
+  std::shared_ptr<void> owner;
+};
+using NamedGpuTensors = std::vector<std::pair<std::string, GpuTensor>>;
+
 // A plugin op an engine uses (see normrt/plugin.h).
 struct EnginePluginOp {
   std::string domain;
@@ -79,6 +90,7 @@ class Engine {
   const std::vector<TensorInfo>& outputs() const;  // in the order run() returns them
   size_t num_profiles() const;
   const std::string& device() const;
+  const std::string& precision() const;  // "float32", or "float16" for --fp16 engines
   const std::string& normrt_version() const;  // of the normrt that built it
   const std::vector<EnginePluginOp>& plugin_ops() const;
 
@@ -106,6 +118,13 @@ class ExecutionContext {
   // Returns the outputs in the order the model declares them, with their names. Inputs are read, never
   // written, and not kept after the call; outputs are new tensors the caller owns.
   NamedTensors run(const std::map<std::string, Tensor>& inputs);
+
+  // cuda engines: inputs and outputs in GPU memory, no host copies. `cuda_stream` (a cudaStream_t, or null for
+  // the default stream) is where the caller produced the inputs and will read the outputs: the run waits for
+  // the stream's work so far, and work queued on it afterwards waits for the run. Returns before the GPU is done.
+  NamedGpuTensors run_on_device(const std::map<std::string, GpuTensor>& inputs, void* cuda_stream = nullptr);
+  // The last run's time measured on the GPU by events (copies included), in milliseconds; 0 for cpu engines.
+  double last_run_device_ms() const;
 
   const Engine& engine() const;
 

@@ -16,6 +16,7 @@ enum class ErrorCode : int {
   kIo = 6,               // a file could not be read or written
   kPluginMissing = 7,    // an engine needs a plugin that is not loaded
   kInternal = 8,         // a bug in normrt
+  kDeviceUnavailable = 9,  // the engine's device cannot be used here (no GPU, no driver, a build without it)
 };
 
 const char* error_code_name(ErrorCode code);

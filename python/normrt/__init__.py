@@ -22,14 +22,15 @@ message is the one the ``normrt`` command line prints.
 
 import os as _os
 
-from ._errors import (CorruptEngineError, Error, InternalError, InvalidArgumentError, InvalidModelError, IoError,
-                      PluginMissingError, ShapeError, UnsupportedOpError)
+from ._errors import (CorruptEngineError, DeviceUnavailableError, Error, InternalError, InvalidArgumentError,
+                      InvalidModelError, IoError, PluginMissingError, ShapeError, UnsupportedOpError)
 from ._normrt import Context, Engine, TensorInfo, __version__, deserialize, load
 from . import _normrt
 
 __all__ = ["build", "load", "deserialize", "load_plugins", "registered_plugin_ops", "Engine", "Context",
            "TensorInfo", "Error", "InvalidArgumentError", "InvalidModelError", "UnsupportedOpError", "ShapeError",
-           "CorruptEngineError", "IoError", "PluginMissingError", "InternalError", "__version__"]
+           "CorruptEngineError", "IoError", "PluginMissingError", "InternalError", "DeviceUnavailableError",
+           "__version__"]
 
 
 def _shape(value, what):

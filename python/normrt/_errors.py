@@ -68,5 +68,13 @@ class InternalError(Error):
     code_name = "internal error"
 
 
+class DeviceUnavailableError(Error):
+    """The engine's device cannot be used here: no GPU or driver, or a normrt built without its backend."""
+
+    code = 9
+    code_name = "device unavailable"
+
+
 _BY_CODE = {cls.code: cls for cls in (InvalidArgumentError, InvalidModelError, UnsupportedOpError, ShapeError,
-                                      CorruptEngineError, IoError, PluginMissingError, InternalError)}
+                                      CorruptEngineError, IoError, PluginMissingError, InternalError,
+                                      DeviceUnavailableError)}

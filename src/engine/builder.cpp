@@ -2,8 +2,10 @@
 #include <set>
 
 #include "cpu/cpu_kernel.h"
+#include "engine/device_backend.h"
 #include "engine/engine.h"
 #include "ops/evaluate.h"
+#include "passes/float16_precision.h"
 #include "plugin/plugin_instance.h"
 
 #ifndef NORMRT_VERSION
@@ -63,21 +65,30 @@ std::string describe_shapes(const Profile& profile, Dims ShapeRange::*corner) {
 }  // namespace
 
 std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
-  if (options.device != "cpu")
-    throw Error(ErrorCode::kInvalidArgument, "device '" + options.device +
-                                                 "' is not available in this build; use --device cpu");
-  if (options.precision != "float32")
+  // The device first: a build for a GPU that cannot run here fails before any work, saying why.
+  const DeviceBackend* backend = options.device == "cpu" ? nullptr : &device_backend(options.device);
+  if (!backend && options.precision != "float32")
     throw Error(ErrorCode::kInvalidArgument, "precision '" + options.precision + "' is not available on device '" +
                                                  options.device + "': the CPU backend computes in float32 only; "
                                                  "build with precision float32");
+  if (backend && options.precision != "float32" && options.precision != "float16")
+    throw Error(ErrorCode::kInvalidArgument, "precision '" + options.precision + "' is not available on device '" +
+                                                 options.device + "': build with precision float32 or float16 (--fp16)");
   PluginRegistry::global().raise_deferred_errors();
   check_supported_ops(graph);
   auto engine = std::make_shared<Engine>();
   engine->device = options.device;
+  engine->precision = options.precision;
   engine->normrt_version = NORMRT_VERSION;
   engine->source_name = options.source_name;
   engine->profiles = resolve_profiles(graph, options.profiles);
   optimize(graph, engine->build_report);
+  if (options.precision == "float16") {
+    // Nodes whose float16 form the device has a kernel for compute in float16; the others keep float32.
+    lower_to_float16(graph, [backend](const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) {
+      return backend->supports_float16(node, opset, inputs);
+    }, engine->build_report);
+  }
 
   // Every profile corner must give consistent, concrete shapes everywhere in the graph.
   const std::pair<const char*, Dims ShapeRange::*> corners[] = {
@@ -129,7 +140,8 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
       check_supported_ops(engine->graph);  // names the op and how to load its plugin
       throw Error(ErrorCode::kInternal, node.describe() + " has no schema");
     }
-    if (!op->kernel(engine->device))
+    // On a GPU, plugin ops run on the CPU (through host copies), like every node without a device kernel.
+    if (!op->kernel("cpu") && !op->kernel(engine->device))
       throw Error(ErrorCode::kUnsupportedOp, node.describe() + ": plugin op " + op->describe() +
                                                  " has no kernel for device '" + engine->device + "' (it has: " +
                                                  op->devices() + ")");
@@ -137,6 +149,7 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
     engine->plugins[i] = PluginInstance::from_node(*op, node);
   }
   engine->prepare();
+  if (backend) backend->plan(*engine);  // the device kernel per node, tuned per profile on the GPU
   return engine;
 }
 

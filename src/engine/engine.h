@@ -5,6 +5,7 @@
 #include <any>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -16,10 +17,12 @@
 namespace normrt {
 
 class PluginInstance;
+class DeviceRunner;
+struct DeviceTensor;
 
 struct BuildOptions {
-  std::string device = "cpu";
-  std::string precision = "float32";  // the only one the CPU backend computes in
+  std::string device = "cpu";         // "cpu" or "cuda"
+  std::string precision = "float32";  // "float32"; "float16" on cuda (the CPU backend computes in float32 only)
   std::vector<Profile> profiles;  // by input name; validated against the model
   std::string source_name;        // the model file, recorded in the engine
 };
@@ -31,7 +34,27 @@ class Engine {
   std::string source_name;
   Graph graph;                       // after optimization
   std::vector<Profile> profiles;     // complete: every input appears in every profile
-  std::vector<std::string> kernels;  // per node: the fast kernel's name, "" for the reference kernel
+  std::vector<std::string> kernels;  // per node: the fast CPU kernel's name, "" for the reference kernel
+  std::string precision = "float32";  // "float16": the graph was lowered to float16 storage (--fp16)
+
+  // Devices other than the CPU (the DEVICE section of the file; empty for cpu engines). Nodes the device has
+  // no kernel for run on the CPU with the kernel in `kernels` (the engine records the choice, inspect prints it).
+  struct DevicePlan {
+    std::string architecture;  // "9.0": the compute capability the engine was planned and tuned for
+    std::string device_name;   // "NVIDIA H100 80GB HBM3"
+    std::vector<std::string> kernels;               // per node: the device kernel's name, "" for a CPU fallback
+    std::vector<std::vector<std::string>> configs;  // per profile, per node: what the kernel's tune() chose
+  };
+  DevicePlan device_plan;
+  bool runs_on_device(size_t node) const {
+    return node < device_plan.kernels.size() && !device_plan.kernels[node].empty();
+  }
+  // Per device ordinal, what a backend keeps for this engine across contexts (uploaded weights).
+  struct DeviceResources {
+    std::mutex mutex;
+    std::map<int, std::shared_ptr<void>> by_device;
+  };
+  std::shared_ptr<DeviceResources> device_resources = std::make_shared<DeviceResources>();
   // Per node: the plugin op instance of a plugin node, null for built-in ops (empty: no plugin nodes). Saved
   // as the PLUGINS section (domain, name, version and fields per node); made from it again on load.
   std::vector<std::shared_ptr<const PluginInstance>> plugins;
@@ -60,12 +83,18 @@ class Engine {
 // Imports nothing: takes an imported graph, checks it, optimizes it and plans it for the profiles.
 std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options);
 
+// Checks the inputs' names, dtypes and ranks against the engine, and selects the profile they fit.
+size_t check_run_inputs(const Engine& engine, const std::map<std::string, Tensor>& inputs);
+size_t check_run_input_shapes(const Engine& engine, const std::map<std::string, std::pair<DataType, Dims>>& inputs);
+
 // Every op in the graph without a schema, all at once, in one error naming op, domain, opset and nodes.
 void check_supported_ops(const Graph& graph);
 
 class ExecutionContext {
  public:
-  explicit ExecutionContext(std::shared_ptr<const Engine> engine);
+  // A device engine runs on its device unless `on_cpu`: then every node runs its CPU kernel (the device runner
+  // does so for runs whose shapes depend on input values).
+  explicit ExecutionContext(std::shared_ptr<const Engine> engine, bool on_cpu = false);
 
   // Runs with named inputs; returns the outputs in the order the model declares them, with their names.
   std::vector<std::pair<std::string, Tensor>> run(const std::map<std::string, Tensor>& inputs);
@@ -78,8 +107,20 @@ class ExecutionContext {
   void set_profiling(bool enabled) { profiling_ = enabled; }
   const std::vector<NodeTiming>& node_timings() const { return timings_; }
 
+  // Device engines only: device memory in and out, no host copies (see DeviceRunner::run_on_device).
+  std::vector<std::pair<std::string, DeviceTensor>> run_on_device(const std::map<std::string, DeviceTensor>& inputs,
+                                                                  void* stream);
+  // Device engines: the last run's time measured by device events; 0 for the CPU.
+  double last_run_device_ms() const;
+
+  ExecutionContext(ExecutionContext&&) noexcept;
+  ~ExecutionContext();
+
  private:
+  std::vector<std::pair<std::string, Tensor>> run_on_cpu(const std::map<std::string, Tensor>& inputs);
+
   std::shared_ptr<const Engine> engine_;
+  std::unique_ptr<DeviceRunner> device_;  // set for engines of devices other than the CPU
   std::vector<std::any> node_state_;  // one cache slot per node (oneDNN primitives, ...)
   bool profiling_ = false;
   std::vector<NodeTiming> timings_;

@@ -1,4 +1,5 @@
-// The engine file format (version 1). All integers little-endian.
+// The engine file format (version 2; version 1, which lacks the DEVICE section, is still read as a cpu engine).
+// All integers little-endian.
 //
 //   offset 0   magic "NRTENGIN"                       8 bytes
 //          8   format version (u32), section count (u32)
@@ -19,6 +20,7 @@
 #include <fstream>
 
 #include "engine/byte_stream.h"
+#include "engine/device_backend.h"
 #include "engine/engine.h"
 #include "onnx/safe_file.h"
 #include "plugin/plugin_instance.h"
@@ -28,7 +30,8 @@ namespace normrt {
 namespace {
 
 constexpr char kMagic[8] = {'N', 'R', 'T', 'E', 'N', 'G', 'I', 'N'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestReadableVersion = 1;
 constexpr uint64_t kMaxEngineBytes = uint64_t{1} << 36;
 // The format's bounds. The reader refuses anything past them and the writer refuses to write it, so that an
 // engine normrt saves always loads.
@@ -42,10 +45,14 @@ constexpr uint64_t kMaxKeyBytes = 1024;                   // op types, domains, 
 constexpr uint64_t kMaxSymbolBytes = 4096;                // dim names, the source model's path
 constexpr uint64_t kMaxTagBytes = 256;                    // normrt version, device
 constexpr uint64_t kMaxTextBytes = uint64_t{1} << 20;     // the graph's name, string attributes
+constexpr uint64_t kMaxConfigBytes = 4096;                // a device kernel's tuned configuration
 
-enum SectionTag : uint32_t { kMeta = 1, kProfiles = 2, kGraph = 3, kWeights = 4, kKernels = 5, kPlugins = 6 };
-constexpr uint32_t kSectionOrder[] = {kMeta, kProfiles, kGraph, kWeights, kKernels, kPlugins};
+enum SectionTag : uint32_t {
+  kMeta = 1, kProfiles = 2, kGraph = 3, kWeights = 4, kKernels = 5, kPlugins = 6, kDevice = 7
+};
+constexpr uint32_t kSectionOrder[] = {kMeta, kProfiles, kGraph, kWeights, kKernels, kPlugins, kDevice};
 constexpr size_t kSectionCount = sizeof(kSectionOrder) / sizeof(kSectionOrder[0]);
+constexpr size_t kVersion1SectionCount = 6;  // no DEVICE section
 
 uint32_t checksum(const char* data, size_t size) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -211,6 +218,21 @@ std::string section_bytes(const Engine& e, uint32_t tag) {
         put_str(w, p->op().name, kMaxKeyBytes, "a plugin op's name");
         w.i64(p->op().version);
         put_str(w, p->fields(), kMaxPluginFieldBytes, "the plugin fields of node '" + e.graph.nodes[i].name + "'");
+      }
+      break;
+    }
+    case kDevice: {
+      // Precision, architecture, device name; the device kernel per node; per profile, the config per node.
+      const Engine::DevicePlan& plan = e.device_plan;
+      put_str(w, e.precision, kMaxTagBytes, "the precision");
+      put_str(w, plan.architecture, kMaxTagBytes, "the device architecture");
+      put_str(w, plan.device_name, kMaxTagBytes, "the device name");
+      put_count(w, plan.kernels.size(), kMaxItems, "device kernels");
+      for (const auto& k : plan.kernels) put_str(w, k, kMaxKeyBytes, "a device kernel name");
+      put_count(w, plan.configs.size(), kMaxProfiles, "profiles of device kernel configurations");
+      for (const auto& profile : plan.configs) {
+        put_count(w, profile.size(), kMaxItems, "device kernel configurations of a profile");
+        for (const auto& c : profile) put_str(w, c, kMaxConfigBytes, "a device kernel configuration");
       }
       break;
     }
@@ -402,6 +424,22 @@ void read_section(Engine& e, uint32_t tag, ByteReader& r, std::vector<PluginReco
       }
       break;
     }
+    case kDevice: {
+      Engine::DevicePlan& plan = e.device_plan;
+      e.precision = r.str(kMaxTagBytes);
+      plan.architecture = r.str(kMaxTagBytes);
+      plan.device_name = r.str(kMaxTagBytes);
+      uint64_t n = r.count(8, kMaxItems);
+      for (uint64_t i = 0; i < n; ++i) plan.kernels.push_back(r.str(kMaxKeyBytes));
+      n = r.count(8, kMaxProfiles);
+      for (uint64_t p = 0; p < n; ++p) {
+        uint64_t k = r.count(8, kMaxItems);
+        std::vector<std::string> configs;
+        for (uint64_t i = 0; i < k; ++i) configs.push_back(r.str(kMaxConfigBytes));
+        plan.configs.push_back(std::move(configs));
+      }
+      break;
+    }
   }
   if (r.remaining() != 0) r.fail("section " + std::to_string(tag) + " has " + std::to_string(r.remaining()) + " unread bytes");
 }
@@ -459,6 +497,38 @@ void resolve_plugins(Engine& engine, const std::vector<PluginRecord>& records, c
   if (records.empty()) engine.plugins.clear();
 }
 
+// The DEVICE section against the rest: a cpu engine has none of it; a device engine names a kernel (or a CPU
+// fallback) for every node and a configuration for every node in every profile.
+template <typename Corrupt>
+void check_device_fields(const Engine& e, const Corrupt& corrupt) {
+  const Engine::DevicePlan& plan = e.device_plan;
+  if (e.device == "cpu") {
+    if (e.precision != "float32") throw corrupt("a cpu engine records precision '" + e.precision + "'");
+    if (!plan.kernels.empty() || !plan.configs.empty() || !plan.architecture.empty())
+      throw corrupt("a cpu engine records device kernels");
+    return;
+  }
+  const std::vector<std::string> devices = known_devices();
+  if (std::find(devices.begin(), devices.end(), e.device) == devices.end())
+    throw corrupt("it was built for device '" + e.device + "', which this build of normrt does not support" +
+                  (e.device == "cuda" ? " (it was built with NORMRT_CUDA=OFF); rebuild normrt with the CUDA backend"
+                                      : ""));
+  if (e.precision != "float32" && e.precision != "float16") throw corrupt("it records precision '" + e.precision + "'");
+  if (plan.kernels.size() != e.graph.nodes.size())
+    throw corrupt("it records " + std::to_string(plan.kernels.size()) + " device kernels for " +
+                  std::to_string(e.graph.nodes.size()) + " nodes");
+  if (plan.configs.size() != e.profiles.size())
+    throw corrupt("it records device kernel configurations for " + std::to_string(plan.configs.size()) +
+                  " profiles, and has " + std::to_string(e.profiles.size()));
+  for (const auto& profile : plan.configs)
+    if (profile.size() != e.graph.nodes.size())
+      throw corrupt("a profile records " + std::to_string(profile.size()) + " device kernel configurations for " +
+                    std::to_string(e.graph.nodes.size()) + " nodes");
+  for (size_t i = 0; i < plan.kernels.size(); ++i)
+    if (!plan.kernels[i].empty() && e.plugin(i))
+      throw corrupt("it uses device kernel '" + plan.kernels[i] + "' for plugin " + e.graph.nodes[i].describe());
+}
+
 }  // namespace
 
 std::string serialize_engine(const Engine& engine) {
@@ -498,7 +568,7 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
   ByteReader header(bytes.data(), bytes.size(), what);
   header.take(8);
   uint32_t version = header.u32();
-  if (version != kFormatVersion)
+  if (version < kOldestReadableVersion || version > kFormatVersion)
     throw corrupt("its format version is " + std::to_string(version) + ", this normrt reads version " +
                   std::to_string(kFormatVersion) + "; rebuild the engine from the ONNX model");
   uint32_t count = header.u32();
@@ -509,7 +579,9 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
   uint32_t stored, actual = checksum(bytes.data(), bytes.size() - 4);
   std::memcpy(&stored, bytes.data() + bytes.size() - 4, 4);
   if (stored != actual) throw corrupt("its checksum does not match its contents (the file was changed or damaged); rebuild it");
-  if (count != kSectionCount) throw corrupt("it has " + std::to_string(count) + " sections, expected " + std::to_string(kSectionCount));
+  const size_t expected_count = version == 1 ? kVersion1SectionCount : kSectionCount;
+  if (count != expected_count)
+    throw corrupt("it has " + std::to_string(count) + " sections, expected " + std::to_string(expected_count));
 
   auto engine = std::make_shared<Engine>();
   std::vector<PluginRecord> plugin_records;
@@ -530,10 +602,9 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
   if (engine->normrt_version != NORMRT_VERSION)
     throw corrupt("it was built by normrt " + engine->normrt_version + " and this is normrt " + NORMRT_VERSION +
                   "; rebuild the engine with this version");
-  if (engine->device != "cpu")
-    throw corrupt("it was built for device '" + engine->device + "', which this build of normrt does not support");
   PluginRegistry::global().raise_deferred_errors();
   resolve_plugins(*engine, plugin_records, what, corrupt);
+  check_device_fields(*engine, corrupt);
   try {
     engine->graph.verify();
     // The importer never makes an input that is also a weight; in a file it would make the runtime ignore what
@@ -554,6 +625,8 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
   } catch (const Error& e) {
     throw corrupt(e.what());
   }
+  // Last, once the file is known to be whole: whether this machine can run it (loads the device's backend).
+  if (engine->device != "cpu") device_backend(engine->device).check(*engine, what);
   return engine;
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <new>
 
+#include "engine/device_backend.h"
 #include "engine/engine.h"
 #include "onnx/importer.h"
 #include "plugin/plugin_instance.h"
@@ -135,6 +136,7 @@ const std::vector<TensorInfo>& Engine::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Engine::outputs() const { return impl_->outputs; }
 size_t Engine::num_profiles() const { return impl_->plan->profiles.size(); }
 const std::string& Engine::device() const { return impl_->plan->device; }
+const std::string& Engine::precision() const { return impl_->plan->precision; }
 const std::string& Engine::normrt_version() const { return impl_->plan->normrt_version; }
 const std::vector<EnginePluginOp>& Engine::plugin_ops() const { return impl_->plugin_ops; }
 
@@ -163,6 +165,30 @@ const Engine& ExecutionContext::engine() const {
 NamedTensors ExecutionContext::run(const std::map<std::string, Tensor>& inputs) {
   if (!impl_) throw Error(ErrorCode::kInvalidArgument, "run() on an ExecutionContext that was moved from");
   return guarded("running an engine", [&] { return impl_->runner.run(inputs); });
+}
+
+NamedGpuTensors ExecutionContext::run_on_device(const std::map<std::string, GpuTensor>& inputs, void* cuda_stream) {
+  if (!impl_) throw Error(ErrorCode::kInvalidArgument, "run_on_device() on an ExecutionContext that was moved from");
+  return guarded("running an engine", [&] {
+    std::map<std::string, ::normrt::DeviceTensor> device_inputs;
+    for (const auto& [name, t] : inputs) {
+      ::normrt::DeviceTensor d;
+      d.dtype = t.dtype;
+      d.dims = t.dims;
+      d.data = t.data;
+      d.device = t.device;
+      device_inputs[name] = d;
+    }
+    NamedGpuTensors outputs;
+    for (auto& [name, d] : impl_->runner.run_on_device(device_inputs, cuda_stream))
+      outputs.emplace_back(name, GpuTensor{d.dtype, d.dims, d.data, d.device, d.owner});
+    return outputs;
+  });
+}
+
+double ExecutionContext::last_run_device_ms() const {
+  if (!impl_) throw Error(ErrorCode::kInvalidArgument, "last_run_device_ms() on an ExecutionContext that was moved from");
+  return impl_->runner.last_run_device_ms();
 }
 
 // ---- Builder ----

@@ -1,18 +1,22 @@
 #include <chrono>
 #include <set>
 
+#include "engine/device_backend.h"
 #include "engine/engine.h"
 #include "ops/evaluate.h"
 #include "plugin/plugin_instance.h"
 
 namespace normrt {
 
-ExecutionContext::ExecutionContext(std::shared_ptr<const Engine> engine)
-    : engine_(std::move(engine)), node_state_(engine_->steps.size()) {}
+ExecutionContext::ExecutionContext(std::shared_ptr<const Engine> engine, bool on_cpu)
+    : engine_(std::move(engine)), node_state_(engine_->steps.size()) {
+  if (engine_->device != "cpu" && !on_cpu) device_ = device_backend(engine_->device).create_runner(engine_);
+}
 
-namespace {
+ExecutionContext::ExecutionContext(ExecutionContext&&) noexcept = default;
+ExecutionContext::~ExecutionContext() = default;
 
-void check_inputs(const Engine& engine, const std::map<std::string, Tensor>& inputs) {
+size_t check_run_input_shapes(const Engine& engine, const std::map<std::string, std::pair<DataType, Dims>>& inputs) {
   std::vector<std::string> names;
   std::string listing;
   for (const auto& in : engine.graph.inputs) {
@@ -29,26 +33,50 @@ void check_inputs(const Engine& engine, const std::map<std::string, Tensor>& inp
     if (it == inputs.end())
       throw Error(ErrorCode::kInvalidArgument, "input '" + in.name + "' " + in.shape.to_string() + " " +
                                                    dtype_name(in.dtype) + " was not given; the inputs are: " + listing);
-    const Tensor& t = it->second;
-    if (t.dtype() != in.dtype)
+    const auto& [dtype, dims] = it->second;
+    if (dtype != in.dtype)
       throw Error(ErrorCode::kInvalidArgument, "input '" + in.name + "' must be " + dtype_name(in.dtype) + " but is " +
-                                                   dtype_name(t.dtype()) + "; convert it (numpy: x.astype(numpy." +
+                                                   dtype_name(dtype) + "; convert it (numpy: x.astype(numpy." +
                                                    dtype_name(in.dtype) + "))");
-    if (t.rank() != in.shape.rank())
+    if (dims.size() != in.shape.rank())
       throw Error(ErrorCode::kShapeError, "input '" + in.name + "' must have rank " + std::to_string(in.shape.rank()) +
-                                              " " + in.shape.to_string() + " but has rank " + std::to_string(t.rank()) +
-                                              " (" + dims_to_string(t.dims()) + ")");
+                                              " " + in.shape.to_string() + " but has rank " +
+                                              std::to_string(dims.size()) + " (" + dims_to_string(dims) + ")");
   }
   std::map<std::string, Dims> shapes;
-  for (const auto& [name, t] : inputs) shapes[name] = t.dims();
-  select_profile(engine.profiles, shapes);
+  for (const auto& [name, t] : inputs) shapes[name] = t.second;
+  return select_profile(engine.profiles, shapes);
 }
 
-}  // namespace
+size_t check_run_inputs(const Engine& engine, const std::map<std::string, Tensor>& inputs) {
+  std::map<std::string, std::pair<DataType, Dims>> shapes;
+  for (const auto& [name, t] : inputs) shapes[name] = {t.dtype(), t.dims()};
+  return check_run_input_shapes(engine, shapes);
+}
+
+std::vector<std::pair<std::string, DeviceTensor>> ExecutionContext::run_on_device(
+    const std::map<std::string, DeviceTensor>& inputs, void* stream) {
+  if (!device_)
+    throw Error(ErrorCode::kInvalidArgument, "run_on_device needs an engine built for a GPU; this engine is for "
+                                             "device '" + engine_->device + "': pass host tensors to run()");
+  std::map<std::string, std::pair<DataType, Dims>> shapes;
+  for (const auto& [name, t] : inputs) shapes[name] = {t.dtype, t.dims};
+  check_run_input_shapes(*engine_, shapes);
+  return device_->run_on_device(inputs, stream);
+}
+
+double ExecutionContext::last_run_device_ms() const { return device_ ? device_->last_run_device_ms() : 0.0; }
 
 std::vector<std::pair<std::string, Tensor>> ExecutionContext::run(const std::map<std::string, Tensor>& inputs) {
+  if (!device_) return run_on_cpu(inputs);
+  check_run_inputs(*engine_, inputs);
+  return device_->run(inputs);
+}
+
+// The CPU engine, and device engines' runs whose shapes depend on input values (the device runner calls it).
+std::vector<std::pair<std::string, Tensor>> ExecutionContext::run_on_cpu(const std::map<std::string, Tensor>& inputs) {
   const Engine& engine = *engine_;
-  check_inputs(engine, inputs);
+  check_run_inputs(engine, inputs);
   std::vector<Tensor> values(engine.slot_names.size());
   for (size_t i = 0; i < engine.graph.inputs.size(); ++i)
     values[engine.input_slots[i]] = inputs.at(engine.graph.inputs[i].name);

@@ -18,6 +18,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kIo: return "I/O error";
     case ErrorCode::kPluginMissing: return "plugin missing";
     case ErrorCode::kInternal: return "internal error";
+    case ErrorCode::kDeviceUnavailable: return "device unavailable";
   }
   return "unknown error";
 }

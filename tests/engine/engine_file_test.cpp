@@ -190,11 +190,11 @@ TEST(EngineFile, FifoIsNotWaitedOn) {
 
 TEST(EngineFile, WrongFormatVersionAsksForARebuild) {
   std::string bytes = serialize_engine(*sample_engine());
-  uint32_t version = 2;
+  uint32_t version = 3;
   std::memcpy(&bytes[8], &version, 4);
   reseal(bytes);
   std::string message = corrupt_message(bytes);
-  EXPECT_NE(message.find("format version is 2, this normrt reads version 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("format version is 3, this normrt reads version 2"), std::string::npos) << message;
   EXPECT_NE(message.find("rebuild the engine from the ONNX model"), std::string::npos) << message;
   bytes[8] = 0;  // version 0, checksum now wrong too: the version is reported first
   EXPECT_NE(corrupt_message(bytes).find("format version is 0"), std::string::npos);
@@ -207,8 +207,8 @@ TEST(EngineFile, OtherNormrtVersionOrDeviceIsRefused) {
   EXPECT_NE(message.find("built by normrt 0.0.1 and this is normrt"), std::string::npos) << message;
   EXPECT_NE(message.find("rebuild the engine with this version"), std::string::npos) << message;
   engine = sample_engine();
-  engine->device = "cuda";
-  EXPECT_NE(corrupt_message(serialize_engine(*engine)).find("built for device 'cuda'"), std::string::npos);
+  engine->device = "tpu";  // cuda engines: tests/engine/device_backend_test.cpp
+  EXPECT_NE(corrupt_message(serialize_engine(*engine)).find("built for device 'tpu'"), std::string::npos);
 }
 
 TEST(EngineFile, UnknownKernelAsksForARebuild) {
@@ -292,14 +292,23 @@ TEST(EngineFile, NodeMissingOutputsFailsAsNormrtError) {
 
 TEST(EngineFile, PluginRecordsAreRefused) {
   std::string bytes = serialize_engine(*sample_engine());
-  // The plugins section is last: a count of 0 right before the checksum. Make it a count of 1 followed by an
-  // (empty) name, growing the section and the file by 8 bytes, and forge the checksum.
+  // The plugins section (table entry 5; the DEVICE section follows it) starts with a count of 0. Make it a count of
+  // 1 followed by an (empty) name, growing the section and the file by 8 bytes, and forge the checksum.
+  const size_t plugins_entry = 24 + 24 * 5, device_entry = 24 + 24 * 6;
+  uint64_t plugins_offset = 0, plugins_length = 0, device_offset = 0;
+  std::memcpy(&plugins_offset, &bytes[plugins_entry + 8], 8);
+  std::memcpy(&plugins_length, &bytes[plugins_entry + 16], 8);
+  std::memcpy(&device_offset, &bytes[device_entry + 8], 8);
+  ASSERT_EQ(plugins_length, 8u);
   uint64_t one = 1;
-  std::memcpy(&bytes[bytes.size() - 12], &one, 8);
-  bytes.insert(bytes.size() - 4, std::string(8, '\0'));
-  uint64_t total = bytes.size(), plugins_length = 16;
+  std::memcpy(&bytes[plugins_offset], &one, 8);
+  bytes.insert(plugins_offset + plugins_length, std::string(8, '\0'));
+  uint64_t total = bytes.size();
+  plugins_length = 16;
+  device_offset += 8;
   std::memcpy(&bytes[16], &total, 8);
-  std::memcpy(&bytes[24 + 24 * 5 + 16], &plugins_length, 8);
+  std::memcpy(&bytes[plugins_entry + 16], &plugins_length, 8);
+  std::memcpy(&bytes[device_entry + 8], &device_offset, 8);
   reseal(bytes);
   std::string message = corrupt_message(bytes);
   EXPECT_NE(message.find("plugin"), std::string::npos) << message;

@@ -59,9 +59,14 @@ TEST(PluginEngineFile, RecordsDomainNameVersionAndFieldsOfEachPluginNode) {
   std::memcpy(fields, p->fields().data(), sizeof fields);
   EXPECT_EQ(fields[0], 3.0f);
   EXPECT_EQ(fields[1], 0.5f);
-  // The PLUGINS section, last before the checksum: count 1, node 1, domain, name, version 1, the fields.
+  // The PLUGINS section (table entry 5, before the DEVICE section): count 1, node 1, domain, name, version 1, the
+  // fields.
   std::string bytes = serialize_engine(*engine);
-  std::string tail = bytes.substr(bytes.size() - 4 - 8 - 8 - 8 - 15 - 8 - 10 - 8 - 8 - 8);
+  uint64_t plugins_offset = 0, plugins_length = 0;
+  std::memcpy(&plugins_offset, &bytes[24 + 24 * 5 + 8], 8);
+  std::memcpy(&plugins_length, &bytes[24 + 24 * 5 + 16], 8);
+  std::string tail = bytes.substr(plugins_offset, plugins_length);
+  ASSERT_EQ(tail.size(), 8u + 8 + 8 + 15 + 8 + 10 + 8 + 8 + 8);
   uint64_t count, node, domain_length;
   std::memcpy(&count, tail.data(), 8);
   std::memcpy(&node, tail.data() + 8, 8);

@@ -1,0 +1,202 @@
+// The CUDA DeviceBackend: registered when libnormrt_cuda.so loads (libnormrt dlopens it on first use of device
+// "cuda"). Build chooses a CUDA kernel per node (or the CPU) and tunes kernels per profile on this GPU; load checks
+// that the engine was planned for this GPU's architecture; contexts are CudaRunners (cuda_runtime.h).
+#include <algorithm>
+
+#include "cuda/cuda_runtime.h"
+#include "engine/device_backend.h"
+
+namespace normrt {
+namespace cuda {
+
+namespace {
+
+// What tune() may use as scratch (the runtime allocates what the chosen configuration's workspace() asks for).
+constexpr size_t kTuneWorkspaceBytes = size_t{256} << 20;
+
+struct GpuInfo {
+  int ordinal = 0;
+  std::string name;
+  std::string architecture;  // "9.0"
+};
+
+GpuInfo current_gpu() {
+  GpuInfo info;
+  check_cuda(cudaGetDevice(&info.ordinal), "cudaGetDevice");
+  cudaDeviceProp prop{};
+  check_cuda(cudaGetDeviceProperties(&prop, info.ordinal), "cudaGetDeviceProperties");
+  info.name = prop.name;
+  info.architecture = std::to_string(prop.major) + "." + std::to_string(prop.minor);
+  return info;
+}
+
+void input_types(const Node& node, const GraphTypes& types, std::vector<TypeShape>* out) {
+  out->clear();
+  for (const auto& in : node.inputs) out->push_back(in.empty() ? TypeShape{} : types.types.at(in));
+}
+
+// Tunes the kernels that have tune() at one profile's opt shapes: random inputs, the real weights.
+void tune_profile(Engine& engine, size_t p, const GpuInfo& gpu) {
+  std::vector<std::string>& configs = engine.device_plan.configs[p];
+  bool any = false;
+  for (size_t i = 0; i < engine.graph.nodes.size(); ++i)
+    if (engine.runs_on_device(i)) {
+      const CudaKernel* k = CudaKernelRegistry::global().find(engine.device_plan.kernels[i]);
+      any |= k && k->tune;
+    }
+  if (!any) return;
+  std::map<std::string, Shape> shapes;
+  for (const auto& [name, range] : engine.profiles[p].inputs) shapes[name] = Shape::from_dims(range.opt);
+  GraphTypes types = infer_graph(engine.graph, shapes);
+  CudaHandles handles;
+  DeviceBuffer workspace(kTuneWorkspaceBytes);
+  std::any state;
+  for (size_t i = 0; i < engine.graph.nodes.size(); ++i) {
+    if (!engine.runs_on_device(i)) continue;
+    const CudaKernel* kernel = CudaKernelRegistry::global().find(engine.device_plan.kernels[i]);
+    if (!kernel || !kernel->tune) continue;
+    const Node& node = engine.graph.nodes[i];
+    bool shapes_known = true, outputs_known = true;
+    for (const auto& out : node.outputs) {
+      if (out.empty()) continue;
+      if (!types.types.at(out).shape.fully_known()) shapes_known = false;
+      if (!types.values.count(out)) outputs_known = false;
+    }
+    for (const auto& in : node.inputs)
+      if (!in.empty() && !types.types.at(in).shape.fully_known()) shapes_known = false;
+    if (!shapes_known || outputs_known) continue;  // data-dependent shapes, or shape arithmetic: nothing to tune
+    CudaKernelContext ctx(node, engine.steps[i].opset);
+    std::vector<Tensor> host_inputs;
+    std::vector<DeviceBuffer> buffers;
+    host_inputs.reserve(node.inputs.size());
+    for (size_t j = 0; j < node.inputs.size(); ++j) {
+      DeviceValue v;
+      if (!node.inputs[j].empty()) {
+        const TypeShape& ts = types.types.at(node.inputs[j]);
+        v.dtype = ts.dtype;
+        v.dims = ts.shape.concrete();
+        auto known = types.values.find(node.inputs[j]);
+        host_inputs.push_back(known != types.values.end() ? known->second
+                                                          : random_tensor(ts.dtype, v.dims, static_cast<uint32_t>(j)));
+        v.host = known != types.values.end() ? &known->second : nullptr;
+        buffers.emplace_back(host_inputs.back().nbytes());
+        v.data = buffers.back().data();
+        if (host_inputs.back().nbytes())
+          check_cuda(cudaMemcpy(v.data, host_inputs.back().raw(), host_inputs.back().nbytes(), cudaMemcpyHostToDevice),
+                     "uploading tuning inputs");
+      }
+      ctx.inputs.push_back(v);
+    }
+    for (const auto& out : node.outputs) {
+      DeviceValue v;
+      if (!out.empty()) {
+        const TypeShape& ts = types.types.at(out);
+        v.dtype = ts.dtype;
+        v.dims = ts.shape.concrete();
+        buffers.emplace_back(v.nbytes());
+        v.data = buffers.back().data();
+      }
+      ctx.outputs.push_back(v);
+    }
+    ctx.stream = handles.stream;
+    ctx.cudnn = handles.cudnn;
+    ctx.cublas = handles.cublas;
+    ctx.cublas_lt = handles.cublas_lt;
+    ctx.workspace = workspace.data();
+    ctx.workspace_bytes = workspace.bytes();
+    state.reset();
+    ctx.state = &state;
+    try {
+      configs[i] = kernel->tune(ctx);
+    } catch (const Error& e) {
+      throw Error(e.code(), "tuning " + node.describe() + " (kernel " + kernel->name + ") for profile " +
+                                std::to_string(p) + " on " + gpu.name + ": " + e.what());
+    }
+    check_cuda(cudaStreamSynchronize(handles.stream), "tuning " + node.describe());
+  }
+}
+
+class CudaBackend : public DeviceBackend {
+ public:
+  std::string device() const override { return "cuda"; }
+
+  void require_device() const override {
+    int count = 0;
+    cudaError_t status = cudaGetDeviceCount(&count);
+    if (status != cudaSuccess) {
+      cudaGetLastError();
+      throw Error(ErrorCode::kDeviceUnavailable,
+                  std::string("device 'cuda' is unavailable: no usable NVIDIA GPU (cudaGetDeviceCount: ") +
+                      cudaGetErrorString(status) + "); run on a machine with an NVIDIA GPU and its driver, or build "
+                      "the engine with --device cpu");
+    }
+    if (count == 0)
+      throw Error(ErrorCode::kDeviceUnavailable, "device 'cuda' is unavailable: the CUDA driver sees no GPU; run on "
+                                                 "a machine with an NVIDIA GPU, or build the engine with --device cpu");
+  }
+
+  bool supports_float16(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) const override {
+    return CudaKernelRegistry::global().choose(node, opset, inputs) != nullptr;
+  }
+
+  void plan(Engine& engine) const override {
+    GpuInfo gpu = current_gpu();
+    Engine::DevicePlan& plan = engine.device_plan;
+    plan.architecture = gpu.architecture;
+    plan.device_name = gpu.name;
+    plan.kernels.assign(engine.graph.nodes.size(), "");
+    GraphTypes symbolic = infer_graph(engine.graph, {});
+    std::vector<TypeShape> inputs;
+    for (size_t i = 0; i < engine.graph.nodes.size(); ++i) {
+      if (engine.plugin(i)) continue;  // plugin ops run on the CPU
+      const Node& node = engine.graph.nodes[i];
+      input_types(node, symbolic, &inputs);
+      if (const CudaKernel* k = CudaKernelRegistry::global().choose(node, engine.steps[i].opset, inputs))
+        plan.kernels[i] = k->name;
+    }
+    plan.configs.assign(engine.profiles.size(), std::vector<std::string>(engine.graph.nodes.size()));
+    for (size_t p = 0; p < engine.profiles.size(); ++p) tune_profile(engine, p, gpu);
+  }
+
+  void check(const Engine& engine, const std::string& what) const override {
+    const Engine::DevicePlan& plan = engine.device_plan;
+    for (size_t i = 0; i < plan.kernels.size(); ++i) {
+      if (plan.kernels[i].empty()) continue;
+      const Node& node = engine.graph.nodes[i];
+      const CudaKernel* k = CudaKernelRegistry::global().find(plan.kernels[i]);
+      if (!k)
+        throw Error(ErrorCode::kCorruptEngine, what + " uses CUDA kernel '" + plan.kernels[i] + "' for " +
+                                                   node.describe() + ", which this normrt does not have; rebuild the "
+                                                   "engine");
+      if (k->op_type != node.op_type || k->domain != node.domain)
+        throw Error(ErrorCode::kCorruptEngine, what + " uses CUDA kernel '" + plan.kernels[i] + "', which implements " +
+                                                   (k->domain.empty() ? "" : k->domain + "::") + k->op_type + ", for " +
+                                                   node.describe() + "; rebuild the engine");
+    }
+    GpuInfo gpu = current_gpu();
+    if (plan.architecture != gpu.architecture)
+      throw Error(ErrorCode::kDeviceUnavailable,
+                  what + " was built for a GPU of compute capability " + plan.architecture + " (" + plan.device_name +
+                      "), and this GPU (" + gpu.name + ") has compute capability " + gpu.architecture +
+                      "; rebuild the engine on this GPU");
+  }
+
+  std::unique_ptr<DeviceRunner> create_runner(std::shared_ptr<const Engine> engine) const override {
+    return std::make_unique<CudaRunner>(std::move(engine));
+  }
+
+  std::string describe_device() const override {
+    GpuInfo gpu = current_gpu();
+    return gpu.name + " (compute capability " + gpu.architecture + ")";
+  }
+};
+
+struct Registration {
+  Registration() { register_device_backend(std::make_shared<CudaBackend>()); }
+};
+const Registration registration;
+
+}  // namespace
+
+}  // namespace cuda
+}  // namespace normrt

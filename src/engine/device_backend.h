@@ -1,0 +1,76 @@
+// Backends for devices other than the CPU. libnormrt never links a GPU library: a backend lives in its own
+// shared library (libnormrt_cuda.so for "cuda"), registers itself when loaded, and libnormrt loads it from its
+// own directory the first time an engine names its device. The CLI and the Python module therefore need no GPU
+// link, and a machine without one gets an error that says why, never a crash.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ops/op.h"
+
+namespace normrt {
+
+class Engine;
+struct BuildOptions;
+
+// A tensor in device memory that the caller owns (inputs) or receives (outputs, `owner` frees it).
+struct DeviceTensor {
+  DataType dtype = DataType::kUndefined;
+  Dims dims;
+  void* data = nullptr;
+  int device = 0;                 // the device ordinal
+  std::shared_ptr<void> owner;    // outputs: keeps `data` alive; frees it when the last copy goes
+  size_t nbytes() const { return static_cast<size_t>(element_count(dims)) * dtype_size(dtype); }
+};
+
+// What one execution context does on a device; made by DeviceBackend::create_runner.
+class DeviceRunner {
+ public:
+  virtual ~DeviceRunner() = default;
+  // Host tensors in, host tensors out, in the model's output order (the inputs are already checked).
+  virtual std::vector<std::pair<std::string, Tensor>> run(const std::map<std::string, Tensor>& inputs) = 0;
+  // Device memory in and out; `stream` (a cudaStream_t for CUDA, may be null) is the caller's stream that
+  // produced the inputs and will consume the outputs: the run is ordered after it and it after the run.
+  virtual std::vector<std::pair<std::string, DeviceTensor>> run_on_device(
+      const std::map<std::string, DeviceTensor>& inputs, void* stream) = 0;
+  // The time of the last run on the device, from events around its work (copies included), in milliseconds.
+  virtual double last_run_device_ms() const = 0;
+};
+
+class DeviceBackend {
+ public:
+  virtual ~DeviceBackend() = default;
+  virtual std::string device() const = 0;  // "cuda"
+  // Throws (kDeviceUnavailable) when the device cannot be used here: no GPU, a driver error.
+  virtual void require_device() const = 0;
+  // Build: whether a node can run with these float16 input types (for the --fp16 lowering).
+  virtual bool supports_float16(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) const = 0;
+  // Build: the device fields of the engine (device name and architecture, the kernel per node and the tuned
+  // configuration per node and profile). The graph is final; engine.kernels holds the CPU kernels.
+  virtual void plan(Engine& engine) const = 0;
+  // Load: refuses an engine this device cannot run (another architecture, an unknown kernel).
+  virtual void check(const Engine& engine, const std::string& what) const = 0;
+  virtual std::unique_ptr<DeviceRunner> create_runner(std::shared_ptr<const Engine> engine) const = 0;
+  // "NVIDIA H100 80GB HBM3 (compute capability 9.0)": the device this process runs on.
+  virtual std::string describe_device() const = 0;
+};
+
+// Called by a backend library when it loads (a static initializer); a second backend for a device replaces
+// nothing and is ignored.
+void register_device_backend(std::shared_ptr<const DeviceBackend> backend);
+
+// The backend for `device`, loading its library on first use. Throws a kDeviceUnavailable error that names the
+// problem and the fix: a device normrt has no backend for, a build without it (NORMRT_CUDA=OFF), a library that
+// fails to load (with dlerror's message), or no usable GPU.
+const DeviceBackend& device_backend(const std::string& device);
+
+// For tests: loads `path` as the backend library of `device` and reports failures as device_backend() would.
+void load_device_backend_library(const std::string& device, const std::string& path);
+
+// The devices engines can be built for: "cpu", and "cuda" in builds with the CUDA backend.
+std::vector<std::string> known_devices();
+
+}  // namespace normrt
