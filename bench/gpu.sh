@@ -1,45 +1,76 @@
 #!/usr/bin/env bash
-# One device call: the GPU tests, then the normalization kernel benchmark beside PyTorch on the same GPU.
-# Prints a short table last and writes everything under $OUT (the device tool's folder) or out/gpu.
+# One device call: the GPU tests (kernels against the CPU reference, the engine runtime, every fixture model on
+# CUDA against the CPU engine), the command line end to end, the whole-network benchmark beside PyTorch
+# (bench/gpu_networks.py) and the normalization kernel benchmark (gpu_norm_bench + bench/gpu_norm.py).
+# Prints a short summary per stage and writes everything under $OUT (the device tool's folder) or out/gpu.
 #
-#   bash bench/gpu.sh [BIN_DIR]        # BIN_DIR holds normrt_cuda_tests, gpu_norm_bench, libnormrt_cuda.so
-#   STAGES="tests normrt torch" (default: all three); TORCH_FLAGS="--no-compile" to skip torch.compile.
-#
-# Built here (no GPU needed): cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2
-# On the device machine the CUDA libraries come from the system:
-#   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu:/usr/local/cuda-13.0/targets/x86_64-linux/lib
+# Built and packed here (no GPU needed):
+#   cmake --build build -j2 && bash bench/pack_for_device.sh build .devcarry
+# then one device call, carrying .devcarry:
+#   bash bench/gpu.sh .devcarry
+# STAGES picks stages (default "tests cli networks"; "kernels" adds the normalization kernel benchmark);
+# NETWORK_FLAGS are passed to gpu_networks.py (e.g. "--no-compile --models resnet50_gn").
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BIN=$(cd "${1:-build}" && pwd)
+PACK=$(cd "${1:-.devcarry}" && pwd)
 RESULTS=${OUT:-out/gpu}
-STAGES=${STAGES:-tests normrt torch}
+STAGES=${STAGES:-tests cli networks}
 mkdir -p "$RESULTS"
-export LD_LIBRARY_PATH="$BIN:/usr/lib/x86_64-linux-gnu:/usr/local/cuda-13.0/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}"
+export LD_LIBRARY_PATH="$(bash "$PACK/unpack.sh"):${LD_LIBRARY_PATH:-}"
+export NORMRT_FIXTURES_DIR="$PACK/fixtures"
 export PYTHONUNBUFFERED=1
+BIN=$PACK/bin
 status=0
 
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.limit \
-  --format=csv > "$RESULTS/gpu.txt" 2>&1
+nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.max.sm --format=csv > "$RESULTS/gpu.txt" 2>&1
 cat "$RESULTS/gpu.txt"
 
 if [[ " $STAGES " == *" tests "* ]]; then
-  timeout "${TESTS_TIMEOUT:-120}" "$BIN/normrt_cuda_tests" > "$RESULTS/tests.log" 2>&1 || status=1
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests ran|worst error|FAILED" "$RESULTS/tests.log" | head -40
+  start=$SECONDS
+  timeout "${TESTS_TIMEOUT:-240}" "$BIN/normrt_cuda_tests" ${TEST_FILTER:+--gtest_filter=$TEST_FILTER} \
+    > "$RESULTS/tests.log" 2>&1 || status=1
+  echo "== GPU tests ($((SECONDS - start)) s)"
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests ran|FAILED TEST" "$RESULTS/tests.log" | head -60
+  grep -B2 -A12 -E "^\[  FAILED  \] [A-Za-z]" "$RESULTS/tests.log" | grep -vE "^\[ +(RUN|OK) " | head -80
 fi
 
-if [[ " $STAGES " == *" normrt "* ]]; then
+if [[ " $STAGES " == *" cli "* ]]; then
+  echo "== command line"
+  model=$HERE/../examples/models/conv_gn_relu
+  shapes="--minShapes=input:1x3x32x32 --optShapes=input:2x3x32x32 --maxShapes=input:8x3x32x32"
+  cli=${WORK:-/tmp/normrt-gpu}/cli && mkdir -p "$cli"  # engines and outputs stay out of $OUT (8 files come back)
+  "$BIN/normrt" build "$model/model.onnx" -o "$cli/gpu.nrt" --device cuda $shapes 2>&1 | tail -3 || status=1
+  "$BIN/normrt" build "$model/model.onnx" -o "$cli/cpu.nrt" $shapes > /dev/null 2>&1 || status=1
+  "$BIN/normrt" inspect "$cli/gpu.nrt" > "$cli/inspect.txt" 2>&1 && grep -iE "device|kernel" "$cli/inspect.txt" | head -12
+  "$BIN/normrt" run "$cli/gpu.nrt" --input input="$model/input.npy" --output-dir "$cli/gpu" > /dev/null || status=1
+  "$BIN/normrt" run "$cli/cpu.nrt" --input input="$model/input.npy" --output-dir "$cli/cpu" > /dev/null || status=1
+  python3 - "$cli" <<'PY'
+import glob, sys, numpy as np
+d = sys.argv[1]
+for g in sorted(glob.glob(d + "/gpu/*.npy")):
+    c = g.replace("/gpu/", "/cpu/")
+    a, b = np.load(g), np.load(c)
+    print(f"run: {g.split('/')[-1]} gpu vs cpu max abs diff {float(np.abs(a - b).max()):.3g}")
+PY
+  "$BIN/normrt" bench "$cli/gpu.nrt" --shapes=input:8x3x32x32 --iterations 100 --warmup 10 2>&1 | tail -4
+  "$BIN/normrt" build "$model/model.onnx" -o "$cli/gpu16.nrt" --device cuda --fp16 $shapes 2>&1 | tail -2
+fi
+
+if [[ " $STAGES " == *" networks "* ]]; then
+  echo "== networks"
+  work=${WORK:-/tmp/normrt-gpu}/networks  # exported models are hundreds of MB: only the results go to $OUT
+  timeout "${NETWORKS_TIMEOUT:-420}" python3 "$HERE/gpu_networks.py" --normrt "$BIN/normrt" --out "$work" \
+    --deadline-s "${NETWORKS_DEADLINE:-360}" ${NETWORK_FLAGS:-} > "$RESULTS/networks.log" 2>&1 || status=1
+  cp "$work/networks.jsonl" "$work/networks.md" "$RESULTS/" 2>/dev/null
+  tail -n 40 "$RESULTS/networks.log"
+fi
+
+if [[ " $STAGES " == *" kernels "* ]]; then
+  echo "== normalization kernels"
   timeout "${BENCH_TIMEOUT:-180}" "$BIN/gpu_norm_bench" --out "$RESULTS/normrt.jsonl" > "$RESULTS/normrt.log" 2>&1 || status=1
-  cat "$RESULTS/normrt.log"
-fi
-
-if [[ " $STAGES " == *" torch "* ]]; then
   timeout "${TORCH_TIMEOUT:-420}" python3 "$HERE/gpu_norm.py" --out "$RESULTS/torch.jsonl" ${TORCH_FLAGS:-} \
     > "$RESULTS/torch.log" 2>&1 || status=1
-  tail -n 3 "$RESULTS/torch.log"
-  if [[ -s "$RESULTS/normrt.jsonl" && -s "$RESULTS/torch.jsonl" ]]; then
-    python3 "$HERE/gpu_norm.py" --table-only --out "$RESULTS/torch.jsonl" --normrt "$RESULTS/normrt.jsonl" \
-      --table "$RESULTS/table.md" > /dev/null
-    cat "$RESULTS/table.md"
-  fi
+  python3 "$HERE/gpu_norm.py" --table-only --out "$RESULTS/torch.jsonl" --normrt "$RESULTS/normrt.jsonl" \
+    --table "$RESULTS/table.md" > /dev/null && cat "$RESULTS/table.md"
 fi
 exit $status

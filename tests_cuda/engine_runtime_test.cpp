@@ -254,6 +254,46 @@ TEST(CudaEngine, OutOfProfileShapesAreTheCpuError) {
   EXPECT_THROW(context.run({{"x", random({3, 8}, 1)}}), Error);  // a missing input
 }
 
+// y = Gather(table, ids) on the GPU: an id outside the table fails the run like on the CPU, on the first
+// (eager) run and on replayed CUDA graphs, and the context keeps working afterwards.
+TEST(CudaEngine, OutOfRangeGatherIndexFailsTheRunNamingTheNode) {
+  NORMRT_REQUIRE_GPU();
+  Graph g;
+  g.opsets = {{"", 17}};
+  ValueInfo ids;
+  ids.name = "ids";
+  ids.dtype = DataType::kInt64;
+  ids.shape.has_rank = true;
+  ids.shape.dims = {symbol("N")};
+  g.inputs = {ids};
+  g.outputs = {value("y", {})};
+  g.outputs[0].shape.has_rank = false;
+  Tensor table(DataType::kFloat32, {4, 3});
+  for (int i = 0; i < 12; ++i) table.data<float>()[i] = static_cast<float>(i);
+  g.initializers["table"] = table;
+  g.nodes = {node("Gather", "", {"table", "ids"}, {"y"})};
+  BuildOptions o;
+  o.device = "cuda";
+  Profile p;
+  p.inputs["ids"] = ShapeRange{{1}, {2}, {4}};
+  o.profiles.push_back(p);
+  auto engine = build_engine(g, o);
+  ASSERT_EQ(engine->device_plan.kernels[0], "cuda_Gather");
+  ExecutionContext context(engine);
+  for (int round = 0; round < 3; ++round) {  // eager, captured, replayed
+    auto out = context.run({{"ids", int64s({3, -1})}});
+    EXPECT_EQ(out[0].second.data<float>()[0], 9.0f);
+    try {
+      context.run({{"ids", int64s({1, 4})}});
+      ADD_FAILURE() << "an index of 4 into 4 rows was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+      EXPECT_NE(std::string(e.what()).find("y_node"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("outside the range"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(CudaEngine, SeveralContextsOnSeveralThreads) {
   NORMRT_REQUIRE_GPU();
   auto cpu = build_engine(mixed_graph(), options("cpu", 1, 2, 8, true));

@@ -196,6 +196,7 @@ std::unique_ptr<SignaturePlan> plan_signature(const Engine& engine, const std::m
         auto ctx = std::make_unique<CudaKernelContext>(node, step.opset);
         ctx->config = engine.device_plan.configs.at(profile).at(i);
         plan->contexts[i] = std::move(ctx);
+        if (kernel->data_error) plan->checks_data = true;
       }
     }
     plan->modes[i] = mode;
@@ -323,6 +324,7 @@ CudaRunner::CudaRunner(std::shared_ptr<const Engine> engine)
   weights_ = device_weights(*engine_, device_);
   check_cuda(cudaEventCreate(&start_), "cudaEventCreate");
   check_cuda(cudaEventCreate(&stop_), "cudaEventCreate");
+  error_flag_ = DeviceBuffer(sizeof(int));
   // The arena is sized once for the largest plan over the profiles' max shapes.
   for (size_t p = 0; p < engine_->profiles.size(); ++p) {
     std::map<std::string, Dims> shapes;
@@ -393,7 +395,20 @@ void CudaRunner::bind(SignaturePlan& plan) {
     ctx->workspace = workspace_.data();
     ctx->workspace_bytes = workspace_.bytes();
     ctx->state = &device_state_[i];
+    ctx->error_flag = static_cast<int*>(error_flag_.data());
+    ctx->error_code = static_cast<int>(i) + 1;
   }
+}
+
+void CudaRunner::check_data_errors(const SignaturePlan& plan) {
+  if (!plan.checks_data || !host_error_flag_) return;
+  const size_t i = static_cast<size_t>(host_error_flag_ - 1);
+  host_error_flag_ = 0;
+  if (i >= engine_->graph.nodes.size()) fail("the error flag names node " + std::to_string(i) + ", which does not exist");
+  const CudaKernel* kernel = CudaKernelRegistry::global().find(engine_->device_plan.kernels[i]);
+  throw Error(ErrorCode::kInvalidArgument,
+              engine_->graph.nodes[i].describe() + ": " +
+                  (kernel && kernel->data_error ? kernel->data_error : "the CUDA kernel found invalid input data"));
 }
 
 void CudaRunner::run_cpu_node(SignaturePlan& plan, size_t i) {
@@ -475,6 +490,8 @@ void CudaRunner::execute_nodes(SignaturePlan& plan, bool capturing) {
 
 void CudaRunner::execute(SignaturePlan& plan) {
   ++plan.runs;
+  if (plan.checks_data)
+    check_cuda(cudaMemsetAsync(error_flag_.data(), 0, sizeof(int), handles_.stream), "cudaMemsetAsync");
   // First run eager (it validates the kernels); the second captures a graph; later runs replay it.
   bool capturable = !plan.has_cpu_nodes && !plan.capture_failed;
   if (capturable && plan.runs >= 2 && !plan.graph) {
@@ -544,10 +561,15 @@ std::vector<std::pair<std::string, Tensor>> CudaRunner::run(const std::map<std::
                  "copying output '" + graph.outputs[i].name + "' from the GPU");
     outputs.emplace_back(graph.outputs[i].name, std::move(t));
   }
+  if (plan.checks_data)
+    check_cuda(cudaMemcpyAsync(&host_error_flag_, error_flag_.data(), sizeof(int), cudaMemcpyDeviceToHost,
+                               handles_.stream),
+               "reading the error flag");
   check_cuda(cudaEventRecord(stop_, handles_.stream), "cudaEventRecord");
   check_cuda(cudaStreamSynchronize(handles_.stream), "running the engine on the GPU");
   keep_alive_.clear();
   timed_ = true;
+  check_data_errors(plan);
   return outputs;
 }
 
@@ -605,12 +627,19 @@ std::vector<std::pair<std::string, DeviceTensor>> CudaRunner::run_on_device(
     }
     outputs.emplace_back(graph.outputs[i].name, std::move(out));
   }
+  if (plan.checks_data)
+    check_cuda(cudaMemcpyAsync(&host_error_flag_, error_flag_.data(), sizeof(int), cudaMemcpyDeviceToHost,
+                               handles_.stream),
+               "reading the error flag");
   check_cuda(cudaEventRecord(stop_, handles_.stream), "cudaEventRecord");
   if (caller) check_cuda(cudaStreamWaitEvent(caller, stop_, 0), "cudaStreamWaitEvent");
   else check_cuda(cudaStreamSynchronize(handles_.stream), "running the engine on the GPU");
-  if (plan.has_cpu_nodes) check_cuda(cudaStreamSynchronize(handles_.stream), "cudaStreamSynchronize");
+  // A plan whose kernels may find invalid data waits for the flag: outputs are never handed over unchecked.
+  if (plan.has_cpu_nodes || plan.checks_data)
+    check_cuda(cudaStreamSynchronize(handles_.stream), "cudaStreamSynchronize");
   keep_alive_.clear();
   timed_ = true;
+  check_data_errors(plan);
   return outputs;
 }
 

@@ -100,6 +100,7 @@ struct SignaturePlan {
   size_t arena_bytes = 0;
   size_t workspace_bytes = 0;
   bool has_cpu_nodes = false;
+  bool checks_data = false;  // some device kernel may raise the error flag (CudaKernel::data_error)
   int runs = 0;
   bool capture_failed = false;
   cudaGraphExec_t graph = nullptr;
@@ -144,6 +145,10 @@ class CudaRunner : public DeviceRunner {
   std::vector<std::any> device_state_, cpu_state_;  // per node
   std::unique_ptr<ExecutionContext> cpu_context_;   // for runs whose shapes depend on input values
   std::vector<Tensor> keep_alive_;                  // host memory of copies in flight
+  // The flag kernels raise on invalid data (CudaKernelContext::error_flag), zeroed before each run and read after.
+  DeviceBuffer error_flag_;
+  int host_error_flag_ = 0;
+  void check_data_errors(const SignaturePlan& plan);
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
   bool timed_ = false;
 };

@@ -463,8 +463,14 @@ struct Child {
 
 [[noreturn]] void child_main(int fd, const std::string& test_dir, const std::string& test_name, const Options& options) {
   if (options.memory_limit_mb) {
+    // On top of the address space the process has mapped already: a sanitizer build reserves terabytes of
+    // shadow memory up front, which an absolute limit would make fail before any test ran.
+    uint64_t used_kib = 0;
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmSize:", 0) == 0) used_kib = std::stoull(line.substr(7));
     struct rlimit limit;
-    limit.rlim_cur = limit.rlim_max = static_cast<rlim_t>(options.memory_limit_mb) << 20;
+    limit.rlim_cur = limit.rlim_max = static_cast<rlim_t>(used_kib * 1024 + (options.memory_limit_mb << 20));
     ::setrlimit(RLIMIT_AS, &limit);
   }
   // NORMRT_CONFORMANCE_INJECT=crash:<test> or hang:<test> checks the parent's guards on a real run.
@@ -749,7 +755,8 @@ const char* kUsage =
     "  --jobs N               tests run in parallel (default 1)\n"
     "  --timeout S            seconds per test before it is killed and counted as an error (default 60)\n"
     "  --max-input-mb N       tests with larger inputs are skipped as unsupported (default 100)\n"
-    "  --memory-limit-mb N    address-space limit per test process, 0 for none (default 8192)\n"
+    "  --memory-limit-mb N    address space a test process may map beyond what it has at start, 0 for no limit\n"
+    "                         (default 8192)\n"
     "  --clamp-opset          diagnostic: run models of opset > 21 as opset 21 (never for the expected list)\n"
     "  --bake-shape-inputs    diagnostic: when an output shape depends on an input's value, make every input but\n"
     "                         the first (and scalars) initializers and build again (never for the expected list)\n"

@@ -32,8 +32,15 @@ foreach(h ${headers})
   endif()
 endforeach()
 
+set(compiler_args "")
+if(EXAMPLE_CXX_COMPILER)
+  list(APPEND compiler_args -DCMAKE_CXX_COMPILER=${EXAMPLE_CXX_COMPILER})
+endif()
+if(EXAMPLE_CXX_FLAGS)
+  list(APPEND compiler_args "-DCMAKE_CXX_FLAGS=${EXAMPLE_CXX_FLAGS}" "-DCMAKE_EXE_LINKER_FLAGS=${EXAMPLE_CXX_FLAGS}")
+endif()
 run_step("configure the example" ${CMAKE_COMMAND} -S ${NORMRT_SOURCE_DIR}/examples/cpp -B ${WORK_DIR}/build
-         -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=${prefix})
+         -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=${prefix} ${compiler_args})
 run_step("build the example" ${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 set(model ${NORMRT_SOURCE_DIR}/examples/models/conv_gn_relu)
 run_step("run the example" ${WORK_DIR}/build/normrt_example ${model}/model.onnx ${model}/input.npy
