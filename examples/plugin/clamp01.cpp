@@ -1,10 +1,16 @@
-// Clamp01 (domain com.example, version 1): y = min(max(x, 0), 1), elementwise, for the CPU.
+// Clamp01 (domain com.example, version 1): y = min(max(x, 0), 1), elementwise, for the CPU, and for the GPU when
+// built with CUDA (clamp01_cuda.cu, NORMRT_EXAMPLE_PLUGIN_CUDA).
 // A complete normrt plugin: the op as a class, exported through the C plugin ABI by the header's C++ layer.
 // See README.md for its inputs, outputs, types and limits.
 #include <cmath>
 #include <string>
 
 #include "normrt/plugin.h"
+
+#ifdef NORMRT_EXAMPLE_PLUGIN_CUDA
+// clamp01_cuda.cu: enqueues the kernel on `stream` (a cudaStream_t); returns null, or CUDA's launch error.
+const char* clamp01_cuda(const float* x, float* y, size_t count, void* stream);
+#endif
 
 namespace {
 
@@ -54,6 +60,18 @@ class Clamp01 {
     // fmin/fmax would turn NaN into 0 or 1; a NaN input stays NaN, as in Clip.
     for (size_t i = 0; i < count; ++i) out[i] = in[i] < 0.0f ? 0.0f : in[i] > 1.0f ? 1.0f : in[i];
   }
+
+#ifdef NORMRT_EXAMPLE_PLUGIN_CUDA
+  // Device pointers and the context's stream: only enqueues (the runtime captures it into CUDA graphs).
+  void run_cuda(const normrt_kernel_args& args) const {
+    const normrt_tensor& x = args.inputs[0];
+    size_t count = 1;
+    for (int32_t d = 0; d < x.rank; ++d) count *= static_cast<size_t>(x.dims[d]);
+    if (const char* error = clamp01_cuda(static_cast<const float*>(x.data), static_cast<float*>(args.outputs[0].data),
+                                         count, args.stream))
+      throw Failure(NORMRT_STATUS_INTERNAL, std::string("launching the CUDA kernel failed: ") + error);
+  }
+#endif
 
  private:
   static constexpr int64_t kFieldsFormat = 1;

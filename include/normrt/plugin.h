@@ -1,6 +1,6 @@
 /* normrt plugins: custom ops outside ONNX's and normrt's own op sets.
  *
- * A plugin op has a shape function, a kernel per device it supports (the CPU now), and fields: what the op
+ * A plugin op has a shape function, a kernel per device it supports ("cpu", "cuda"), and fields: what the op
  * keeps from its node's attributes, serialized into the engine file so that a loaded engine needs neither the
  * ONNX model nor the attributes. The boundary between normrt and a plugin is this C interface: plain structs,
  * function pointers and status codes, so that a plugin built with another compiler or standard library works
@@ -82,8 +82,9 @@ typedef struct normrt_shape {
   normrt_dim dims[NORMRT_PLUGIN_MAX_RANK];
 } normrt_shape;
 
-/* A dense, row-major tensor in the kernel's device memory. Inputs are read-only; outputs are allocated by the
- * host with the shapes the shape function gave, before the kernel runs. */
+/* A dense, row-major tensor in the kernel's device memory (host memory for "cpu", device pointers of the current
+ * CUDA device for "cuda"). Inputs are read-only; outputs are allocated by the host with the shapes the shape
+ * function gave, before the kernel runs. */
 typedef struct normrt_tensor {
   int32_t dtype;
   int32_t rank;
@@ -96,7 +97,7 @@ typedef struct normrt_kernel_args {
   size_t num_inputs;
   const normrt_tensor* outputs;
   size_t num_outputs;
-  void* stream; /* NULL on the CPU */
+  void* stream; /* "cuda": the cudaStream_t to enqueue the work on; NULL on the CPU */
 } normrt_kernel_args;
 
 /* A node attribute as given to create(). Tensor- and graph-valued attributes are not passed. */
@@ -119,8 +120,23 @@ typedef struct normrt_attribute {
   size_t count;
 } normrt_attribute;
 
+/* A kernel for one device.
+ *
+ * "cpu": runs the op on host memory and returns when done.
+ *
+ * "cuda": an engine built for device cuda runs the op on the GPU with this kernel (`normrt inspect` shows the
+ * node as plugin:cuda); without one the node runs on the CPU, through host copies. The kernel gets device
+ * pointers and args->stream, the execution context's cudaStream_t, and must only ENQUEUE work on that stream
+ * (kernel launches, cudaMemsetAsync/cudaMemcpyAsync device to device) and return: the runtime records whole
+ * networks into CUDA graphs and replays them, so the kernel is called while the stream is being captured and
+ * is not called at all on replays. Never synchronize (cudaStreamSynchronize, cudaDeviceSynchronize, a
+ * blocking cudaMemcpy), never allocate or free memory (cudaMalloc, cudaFree), never read results on the host,
+ * never use another stream or the default stream, and keep no state that changes from call to call (a
+ * replay repeats exactly the work of the captured call). Return an error only for what the launch itself
+ * reports (cudaGetLastError). Build the library against the same CUDA major version as normrt, with the
+ * shared CUDA runtime. */
 typedef struct normrt_plugin_kernel {
-  const char* device; /* "cpu" */
+  const char* device; /* "cpu" or "cuda" */
   /* Runs the op. Called concurrently from several execution contexts with the same instance: treat the
    * instance as read-only. */
   normrt_status (*run)(const void* instance, const normrt_kernel_args* args, normrt_error* error);
@@ -195,7 +211,10 @@ static inline normrt_status normrt_fail(normrt_error* error, normrt_status statu
  *     void serialize(normrt::plugin::FieldWriter& fields) const;
  *     void infer_shapes(const normrt::plugin::Shapes& inputs, const normrt::plugin::OutputShapes& outputs) const;
  *     void run_cpu(const normrt_kernel_args& args) const;
+ *     void run_cuda(const normrt_kernel_args& args) const;  // optional: the GPU kernel (see normrt_plugin_kernel)
  *   };
+ *
+ * The op gets a kernel for each of run_cpu and run_cuda it declares (at least one).
  *
  * Throw normrt::plugin::Failure (or any std::exception) to fail; the layer turns it into a status. Then either
  * NORMRT_PLUGIN_DEFINE_LIBRARY("my plugins", Clamp01, OtherOp) in a shared library, or
@@ -204,6 +223,8 @@ static inline normrt_status normrt_fail(normrt_error* error, normrt_status statu
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace normrt {
@@ -329,6 +350,18 @@ struct OutputShapes {
 
 namespace detail {
 
+// Whether Op declares run_cpu / run_cuda (const, taking the kernel args).
+template <typename Op, typename = void>
+struct HasRunCpu : std::false_type {};
+template <typename Op>
+struct HasRunCpu<Op, decltype(void(std::declval<const Op&>().run_cpu(std::declval<const normrt_kernel_args&>())))>
+    : std::true_type {};
+template <typename Op, typename = void>
+struct HasRunCuda : std::false_type {};
+template <typename Op>
+struct HasRunCuda<Op, decltype(void(std::declval<const Op&>().run_cuda(std::declval<const normrt_kernel_args&>())))>
+    : std::true_type {};
+
 template <typename Fn>
 normrt_status guard(normrt_error* error, Fn&& fn) noexcept {
   try {
@@ -390,7 +423,20 @@ struct Adapter {
   static normrt_status run_cpu(const void* instance, const normrt_kernel_args* args, normrt_error* error) {
     return guard(error, [&] { static_cast<const Op*>(instance)->run_cpu(*args); });
   }
-  static constexpr normrt_plugin_kernel kKernels[] = {{"cpu", &run_cpu}};
+  static normrt_status run_cuda(const void* instance, const normrt_kernel_args* args, normrt_error* error) {
+    return guard(error, [&] { static_cast<const Op*>(instance)->run_cuda(*args); });
+  }
+  static_assert(HasRunCpu<Op>::value || HasRunCuda<Op>::value,
+                "a plugin op declares run_cpu, run_cuda or both (void run_cpu(const normrt_kernel_args&) const)");
+  // Only the overload chosen is instantiated, so run_cpu/run_cuda above are only compiled when Op has them.
+  static void add_cpu(normrt_plugin_kernel* kernels, size_t* count, std::true_type) {
+    kernels[(*count)++] = normrt_plugin_kernel{"cpu", &run_cpu};
+  }
+  static void add_cpu(normrt_plugin_kernel*, size_t*, std::false_type) {}
+  static void add_cuda(normrt_plugin_kernel* kernels, size_t* count, std::true_type) {
+    kernels[(*count)++] = normrt_plugin_kernel{"cuda", &run_cuda};
+  }
+  static void add_cuda(normrt_plugin_kernel*, size_t*, std::false_type) {}
   static normrt_plugin_op describe() {
     normrt_plugin_op op;
     memset(&op, 0, sizeof op);
@@ -405,8 +451,12 @@ struct Adapter {
     op.serialize = &serialize;
     op.destroy = &destroy;
     op.infer_shapes = &infer_shapes;
-    op.kernels = kKernels;
-    op.num_kernels = 1;
+    static normrt_plugin_kernel kernels[2];
+    size_t count = 0;
+    add_cpu(kernels, &count, HasRunCpu<Op>());
+    add_cuda(kernels, &count, HasRunCuda<Op>());
+    op.kernels = kernels;
+    op.num_kernels = count;
     return op;
   }
 };

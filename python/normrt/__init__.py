@@ -12,8 +12,13 @@ once into a contiguous buffer. Dtypes are never converted silently: a float64 ar
 error that says how to convert. Outputs are numpy arrays that own normrt's result buffers (no copy); pass
 them to ``torch.from_numpy`` to get tensors without a copy either.
 
-GPU tensors (``torch.cuda`` tensors) need normrt's CUDA backend, which this package does not have yet: they
-are refused with an error that names their device. The GIL is released while an engine runs, so several
+GPU tensors (``torch.cuda`` tensors, any ``__dlpack__`` object on a CUDA device) go to engines built with
+``device="cuda"`` and are read in place (they must be contiguous: pass ``x.contiguous()``); the outputs are then
+``normrt.GpuArray`` objects in GPU memory that speak DLPack, so ``torch.from_dlpack(out)`` is a torch.cuda
+tensor without a copy. The run is ordered on ``stream=`` (a ``torch.cuda.Stream`` or a cudaStream_t as int),
+by default PyTorch's current stream: the outputs are ready for work queued on that stream afterwards. Inputs
+are all on the host or all on the GPU, never mixed; a cpu engine refuses GPU tensors.
+The GIL is released while an engine runs, so several
 Python threads can run one engine at the same time (each call takes an execution context of its own).
 
 Errors are ``normrt.Error`` subclasses, one per error code (``normrt.InvalidArgumentError``, ...), whose
@@ -24,10 +29,10 @@ import os as _os
 
 from ._errors import (CorruptEngineError, DeviceUnavailableError, Error, InternalError, InvalidArgumentError,
                       InvalidModelError, IoError, PluginMissingError, ShapeError, UnsupportedOpError)
-from ._normrt import Context, Engine, TensorInfo, __version__, deserialize, load
+from ._normrt import Context, Engine, GpuArray, TensorInfo, __version__, deserialize, load
 from . import _normrt
 
-__all__ = ["build", "load", "deserialize", "load_plugins", "registered_plugin_ops", "Engine", "Context",
+__all__ = ["build", "load", "deserialize", "load_plugins", "registered_plugin_ops", "Engine", "Context", "GpuArray",
            "TensorInfo", "Error", "InvalidArgumentError", "InvalidModelError", "UnsupportedOpError", "ShapeError",
            "CorruptEngineError", "IoError", "PluginMissingError", "InternalError", "DeviceUnavailableError",
            "__version__"]

@@ -166,11 +166,8 @@ Tensor from_dlpack_object(const std::string& name, const py::object& obj, Borrow
   py::tuple device = obj.attr("__dlpack_device__")();
   const int32_t type = device[0].cast<int32_t>(), id = device[1].cast<int32_t>();
   if (type != dlpack::kCPU && type != dlpack::kCUDAHost)
-    raise(ErrorCode::kInvalidArgument,
-          "input '" + name + "' is a tensor on " + device_name(type, id) +
-              "; this build of normrt runs on the CPU "
-              "only: tensors on a GPU need normrt's CUDA backend, which is not built yet. Move the tensor to the CPU "
-              "first (PyTorch: x.cpu())");
+    raise(ErrorCode::kInvalidArgument, "input '" + name + "' is a tensor on " + device_name(type, id) +
+                                           ", which normrt cannot read; move it to the CPU first (PyTorch: x.cpu())");
   py::capsule capsule = obj.attr("__dlpack__")();
   if (std::strcmp(capsule.name(), "dltensor") != 0)
     raise(ErrorCode::kInvalidArgument, "input '" + name + "': __dlpack__() returned a capsule named '" +
@@ -243,6 +240,166 @@ py::array to_numpy(const std::string& name, Tensor tensor) {
   return py::array(dtype, shape, owned->raw(), owner);  // wraps the result buffer; the capsule frees it
 }
 
+// ---- GPU tensors (cuda engines) ----
+
+// The DLPack device of an object that has one (not numpy arrays, which are always host memory).
+bool dlpack_device_of(const py::handle& value, int32_t* type, int32_t* id) {
+  if (py::isinstance<py::array>(value) || !py::hasattr(value, "__dlpack__") || !py::hasattr(value, "__dlpack_device__"))
+    return false;
+  py::tuple device = value.attr("__dlpack_device__")();
+  *type = device[0].cast<int32_t>();
+  *id = device[1].cast<int32_t>();
+  return true;
+}
+
+bool on_gpu(const py::handle& value, std::string* where) {
+  int32_t type = 0, id = 0;
+  if (!dlpack_device_of(value, &type, &id) || type != dlpack::kCUDA) return false;
+  *where = device_name(type, id);
+  return true;
+}
+
+dlpack::DataType to_dlpack(DataType dtype, const std::string& what) {
+  switch (dtype) {
+    case DataType::kFloat32: return {dlpack::kFloat, 32, 1};
+    case DataType::kFloat64: return {dlpack::kFloat, 64, 1};
+    case DataType::kFloat16: return {dlpack::kFloat, 16, 1};
+    case DataType::kBFloat16: return {dlpack::kBfloat, 16, 1};
+    case DataType::kInt8: return {dlpack::kInt, 8, 1};
+    case DataType::kInt16: return {dlpack::kInt, 16, 1};
+    case DataType::kInt32: return {dlpack::kInt, 32, 1};
+    case DataType::kInt64: return {dlpack::kInt, 64, 1};
+    case DataType::kUInt8: return {dlpack::kUInt, 8, 1};
+    case DataType::kUInt16: return {dlpack::kUInt, 16, 1};
+    case DataType::kUInt32: return {dlpack::kUInt, 32, 1};
+    case DataType::kUInt64: return {dlpack::kUInt, 64, 1};
+    case DataType::kBool: return {dlpack::kBool, 8, 1};
+    default: break;
+  }
+  raise(ErrorCode::kInvalidArgument, what + " is " + dtype_name(dtype) + ", which DLPack has no type for");
+}
+
+// The stream a GPU run is ordered on: the caller's `stream` (an int, a cudaStream_t), else PyTorch's current
+// stream on the inputs' device when PyTorch is imported, else the default stream (0).
+uintptr_t resolve_stream(const py::object& stream, int32_t device) {
+  if (!stream.is_none()) {
+    if (py::hasattr(stream, "cuda_stream")) return stream.attr("cuda_stream").cast<uintptr_t>();  // torch.cuda.Stream
+    return stream.cast<uintptr_t>();
+  }
+  py::dict modules = py::module_::import("sys").attr("modules");
+  if (!modules.contains("torch")) return 0;
+  py::object torch = modules["torch"];
+  return torch.attr("cuda").attr("current_stream")(device).attr("cuda_stream").cast<uintptr_t>();
+}
+
+// A GPU input read through DLPack: the producer orders its work before `stream` (DLPack's __dlpack__(stream=)
+// contract; 1 names the legacy default stream), no copy. Only dense row-major tensors are taken.
+GpuTensor gpu_tensor_from_dlpack(const std::string& name, const py::object& obj, uintptr_t stream,
+                                 Borrowed& borrowed) {
+  py::object result;
+  try {
+    result = obj.attr("__dlpack__")(py::arg("stream") = stream ? stream : uintptr_t{1});
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_TypeError)) throw;
+    result = obj.attr("__dlpack__")();  // a producer without the stream argument
+  }
+  py::capsule capsule = py::reinterpret_borrow<py::capsule>(result);
+  if (std::strcmp(capsule.name(), "dltensor") != 0)
+    raise(ErrorCode::kInvalidArgument, "input '" + name + "': __dlpack__() returned a capsule named '" +
+                                           std::string(capsule.name()) + "', not 'dltensor' (already consumed?)");
+  auto* managed = static_cast<dlpack::ManagedTensor*>(capsule.get_pointer());
+  if (PyCapsule_SetName(capsule.ptr(), "used_dltensor") != 0) throw py::error_already_set();
+  borrowed.managed.push_back(managed);
+  const dlpack::Tensor& t = managed->dl_tensor;
+  DataType dtype = from_dlpack(t.dtype);
+  if (dtype == DataType::kUndefined)
+    raise(ErrorCode::kInvalidArgument, "input '" + name + "' has DLPack type code " + std::to_string(t.dtype.code) +
+                                           ", " + std::to_string(t.dtype.bits) + " bits, " +
+                                           std::to_string(t.dtype.lanes) + " lanes, which normrt has no type for");
+  if (t.ndim < 0 || t.ndim > 64) raise(ErrorCode::kInvalidArgument, "input '" + name + "' has an invalid rank");
+  Dims dims(t.shape, t.shape + t.ndim);
+  const size_t item = dtype_size(dtype);
+  std::vector<int64_t> byte_strides(dims.size());
+  int64_t running = static_cast<int64_t>(item);
+  for (size_t d = dims.size(); d-- > 0;) {
+    byte_strides[d] = t.strides ? t.strides[d] * static_cast<int64_t>(item) : running;
+    running *= dims[d];
+  }
+  char* data = static_cast<char*>(t.data) + t.byte_offset;
+  if (!compact(dims, byte_strides, item))
+    raise(ErrorCode::kInvalidArgument, "input '" + name + "' is a GPU tensor that is not contiguous (strides " +
+                                           dims_to_string(Dims(byte_strides.begin(), byte_strides.end())) +
+                                           " bytes for shape " + dims_to_string(dims) +
+                                           "); normrt reads GPU memory in place: pass x.contiguous()");
+  if (reinterpret_cast<uintptr_t>(data) % item != 0)
+    raise(ErrorCode::kInvalidArgument,
+          "input '" + name + "' is a GPU tensor whose data is not aligned to its element size; pass x.clone()");
+  GpuTensor g;
+  g.dtype = dtype;
+  g.dims = std::move(dims);
+  g.data = data;
+  g.device = t.device.device_id;
+  return g;
+}
+
+// An output in GPU memory: speaks DLPack (torch.from_dlpack(out) takes it without a copy). Each __dlpack__()
+// capsule shares ownership of the memory, so it outlives this object if the consumer keeps it.
+class GpuArray {
+ public:
+  explicit GpuArray(GpuTensor tensor) : tensor_(std::move(tensor)) {}
+
+  py::capsule dlpack(const py::object& /*stream*/, const py::object& /*max_version*/, const py::object& dl_device,
+                     const py::object& copy) const {
+    if (!copy.is_none() && copy.cast<bool>())
+      raise(ErrorCode::kInvalidArgument, "normrt GPU outputs are exported without copies (copy=True is not supported)");
+    if (!dl_device.is_none()) {
+      py::tuple d = dl_device;
+      if (d[0].cast<int32_t>() != dlpack::kCUDA || d[1].cast<int>() != tensor_.device)
+        raise(ErrorCode::kInvalidArgument, "normrt GPU outputs live on cuda:" + std::to_string(tensor_.device) +
+                                               " and are exported there only");
+    }
+    struct Holder {
+      dlpack::ManagedTensor managed;
+      GpuTensor tensor;
+      std::vector<int64_t> shape;
+    };
+    auto* holder = new Holder{{}, tensor_, Dims(tensor_.dims.begin(), tensor_.dims.end())};
+    dlpack::Tensor& t = holder->managed.dl_tensor;
+    t.data = holder->tensor.data;
+    t.device = {dlpack::kCUDA, holder->tensor.device};
+    t.ndim = static_cast<int32_t>(holder->shape.size());
+    t.dtype = to_dlpack(holder->tensor.dtype, "this output");
+    t.shape = holder->shape.data();
+    t.strides = nullptr;  // dense row-major
+    t.byte_offset = 0;
+    holder->managed.manager_ctx = holder;
+    holder->managed.deleter = [](dlpack::ManagedTensor* self) { delete static_cast<Holder*>(self->manager_ctx); };
+    // The consumer renames the capsule once it takes the tensor; an unconsumed one is freed here.
+    PyObject* capsule = PyCapsule_New(&holder->managed, "dltensor", [](PyObject* c) {
+      if (!PyCapsule_IsValid(c, "dltensor")) return;
+      auto* m = static_cast<dlpack::ManagedTensor*>(PyCapsule_GetPointer(c, "dltensor"));
+      if (m && m->deleter) m->deleter(m);
+    });
+    if (!capsule) {
+      delete holder;
+      throw py::error_already_set();
+    }
+    return py::reinterpret_steal<py::capsule>(capsule);
+  }
+  py::tuple dlpack_device() const { return py::make_tuple(static_cast<int>(dlpack::kCUDA), tensor_.device); }
+  py::tuple shape() const { return py::tuple(py::cast(tensor_.dims)); }
+  std::string dtype() const { return dtype_name(tensor_.dtype); }
+  int device() const { return tensor_.device; }
+  uintptr_t data_ptr() const { return reinterpret_cast<uintptr_t>(tensor_.data); }
+  std::string repr() const {
+    return "normrt.GpuArray(shape=" + dims_to_string(tensor_.dims) + ", dtype='" + dtype() + "', device='cuda:" +
+           std::to_string(tensor_.device) + "')";
+  }
+
+ private:
+  GpuTensor tensor_;
+};
+
 // ---- engines ----
 
 py::object dim_value(const DimInfo& d) {
@@ -258,7 +415,7 @@ class EngineHandle {
   explicit EngineHandle(Engine engine) : engine_(std::move(engine)) {}
   const Engine& engine() const { return engine_; }
 
-  py::dict run(const py::dict& inputs) {
+  py::dict run(const py::dict& inputs, const py::object& stream) {
     std::unique_ptr<ExecutionContext> context;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -268,19 +425,47 @@ class EngineHandle {
       }
     }
     if (!context) context = std::make_unique<ExecutionContext>(engine_.create_execution_context());
-    py::dict result = run_with(*context, inputs);
+    py::dict result = run_with(*context, engine_.device(), inputs, stream);
     std::lock_guard<std::mutex> lock(mutex_);
     idle_.push_back(std::move(context));
     return result;
   }
 
-  static py::dict run_with(ExecutionContext& context, const py::dict& inputs) {
-    Borrowed borrowed;
-    std::map<std::string, Tensor> tensors;
+  static py::dict run_with(ExecutionContext& context, const std::string& device, const py::dict& inputs,
+                           const py::object& stream) {
+    // Host inputs (numpy, CPU DLPack) or GPU inputs (DLPack on cuda), never both.
+    std::string first_host, first_gpu, gpu_where;
     for (const auto& [key, value] : inputs) {
       if (!py::isinstance<py::str>(key))
         raise(ErrorCode::kInvalidArgument,
               "input names must be strings; got a " + std::string(py::str(key.get_type().attr("__name__"))));
+      std::string where;
+      if (on_gpu(value, &where)) {
+        if (first_gpu.empty()) {
+          first_gpu = key.cast<std::string>();
+          gpu_where = where;
+        }
+      } else if (first_host.empty()) {
+        first_host = key.cast<std::string>();
+      }
+    }
+    if (!first_gpu.empty()) {
+      if (!first_host.empty())
+        raise(ErrorCode::kInvalidArgument,
+              "input '" + first_host + "' is in host memory and input '" + first_gpu + "' is a tensor on " +
+                  gpu_where + "; pass all inputs on the GPU (PyTorch: x.cuda()) or all on the host (x.cpu())");
+      if (device != "cuda")
+        raise(ErrorCode::kInvalidArgument,
+              "input '" + first_gpu + "' is a tensor on " + gpu_where + " and this engine runs on device '" + device +
+                  "': move the inputs to the host (PyTorch: x.cpu()) or build the engine with device=\"cuda\" "
+                  "(normrt's CUDA backend)");
+      return run_on_gpu(context, inputs, stream);
+    }
+    if (!stream.is_none())
+      raise(ErrorCode::kInvalidArgument, "stream= is for GPU tensors; these inputs are in host memory");
+    Borrowed borrowed;
+    std::map<std::string, Tensor> tensors;
+    for (const auto& [key, value] : inputs) {
       std::string name = key.cast<std::string>();
       tensors[name] = to_tensor(name, value, borrowed);
     }
@@ -296,6 +481,35 @@ class EngineHandle {
     return result;
   }
 
+  // GPU tensors in, GpuArrays out, ordered on the stream (resolve_stream): the outputs are ready for work that
+  // is queued on that stream after this call.
+  static py::dict run_on_gpu(ExecutionContext& context, const py::dict& inputs, const py::object& stream) {
+    int32_t type = 0, ordinal = 0;
+    for (const auto& item : inputs) {
+      dlpack_device_of(item.second, &type, &ordinal);
+      break;
+    }
+    const uintptr_t handle = resolve_stream(stream, ordinal);
+    Borrowed borrowed;
+    std::map<std::string, GpuTensor> tensors;
+    for (const auto& [key, value] : inputs) {
+      std::string name = key.cast<std::string>();
+      tensors[name] = gpu_tensor_from_dlpack(name, py::reinterpret_borrow<py::object>(value), handle, borrowed);
+    }
+    NamedGpuTensors outputs;
+    {
+      py::gil_scoped_release release;
+      outputs = context.run_on_device(tensors, reinterpret_cast<void*>(handle));
+    }
+    // The run read the inputs on (or before the end of) `handle`; memory freed now is reused by the producer's
+    // stream-ordered allocator only after that.
+    tensors.clear();
+    borrowed.release();
+    py::dict result;
+    for (auto& [name, tensor] : outputs) result[py::str(name)] = GpuArray(std::move(tensor));
+    return result;
+  }
+
  private:
   Engine engine_;
   std::mutex mutex_;
@@ -306,13 +520,13 @@ struct ContextHandle {
   std::shared_ptr<EngineHandle> engine;  // keeps the engine alive
   ExecutionContext context;
   std::mutex busy;  // one run at a time on a context
-  py::dict run(const py::dict& inputs) {
+  py::dict run(const py::dict& inputs, const py::object& stream) {
     std::unique_lock<std::mutex> lock(busy, std::try_to_lock);
     if (!lock.owns_lock())
       raise(ErrorCode::kInvalidArgument,
             "this Context is running in another thread; a context runs one call at "
             "a time: create one per thread (engine.create_context()) or use engine.run");
-    return EngineHandle::run_with(context, inputs);
+    return EngineHandle::run_with(context, engine->engine().device(), inputs, stream);
   }
 };
 
@@ -399,7 +613,18 @@ PYBIND11_MODULE(_normrt, m) {
       .def("__repr__", &info_repr);
 
   py::class_<ContextHandle>(m, "Context", "One execution context: runs one call at a time, keeps its caches")
-      .def("run", &ContextHandle::run, py::arg("inputs"));
+      .def("run", &ContextHandle::run, py::arg("inputs"), py::arg("stream") = py::none());
+
+  py::class_<GpuArray>(m, "GpuArray",
+                       "An output of a cuda engine in GPU memory; torch.from_dlpack(out) takes it without a copy")
+      .def("__dlpack__", &GpuArray::dlpack, py::kw_only(), py::arg("stream") = py::none(),
+           py::arg("max_version") = py::none(), py::arg("dl_device") = py::none(), py::arg("copy") = py::none())
+      .def("__dlpack_device__", &GpuArray::dlpack_device)
+      .def_property_readonly("shape", &GpuArray::shape)
+      .def_property_readonly("dtype", &GpuArray::dtype)
+      .def_property_readonly("device", &GpuArray::device, "the CUDA device ordinal")
+      .def_property_readonly("data_ptr", &GpuArray::data_ptr)
+      .def("__repr__", &GpuArray::repr);
 
   py::class_<EngineHandle, std::shared_ptr<EngineHandle>>(m, "Engine", "A built engine (normrt.build, normrt.load)")
       .def_property_readonly("inputs", [](const EngineHandle& e) { return e.engine().inputs(); })
@@ -418,7 +643,11 @@ PYBIND11_MODULE(_normrt, m) {
              e.engine().save(py::str(py::module_::import("os").attr("fspath")(path)));
            })
       .def("serialize", [](const EngineHandle& e) { return py::bytes(e.engine().serialize()); })
-      .def("run", &EngineHandle::run, py::arg("inputs"))
+      .def("run", &EngineHandle::run, py::arg("inputs"), py::arg("stream") = py::none(),
+           "Runs with {name: array}. Host inputs (numpy, CPU DLPack) give numpy outputs; GPU inputs (DLPack on "
+           "cuda, e.g. torch.cuda tensors, contiguous) give GpuArray outputs on the device, ordered on `stream` "
+           "(a torch.cuda.Stream or a cudaStream_t as int; default: PyTorch's current stream, or the default "
+           "stream)")
       .def("create_context", [](const std::shared_ptr<EngineHandle>& e) {
         return std::unique_ptr<ContextHandle>(new ContextHandle{e, e->engine().create_execution_context(), {}});
       });

@@ -5,6 +5,7 @@
 
 #include "cuda/cuda_runtime.h"
 #include "engine/device_backend.h"
+#include "plugin/plugin_instance.h"
 
 namespace normrt {
 namespace cuda {
@@ -148,7 +149,11 @@ class CudaBackend : public DeviceBackend {
     GraphTypes symbolic = infer_graph(engine.graph, {});
     std::vector<TypeShape> inputs;
     for (size_t i = 0; i < engine.graph.nodes.size(); ++i) {
-      if (engine.plugin(i)) continue;  // plugin ops run on the CPU
+      if (const PluginInstance* p = engine.plugin(i)) {
+        // A plugin op with a "cuda" kernel runs it on the GPU; one without runs on the CPU.
+        if (p->op().kernel(device())) plan.kernels[i] = plugin_device_kernel(device());
+        continue;
+      }
       const Node& node = engine.graph.nodes[i];
       input_types(node, symbolic, &inputs);
       if (const CudaKernel* k = CudaKernelRegistry::global().choose(node, engine.steps[i].opset, inputs))
@@ -163,6 +168,17 @@ class CudaBackend : public DeviceBackend {
     for (size_t i = 0; i < plan.kernels.size(); ++i) {
       if (plan.kernels[i].empty()) continue;
       const Node& node = engine.graph.nodes[i];
+      if (const PluginInstance* p = engine.plugin(i)) {
+        // The file checks that a plugin node records nothing but plugin_device_kernel(); the library loaded now
+        // must still have the kernel the engine was built to use.
+        if (!p->op().kernel(device()))
+          throw Error(ErrorCode::kUnsupportedOp,
+                      what + " runs plugin op " + p->op().describe() + " of " + node.describe() +
+                          " with its cuda kernel, and the library loaded now has none (it has: " + p->op().devices() +
+                          "); load the plugin library built with CUDA, or rebuild the engine with this one (the op "
+                          "then runs on the CPU)");
+        continue;
+      }
       const CudaKernel* k = CudaKernelRegistry::global().find(plan.kernels[i]);
       if (!k)
         throw Error(ErrorCode::kCorruptEngine, what + " uses CUDA kernel '" + plan.kernels[i] + "' for " +

@@ -183,6 +183,10 @@ std::unique_ptr<SignaturePlan> plan_signature(const Engine& engine, const std::m
     } else if (schema && schema->output_is_view_of_input && !step.plugin && !step.inputs.empty() &&
                step.inputs[0] >= 0 && step.outputs.size() == 1 && step.outputs[0] >= 0) {
       mode = NodeMode::kView;
+    } else if (engine.runs_on_device(i) && step.plugin) {
+      // The plugin's cuda kernel: device pointers and the stream through the same context as CUDA kernels.
+      mode = NodeMode::kDevice;
+      plan->contexts[i] = std::make_unique<CudaKernelContext>(node, step.opset);
     } else if (engine.runs_on_device(i)) {
       const CudaKernel* kernel = CudaKernelRegistry::global().find(engine.device_plan.kernels[i]);
       if (!kernel) fail("CUDA kernel '" + engine.device_plan.kernels[i] + "' is not registered");
@@ -210,10 +214,10 @@ std::unique_ptr<SignaturePlan> plan_signature(const Engine& engine, const std::m
     const Engine::Step& step = engine.steps[i];
     if (plan->modes[i] == NodeMode::kView) device_read[step.inputs[0]] = true;
     if (plan->modes[i] != NodeMode::kDevice) continue;
-    const CudaKernel* kernel = CudaKernelRegistry::global().find(engine.device_plan.kernels[i]);
+    const CudaKernel* kernel = CudaKernelRegistry::global().find(engine.device_plan.kernels[i]);  // null: plugin
     for (size_t j = 0; j < step.inputs.size(); ++j)
-      if (step.inputs[j] >= 0 && std::find(kernel->host_inputs.begin(), kernel->host_inputs.end(),
-                                           static_cast<int>(j)) == kernel->host_inputs.end())
+      if (step.inputs[j] >= 0 && (!kernel || std::find(kernel->host_inputs.begin(), kernel->host_inputs.end(),
+                                                       static_cast<int>(j)) == kernel->host_inputs.end()))
         device_read[step.inputs[j]] = true;
   }
   std::vector<int64_t> first(slot_count, 0), last(slot_count, -1);
@@ -309,7 +313,7 @@ std::unique_ptr<SignaturePlan> plan_signature(const Engine& engine, const std::m
       ctx->outputs.push_back(v);
     }
     const CudaKernel* kernel = CudaKernelRegistry::global().find(engine.device_plan.kernels[i]);
-    if (kernel->workspace) plan->workspace_bytes = std::max(plan->workspace_bytes, kernel->workspace(*ctx));
+    if (kernel && kernel->workspace) plan->workspace_bytes = std::max(plan->workspace_bytes, kernel->workspace(*ctx));
   }
   return plan;
 }
@@ -458,6 +462,29 @@ void CudaRunner::run_cpu_node(SignaturePlan& plan, size_t i) {
   }
 }
 
+namespace {
+
+// A plugin node's cuda kernel on the context's device pointers and stream (outputs are in the arena with the
+// shapes the plugin's infer_shapes gave when the signature was planned).
+void run_plugin_on_device(const PluginInstance& plugin, const CudaKernelContext& ctx) {
+  auto describe = [](const DeviceValue& v) {
+    normrt_tensor t;
+    std::memset(&t, 0, sizeof t);
+    if (v.dtype == DataType::kUndefined) return t;
+    t.dtype = static_cast<int32_t>(v.dtype);
+    t.rank = static_cast<int32_t>(v.dims.size());
+    t.dims = v.dims.data();
+    t.data = v.data;
+    return t;
+  };
+  std::vector<normrt_tensor> inputs, outputs;
+  for (const DeviceValue& v : ctx.inputs) inputs.push_back(describe(v));
+  for (const DeviceValue& v : ctx.outputs) outputs.push_back(describe(v));
+  plugin.run_kernel(ctx.node.describe(), "cuda", inputs, outputs, static_cast<void*>(ctx.stream));
+}
+
+}  // namespace
+
 void CudaRunner::execute_nodes(SignaturePlan& plan, bool capturing) {
   for (size_t i = 0; i < plan.modes.size(); ++i) {
     switch (plan.modes[i]) {
@@ -470,7 +497,10 @@ void CudaRunner::execute_nodes(SignaturePlan& plan, bool capturing) {
       case NodeMode::kDevice: {
         const CudaKernel* kernel = CudaKernelRegistry::global().find(engine_->device_plan.kernels[i]);
         try {
-          kernel->run(*plan.contexts[i]);
+          if (const PluginInstance* plugin = engine_->steps[i].plugin)
+            run_plugin_on_device(*plugin, *plan.contexts[i]);
+          else
+            kernel->run(*plan.contexts[i]);
         } catch (const Error&) {
           throw;
         } catch (const std::exception& e) {
@@ -479,7 +509,8 @@ void CudaRunner::execute_nodes(SignaturePlan& plan, bool capturing) {
         if (!capturing) {
           cudaError_t launch = cudaGetLastError();
           if (launch != cudaSuccess)
-            fail(engine_->graph.nodes[i].describe() + " (CUDA kernel " + kernel->name + ") failed to launch: " +
+            fail(engine_->graph.nodes[i].describe() + " (CUDA kernel " + engine_->device_plan.kernels[i] +
+                 ") failed to launch: " +
                  cudaGetErrorString(launch));
         }
         break;

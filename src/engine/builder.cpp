@@ -140,7 +140,7 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
       check_supported_ops(engine->graph);  // names the op and how to load its plugin
       throw Error(ErrorCode::kInternal, node.describe() + " has no schema");
     }
-    // On a GPU, plugin ops run on the CPU (through host copies), like every node without a device kernel.
+    // On a GPU, a plugin op runs its "cuda" kernel when it has one (the backend plans it), else on the CPU.
     if (!op->kernel("cpu") && !op->kernel(engine->device))
       throw Error(ErrorCode::kUnsupportedOp, node.describe() + ": plugin op " + op->describe() +
                                                  " has no kernel for device '" + engine->device + "' (it has: " +

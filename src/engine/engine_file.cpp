@@ -524,9 +524,15 @@ void check_device_fields(const Engine& e, const Corrupt& corrupt) {
     if (profile.size() != e.graph.nodes.size())
       throw corrupt("a profile records " + std::to_string(profile.size()) + " device kernel configurations for " +
                     std::to_string(e.graph.nodes.size()) + " nodes");
-  for (size_t i = 0; i < plan.kernels.size(); ++i)
-    if (!plan.kernels[i].empty() && e.plugin(i))
+  // A plugin node runs on the device only with the plugin's own kernel (plugin_device_kernel), and only it does.
+  const std::string plugin_kernel = plugin_device_kernel(e.device);
+  for (size_t i = 0; i < plan.kernels.size(); ++i) {
+    if (plan.kernels[i].empty()) continue;
+    if (e.plugin(i) && plan.kernels[i] != plugin_kernel)
       throw corrupt("it uses device kernel '" + plan.kernels[i] + "' for plugin " + e.graph.nodes[i].describe());
+    if (!e.plugin(i) && plan.kernels[i] == plugin_kernel)
+      throw corrupt("it uses device kernel '" + plan.kernels[i] + "' for built-in " + e.graph.nodes[i].describe());
+  }
 }
 
 }  // namespace

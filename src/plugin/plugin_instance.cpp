@@ -202,11 +202,6 @@ void PluginInstance::infer(InferContext& ctx) const {
 }
 
 void PluginInstance::run_kernel(const KernelContext& ctx, const std::string& device) const {
-  const std::string where = ctx.node.describe();
-  const normrt_plugin_kernel* kernel = op_->kernel(device);
-  if (!kernel)
-    throw Error(ErrorCode::kUnsupportedOp, where + ": plugin op " + op_->describe() + " has no kernel for device '" +
-                                               device + "' (it has: " + op_->devices() + ")");
   auto describe = [](const Tensor* t, void* data) {
     normrt_tensor c;
     std::memset(&c, 0, sizeof c);
@@ -220,7 +215,17 @@ void PluginInstance::run_kernel(const KernelContext& ctx, const std::string& dev
   std::vector<normrt_tensor> inputs, outputs;
   for (const Tensor* t : ctx.inputs) inputs.push_back(describe(t, t ? const_cast<void*>(t->raw()) : nullptr));
   for (Tensor* t : ctx.outputs) outputs.push_back(describe(t, t ? t->raw() : nullptr));
-  normrt_kernel_args args{inputs.data(), inputs.size(), outputs.data(), outputs.size(), nullptr};
+  run_kernel(ctx.node.describe(), device, inputs, outputs, nullptr);
+}
+
+void PluginInstance::run_kernel(const std::string& where, const std::string& device,
+                                const std::vector<normrt_tensor>& inputs, const std::vector<normrt_tensor>& outputs,
+                                void* stream) const {
+  const normrt_plugin_kernel* kernel = op_->kernel(device);
+  if (!kernel)
+    throw Error(ErrorCode::kUnsupportedOp, where + ": plugin op " + op_->describe() + " has no kernel for device '" +
+                                               device + "' (it has: " + op_->devices() + ")");
+  normrt_kernel_args args{inputs.data(), inputs.size(), outputs.data(), outputs.size(), stream};
   normrt_error error = fresh_error();
   check(kernel->run(handle_, &args, &error), error, where, *op_, ("the " + device + " kernel").c_str());
 }

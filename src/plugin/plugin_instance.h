@@ -29,8 +29,12 @@ class PluginInstance {
 
   // The plugin's shape function on the context's inputs (symbolic dims keep their names).
   void infer(InferContext& ctx) const;
-  // Runs the device's kernel into the context's allocated outputs.
+  // Runs the device's kernel into the context's allocated outputs (host memory: the CPU kernel).
   void run_kernel(const KernelContext& ctx, const std::string& device) const;
+  // Runs the device's kernel on tensors the caller describes (device memory for a GPU kernel, outputs already
+  // allocated); `stream` becomes args.stream (a cudaStream_t for "cuda"). `where` names the node for messages.
+  void run_kernel(const std::string& where, const std::string& device, const std::vector<normrt_tensor>& inputs,
+                  const std::vector<normrt_tensor>& outputs, void* stream) const;
   // Shapes from the concrete inputs, allocates the outputs, runs the kernel.
   std::vector<Tensor> run(const Node& node, int64_t opset, const std::vector<const Tensor*>& inputs,
                           const std::string& device) const;
@@ -46,6 +50,10 @@ class PluginInstance {
 // constant folding): each makes an instance from the node's attributes.
 void plugin_schema_infer(InferContext& ctx);
 void plugin_schema_reference(KernelContext& ctx);
+
+// The device kernel name a device engine records for a plugin node that runs on the device with the plugin's
+// own kernel ("plugin:cuda"; `normrt inspect` prints it). Plugin nodes without one run on the CPU.
+inline std::string plugin_device_kernel(const std::string& device) { return "plugin:" + device; }
 
 // Plugin fields larger than this are refused (a hostile engine file must not make us allocate more).
 constexpr size_t kMaxPluginFieldBytes = size_t{64} << 20;
