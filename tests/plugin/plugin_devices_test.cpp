@@ -97,5 +97,61 @@ TEST(PluginDevices, CpuEngineWithACudaOnlyOpIsRefusedNamingTheDevices) {
   }
 }
 
+// The DEVICE section of a cuda engine may record plugin:cuda for a plugin node only, and nothing else for one.
+// Made from a cpu engine (no GPU needed): x -> Relu -> com.example::Clamp01 -> y, then given device fields.
+TEST(PluginDevices, EngineFileAcceptsPluginCudaOnlyForPluginNodes) {
+  if (!built_with_cuda()) GTEST_SKIP() << "normrt is built without CUDA";
+  PluginRegistry::global().load_library(NORMRT_EXAMPLE_PLUGIN);
+  Graph g;
+  g.opsets = {{"", 17}, {"com.example", 1}};
+  ValueInfo x;
+  x.name = "x";
+  x.dtype = DataType::kFloat32;
+  x.shape = Shape::from_dims({2, 3});
+  ValueInfo y;
+  y.name = "y";
+  g.inputs = {x};
+  g.outputs = {y};
+  Node relu;
+  relu.name = "relu";
+  relu.op_type = "Relu";
+  relu.inputs = {"x"};
+  relu.outputs = {"r"};
+  Node clamp;
+  clamp.name = "clamp";
+  clamp.op_type = "Clamp01";
+  clamp.domain = "com.example";
+  clamp.inputs = {"r"};
+  clamp.outputs = {"y"};
+  g.nodes = {relu, clamp};
+  BuildOptions options;
+  Profile p;
+  p.inputs["x"] = ShapeRange{{2, 3}, {2, 3}, {2, 3}};
+  options.profiles.push_back(p);
+  auto engine = build_engine(g, options);
+  ASSERT_NE(engine->plugin(1), nullptr);
+  engine->device = "cuda";
+  engine->device_plan.architecture = "9.0";
+  engine->device_plan.device_name = "a GPU";
+  engine->device_plan.configs = {{"", ""}};
+  auto load = [&](std::vector<std::string> kernels) -> std::string {
+    engine->device_plan.kernels = std::move(kernels);
+    try {
+      deserialize_engine(serialize_engine(*engine), "engine 'e.nrt'");
+    } catch (const Error& e) {
+      return std::string(e.code() == ErrorCode::kCorruptEngine ? "corrupt: " : "other: ") + e.what();
+    }
+    return "loaded";
+  };
+  // Well formed: whatever follows (no GPU here, or this GPU's architecture) is not the file's complaint.
+  EXPECT_EQ(load({"", "plugin:cuda"}).rfind("corrupt: ", 0), std::string::npos);
+  std::string m = load({"plugin:cuda", "plugin:cuda"});
+  EXPECT_EQ(m.rfind("corrupt: ", 0), 0u) << m;
+  EXPECT_NE(m.find("device kernel 'plugin:cuda' for built-in node 'relu'"), std::string::npos) << m;
+  m = load({"", "some_cuda_kernel"});
+  EXPECT_EQ(m.rfind("corrupt: ", 0), 0u) << m;
+  EXPECT_NE(m.find("device kernel 'some_cuda_kernel' for plugin node 'clamp'"), std::string::npos) << m;
+}
+
 }  // namespace
 }  // namespace normrt::test
