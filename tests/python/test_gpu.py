@@ -109,7 +109,7 @@ def test_torch_cuda_tensors_in_and_out_without_copies(cuda_engine):
         assert y.is_cuda and tuple(y.shape) == out.shape
         assert y.data_ptr() == out.data_ptr, "torch.from_dlpack must not copy"
         want = cpu.run({"input": x.cpu().numpy()})["output"]
-        np.testing.assert_allclose(y.cpu().numpy(), want, rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(y.cpu().numpy(), want, rtol=1e-2, atol=1e-2)  # cuDNN may use TF32
 
 
 def test_outputs_outlive_the_gpu_array_and_the_engine(tmp_path):
