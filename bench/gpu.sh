@@ -65,6 +65,20 @@ if [[ " $STAGES " == *" networks "* ]]; then
   tail -n 40 "$RESULTS/networks.log"
 fi
 
+if [[ " $STAGES " == *" profile "* ]]; then
+  # Where the time goes per op and kernel (eager, an event before every node) for the engines the networks
+  # stage built: PROFILE="model:precision:batch ..." (default: both models, fp32 and fp16, batch 8).
+  for spec in ${PROFILE:-resnet50_gn:fp16:8 unet_sd15:fp16:8 unet_sd15:fp32:8}; do
+    IFS=: read -r model precision batch <<<"$spec"
+    engine=${WORK:-/tmp/normrt-gpu}/networks/$model/$precision.nrt
+    [ -f "$engine" ] || { echo "no engine $engine"; continue; }
+    case $model in resnet50_gn) input=images dims=${batch}x3x224x224 ;; *) input=latent dims=${batch}x4x32x32 ;; esac
+    echo "== profile $model $precision batch $batch"
+    timeout 120 "$BIN/normrt" bench "$engine" --shapes="$input:$dims" --iterations 10 --warmup 3 --profile \
+      2>&1 | head -n 24
+  done
+fi
+
 if [[ " $STAGES " == *" kernels "* ]]; then
   echo "== normalization kernels"
   timeout "${BENCH_TIMEOUT:-180}" "$BIN/gpu_norm_bench" --out "$RESULTS/normrt.jsonl" > "$RESULTS/normrt.log" 2>&1 || status=1

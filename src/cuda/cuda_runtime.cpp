@@ -328,6 +328,8 @@ CudaRunner::CudaRunner(std::shared_ptr<const Engine> engine)
   weights_ = device_weights(*engine_, device_);
   check_cuda(cudaEventCreate(&start_), "cudaEventCreate");
   check_cuda(cudaEventCreate(&stop_), "cudaEventCreate");
+  check_cuda(cudaEventCreate(&compute_start_), "cudaEventCreate");
+  check_cuda(cudaEventCreate(&compute_stop_), "cudaEventCreate");
   error_flag_ = DeviceBuffer(sizeof(int));
   // The arena is sized once for the largest plan over the profiles' max shapes.
   for (size_t p = 0; p < engine_->profiles.size(); ++p) {
@@ -343,6 +345,9 @@ CudaRunner::~CudaRunner() {
   plans_.clear();
   if (start_) cudaEventDestroy(start_);
   if (stop_) cudaEventDestroy(stop_);
+  if (compute_start_) cudaEventDestroy(compute_start_);
+  if (compute_stop_) cudaEventDestroy(compute_stop_);
+  for (cudaEvent_t e : node_events_) cudaEventDestroy(e);
 }
 
 SignaturePlan& CudaRunner::plan_for(const std::map<std::string, Dims>& shapes) {
@@ -486,7 +491,9 @@ void run_plugin_on_device(const PluginInstance& plugin, const CudaKernelContext&
 }  // namespace
 
 void CudaRunner::execute_nodes(SignaturePlan& plan, bool capturing) {
+  const bool timed = profiling_ && !capturing && node_events_.size() == plan.modes.size() + 1;
   for (size_t i = 0; i < plan.modes.size(); ++i) {
+    if (timed) check_cuda(cudaEventRecord(node_events_[i], handles_.stream), "cudaEventRecord");
     switch (plan.modes[i]) {
       case NodeMode::kSkip:
       case NodeMode::kView: break;
@@ -517,12 +524,21 @@ void CudaRunner::execute_nodes(SignaturePlan& plan, bool capturing) {
       }
     }
   }
+  if (timed) check_cuda(cudaEventRecord(node_events_.back(), handles_.stream), "cudaEventRecord");
 }
 
 void CudaRunner::execute(SignaturePlan& plan) {
   ++plan.runs;
   if (plan.checks_data)
     check_cuda(cudaMemsetAsync(error_flag_.data(), 0, sizeof(int), handles_.stream), "cudaMemsetAsync");
+  if (profiling_) {  // eager, an event before every node (a graph would time as one)
+    if (node_events_.empty()) {
+      node_events_.resize(plan.modes.size() + 1);
+      for (cudaEvent_t& e : node_events_) check_cuda(cudaEventCreate(&e), "cudaEventCreate");
+    }
+    execute_nodes(plan, false);
+    return;
+  }
   // First run eager (it validates the kernels); the second captures a graph; later runs replay it.
   bool capturable = !plan.has_cpu_nodes && !plan.capture_failed;
   if (capturable && plan.runs >= 2 && !plan.graph) {
@@ -576,7 +592,9 @@ std::vector<std::pair<std::string, Tensor>> CudaRunner::run(const std::map<std::
                                  cudaMemcpyHostToDevice, handles_.stream),
                  "copying input '" + graph.inputs[i].name + "' to the GPU");
   }
+  check_cuda(cudaEventRecord(compute_start_, handles_.stream), "cudaEventRecord");
   execute(plan);
+  check_cuda(cudaEventRecord(compute_stop_, handles_.stream), "cudaEventRecord");
   std::vector<std::pair<std::string, Tensor>> outputs;
   for (size_t i = 0; i < graph.outputs.size(); ++i) {
     int s = engine_->output_slots[i];
@@ -635,7 +653,9 @@ std::vector<std::pair<std::string, DeviceTensor>> CudaRunner::run_on_device(
                                  cudaMemcpyDeviceToDevice, handles_.stream),
                  "copying input '" + graph.inputs[i].name + "'");
   }
+  check_cuda(cudaEventRecord(compute_start_, handles_.stream), "cudaEventRecord");
   execute(plan);
+  check_cuda(cudaEventRecord(compute_stop_, handles_.stream), "cudaEventRecord");
   std::vector<std::pair<std::string, DeviceTensor>> outputs;
   for (size_t i = 0; i < graph.outputs.size(); ++i) {
     int s = engine_->output_slots[i];
@@ -672,6 +692,26 @@ std::vector<std::pair<std::string, DeviceTensor>> CudaRunner::run_on_device(
   timed_ = true;
   check_data_errors(plan);
   return outputs;
+}
+
+std::vector<double> CudaRunner::node_ms() const {
+  std::vector<double> ms;
+  if (!profiling_ || node_events_.empty()) return ms;
+  check_cuda(cudaEventSynchronize(node_events_.back()), "cudaEventSynchronize");
+  for (size_t i = 0; i + 1 < node_events_.size(); ++i) {
+    float t = 0;
+    check_cuda(cudaEventElapsedTime(&t, node_events_[i], node_events_[i + 1]), "cudaEventElapsedTime");
+    ms.push_back(t);
+  }
+  return ms;
+}
+
+double CudaRunner::last_run_compute_ms() const {
+  if (!timed_) return 0.0;
+  check_cuda(cudaEventSynchronize(compute_stop_), "cudaEventSynchronize");
+  float ms = 0;
+  check_cuda(cudaEventElapsedTime(&ms, compute_start_, compute_stop_), "cudaEventElapsedTime");
+  return ms;
 }
 
 double CudaRunner::last_run_device_ms() const {

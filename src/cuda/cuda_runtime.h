@@ -120,6 +120,9 @@ class CudaRunner : public DeviceRunner {
   std::vector<std::pair<std::string, DeviceTensor>> run_on_device(const std::map<std::string, DeviceTensor>& inputs,
                                                                   void* stream) override;
   double last_run_device_ms() const override;
+  double last_run_compute_ms() const override;
+  void set_profiling(bool enabled) override { profiling_ = enabled; }
+  std::vector<double> node_ms() const override;
 
   // For tests: the plan of the last run, and how many signatures were captured into graphs.
   const SignaturePlan* last_plan() const { return last_plan_; }
@@ -150,6 +153,9 @@ class CudaRunner : public DeviceRunner {
   int host_error_flag_ = 0;
   void check_data_errors(const SignaturePlan& plan);
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  cudaEvent_t compute_start_ = nullptr, compute_stop_ = nullptr;  // around the network alone
+  bool profiling_ = false;
+  std::vector<cudaEvent_t> node_events_;  // profiling: one before each node and one after the last
   bool timed_ = false;
 };
 

@@ -38,6 +38,13 @@ class DeviceRunner {
       const std::map<std::string, DeviceTensor>& inputs, void* stream) = 0;
   // The time of the last run on the device, from events around its work (copies included), in milliseconds.
   virtual double last_run_device_ms() const = 0;
+  // The device time of the last run's network alone (host copies excluded: what a CUDA-graph replay of the same
+  // network in another framework measures), in milliseconds; 0 when unknown.
+  virtual double last_run_compute_ms() const { return 0.0; }
+  // Per-node device times (for `normrt bench --profile`): while on, runs are eager (no CUDA graph) with an event
+  // before every node; node_ms() gives the last run's time per node in milliseconds.
+  virtual void set_profiling(bool) {}
+  virtual std::vector<double> node_ms() const { return {}; }
 };
 
 class DeviceBackend {

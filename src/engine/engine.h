@@ -104,7 +104,7 @@ class ExecutionContext {
     double total_ms = 0;
     int64_t calls = 0;
   };
-  void set_profiling(bool enabled) { profiling_ = enabled; }
+  void set_profiling(bool enabled);
   const std::vector<NodeTiming>& node_timings() const { return timings_; }
 
   // Device engines only: device memory in and out, no host copies (see DeviceRunner::run_on_device).
@@ -112,6 +112,7 @@ class ExecutionContext {
                                                                   void* stream);
   // Device engines: the last run's time measured by device events; 0 for the CPU.
   double last_run_device_ms() const;
+  double last_run_compute_ms() const;  // the network alone, without host copies (device engines)
 
   ExecutionContext(ExecutionContext&&) noexcept;
   ~ExecutionContext();

@@ -66,11 +66,26 @@ std::vector<std::pair<std::string, DeviceTensor>> ExecutionContext::run_on_devic
 }
 
 double ExecutionContext::last_run_device_ms() const { return device_ ? device_->last_run_device_ms() : 0.0; }
+double ExecutionContext::last_run_compute_ms() const { return device_ ? device_->last_run_compute_ms() : 0.0; }
+
+void ExecutionContext::set_profiling(bool enabled) {
+  profiling_ = enabled;
+  if (device_) device_->set_profiling(enabled);
+}
 
 std::vector<std::pair<std::string, Tensor>> ExecutionContext::run(const std::map<std::string, Tensor>& inputs) {
   if (!device_) return run_on_cpu(inputs);
   check_run_inputs(*engine_, inputs);
-  return device_->run(inputs);
+  auto outputs = device_->run(inputs);
+  if (profiling_) {
+    const std::vector<double> ms = device_->node_ms();
+    timings_.resize(engine_->steps.size());
+    for (size_t s = 0; s < ms.size() && s < timings_.size(); ++s) {
+      timings_[s].total_ms += ms[s];
+      ++timings_[s].calls;
+    }
+  }
+  return outputs;
 }
 
 // The CPU engine, and device engines' runs whose shapes depend on input values (the device runner calls it).
