@@ -66,6 +66,7 @@ struct Options {
   bool clamp_opset = false;
   bool bake_shape_inputs = false;
   bool verbose = false;
+  std::string device = "cpu";  // the engines' device: "cuda" runs every test on the GPU (CUDA backend)
 };
 
 struct Outcome {
@@ -355,6 +356,7 @@ Outcome run_test(const std::string& test_dir, const std::string& test_name, cons
       inputs[name] = t;
     }
     normrt::BuildOptions build;
+    build.device = options.device;
     if (!profile.inputs.empty()) build.profiles.push_back(profile);
     build.source_name = test_name;
     std::shared_ptr<normrt::Engine> engine;
@@ -746,7 +748,7 @@ int report(const std::vector<std::string>& tests, std::vector<Outcome>& outcomes
 
 const char* kUsage =
     "usage: normrt_conformance [options] [NAME_SUBSTRING...]\n"
-    "Runs the ONNX backend node tests through normrt (CPU) and reports pass/fail/unsupported/error.\n"
+    "Runs the ONNX backend node tests through normrt (CPU, or --device) and reports pass/fail/unsupported/error.\n"
     "  --data DIR             the node tests folder (default build/conformance/node; scripts/fetch_conformance_data.sh)\n"
     "  --results FILE         one line per test: <status> <test> <detail> (default DIR/../results.txt)\n"
     "  --summary FILE         per-op counts (default DIR/../summary.txt)\n"
@@ -757,6 +759,8 @@ const char* kUsage =
     "  --max-input-mb N       tests with larger inputs are skipped as unsupported (default 100)\n"
     "  --memory-limit-mb N    address space a test process may map beyond what it has at start, 0 for no limit\n"
     "                         (default 8192)\n"
+    "  --device D             build the engines for device D (default cpu; cuda: on the GPU, with\n"
+    "                         --memory-limit-mb 0, since the CUDA driver maps more address space than any limit)\n"
     "  --clamp-opset          diagnostic: run models of opset > 21 as opset 21 (never for the expected list)\n"
     "  --bake-shape-inputs    diagnostic: when an output shape depends on an input's value, make every input but\n"
     "                         the first (and scalars) initializers and build again (never for the expected list)\n"
@@ -795,6 +799,10 @@ bool parse_args(int argc, char** argv, Options* options) {
       else if (arg == "--timeout") options->timeout_s = static_cast<int>(std::clamp<uint64_t>(n, 1, 86400));
       else if (arg == "--max-input-mb") options->max_input_mb = std::min<uint64_t>(n, uint64_t{1} << 20);
       else options->memory_limit_mb = std::min<uint64_t>(n, uint64_t{1} << 30);
+    } else if (arg == "--device") {
+      const char* v = value();
+      if (!v) return false;
+      options->device = v;
     } else if (arg == "--clamp-opset") {
       options->clamp_opset = true;
     } else if (arg == "--bake-shape-inputs") {
