@@ -8,8 +8,9 @@
 #
 #   scripts/fuzz.sh [SECONDS]
 #
-# Seeds: the bundled example model and small models of every op normrt implements (fuzz/make_seeds.py) for the
-# ONNX target; an engine built from each of them for the engine targets; fuzz/regressions/<target>/ for each.
+# Seeds: the bundled example model, the small PyTorch fixture exports and small models of every op normrt
+# implements (fuzz/make_seeds.py) for the ONNX target; an engine built from the example and from each op model
+# for the engine targets; fuzz/regressions/<target>/ for each.
 # The corpus grows in build-asan/corpus/<target>/ across local runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,11 +30,19 @@ mkdir -p "$seeds/onnx" "$seeds/engine" "$build/artifacts"
 /usr/bin/python3 fuzz/make_seeds.py "$seeds/onnx" >/dev/null
 example=examples/models/conv_gn_relu
 cp "$example/model.onnx" "$seeds/onnx/conv_gn_relu.onnx"
+# The small PyTorch exports the test suite made (build/fixtures, when the tests ran first): exporter-style
+# GroupNorm subgraphs and shape arithmetic. Larger ones would only slow every mutation down.
+for model in build/fixtures/*/model.onnx; do
+  if [ -f "$model" ] && [ "$(stat -c %s "$model")" -lt 65536 ]; then
+    cp "$model" "$seeds/onnx/fixture_$(basename "$(dirname "$model")").onnx"
+  fi
+done
 "$build/normrt" build "$example/model.onnx" -o "$seeds/engine/conv_gn_relu.nrt" \
   --minShapes=input:1x3x32x32 --optShapes=input:1x3x32x32 --maxShapes=input:2x3x32x32 >/dev/null
 for model in "$seeds"/onnx/*.onnx; do
   name=$(basename "$model" .onnx)
   [ "$name" = conv_gn_relu ] && continue
+  [[ "$name" == fixture_* ]] && continue  # dynamic batch: the ONNX target only
   "$build/normrt" build "$model" -o "$seeds/engine/$name.nrt" >/dev/null
 done
 echo "fuzz seeds: $(ls "$seeds/onnx" | wc -l) models, $(ls "$seeds/engine" | wc -l) engines"

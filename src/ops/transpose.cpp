@@ -112,7 +112,9 @@ void transpose_reference(KernelContext& ctx) {
 template <typename Ctx>
 int64_t blocksize_of(const Ctx& ctx) {
   const int64_t b = ctx.node.attr_int("blocksize");
-  if (b <= 0) ctx.fail("blocksize must be positive but is " + std::to_string(b));
+  int64_t square = 0;
+  if (b <= 0 || __builtin_mul_overflow(b, b, &square))
+    ctx.fail("blocksize must be positive and its square must fit int64, but it is " + std::to_string(b));
   return b;
 }
 
@@ -124,7 +126,14 @@ bool is_crd(const Ctx& ctx) {
   return mode == "CRD";
 }
 
-Dim times(const Dim& d, int64_t factor) { return d.known() ? Dim(d.value * factor) : Dim::unknown(); }
+// d * factor, refusing a product beyond int64 (a hostile blocksize).
+Dim times(const InferContext& ctx, const Dim& d, int64_t factor) {
+  if (!d.known()) return Dim::unknown();
+  int64_t product = 0;
+  if (__builtin_mul_overflow(d.value, factor, &product))
+    ctx.fail("dim " + std::to_string(d.value) + " times " + std::to_string(factor) + " does not fit int64");
+  return Dim(product);
+}
 
 void infer_depth_to_space(InferContext& ctx) {
   const int64_t b = blocksize_of(ctx);
@@ -140,7 +149,8 @@ void infer_depth_to_space(InferContext& ctx) {
     ctx.fail("channels " + std::to_string(c.value) + " of input " + in.to_string() +
              " are not divisible by blocksize^2 = " + std::to_string(b * b));
   Dim out_c = c.known() ? Dim(c.value / (b * b)) : Dim::unknown();
-  ctx.set_output(0, ctx.dtype(0), Shape({in.dims[0], out_c, times(in.dims[2], b), times(in.dims[3], b)}));
+  ctx.set_output(0, ctx.dtype(0),
+                 Shape({in.dims[0], out_c, times(ctx, in.dims[2], b), times(ctx, in.dims[3], b)}));
 }
 
 // Output [N, C/b^2, H*b, W*b] viewed as [N, C', H, b, W, b]; each output index (n, c, h, i, w, j) reads input
@@ -169,7 +179,7 @@ void infer_space_to_depth(InferContext& ctx) {
     ctx.set_output(0, ctx.dtype(0), Shape(std::vector<Dim>(4, Dim::unknown())));
     return;
   }
-  std::vector<Dim> out = {in.dims[0], times(in.dims[1], b * b), Dim::unknown(), Dim::unknown()};
+  std::vector<Dim> out = {in.dims[0], times(ctx, in.dims[1], b * b), Dim::unknown(), Dim::unknown()};
   for (size_t axis = 2; axis < 4; ++axis) {
     const Dim& d = in.dims[axis];
     if (!d.known()) continue;

@@ -22,6 +22,25 @@ void fold_constants(Graph& graph, PassReport& report) {
       kept.push_back(std::move(node));
       continue;
     }
+    // A constant beyond kMaxFoldedBytes stays a node (computed at run time): no real model stores one, and a
+    // hostile file must not make the builder allocate gigabytes.
+    bool too_large = false;
+    for (const auto& out : node.outputs) {
+      if (out.empty() || types.values.count(out)) continue;
+      const TypeShape& ts = types.types.at(out);
+      if (!ts.shape.fully_known()) continue;
+      int64_t bytes = 0;
+      if (__builtin_mul_overflow(element_count(ts.shape.concrete()), static_cast<int64_t>(dtype_size(ts.dtype)),
+                                 &bytes) ||
+          bytes > kMaxFoldedBytes)
+        too_large = true;
+    }
+    if (too_large) {
+      report.refused("constant_folding", node.describe() + ": its output would be larger than " +
+                                             std::to_string(kMaxFoldedBytes >> 20) + " MiB; computed at run time");
+      kept.push_back(std::move(node));
+      continue;
+    }
     if (!outputs_known) {  // a large constant (a weight transform): evaluate it now
       std::vector<const Tensor*> inputs;
       for (const auto& in : node.inputs) inputs.push_back(in.empty() ? nullptr : &graph.initializers.at(in));

@@ -27,6 +27,8 @@ std::map<std::string, int> count_uses(const Graph& graph);
 // Folds every node whose inputs are all known into initializers (shape arithmetic included, through the ops'
 // shape functions); removes nodes whose outputs nobody reads.
 void fold_constants(Graph& graph, PassReport& report);
+// Constants larger than this are not folded (they stay nodes and are computed at run time).
+constexpr int64_t kMaxFoldedBytes = int64_t{1} << 30;
 void eliminate_dead_nodes(Graph& graph, PassReport& report);
 // Replaces PyTorch's exported GroupNorm subgraph (Reshape -> InstanceNormalization -> Reshape -> Mul -> Add)
 // by one ai.normrt::GroupNorm node (src/passes/group_norm_fusion.cpp).

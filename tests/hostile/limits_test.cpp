@@ -233,6 +233,30 @@ TEST(EngineFormatLimits, WeightDimsAreCheckedBeforeAllocating) {
                     {"byte count does not match its shape 8589934592"});
 }
 
+// A constant the builder would have to allocate: ConstantOfShape [65536, 65536] float, 16 GiB (found by the ONNX
+// fuzzer as a 14 GiB fold), stays a node computed at run time instead of being folded into a weight.
+TEST(ConstantFoldingLimits, ConstantsAboveOneGiBStayNodes) {
+  ModelBuilder m;
+  m.input("x", {"1"}).output("y");
+  onnx::TensorProto& shape = m.initializer("shape", {2}, {});
+  shape.set_data_type(onnx::TensorProto::INT64);
+  const int64_t dims[2] = {65536, 65536};
+  shape.set_raw_data(std::string(reinterpret_cast<const char*>(dims), sizeof dims));
+  m.node("ConstantOfShape", {"shape"}, {"big"}, "", "big");
+  m.node("Add", {"x", "big"}, {"y"}, "", "add");
+  AddressSpaceLimit limit(uint64_t{2} << 30);
+  std::shared_ptr<Engine> engine;
+  ASSERT_NO_THROW(engine = build(m));
+  bool kept = false;
+  for (const Node& n : engine->graph.nodes) kept |= n.op_type == "ConstantOfShape";
+  EXPECT_TRUE(kept);
+  bool reported = false;
+  for (const PassRecord& r : engine->build_report.records)
+    reported |= !r.applied && r.pass == "constant_folding" &&
+                r.description.find("computed at run time") != std::string::npos;
+  EXPECT_TRUE(reported);
+}
+
 // ---- tensors made at run time -------------------------------------------------------------------------------
 
 // A value whose shape comes from an input at run time: 64 GiB is the most a tensor may take (N, attempted: under

@@ -159,6 +159,14 @@ TEST(SpaceToDepth, ErrorsAndSymbolicShapes) {
   expect_error([&] { run(n, {&x}, 13); }, {"blocksize must be positive"});
   set_int(n, "blocksize", 2);
   EXPECT_EQ(infer(n, 13, {ts(DataType::kFloat32, "batch,3,h,8")}).shape(), "[batch,12,?,4]");
+  // A hostile blocksize whose square, or the channels times it, leaves int64 (found by the engine fuzzer).
+  set_int(n, "blocksize", int64_t{1} << 50);
+  expect_error([&] { infer(n, 13, {ts(DataType::kFloat32, "1,3,8,8")}); }, {"blocksize", "must fit int64"});
+  set_int(n, "blocksize", int64_t{1} << 30);
+  expect_error([&] { infer(n, 13, {ts(DataType::kFloat32, "1,1000000,8,8")}); }, {"does not fit int64"});
+  Node d = make_node("DepthToSpace", 1);
+  set_int(d, "blocksize", int64_t{1} << 32);
+  expect_error([&] { infer(d, 13, {ts(DataType::kFloat32, "1,4,8,8")}); }, {"blocksize", "must fit int64"});
 }
 
 }  // namespace
