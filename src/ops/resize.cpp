@@ -223,8 +223,14 @@ std::vector<double> full_scales(const Ctx& ctx, const ResizeAttrs& a, const Tens
 
 // floor(in * scale) in float32, as ONNX shape inference and ONNX Runtime compute it: 10 * 0.7f is 7 in float32
 // but 6.99999988 in double, which would floor to 6.
-int64_t scaled_extent(int64_t in, double scale) {
-  return static_cast<int64_t>(std::floor(static_cast<float>(in) * static_cast<float>(scale)));
+// An extent beyond 2^62 (a hostile scale; float overflow to inf included) is refused: converting it to int64
+// would be undefined behaviour.
+int64_t scaled_extent(const InferContext& ctx, int64_t in, double scale) {
+  const double extent = std::floor(static_cast<float>(in) * static_cast<float>(scale));
+  if (!(extent < 4.611686018427387904e18))
+    ctx.fail("scale " + std::to_string(scale) + " makes an output extent of " + std::to_string(extent) +
+             " from " + std::to_string(in) + ", which does not fit int64; fix the scales input");
+  return static_cast<int64_t>(extent);
 }
 
 // The sizes input resolved for all axes: out extent per axis and, for keep_aspect_ratio_policy, the one scale
@@ -260,7 +266,11 @@ std::vector<int64_t> full_sizes(const Ctx& ctx, const ResizeAttrs& a, const std:
   for (size_t i = 0; i < sizes.size(); ++i) {
     const size_t d = static_cast<size_t>(a.axes[i]);
     // round_int of the spec: nearest integer, halfway cases up.
-    out[d] = known ? static_cast<int64_t>(std::floor(scale * static_cast<double>(in[d]) + 0.5)) : -1;
+    const double extent = std::floor(scale * static_cast<double>(in[d]) + 0.5);
+    if (known && !(extent < 4.611686018427387904e18))
+      ctx.fail("keep_aspect_ratio_policy makes an output extent of " + std::to_string(extent) + " from " +
+               std::to_string(in[d]) + ", which does not fit int64; fix the sizes input");
+    out[d] = known ? static_cast<int64_t>(extent) : -1;
   }
   *uniform_scale = known ? scale : 0;
   return out;
@@ -291,7 +301,7 @@ void infer_resize(InferContext& ctx) {
     const std::vector<double> s = full_scales(ctx, a, *ctx.value(2), rank);
     for (size_t d = 0; d < rank; ++d) {
       if (x.dims[d].known())
-        out[d] = Dim(scaled_extent(x.dims[d].value, s[d]));
+        out[d] = Dim(scaled_extent(ctx, x.dims[d].value, s[d]));
       else if (s[d] == 1.0)
         out[d] = x.dims[d];
     }
@@ -334,7 +344,7 @@ void infer_upsample(InferContext& ctx) {
     for (size_t d = 0; d < x.rank(); ++d) {
       if (!(scales[d] >= 1.0)) ctx.fail("'scales' must be >= 1 for Upsample but has " + std::to_string(scales[d]));
       if (x.dims[d].known())
-        out[d] = Dim(scaled_extent(x.dims[d].value, scales[d]));
+        out[d] = Dim(scaled_extent(ctx, x.dims[d].value, scales[d]));
       else if (scales[d] == 1.0)
         out[d] = x.dims[d];
     }

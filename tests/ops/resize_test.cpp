@@ -410,6 +410,13 @@ TEST(Resize, ShapeInference) {
         infer(n, {Shape({1, 3, 4}), Shape({0}), Shape({4})}, {nullptr, nullptr, &scales}, 13);
       },
       {"'scales' has 4 values", "expected 3"});
+  // A scale that makes an extent beyond int64 (float overflow to inf too) is refused, never converted (UB; found
+  // by the engine fuzzer).
+  for (float huge : {1e30f, 3e38f}) {
+    Tensor big = float_tensor({1, 1, huge, 1}, {4});
+    expect_error([&] { infer(n, {Shape({1, 1, 1000, 5}), Shape({0}), Shape({4})}, {nullptr, nullptr, &big}, 13); },
+                 {"does not fit int64", "fix the scales input"});
+  }
 }
 
 TEST(Upsample, Opset9Semantics) {
