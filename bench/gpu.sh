@@ -67,15 +67,16 @@ fi
 
 if [[ " $STAGES " == *" profile "* ]]; then
   # Where the time goes per op and kernel (eager, an event before every node) for the engines the networks
-  # stage built: PROFILE="model:precision:batch ..." (default: both models, fp32 and fp16, batch 8).
+  # stage built: PROFILE="model:precision:batch[:layout] ..." (default: both models, fp32 and fp16, batch 8, the
+  # engines built without --layout).
   for spec in ${PROFILE:-resnet50_gn:fp16:8 unet_sd15:fp16:8 unet_sd15:fp32:8}; do
-    IFS=: read -r model precision batch <<<"$spec"
-    engine=${WORK:-/tmp/normrt-gpu}/networks/$model/$precision.nrt
+    IFS=: read -r model precision batch layout <<<"$spec"
+    engine=${WORK:-/tmp/normrt-gpu}/networks/$model/$precision-${layout:-default}.nrt
     [ -f "$engine" ] || { echo "no engine $engine"; continue; }
     case $model in resnet50_gn) input=images dims=${batch}x3x224x224 ;; *) input=latent dims=${batch}x4x32x32 ;; esac
-    echo "== profile $model $precision batch $batch"
+    echo "== profile $model $precision batch $batch layout ${layout:-default}"
     timeout 120 "$BIN/normrt" bench "$engine" --shapes="$input:$dims" --iterations 10 --warmup 3 --profile \
-      2>&1 | head -n 24
+      2>&1 | head -n "${PROFILE_LINES:-24}"
   done
 fi
 

@@ -543,15 +543,17 @@ def parse_bench(text):
     return {"median_ms": float(m.group(1))} if m else None
 
 
-def normrt_stages(runner, spec, precision, export, fp16_flag):
+def normrt_stages(runner, spec, precision, export, fp16_flag, layout):
     args = runner.args
     name, sample = export["input"], export["sample_shape"]
     model_dir = Path(spec["dir"])
-    engine = model_dir / f"{precision}.nrt"
-    base = {"stage": "normrt", "model": spec["model"], "precision": precision, "device": args.device}
+    engine = model_dir / f"{precision}-{layout}.nrt"
+    base = {"stage": "normrt", "model": spec["model"], "precision": precision, "device": args.device, "layout": layout}
     cmd = [args.normrt, "build", model_dir / "model.onnx", "-o", engine, "--device", args.device,
            f"--minShapes={shape_flag(name, 1, sample)}", f"--optShapes={shape_flag(name, args.opt_batch, sample)}",
            f"--maxShapes={shape_flag(name, args.max_batch, sample)}"]
+    if layout != "default":
+        cmd += ["--layout", layout]
     if precision == "fp16":
         cmd += fp16_flag
     code, text, seconds = runner.run(cmd, args.build_timeout, f"normrt build {spec['model']} {precision}")
@@ -573,7 +575,7 @@ def normrt_stages(runner, spec, precision, export, fp16_flag):
         runner.record(rec)
 
     # Accuracy: normrt run on the fixed input against PyTorch's fp32 output.
-    out_dir = model_dir / f"{precision}-run"
+    out_dir = model_dir / f"{precision}-{layout}-run"
     cmd = [args.normrt, "run", engine, "--input", f"{name}={model_dir / 'check_input.npy'}", "--output-dir", out_dir]
     code, text, seconds = runner.run(cmd, args.bench_timeout, f"normrt run {spec['model']} {precision}")
     rec = {**base, "kind": "accuracy", "check_batch": args.check_batch}
@@ -595,11 +597,11 @@ def normrt_stages(runner, spec, precision, export, fp16_flag):
     runner.record(rec)
 
 
-def torch_stage(runner, spec, precision, mode):
+def torch_stage(runner, spec, precision, mode, channels_last):
     args = runner.args
     child_spec = {**spec, "precision": precision, "mode": mode, "batches": args.batches,
                   "iterations": args.iterations, "warmup": args.warmup, "compile_mode": args.compile_mode,
-                  "tf32": args.torch_tf32, "channels_last": args.torch_channels_last}
+                  "tf32": args.torch_tf32, "channels_last": channels_last}
     timeout = args.compile_timeout if mode == "compile" else args.torch_timeout
     results, failure, text, seconds = runner.child("torch", child_spec, timeout)
     for r in results:
@@ -617,17 +619,21 @@ def table(records):
                 return r
         return None
 
-    lines = ["| model | prec | batch | normrt ms | eager+graph ms | compile ms | compile+graph ms | graph/normrt | "
-             "best compile/normrt | normrt err (rel) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    keys = sorted({(r["model"], r["precision"], r["batch"]) for r in records
-                   if r.get("kind") == "latency" and "batch" in r})
-    for model, precision, batch in keys:
-        n = find(stage="normrt", model=model, precision=precision, kind="latency", batch=batch) or {}
-        g = find(stage="torch", mode="graph", model=model, precision=precision, kind="latency", batch=batch) or {}
+    lines = ["| model | prec | batch | normrt layout | normrt ms | eager+graph ms | eager+graph channels_last ms | "
+             "compile ms | compile+graph ms | best graph/normrt | best compile/normrt | normrt err (rel) |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    keys = sorted({(r["model"], r["precision"], r["batch"], r.get("layout", "default")) for r in records
+                   if r.get("kind") == "latency" and "batch" in r and r.get("stage") == "normrt"})
+    for model, precision, batch, layout in keys:
+        n = find(stage="normrt", model=model, precision=precision, kind="latency", batch=batch, layout=layout) or {}
+        g = find(stage="torch", mode="graph", model=model, precision=precision, kind="latency", batch=batch,
+                 channels_last=False) or {}
+        gl = find(stage="torch", mode="graph", model=model, precision=precision, kind="latency", batch=batch,
+                  channels_last=True) or {}
         c = find(stage="torch", mode="compile", model=model, precision=precision, kind="latency", batch=batch) or {}
-        acc = find(stage="normrt", model=model, precision=precision, kind="accuracy") or {}
-        nm, gm = n.get("median_ms"), g.get("median_ms")
+        acc = find(stage="normrt", model=model, precision=precision, kind="accuracy", layout=layout) or {}
+        nm = n.get("median_ms")
+        gm = min([v for v in (g.get("median_ms"), gl.get("median_ms")) if v], default=None)
         cm, cgm = c.get("median_ms"), c.get("graph_median_ms")
         best_c = min([v for v in (cm, cgm) if v], default=None)
 
@@ -639,8 +645,8 @@ def table(records):
 
         err = (f"{acc['max_abs_err']:.2e} ({acc['rel_err']:.1e})" if "max_abs_err" in acc else
                ("error" if acc.get("error") else "-"))
-        lines.append(f"| {model} | {precision} | {batch} | {ms(nm)} | {ms(gm)} | {ms(cm)} | {ms(cgm)} | "
-                     f"{ratio(gm, nm)} | {ratio(best_c, nm)} | {err} |")
+        lines.append(f"| {model} | {precision} | {batch} | {layout} | {ms(nm)} | {ms(g.get('median_ms'))} | "
+                     f"{ms(gl.get('median_ms'))} | {ms(cm)} | {ms(cgm)} | {ratio(gm, nm)} | {ratio(best_c, nm)} | {err} |")
     return "\n".join(lines)
 
 
@@ -669,13 +675,15 @@ def main_parent(args):
             exports[model] = (spec, export)
             for precision in args.precisions:
                 if not args.skip_normrt:
-                    normrt_stages(runner, spec, precision, export, fp16_flag)
+                    for layout in args.layouts:
+                        normrt_stages(runner, spec, precision, export, fp16_flag, layout)
                 if not args.skip_torch:
-                    torch_stage(runner, spec, precision, "graph")
+                    for channels_last in sorted(set(args.torch_layouts)):
+                        torch_stage(runner, spec, precision, "graph", channels_last == "channels_last")
         if args.compile_mode != "off" and not args.skip_torch:
             for model, (spec, _) in exports.items():
                 for precision in args.precisions:
-                    torch_stage(runner, spec, precision, "compile")
+                    torch_stage(runner, spec, precision, "compile", "channels_last" in args.torch_layouts)
         records = runner.records
     else:
         records = [json.loads(line) for line in open(runner.out / "networks.jsonl") if line.strip()]
@@ -712,7 +720,10 @@ def parse_args(argv):
     p.add_argument("--no-compile", dest="compile_mode", action="store_const", const="off")
     p.add_argument("--torch-tf32", default="default", choices=["default", "on", "off"],
                    help="fp32 PyTorch: TF32 for conv and matmul (default: PyTorch's own defaults)")
-    p.add_argument("--torch-channels-last", action="store_true", help="PyTorch in channels_last")
+    p.add_argument("--torch-layouts", nargs="+", default=["nchw"], choices=["nchw", "channels_last"],
+                   help="PyTorch memory formats to time (eager+graph); the table's ratio takes the faster")
+    p.add_argument("--layouts", nargs="+", default=["default"], choices=["default", "auto", "nchw", "nhwc"],
+                   help="normrt build --layout values to time (default: no flag)")
     p.add_argument("--skip-normrt", action="store_true")
     p.add_argument("--skip-torch", action="store_true")
     p.add_argument("--seed", type=int, default=0)

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cuda/dnn_util.h"
+#include "ops/channels_last.h"
 #include "dnn_test_util.h"
 
 namespace normrt {
@@ -119,6 +120,52 @@ const std::vector<ConvCase>& conv_transpose_cases() {
       {{2, 3, 5, 7}, 2, {3, 3}, {2, 2}, {1, 1}, {}, 1, true, "SAME_LOWER"},
   };
   return cases;
+}
+
+// ai.normrt NhwcConv (the layout pass's channels-last Conv): the 2-D cases with symmetric padding, on
+// channels-last X and W, against its reference (Conv on the data permuted back; tests/passes checks that one).
+void check_nhwc_cases(DataType dtype) {
+  int checked = 0;
+  for (const ConvCase& c : conv_cases()) {
+    if (c.x.size() != 4 || !c.auto_pad.empty() || c.pads[0] != c.pads[2] || c.pads[1] != c.pads[3]) continue;
+    for (int64_t batch : {c.x[0], int64_t{1}, int64_t{5}}) {
+      ConvCase at = c;
+      at.x[0] = batch;
+      Node node = conv_node("NhwcConv", at);
+      node.domain = kNormrtDomain;
+      const Tensor x = permute_tensor(random_tensor(dtype, at.x), to_channels_last_perm(4));
+      const Tensor w = permute_tensor(random_tensor(dtype, weight_dims(false, at)), to_channels_last_perm(4));
+      const Tensor b = random_tensor(dtype, {at.out_channels});
+      std::vector<const Tensor*> inputs{&x, &w};
+      if (at.bias) inputs.push_back(&b);
+      EXPECT_EQ(check_node("cudnn_nhwc_conv", node, inputs, tolerance_for(dtype, reduction_terms(at))), "")
+          << "X " << dims_to_string(at.x) << " " << dtype_name(dtype);
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 24);
+}
+
+TEST(CudnnNhwcConv, MatchesReferenceFp32) {
+  NORMRT_REQUIRE_GPU();
+  check_nhwc_cases(DataType::kFloat32);
+}
+TEST(CudnnNhwcConv, MatchesReferenceFp16) {
+  NORMRT_REQUIRE_GPU();
+  check_nhwc_cases(DataType::kFloat16);
+}
+
+TEST(CudnnNhwcConv, RefusesAsymmetricPadding) {
+  ConvCase c{{1, 4, 7, 7}, 4, {3, 3}, {1, 1}, {1, 1}, {0, 0, 2, 2}};
+  Node node = conv_node("NhwcConv", c);
+  node.domain = kNormrtDomain;
+  const CudaKernel* k = CudaKernelRegistry::global().find("cudnn_nhwc_conv");
+  ASSERT_NE(k, nullptr);
+  std::vector<TypeShape> types{{DataType::kFloat32, Shape::from_dims({1, 7, 7, 4})},
+                               {DataType::kFloat32, Shape::from_dims({4, 3, 3, 4})}};
+  EXPECT_FALSE(k->accepts(node, 17, types));
+  set_ints(node, "pads", {1, 1, 1, 1});
+  EXPECT_TRUE(k->accepts(node, 17, types));
 }
 
 TEST(CudnnConv, MatchesReferenceFp32) {

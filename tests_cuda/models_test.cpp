@@ -123,12 +123,22 @@ TEST(CudaModels, EveryFixtureMatchesTheCpuEngine) {
     SCOPED_TRACE(fx.name);
     Graph graph = import_onnx_file(fx.dir + "/model.onnx");
     auto cpu = build_engine(graph, fx.options);
+    for (const char* layout : {"nchw", "nhwc"}) {
+    SCOPED_TRACE(std::string("layout ") + layout);
     BuildOptions gpu_options = fx.options;
     gpu_options.device = "cuda";
+    gpu_options.layout = layout;
     auto gpu = build_engine(graph, gpu_options);
-    size_t on_device = 0;
-    for (size_t i = 0; i < gpu->graph.nodes.size(); ++i) on_device += gpu->runs_on_device(i);
-    std::printf("[ %s ] %zu of %zu nodes on CUDA kernels\n", fx.name.c_str(), on_device, gpu->graph.nodes.size());
+    size_t on_device = 0, channels_last = 0;
+    for (size_t i = 0; i < gpu->graph.nodes.size(); ++i) {
+      on_device += gpu->runs_on_device(i);
+      channels_last += gpu->graph.nodes[i].op_type == "NhwcConv" && gpu->runs_on_device(i);
+    }
+    std::printf("[ %s %s ] %zu of %zu nodes on CUDA kernels, %zu channels-last convolutions\n", fx.name.c_str(), layout,
+                on_device, gpu->graph.nodes.size(), channels_last);
+    if (std::string(layout) == "nhwc" && fx.name.find("audio1d") == std::string::npos) {
+      EXPECT_GT(channels_last, 0u) << "the layout pass moved no convolution";
+    }
     ExecutionContext reference(cpu), context(gpu);
     const Profile& profile = fx.options.profiles[0];
     std::vector<std::map<std::string, Dims>> cases = {shapes_at(profile, 1, false), shapes_at(profile, 3, false)};
@@ -157,6 +167,7 @@ TEST(CudaModels, EveryFixtureMatchesTheCpuEngine) {
       ADD_FAILURE() << "ran a shape past the profile";
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), ErrorCode::kShapeError) << e.what();
+    }
     }
   }
 }
@@ -205,19 +216,18 @@ TEST(CudaModels, Float16AgainstTheFloat32Cpu) {
     SCOPED_TRACE(fx.name);
     Graph graph = import_onnx_file(fx.dir + "/model.onnx");
     auto cpu = build_engine(graph, fx.options);
-    BuildOptions gpu_options = fx.options;
-    gpu_options.device = "cuda";
-    gpu_options.precision = "float16";
-    std::shared_ptr<Engine> gpu;
-    try {
-      gpu = build_engine(graph, gpu_options);
-    } catch (const Error& e) {
-      GTEST_SKIP() << "float16 engines: " << e.what();
+    for (const char* layout : {"nchw", "nhwc"}) {
+      SCOPED_TRACE(std::string("layout ") + layout);
+      BuildOptions gpu_options = fx.options;
+      gpu_options.device = "cuda";
+      gpu_options.precision = "float16";
+      gpu_options.layout = layout;
+      auto gpu = build_engine(graph, gpu_options);
+      ExecutionContext reference(cpu), context(gpu);
+      auto in = inputs_for(*gpu, shapes_at(fx.options.profiles[0], 3, false), 7);
+      std::string diff = compare(context.run(in), reference.run(in), kFloat16Tolerance);
+      EXPECT_EQ(diff, "");
     }
-    ExecutionContext reference(cpu), context(gpu);
-    auto in = inputs_for(*gpu, shapes_at(fx.options.profiles[0], 3, false), 7);
-    std::string diff = compare(context.run(in), reference.run(in), kFloat16Tolerance);
-    EXPECT_EQ(diff, "");
   }
 }
 

@@ -188,6 +188,33 @@ TEST(CudaNormKernels, FusedGroupNorm) {
   skip_without_gpu();
 }
 
+// channels_last = 1 (the layout pass's form): X and residual [N, spatial..., C], the NHWC kernels.
+TEST(CudaNormKernels, FusedGroupNormChannelsLast) {
+  int variant = 0;
+  for (const ChannelCase& c : channel_cases()) {
+    if (c.x.size() < 3) continue;
+    Dims dims{c.x[0]};
+    dims.insert(dims.end(), c.x.begin() + 2, c.x.end());
+    dims.push_back(c.x[1]);
+    for (IrType dtype : kStorage) {
+      ++variant;
+      const char* act = kActivations[variant % kActivationCount];
+      const bool residual = variant % 2 == 0;
+      const bool per_group = variant % 3 == 1;
+      const int64_t param_len = per_group ? c.groups : c.x[1];
+      Node node = make_node(kNormrtDomain, "GroupNorm", {true, true, true, residual});
+      node.attributes["num_groups"] = int_attr(c.groups);
+      node.attributes["channels_last"] = int_attr(1);
+      if (act[0]) node.attributes["activation"] = string_attr(act);
+      if (per_group) node.attributes["affine_per_group"] = int_attr(1);
+      Tensor x = random_activation(dtype, dims), scale = random_tensor(IrType::kFloat32, {param_len}, 0.5, 1.5),
+             bias = random_tensor(IrType::kFloat32, {param_len}), res = random_tensor(dtype, dims);
+      expect_matches_reference("cuda_norm_group_fused", node, 1, {&x, &scale, &bias, residual ? &res : nullptr});
+    }
+  }
+  skip_without_gpu();
+}
+
 TEST(CudaNormKernels, FusedGroupNormEveryActivationAtDiffusionShape) {
   for (IrType dtype : {IrType::kFloat32, IrType::kFloat16})
     for (int a = 0; a < kActivationCount; ++a)

@@ -56,6 +56,16 @@ void print_profile(const std::shared_ptr<Engine>& engine, const std::map<std::st
   std::printf("profile: %.3f ms per run in nodes\n", total);
   for (const auto& [ms, kind] : rows)
     std::printf("  %8.3f ms  %5.1f%%  %s x%d\n", ms, 100.0 * ms / total, kind.c_str(), by_kind[kind].second);
+  // The slowest nodes by name: which layer of an op kind costs most.
+  std::vector<std::pair<double, size_t>> nodes;
+  for (size_t s = 0; s < context.node_timings().size(); ++s)
+    nodes.push_back({context.node_timings()[s].total_ms / iterations, s});
+  std::sort(nodes.rbegin(), nodes.rend());
+  std::printf("slowest nodes:\n");
+  for (size_t i = 0; i < nodes.size() && i < 15; ++i) {
+    const Node& node = engine->graph.nodes[nodes[i].second];
+    std::printf("  %8.3f ms  %s\n", nodes[i].first, node.describe().c_str());
+  }
 }
 
 }  // namespace

@@ -9,7 +9,7 @@ namespace normrt::cli {
 
 namespace {
 struct BuildArgs {
-  std::string model, output, device = "cpu", precision = "float32";
+  std::string model, output, device = "cpu", precision = "float32", layout = "auto";
   std::vector<std::string> min_shapes, opt_shapes, max_shapes, plugins;
   bool verbose = false, fp16 = false;
 };
@@ -47,6 +47,8 @@ void add_build_command(CLI::App& app) {
   cmd->add_option("--maxShapes", args->max_shapes, "largest shapes, name:DxDxD,...")->allow_extra_args(false);
   cmd->add_option("--precision", args->precision, "float32, or float16 on cuda (the CPU computes in float32 only)");
   cmd->add_flag("--fp16", args->fp16, "float16 storage and tensor-core kernels (cuda; same as --precision float16)");
+  cmd->add_option("--layout", args->layout,
+                  "auto (nhwc for cuda --fp16, else nchw), nchw, or nhwc: 2-D convolutions and GroupNorms channels-last");
   add_plugins_option(cmd, args->plugins);
   cmd->add_flag("-v,--verbose", args->verbose, "print what each graph pass did");
   cmd->callback([args] {
@@ -54,6 +56,7 @@ void add_build_command(CLI::App& app) {
     BuildOptions options;
     options.device = args->device;
     options.precision = args->fp16 ? "float16" : args->precision;
+    options.layout = args->layout;
     options.source_name = args->model;
     options.profiles = profiles_from_flags(args->min_shapes, args->opt_shapes, args->max_shapes);
     auto engine = build_engine(import_onnx_file(args->model), options);

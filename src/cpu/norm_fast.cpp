@@ -431,6 +431,7 @@ bool attributes_are_usable(const Node& node, bool group) {
     node.attr_float("epsilon", 1e-5f);
     if (group) {
       node.attr_int("affine_per_group", 0);
+      if (node.attr_int("channels_last", 0) != 0) return false;  // channels-last data: the reference kernel
       return node.attr_int("num_groups", 0) > 0;
     }
     node.attr_int("axis", -1);

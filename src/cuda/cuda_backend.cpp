@@ -136,6 +136,10 @@ class CudaBackend : public DeviceBackend {
                                                  "a machine with an NVIDIA GPU, or build the engine with --device cpu");
   }
 
+  bool has_kernel(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) const override {
+    return CudaKernelRegistry::global().choose(node, opset, inputs) != nullptr;
+  }
+
   bool supports_float16(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) const override {
     return CudaKernelRegistry::global().choose(node, opset, inputs) != nullptr;
   }

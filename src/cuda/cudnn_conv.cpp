@@ -11,6 +11,9 @@
 //    refuses is retried with the implicit-GEMM algorithm, so a stored configuration never makes a shape fail.
 //  - fp32 runs with CUDNN_FMA_MATH: no TF32, whose 10-bit mantissa would break the 1e-4 agreement with the fp32
 //    reference. fp16 storage runs with tensor-core math and fp32 accumulation (compute type float).
+//  - ai.normrt NhwcConv (the layout pass's channels-last 2-D Conv: X [N, H, W, C], W [M, kH, kW, C/group], Y
+//    [N, oH, oW, M]) runs the same way with NHWC descriptors, where cuDNN's tensor-core kernels need no layout
+//    transforms of their own. Its padding must be symmetric (the pass writes no other).
 //  - Bias: fused into cudnnConvolutionBiasActivationForward (identity activation) when the algorithm is
 //    IMPLICIT_PRECOMP_GEMM, the only one cuDNN fuses identity with; otherwise a cudnnAddTensor after the
 //    convolution. normrt's passes produce no fused Conv+activation node, so no activation is fused here.
@@ -20,6 +23,7 @@
 
 #include "cuda/dnn_copy.h"
 #include "cuda/dnn_util.h"
+#include "ops/channels_last.h"
 #include "ops/conv_geometry.h"
 
 namespace normrt {
@@ -34,6 +38,7 @@ constexpr int kDefaultBackwardDataAlgo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
 // One convolution at concrete shapes in cuDNN's terms (spatial axes lifted to at least two).
 struct ConvProblem {
   bool transpose = false;
+  bool channels_last = false;  // NhwcConv: x, y and w are described in NCHW terms but stored channels-last
   ElementType dtype = ElementType::kFloat32;
   int64_t group = 1;
   int64_t out_channels = 0;
@@ -46,6 +51,14 @@ struct ConvProblem {
   WindowCopyArgs copy;  // its geometry; pointers are set by run()
   size_t copy_bytes = 0;
 };
+
+// NhwcConv's channels-last dims in the NCHW order the geometry and cuDNN's descriptors use; other ops' as they are.
+Dims channels_first(const Node& node, const Dims& dims) {
+  if (node.op_type != "NhwcConv" || dims.size() < 3) return dims;
+  Dims out{dims[0], dims.back()};
+  out.insert(out.end(), dims.begin() + 1, dims.end() - 1);
+  return out;
+}
 
 Dims lift(const Dims& dims, size_t spatial) {
   Dims out = dims;
@@ -66,6 +79,7 @@ ConvProblem make_problem(const Ctx& ctx, ElementType dtype, const Dims& x, const
   const Node& node = ctx.node;
   ConvProblem p;
   p.transpose = node.op_type == "ConvTranspose";
+  p.channels_last = node.op_type == "NhwcConv";
   p.dtype = dtype;
   if (x.size() < 3 || x.size() > 5 || w.size() != x.size())
     ctx.fail("X [" + dims_to_string(x) + "] and W [" + dims_to_string(w) + "] must both have rank 3 to 5");
@@ -139,6 +153,8 @@ ConvProblem make_problem(const Ctx& ctx, ElementType dtype, const Dims& x, const
     set_copy_dims(p.copy.in_dims, full);
     set_copy_dims(p.copy.out_dims, out);
   }
+  if (p.channels_last && (p.window || spatial != 2))
+    ctx.fail("NhwcConv needs rank-4 tensors and symmetric padding (the layout pass writes no other)");
   p.copy.element_bytes = element_bytes(dtype);
   p.copy_bytes = p.window ? static_cast<size_t>(element_count(full)) * element_bytes(dtype) : 0;
   return p;
@@ -261,21 +277,23 @@ void prepare(const CudaKernelContext& ctx, ConvPlan& plan) {
   plan.ready = false;
   if (!is_dnn_float(x.dtype) || w.dtype != x.dtype || (has_bias && ctx.in(2).dtype != x.dtype))
     ctx.fail("X, W and B must all be float32 or all float16");
-  plan.p = make_problem(ctx, x.dtype, x.dims, w.dims);
+  plan.p = make_problem(ctx, x.dtype, channels_first(ctx.node, x.dims), channels_first(ctx.node, w.dims));
   const ConvProblem& p = plan.p;
   plan.x_dims = x.dims;
   plan.w_dims = w.dims;
   plan.dtype = x.dtype;
   plan.has_bias = has_bias;
   plan.config = ctx.config;
-  set_packed_tensor(ctx, plan.x_desc.get(ctx), p.dtype, int_dims(ctx, p.x));
-  set_packed_tensor(ctx, plan.y_desc.get(ctx), p.dtype, int_dims(ctx, p.y));
-  set_packed_tensor(ctx, plan.out_desc.get(ctx), p.dtype, int_dims(ctx, p.out));
+  const auto set_tensor = p.channels_last ? set_channels_last_tensor : set_packed_tensor;
+  set_tensor(ctx, plan.x_desc.get(ctx), p.dtype, int_dims(ctx, p.x));
+  set_tensor(ctx, plan.y_desc.get(ctx), p.dtype, int_dims(ctx, p.y));
+  set_tensor(ctx, plan.out_desc.get(ctx), p.dtype, int_dims(ctx, p.out));
   std::vector<int> bias_dims(p.out.size(), 1);
   bias_dims[1] = static_cast<int>(p.out_channels);
   set_packed_tensor(ctx, plan.bias_desc.get(ctx), p.dtype, bias_dims);
   const std::vector<int> w_dims = int_dims(ctx, p.w);
-  ctx.check(cudnnSetFilterNdDescriptor(plan.w_desc.get(ctx), cudnn_type(p.dtype), CUDNN_TENSOR_NCHW,
+  ctx.check(cudnnSetFilterNdDescriptor(plan.w_desc.get(ctx), cudnn_type(p.dtype),
+                                       p.channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
                                        static_cast<int>(w_dims.size()), w_dims.data()),
             "cudnnSetFilterNdDescriptor");
   cudnnConvolutionDescriptor_t conv = plan.conv_desc.get(ctx);
@@ -356,7 +374,7 @@ void conv_run(CudaKernelContext& ctx) {
   prepare(ctx, plan);
   const ConvProblem& p = plan.p;
   DeviceValue& out = ctx.out(0);
-  if (lift(out.dims, out.dims.size() - 2) != p.out)
+  if (lift(channels_first(ctx.node, out.dims), out.dims.size() - 2) != p.out)
     ctx.fail("output [" + dims_to_string(out.dims) + "] does not have the shape the geometry gives");
   if (out.numel() == 0) return;
   const size_t copy_region = align_bytes(p.copy_bytes);
@@ -458,8 +476,10 @@ bool conv_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>&
     const ElementType dtype = inputs[0].dtype;
     if (!is_dnn_float(dtype) || inputs[1].dtype != dtype) return false;
     if (inputs.size() > 2 && inputs[2].dtype != ElementType::kUndefined && inputs[2].dtype != dtype) return false;
-    const Shape& xs = inputs[0].shape;
-    const Shape& ws = inputs[1].shape;
+    const bool channels_last = node.op_type == "NhwcConv";
+    if (channels_last && (!inputs[0].shape.has_rank || inputs[0].shape.rank() != 4)) return false;
+    const Shape xs = channels_last ? permute_shape(inputs[0].shape, to_channels_first_perm(4)) : inputs[0].shape;
+    const Shape ws = channels_last ? permute_shape(inputs[1].shape, to_channels_first_perm(4)) : inputs[1].shape;
     if (!xs.has_rank || !ws.has_rank || xs.rank() < 3 || xs.rank() > 5 || ws.rank() != xs.rank()) return false;
     Dims w;
     for (const Dim& d : ws.dims) {
@@ -471,6 +491,12 @@ bool conv_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>&
     const WindowAttrs a = read_window_attrs(ctx, spatial, std::vector<int64_t>(w.begin() + 2, w.end()));
     for (size_t i = 0; i < spatial; ++i)
       if (a.strides[i] > INT32_MAX || a.dilations[i] > INT32_MAX || a.kernel[i] > INT32_MAX) return false;
+    if (channels_last) {  // symmetric explicit padding only (SAME's split depends on the input extent)
+      if (a.auto_pad != AutoPad::kNotSet && a.auto_pad != AutoPad::kValid) return false;
+      const std::vector<int64_t> pads = node.attr_ints("pads", std::vector<int64_t>(2 * spatial, 0));
+      for (size_t i = 0; i < spatial; ++i)
+        if (pads.size() != 2 * spatial || pads[i] != pads[i + spatial]) return false;
+    }
     if (node.op_type == "ConvTranspose") {
       const std::vector<int64_t> output_padding = transpose_output_padding(ctx, spatial);
       const std::vector<int64_t> output_shape = transpose_output_shape(ctx, spatial);
@@ -497,6 +523,8 @@ bool conv_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>&
 
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{
     "cudnn_conv", "", "Conv", conv_accepts, conv_run, conv_workspace, conv_tune, {}, 0});
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{
+    "cudnn_nhwc_conv", kNormrtDomain, "NhwcConv", conv_accepts, conv_run, conv_workspace, conv_tune, {}, 0});
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{
     "cudnn_conv_transpose", "", "ConvTranspose", conv_accepts, conv_run, conv_workspace, conv_tune, {}, 0});
 

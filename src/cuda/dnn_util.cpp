@@ -44,6 +44,15 @@ void set_packed_tensor(const CudaKernelContext& ctx, cudnnTensorDescriptor_t des
             "cudnnSetTensorNdDescriptor");
 }
 
+void set_channels_last_tensor(const CudaKernelContext& ctx, cudnnTensorDescriptor_t desc, ::normrt::DataType t,
+                              const std::vector<int>& dims) {
+  if (dims.size() != 4) ctx.fail("a channels-last cuDNN tensor must have rank 4 (internal error)");
+  if (static_cast<int64_t>(dims[0]) * dims[1] * dims[2] * dims[3] > INT_MAX)
+    ctx.fail("a tensor of more than 2^31 elements does not fit cuDNN's int strides");
+  ctx.check(cudnnSetTensor4dDescriptor(desc, CUDNN_TENSOR_NHWC, cudnn_type(t), dims[0], dims[1], dims[2], dims[3]),
+            "cudnnSetTensor4dDescriptor");
+}
+
 void AcceptContext::fail(const std::string& message) const { throw Error(ErrorCode::kInvalidModel, message); }
 
 std::string format_config(const std::map<std::string, int64_t>& values) {

@@ -55,6 +55,9 @@ std::vector<int> int_dims(const CudaKernelContext& ctx, const std::vector<int64_
 // A packed row-major descriptor of `dims` (rank 4 or 5: cuDNN's Nd descriptors want at least 4 for convolution).
 void set_packed_tensor(const CudaKernelContext& ctx, cudnnTensorDescriptor_t desc, ::normrt::DataType t,
                        const std::vector<int>& dims);
+// The same for a channels-last tensor: `dims` are the logical [N, C, H, W], the memory is [N, H, W, C].
+void set_channels_last_tensor(const CudaKernelContext& ctx, cudnnTensorDescriptor_t desc, ::normrt::DataType t,
+                              const std::vector<int>& dims);
 
 // What read_window_attrs and the geometry functions (ops/conv_geometry.h) need of a context when accepts() checks a
 // node at build time: its failures become a "no".

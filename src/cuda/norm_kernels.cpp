@@ -109,6 +109,7 @@ struct ParamPlan {
 
 struct NormCall {
   int64_t N = 0, C = 0, spatial = 1, groups = 1;  // LayerNorm: N = rows, C = cols
+  bool channels_last = false;                     // GroupNorm with channels_last = 1: X is [N, spatial..., C]
   ParamPlan gamma, beta;
   const DeviceValue* residual = nullptr;
   Activation activation = Activation::kNone;
@@ -188,9 +189,15 @@ NormCall describe_call(const CudaKernelContext& ctx, NormOp op) {
     call.beta = normalized_dims_param(ctx, 2, normalized);
   } else {
     if (x.size() < 2) ctx.fail("X has rank " + std::to_string(x.size()) + "; expected at least 2");
+    call.channels_last = op == NormOp::kFusedGroupNorm && node.attr_int("channels_last", 0) != 0;
     call.N = x[0];
-    call.C = x[1];
-    call.spatial = product(x, 2, x.size());
+    if (call.channels_last) {
+      call.C = x.back();
+      call.spatial = product(x, 1, x.size() - 1);
+    } else {
+      call.C = x[1];
+      call.spatial = product(x, 2, x.size());
+    }
     bool per_group = false;
     if (op == NormOp::kInstanceNorm) {
       call.groups = call.C;
@@ -219,7 +226,7 @@ GroupNormArgs group_norm_args(const NormCall& call, DataType dtype) {
   a.C = call.C;
   a.spatial = call.spatial;
   a.groups = call.groups;
-  a.layout = Layout::kNCHW;
+  a.layout = call.channels_last ? Layout::kNHWC : Layout::kNCHW;
   a.dtype = dtype;
   a.epsilon = call.epsilon;
   a.activation = call.activation;
@@ -355,6 +362,13 @@ bool accepts_channel_norm(const Node& node, const std::vector<TypeShape>& inputs
 }
 
 bool accepts_fused_group_norm(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
+  try {
+    const int64_t channels_last = node.attr_int("channels_last", 0);
+    if (channels_last != 0 && channels_last != 1) return false;
+    if (channels_last && inputs[0].shape.has_rank && inputs[0].shape.rank() < 3) return false;
+  } catch (const Error&) {
+    return false;
+  }
   return accepts_channel_norm(node, inputs, true);
 }
 bool accepts_instance_norm(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {

@@ -6,6 +6,7 @@
 #include "engine/engine.h"
 #include "ops/evaluate.h"
 #include "passes/float16_precision.h"
+#include "passes/pass.h"
 #include "plugin/plugin_instance.h"
 
 #ifndef NORMRT_VERSION
@@ -64,6 +65,14 @@ std::string describe_shapes(const Profile& profile, Dims ShapeRange::*corner) {
 
 }  // namespace
 
+std::string resolve_layout(const BuildOptions& options) {
+  if (options.layout == "nchw" || options.layout == "nhwc") return options.layout;
+  if (options.layout != "auto")
+    throw Error(ErrorCode::kInvalidArgument,
+                "layout '" + options.layout + "' is unknown; use auto, nchw (ONNX's channels-first) or nhwc");
+  return options.device == "cuda" && options.precision == "float16" ? "nhwc" : "nchw";
+}
+
 std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
   // The device first: a build for a GPU that cannot run here fails before any work, saying why.
   const DeviceBackend* backend = options.device == "cpu" ? nullptr : &device_backend(options.device);
@@ -74,6 +83,7 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
   if (backend && options.precision != "float32" && options.precision != "float16")
     throw Error(ErrorCode::kInvalidArgument, "precision '" + options.precision + "' is not available on device '" +
                                                  options.device + "': build with precision float32 or float16 (--fp16)");
+  const std::string layout = resolve_layout(options);
   PluginRegistry::global().raise_deferred_errors();
   check_supported_ops(graph);
   auto engine = std::make_shared<Engine>();
@@ -88,6 +98,13 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
     lower_to_float16(graph, [backend](const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) {
       return backend->supports_float16(node, opset, inputs);
     }, engine->build_report);
+  }
+  if (layout == "nhwc") {
+    // On the CPU every channels-last node runs its reference kernel (a layout for testing, not for speed).
+    convert_to_channels_last(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
+      const int64_t opset = graph.opset(node.domain);
+      return !backend || backend->has_kernel(node, opset, inputs);
+    });
   }
 
   // Every profile corner must give consistent, concrete shapes everywhere in the graph.

@@ -53,6 +53,8 @@ class DeviceBackend {
   virtual std::string device() const = 0;  // "cuda"
   // Throws (kDeviceUnavailable) when the device cannot be used here: no GPU, a driver error.
   virtual void require_device() const = 0;
+  // Build: whether the device has a kernel for the node at these input types (for the layout pass).
+  virtual bool has_kernel(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) const = 0;
   // Build: whether a node can run with these float16 input types (for the --fp16 lowering).
   virtual bool supports_float16(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) const = 0;
   // Build: the device fields of the engine (device name and architecture, the kernel per node and the tuned

@@ -25,7 +25,14 @@ struct BuildOptions {
   std::string precision = "float32";  // "float32"; "float16" on cuda (the CPU backend computes in float32 only)
   std::vector<Profile> profiles;  // by input name; validated against the model
   std::string source_name;        // the model file, recorded in the engine
+  // "nchw" keeps ONNX's channels-first layout; "nhwc" runs 2-D convolutions, GroupNorms and the elementwise ops
+  // between them channels-last (src/passes/channels_last_layout.cpp); "auto" is nhwc for cuda float16 engines
+  // (tensor-core convolutions want it) and nchw otherwise.
+  std::string layout = "auto";
 };
+
+// The layout "auto" resolves to for these options, or the one asked for; throws on an unknown name.
+std::string resolve_layout(const BuildOptions& options);
 
 class Engine {
  public:

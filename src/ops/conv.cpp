@@ -3,6 +3,7 @@
 // output_shape. The reference kernels lift every problem to three spatial axes and accumulate in double.
 #include <vector>
 
+#include "ops/channels_last.h"
 #include "ops/conv_geometry.h"
 #include "ops/shape_util.h"
 
@@ -324,9 +325,30 @@ void conv_transpose_reference(KernelContext& ctx) {
   from_doubles(y, Y);
 }
 
+// ai.normrt NhwcConv: the channels-last form of a 2-D Conv (src/ops/channels_last.h), with Conv's attributes.
+// X [N, H, W, C], W [M, kH, kW, C / group] (cuDNN's KRSC filter layout), B [M] (optional) -> Y [N, oH, oW, M].
+Node channels_first_conv(const Node& node) {
+  Node twin = node;
+  twin.op_type = "Conv";
+  twin.domain = "";
+  return twin;
+}
+
+const std::vector<bool> kNhwcConvLayouts{true, true, false};
+
+void infer_nhwc_conv(InferContext& ctx) {
+  for (size_t i = 0; i < 2 && i < ctx.num_inputs(); ++i)
+    if (ctx.has_input(i) && ctx.shape(i).has_rank && ctx.shape(i).rank() != 4)
+      ctx.fail("input " + std::to_string(i) + " " + ctx.shape(i).to_string() + " must have rank 4 (NhwcConv is 2-D)");
+  infer_channels_last(ctx, channels_first_conv(ctx.node), kNhwcConvLayouts, infer_conv);
+}
+
+void nhwc_conv_reference(KernelContext& ctx) { run_channels_last(ctx, channels_first_conv(ctx.node), kNhwcConvLayouts); }
+
 }  // namespace
 
 NORMRT_REGISTER_OP("", "Conv", infer_conv, conv_reference);
+NORMRT_REGISTER_OP(kNormrtDomain, "NhwcConv", infer_nhwc_conv, nhwc_conv_reference);
 NORMRT_REGISTER_OP("", "ConvTranspose", infer_conv_transpose, conv_transpose_reference);
 
 }  // namespace normrt

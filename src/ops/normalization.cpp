@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ops/activation_math.h"
+#include "ops/channels_last.h"
 #include "ops/op.h"
 #include "ops/shape_util.h"
 
@@ -411,7 +412,27 @@ void batch_normalization_reference(KernelContext& ctx) {
 // affine_per_group = 1), residual (optional, X's shape);
 //   Y = act((X - mean_g) / sqrt(var_g + epsilon) * scale + bias) + residual
 
+// With channels_last = 1, X and residual are [N, spatial..., C] (src/ops/channels_last.h): the same op on
+// permuted data, which the layout pass writes for devices that prefer it.
+const std::vector<bool> kGroupNormLayouts{true, false, false, true};
+
+Node channels_first_group_norm(const Node& node) {
+  Node twin = node;
+  twin.attributes.erase("channels_last");
+  return twin;
+}
+
+bool is_channels_last(const Node& node) {
+  const int64_t v = node.attr_int("channels_last", 0);
+  if (v != 0 && v != 1)
+    throw Error(ErrorCode::kInvalidModel, node.describe() + ": attribute channels_last is " + std::to_string(v) +
+                                              "; expected 0 or 1");
+  return v == 1;
+}
+
 void infer_fused_group_norm(InferContext& ctx) {
+  if (is_channels_last(ctx.node))
+    return infer_channels_last(ctx, channels_first_group_norm(ctx.node), kGroupNormLayouts, infer_fused_group_norm);
   const Dim channels = check_channel_input(ctx, 2);
   const int64_t groups = ctx.node.attr_int("num_groups");
   require_groups_divide(ctx, groups, channels);
@@ -432,6 +453,8 @@ void infer_fused_group_norm(InferContext& ctx) {
 }
 
 void fused_group_norm_reference(KernelContext& ctx) {
+  if (is_channels_last(ctx.node))
+    return run_channels_last(ctx, channels_first_group_norm(ctx.node), kGroupNormLayouts);
   const Tensor& x = ctx.in(0);
   const int64_t channels = x.dims()[1];
   const int64_t groups = ctx.node.attr_int("num_groups");

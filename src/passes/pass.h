@@ -2,10 +2,12 @@
 // did (and, for candidates it refused, why). The records feed `normrt fuse --report` and build logs.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "ir/graph.h"
+#include "ops/op.h"
 
 namespace normrt {
 
@@ -64,6 +66,13 @@ void fuse_normalizations(Graph& graph, PassReport& report, FusionTarget target);
 // (src/passes/opset_upgrade.cpp). `normrt fuse --opset21` runs it so that GroupNorm can be written as the
 // standard GroupNormalization-21.
 void upgrade_to_opset21(Graph& graph, PassReport& report);
+
+// Whether the device has a kernel for a node the layout pass would write (NhwcConv, channels-last GroupNorm) at
+// these input types.
+using ChannelsLastAccept = std::function<bool(const Node& node, const std::vector<TypeShape>& inputs)>;
+// Moves 2-D convolutions, the GroupNorms and the elementwise ops between them to channels-last data with as few
+// layout transposes as the graph allows (src/passes/channels_last_layout.cpp).
+void convert_to_channels_last(Graph& graph, PassReport& report, const ChannelsLastAccept& accept);
 
 // Everything the builder runs, in order.
 void optimize(Graph& graph, PassReport& report);

@@ -28,7 +28,9 @@ Dims to_dims(const nlohmann::json& j) {
   return d;
 }
 
-void check_model(const std::string& model) {
+// layout "nhwc": the channels-last layout pass on the CPU (its nodes run their reference kernels), which must
+// compute what the model does.
+void check_model(const std::string& model, const std::string& layout = "auto") {
   const std::string root = NORMRT_FIXTURES_DIR;
   auto index = read_json(root + "/fixtures.json");
   int checked = 0;
@@ -37,12 +39,18 @@ void check_model(const std::string& model) {
     const std::string dir = root + "/" + entry["dir"].get<std::string>();
     SCOPED_TRACE(dir);
     BuildOptions options;
+    options.layout = layout;
     Profile profile;
     for (const auto& in : entry["inputs"])
       profile.inputs[in["name"]] = ShapeRange{to_dims(in["profile"]["min"]), to_dims(in["profile"]["opt"]),
                                               to_dims(in["profile"]["max"])};
     options.profiles.push_back(profile);
     auto built = build_engine(import_onnx_file(dir + "/model.onnx"), options);
+    if (layout == "nhwc") {  // the pass must have moved the 2-D convolutions, or this checks nothing new
+      int moved = 0;
+      for (const Node& node : built->graph.nodes) moved += node.op_type == "NhwcConv";
+      EXPECT_GT(moved, 0) << "no convolution runs channels-last";
+    }
     auto engine = deserialize_engine(serialize_engine(*built), "engine");
     ExecutionContext context(engine);
     for (const auto& case_name : entry["cases"]) {
@@ -74,5 +82,11 @@ TEST(PyTorchModels, PackNetDepth) { check_model("packnet"); }
 TEST(PyTorchModels, DiffusionUNetBlock) { check_model("unet_block"); }
 TEST(PyTorchModels, StyleTransfer) { check_model("style_transfer"); }
 TEST(PyTorchModels, Audio1d) { check_model("audio1d"); }
+
+TEST(PyTorchModelsChannelsLast, ConvGroupNormRelu) { check_model("conv_gn_relu", "nhwc"); }
+TEST(PyTorchModelsChannelsLast, ResNetGroupNorm) { check_model("resnet_gn", "nhwc"); }
+TEST(PyTorchModelsChannelsLast, PackNetDepth) { check_model("packnet", "nhwc"); }
+TEST(PyTorchModelsChannelsLast, DiffusionUNetBlock) { check_model("unet_block", "nhwc"); }
+TEST(PyTorchModelsChannelsLast, StyleTransfer) { check_model("style_transfer", "nhwc"); }
 
 }  // namespace normrt::test

@@ -1,0 +1,431 @@
+// Pass "channels_last_layout": moves 2-D convolutions, and the normalizations and elementwise ops between them,
+// to channels-last data ([N, H, W, C]) for a device whose kernels are faster so (cuDNN's tensor-core
+// convolutions read and write NHWC natively; at NCHW they transpose internally), with as few layout transposes
+// as the graph allows. The builder runs it for `--layout nhwc` (the default for CUDA float16 engines).
+//
+//  1. Conv becomes  Transpose(to NHWC) -> ai.normrt NhwcConv -> Transpose(to NCHW)  when
+//       C1. X has rank 4 and W is a constant of rank 4 (written once more as [M, kH, kW, C/group]);
+//       C2. padding is explicit and symmetric, or VALID (SAME's split depends on the input extent);
+//       C3. the device has a kernel for the NhwcConv (`accept`).
+//     ai.normrt GroupNorm of rank-4 X likewise becomes  Transpose -> GroupNorm(channels_last = 1) -> Transpose
+//     (its residual transposed too) when C / num_groups <= 1024 and the device has a kernel for it.
+//  2. Every to-NCHW Transpose (perm [0, 3, 1, 2]) is then pushed towards the graph's outputs through the ops
+//     that do not care about layout, until nothing moves:
+//       - a to-NHWC Transpose (perm [0, 2, 3, 1]) of its output cancels it;
+//       - a unary elementwise op runs on the NHWC value instead, and the Transpose moves below it;
+//       - a broadcasting elementwise op (Add, Mul, Where, ...) likewise when each other operand is NHWC already
+//         (the input of another to-NCHW Transpose), a constant (permuted here, after its rank is brought to 4)
+//         or a value whose two spatial dims are 1 ([N, C, 1, 1]: transposing it moves a few bytes);
+//       - Concat over channels when every input is NHWC or a constant (the axis becomes 3);
+//       - Resize whose scales / sizes / roi are constants (permuted) and without an `axes` attribute.
+//     The Transposes left stand where the layout really changes: at the graph's inputs and outputs and around
+//     ops that need channels-first data (Reshape, pooling, ...).
+//  3. Transposes of the same value with the same perm merge; nodes nobody reads go.
+// Records: each conversion in step 1 (applied) or why a Conv/GroupNorm stayed (refused), and a summary of step 2.
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ops/channels_last.h"
+#include "passes/pass.h"
+#include "passes/rewrite_util.h"
+
+namespace normrt {
+namespace {
+
+constexpr const char* kPass = "channels_last_layout";
+const std::vector<int64_t> kToNhwc{0, 2, 3, 1};
+const std::vector<int64_t> kToNchw{0, 3, 1, 2};
+constexpr int64_t kMaxChannelsPerGroup = 1024;
+
+const std::set<std::string> kUnary{"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Abs", "Neg", "Sqrt", "Reciprocal",
+                                   "Erf", "Cast", "LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish",
+                                   "Softplus", "Softsign", "Gelu", "Clip", "Identity", "Sin", "Cos", "Floor", "Ceil",
+                                   "Round", "Sign", "Not", "IsNaN", "IsInf", "Mish", "ThresholdedRelu", "Dropout"};
+const std::set<std::string> kBroadcasting{"Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Max", "Min", "Sum", "Mean",
+                                          "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or",
+                                          "Xor", "Where", "Mod", "BitShift"};
+
+bool is_transpose(const Node& node, const std::vector<int64_t>& perm) {
+  return node.domain.empty() && node.op_type == "Transpose" && node.inputs.size() == 1 && node.outputs.size() == 1 &&
+         node.has_attribute("perm") && node.attr_ints("perm") == perm;
+}
+
+class LayoutRewriter {
+ public:
+  LayoutRewriter(Graph& graph, PassReport& report, const ChannelsLastAccept& accept)
+      : graph_(graph), report_(report), accept_(accept) {
+    for (const auto& in : graph.inputs) used_.insert(in.name);
+    for (const auto& out : graph.outputs) used_.insert(out.name);
+    for (const auto& [name, t] : graph.initializers) used_.insert(name);
+    for (const auto& [name, vi] : graph.value_info) used_.insert(name);
+    for (const Node& n : graph.nodes)
+      for (const auto& out : n.outputs) used_.insert(out);
+    const GraphTypes types = infer_types_tolerant(graph);
+    for (const auto& [name, ts] : types.types) types_[name] = ts;
+  }
+
+  void run() {
+    convert_nodes();
+    size_t moves = 0;
+    while (push_one()) ++moves;
+    merge_transposes();
+    graph_.sort_topologically();  // moved nodes went to the end; dead-code elimination wants graph order
+    eliminate_dead_nodes(graph_, report_);
+    size_t left = 0;
+    for (const Node& node : graph_.nodes)
+      if (is_transpose(node, kToNchw) || is_transpose(node, kToNhwc)) ++left;
+    if (converted_)
+      report_.applied(kPass, std::to_string(converted_) + " nodes run channels-last; " + std::to_string(moves) +
+                                 " layout moves; " + std::to_string(left) + " layout transposes remain");
+  }
+
+ private:
+  std::string fresh(const std::string& base) {
+    std::string name = base;
+    for (int k = 1; used_.count(name); ++k) name = base + "_" + std::to_string(k);
+    used_.insert(name);
+    return name;
+  }
+
+  const TypeShape* type_of(const std::string& value) const {
+    auto it = types_.find(value);
+    return it == types_.end() ? nullptr : &it->second;
+  }
+
+  Node transpose(const std::string& name, const std::string& in, const std::string& out,
+                 const std::vector<int64_t>& perm) {
+    Node t;
+    t.name = fresh(name);
+    t.op_type = "Transpose";
+    t.inputs = {in};
+    t.outputs = {out};
+    t.attributes["perm"] = ints_attribute(perm);
+    if (const TypeShape* ts = type_of(in)) types_[out] = TypeShape{ts->dtype, permute_shape(ts->shape, perm)};
+    return t;
+  }
+
+  // The NHWC form of an NCHW value for a converted node's input: one Transpose per value, shared.
+  std::string to_nhwc(const std::string& value, std::vector<Node>* added) {
+    auto it = nhwc_of_.find(value);
+    if (it != nhwc_of_.end()) return it->second;
+    const std::string out = fresh(value + "/nhwc");
+    added->push_back(transpose(value + "/to_nhwc", value, out, kToNhwc));
+    nhwc_of_[value] = out;
+    return out;
+  }
+
+  std::string permuted_constant(const std::string& name) {
+    auto it = permuted_constants_.find(name);
+    if (it != permuted_constants_.end()) return it->second;
+    const Tensor& t = graph_.initializers.at(name);
+    Dims dims = t.dims();
+    while (dims.size() < 4) dims.insert(dims.begin(), 1);
+    const std::string out = fresh(name + "/nhwc");
+    graph_.initializers[out] = permute_tensor(t.reshaped(dims), kToNhwc);
+    types_[out] = TypeShape{t.dtype(), Shape::from_dims(graph_.initializers[out].dims())};
+    permuted_constants_[name] = out;
+    return out;
+  }
+
+  bool rank4(const std::string& value) const {
+    const TypeShape* ts = type_of(value);
+    return ts && ts->shape.has_rank && ts->shape.rank() == 4;
+  }
+
+  bool float_value(const std::string& value) const {
+    const TypeShape* ts = type_of(value);
+    return ts && (ts->dtype == DataType::kFloat32 || ts->dtype == DataType::kFloat16 || ts->dtype == DataType::kBFloat16);
+  }
+
+  std::vector<TypeShape> input_types(const Node& node) const {
+    std::vector<TypeShape> out;
+    for (const auto& in : node.inputs) {
+      const TypeShape* ts = in.empty() ? nullptr : type_of(in);
+      out.push_back(ts ? *ts : TypeShape{});
+    }
+    return out;
+  }
+
+  // Why a Conv cannot become NhwcConv, or "" when it can.
+  std::string conv_refusal(const Node& node) const {
+    if (node.inputs.size() < 2 || node.outputs.size() != 1) return "not a plain Conv";
+    if (!rank4(node.input(0))) return "X is not known to have rank 4 (only 2-D convolutions move)";
+    if (!float_value(node.input(0))) return "X is not a float tensor";
+    if (!graph_.is_initializer(node.input(1)) || graph_.initializers.at(node.input(1)).rank() != 4)
+      return "W is not a rank-4 constant";
+    const std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
+    if (auto_pad != "NOTSET" && auto_pad != "VALID") return "auto_pad " + auto_pad + " (the split depends on X's extent)";
+    const std::vector<int64_t> pads = node.attr_ints("pads", {0, 0, 0, 0});
+    if (auto_pad == "NOTSET" && (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3]))
+      return "asymmetric padding";
+    return "";
+  }
+
+  std::string group_norm_refusal(const Node& node) const {
+    if (node.attr_int("channels_last", 0) != 0) return "already channels-last";
+    if (!rank4(node.input(0))) return "X is not known to have rank 4";
+    const Dim& c = type_of(node.input(0))->shape.dims[1];
+    const int64_t groups = node.attr_int("num_groups", 0);
+    if (!c.known() || groups <= 0 || c.value % groups != 0) return "C is unknown";
+    if (c.value / groups > kMaxChannelsPerGroup) return "more than 1024 channels per group";
+    return "";
+  }
+
+  // Step 1.
+  void convert_nodes() {
+    std::vector<Node> nodes;
+    for (const Node& node : graph_.nodes) {
+      const bool conv = node.domain.empty() && node.op_type == "Conv";
+      const bool group_norm = node.domain == kNormrtDomain && node.op_type == "GroupNorm";
+      if (!conv && !group_norm) {
+        nodes.push_back(node);
+        continue;
+      }
+      std::string why = conv ? conv_refusal(node) : group_norm_refusal(node);
+      std::vector<Node> added;
+      Node converted = node;
+      converted.name = node.name + "/nhwc";
+      if (why.empty()) {
+        if (conv) {
+          converted.op_type = "NhwcConv";
+          converted.domain = kNormrtDomain;
+          converted.inputs[1] = permuted_constant(node.input(1));
+        } else {
+          converted.attributes["channels_last"] = int_attribute(1);
+        }
+        std::vector<TypeShape> types = input_types(node);
+        for (size_t i : {size_t{0}, size_t{1}, size_t{3}})
+          if (i < types.size() && types[i].shape.has_rank && types[i].shape.rank() == 4 && (conv || i != 1))
+            types[i].shape = permute_shape(types[i].shape, kToNhwc);
+        if (!accept_(converted, types)) why = "the device has no channels-last kernel for it";
+      }
+      if (!why.empty()) {
+        report_.refused(kPass, node.describe() + " stays channels-first: " + why);
+        nodes.push_back(node);
+        continue;
+      }
+      converted.inputs[0] = to_nhwc(node.input(0), &added);
+      if (group_norm && node.has_input(3)) converted.inputs[3] = to_nhwc(node.input(3), &added);
+      const std::string y = node.outputs[0];
+      converted.outputs[0] = fresh(y + "/nhwc");
+      if (const TypeShape* ts = type_of(y)) types_[converted.outputs[0]] = TypeShape{ts->dtype, permute_shape(ts->shape, kToNhwc)};
+      added.push_back(converted);
+      added.push_back(transpose(y + "/to_nchw", converted.outputs[0], y, kToNchw));
+      nodes.insert(nodes.end(), added.begin(), added.end());
+      ++converted_;
+    }
+    graph_.nodes = std::move(nodes);
+  }
+
+  // The NHWC form of operand `value` of a node a to-NCHW Transpose is pushed into, or "" when it has none.
+  std::string nhwc_operand(const std::string& value, const std::map<std::string, const Node*>& producers,
+                           std::vector<Node>* added) {
+    auto p = producers.find(value);
+    if (p != producers.end() && is_transpose(*p->second, kToNchw)) return p->second->inputs[0];
+    if (graph_.is_initializer(value)) {
+      if (graph_.initializers.at(value).rank() > 4) return "";
+      return permuted_constant(value);
+    }
+    const TypeShape* ts = type_of(value);
+    if (!ts || !ts->shape.has_rank) return "";
+    bool ones = true;
+    for (const Dim& d : ts->shape.dims) ones = ones && d.known() && d.value == 1;
+    if (ones) return value;  // broadcasts the same in either layout
+    if (ts->shape.rank() == 4 && ts->shape.dims[2].known() && ts->shape.dims[2].value == 1 &&
+        ts->shape.dims[3].known() && ts->shape.dims[3].value == 1)
+      return to_nhwc(value, added);
+    return "";
+  }
+
+  // Replaces node `index` (whose inputs become `inputs`, attributes `attributes`) by its NHWC form followed by
+  // a to-NCHW Transpose that writes its old output.
+  void move_below(size_t index, const std::vector<std::string>& inputs, std::map<std::string, Attribute> attributes,
+                  std::vector<Node> added) {
+    const Node old = graph_.nodes[index];
+    Node moved = old;
+    moved.name = fresh(old.name + "/nhwc");
+    moved.inputs = inputs;
+    moved.attributes = std::move(attributes);
+    const std::string y = old.outputs[0];
+    moved.outputs[0] = fresh(y + "/nhwc");
+    if (const TypeShape* ts = type_of(y)) types_[moved.outputs[0]] = TypeShape{ts->dtype, permute_shape(ts->shape, kToNhwc)};
+    added.push_back(moved);
+    added.push_back(transpose(y + "/to_nchw", moved.outputs[0], y, kToNchw));
+    graph_.nodes.erase(graph_.nodes.begin() + static_cast<std::ptrdiff_t>(index));
+    graph_.nodes.insert(graph_.nodes.end(), added.begin(), added.end());
+  }
+
+  // Step 2: one move; false when none is left.
+  bool push_one() {
+    std::map<std::string, const Node*> producers;
+    for (const Node& n : graph_.nodes)
+      for (const auto& out : n.outputs) producers[out] = &n;
+    std::set<std::string> graph_outputs;
+    for (const auto& out : graph_.outputs) graph_outputs.insert(out.name);
+    for (size_t r = 0; r < graph_.nodes.size(); ++r) {
+      const Node& reader = graph_.nodes[r];
+      // Does the reader read the output of a to-NCHW Transpose?
+      bool reads_nchw_transpose = false;
+      for (const auto& in : reader.inputs) {
+        auto p = producers.find(in);
+        if (!in.empty() && p != producers.end() && is_transpose(*p->second, kToNchw)) reads_nchw_transpose = true;
+      }
+      if (!reads_nchw_transpose || reader.outputs.size() != 1 || reader.outputs[0].empty()) continue;
+      const std::string& y = reader.outputs[0];
+      if (is_transpose(reader, kToNhwc)) {  // cancels
+        const std::string x = producers.at(reader.inputs[0])->inputs[0];
+        if (graph_outputs.count(y)) {
+          Node identity = graph_.nodes[r];
+          identity.op_type = "Identity";
+          identity.attributes.clear();
+          identity.inputs = {x};
+          graph_.nodes[r] = identity;
+        } else {
+          for (Node& n : graph_.nodes)
+            for (auto& in : n.inputs)
+              if (in == y) in = x;
+          graph_.nodes.erase(graph_.nodes.begin() + static_cast<std::ptrdiff_t>(r));
+          graph_.value_info.erase(y);
+        }
+        return true;
+      }
+      if (!reader.domain.empty()) continue;
+      std::vector<Node> added;
+      if (kUnary.count(reader.op_type)) {
+        auto p = producers.find(reader.inputs[0]);
+        if (p == producers.end() || !is_transpose(*p->second, kToNchw)) continue;
+        std::vector<std::string> inputs = reader.inputs;
+        inputs[0] = p->second->inputs[0];
+        move_below(r, inputs, reader.attributes, added);
+        return true;
+      }
+      if (kBroadcasting.count(reader.op_type)) {
+        if (!rank4(y)) continue;
+        std::vector<std::string> inputs;
+        bool ok = true;
+        for (const auto& in : reader.inputs) {
+          const std::string mapped = in.empty() ? in : nhwc_operand(in, producers, &added);
+          ok = ok && (in.empty() || !mapped.empty());
+          inputs.push_back(mapped);
+        }
+        if (!ok) {  // constants permuted on the way stay unused and are dropped at the end
+          discard(added);
+          continue;
+        }
+        move_below(r, inputs, reader.attributes, added);
+        return true;
+      }
+      if (reader.op_type == "Concat" && rank4(y)) {
+        int64_t axis = reader.attr_int("axis", 0);
+        if (axis < 0) axis += 4;
+        if (axis < 0 || axis > 3) continue;
+        std::vector<std::string> inputs;
+        bool ok = true;
+        for (const auto& in : reader.inputs) {
+          auto p = producers.find(in);
+          if (p != producers.end() && is_transpose(*p->second, kToNchw)) inputs.push_back(p->second->inputs[0]);
+          else if (graph_.is_initializer(in) && graph_.initializers.at(in).rank() == 4) inputs.push_back(permuted_constant(in));
+          else ok = false;
+        }
+        if (!ok) continue;
+        auto attributes = reader.attributes;
+        const int64_t new_axis[] = {0, 3, 1, 2};
+        attributes["axis"] = int_attribute(new_axis[axis]);
+        move_below(r, inputs, attributes, added);
+        return true;
+      }
+      if (reader.op_type == "Resize" && rank4(y) && !reader.has_attribute("axes")) {
+        auto p = producers.find(reader.inputs[0]);
+        if (p == producers.end() || !is_transpose(*p->second, kToNchw)) continue;
+        std::vector<std::string> inputs = reader.inputs;
+        inputs[0] = p->second->inputs[0];
+        bool ok = true;
+        for (size_t i = 1; i < inputs.size() && ok; ++i) {
+          if (inputs[i].empty()) continue;
+          if (!graph_.is_initializer(inputs[i])) {
+            ok = false;
+            break;
+          }
+          const Tensor& t = graph_.initializers.at(inputs[i]);
+          if (t.numel() == 0) continue;  // an empty roi or scales: absent
+          const int64_t per_axis = i == 1 ? 2 : 1;  // roi holds starts then ends
+          if (t.rank() != 1 || t.numel() != 4 * per_axis) {
+            ok = false;
+            break;
+          }
+          inputs[i] = permuted_vector(inputs[i], per_axis);
+        }
+        if (!ok) continue;
+        move_below(r, inputs, reader.attributes, added);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Forgets the to-NHWC Transposes a refused move made.
+  void discard(const std::vector<Node>& added) {
+    for (const Node& node : added)
+      for (auto it = nhwc_of_.begin(); it != nhwc_of_.end();)
+        it = it->second == node.outputs[0] ? nhwc_of_.erase(it) : std::next(it);
+  }
+
+  // A per-axis vector constant (roi: starts then ends) in NHWC axis order.
+  std::string permuted_vector(const std::string& name, int64_t per_axis) {
+    const std::string key = name + "#vector";
+    auto it = permuted_constants_.find(key);
+    if (it != permuted_constants_.end()) return it->second;
+    const Tensor& t = graph_.initializers.at(name);
+    const size_t bytes = dtype_size(t.dtype());
+    Tensor out(t.dtype(), t.dims());
+    for (int64_t half = 0; half < per_axis; ++half)
+      for (size_t i = 0; i < 4; ++i)
+        std::memcpy(static_cast<char*>(out.raw()) + (half * 4 + static_cast<int64_t>(i)) * bytes,
+                    static_cast<const char*>(t.raw()) + (half * 4 + kToNhwc[i]) * bytes, bytes);
+    const std::string out_name = fresh(name + "/nhwc");
+    graph_.initializers[out_name] = out;
+    permuted_constants_[key] = out_name;
+    return out_name;
+  }
+
+  // Step 3: Transposes of one value with one perm become one.
+  void merge_transposes() {
+    std::map<std::pair<std::string, std::vector<int64_t>>, std::string> first;
+    std::map<std::string, std::string> rename;
+    std::set<std::string> graph_outputs;
+    for (const auto& out : graph_.outputs) graph_outputs.insert(out.name);
+    for (const Node& node : graph_.nodes) {
+      if (!(node.domain.empty() && node.op_type == "Transpose" && node.has_attribute("perm") && node.inputs.size() == 1))
+        continue;
+      const auto key = std::make_pair(node.inputs[0], node.attr_ints("perm"));
+      auto it = first.find(key);
+      if (it == first.end()) first[key] = node.outputs[0];
+      else if (!graph_outputs.count(node.outputs[0])) rename[node.outputs[0]] = it->second;
+    }
+    for (Node& node : graph_.nodes)
+      for (auto& in : node.inputs)
+        if (rename.count(in)) in = rename.at(in);
+  }
+
+  Graph& graph_;
+  PassReport& report_;
+  const ChannelsLastAccept& accept_;
+  std::set<std::string> used_;
+  std::map<std::string, TypeShape> types_;
+  std::map<std::string, std::string> nhwc_of_;
+  std::map<std::string, std::string> permuted_constants_;
+  size_t converted_ = 0;
+};
+
+}  // namespace
+
+void convert_to_channels_last(Graph& graph, PassReport& report, const ChannelsLastAccept& accept) {
+  LayoutRewriter(graph, report, accept).run();
+  graph.verify();
+}
+
+}  // namespace normrt

@@ -1,0 +1,235 @@
+// The channels-last layout: the ops it writes (ai.normrt NhwcConv, GroupNorm with channels_last = 1) against
+// their channels-first twins on fresh random data, and the pass on hand-built graphs: the engine computes what
+// the channels-first engine does, with only the layout transposes the graph's borders need, and Convs the
+// device cannot take channels-last stay, each with its reason.
+#include <algorithm>
+
+#include "engine/engine.h"
+#include "ops/channels_last.h"
+#include "passes/pass.h"
+#include "passes/rewrite_util.h"
+#include "test_util.h"
+
+namespace normrt::test {
+namespace {
+
+Tensor to_last(const Tensor& t) { return permute_tensor(t, to_channels_last_perm(t.rank())); }
+
+struct ConvCase {
+  Dims x, w;
+  int64_t group, stride, dilation, pad;
+};
+
+TEST(NhwcConv, MatchesConvOnPermutedData) {
+  const ConvCase cases[] = {
+      {{3, 8, 9, 7}, {6, 8, 3, 3}, 1, 1, 1, 1},  {{2, 6, 11, 5}, {4, 3, 3, 1}, 2, 2, 1, 1},
+      {{1, 4, 8, 8}, {4, 1, 3, 3}, 4, 1, 2, 2},  {{4, 3, 7, 9}, {5, 3, 1, 1}, 1, 1, 1, 0},
+      {{2, 5, 13, 6}, {7, 5, 5, 3}, 1, 3, 1, 0},
+  };
+  for (const ConvCase& c : cases) {
+    SCOPED_TRACE("x " + dims_to_string(c.x) + " w " + dims_to_string(c.w));
+    Node conv = make_node("Conv", 3);
+    set_int(conv, "group", c.group);
+    set_ints(conv, "strides", {c.stride, c.stride});
+    set_ints(conv, "dilations", {c.dilation, c.dilation});
+    set_ints(conv, "pads", {c.pad, c.pad, c.pad, c.pad});
+    Node nhwc = conv;
+    nhwc.op_type = "NhwcConv";
+    nhwc.domain = kNormrtDomain;
+    const Tensor x = random_tensor(c.x), w = random_tensor(c.w), b = random_tensor({c.w[0]});
+    const Tensor expected = to_last(run(conv, {&x, &w, &b})[0]);
+    const Tensor x_last = to_last(x), w_last = to_last(w);
+    const Tensor actual = run(nhwc, {&x_last, &w_last, &b})[0];
+    ASSERT_EQ(actual.dims(), expected.dims());
+    EXPECT_LE(relative_error(actual, expected), 1e-6);
+  }
+}
+
+TEST(NhwcConv, RefusesInputsThatAreNotRankFour) {
+  Node nhwc = make_node("NhwcConv", 2);
+  nhwc.domain = kNormrtDomain;
+  const Tensor x = random_tensor({2, 9, 4}), w = random_tensor({3, 3, 4});
+  expect_error([&] { run(nhwc, {&x, &w}); }, {"must have rank 4", "NhwcConv is 2-D"});
+}
+
+TEST(GroupNormChannelsLast, MatchesChannelsFirstWithActivationAndResidual) {
+  for (const Dims& dims : {Dims{2, 8, 5, 3}, Dims{3, 12, 7, 1}, Dims{1, 6, 4, 4, 2}}) {
+    SCOPED_TRACE(dims_to_string(dims));
+    Node gn = make_node("GroupNorm", 4);
+    gn.domain = kNormrtDomain;
+    set_int(gn, "num_groups", 2);
+    set_string(gn, "activation", "Silu");
+    const Tensor x = random_tensor(dims), scale = random_tensor({dims[1]}), bias = random_tensor({dims[1]});
+    const Tensor residual = random_tensor(dims);
+    const Tensor expected = to_last(run(gn, {&x, &scale, &bias, &residual})[0]);
+    set_int(gn, "channels_last", 1);
+    const Tensor x_last = to_last(x), residual_last = to_last(residual);
+    const Tensor actual = run(gn, {&x_last, &scale, &bias, &residual_last})[0];
+    ASSERT_EQ(actual.dims(), expected.dims());
+    EXPECT_LE(relative_error(actual, expected), 1e-6);
+  }
+}
+
+TEST(GroupNormChannelsLast, RefusesAnAttributeOtherThanZeroOrOne) {
+  Node gn = make_node("GroupNorm", 1);
+  gn.domain = kNormrtDomain;
+  set_int(gn, "num_groups", 2);
+  set_int(gn, "channels_last", 2);
+  const Tensor x = random_tensor({1, 4, 3, 3});
+  expect_error([&] { run(gn, {&x}); }, {"channels_last is 2", "expected 0 or 1"});
+}
+
+// A graph in the shape of a diffusion ResBlock: conv -> GroupNorm+SiLU -> + per-channel constant -> * scalar ->
+// + time embedding [N, C, 1, 1] -> conv -> concat with the block input's conv -> nearest 2x Resize -> output,
+// plus a skip branch that ends in a channels-first-only op (Reshape).
+class LayoutGraph {
+ public:
+  LayoutGraph() {
+    g.name = "layout";
+    g.opsets[""] = 17;
+    g.opsets[kNormrtDomain] = 1;
+    g.inputs.push_back(ValueInfo{"x", DataType::kFloat32, Shape::from_dims({2, 4, 6, 5})});
+    g.inputs.push_back(ValueInfo{"temb", DataType::kFloat32, Shape::from_dims({2, 8, 1, 1})});
+    g.initializers["w1"] = random_tensor({8, 4, 3, 3});
+    g.initializers["b1"] = random_tensor({8});
+    g.initializers["w2"] = random_tensor({8, 8, 3, 3});
+    g.initializers["w3"] = random_tensor({4, 4, 1, 1});
+    g.initializers["gamma"] = random_tensor({8});
+    g.initializers["beta"] = random_tensor({8});
+    g.initializers["shift"] = random_tensor({8, 1, 1});
+    g.initializers["half"] = float_tensor({0.5f}, {});
+    g.initializers["scales"] = float_tensor({1, 1, 2, 2}, {4});
+    g.initializers["flat"] = int64_tensor({2, -1}, {2});
+    conv("conv1", "x", "w1", "b1", "c1", 1);
+    Node gn = make_node("GroupNorm", 3);
+    gn.domain = kNormrtDomain;
+    gn.name = "gn";
+    gn.inputs = {"c1", "gamma", "beta"};
+    gn.outputs = {"n1"};
+    set_int(gn, "num_groups", 4);
+    set_string(gn, "activation", "Silu");
+    g.nodes.push_back(gn);
+    binary("Add", "n1", "shift", "a1");
+    binary("Mul", "a1", "half", "m1");
+    binary("Add", "m1", "temb", "t1");
+    conv("conv2", "t1", "w2", "", "c2", 1);
+    conv("skip", "x", "w3", "", "s1", 0);
+    Node cat = make_node("Concat", 2);
+    cat.inputs = {"c2", "s1"};
+    cat.outputs = {"cat"};
+    set_int(cat, "axis", 1);
+    g.nodes.push_back(cat);
+    Node resize = make_node("Resize", 3);
+    resize.inputs = {"cat", "", "scales"};
+    resize.outputs = {"y"};
+    set_string(resize, "mode", "nearest");
+    g.nodes.push_back(resize);
+    Node reshape = make_node("Reshape", 2);
+    reshape.inputs = {"s1", "flat"};
+    reshape.outputs = {"skip_flat"};
+    g.nodes.push_back(reshape);
+    g.outputs.push_back(ValueInfo{"y", DataType::kUndefined, Shape()});
+    g.outputs.push_back(ValueInfo{"skip_flat", DataType::kUndefined, Shape()});
+  }
+
+  void conv(const std::string& name, const std::string& x, const std::string& w, const std::string& b,
+            const std::string& y, int64_t pad) {
+    Node n = make_node("Conv", b.empty() ? 2 : 3);
+    n.name = name;
+    n.inputs = b.empty() ? std::vector<std::string>{x, w} : std::vector<std::string>{x, w, b};
+    n.outputs = {y};
+    set_ints(n, "pads", {pad, pad, pad, pad});
+    g.nodes.push_back(n);
+  }
+  void binary(const std::string& op, const std::string& a, const std::string& b, const std::string& y) {
+    Node n = make_node(op, 2);
+    n.name = op + "_" + y;
+    n.inputs = {a, b};
+    n.outputs = {y};
+    g.nodes.push_back(n);
+  }
+
+  Graph g;
+};
+
+int count(const Graph& g, const std::string& op_type) {
+  return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op_type == op_type; }));
+}
+
+std::vector<std::pair<std::string, Tensor>> run_engine(const Graph& g, const std::string& layout,
+                                                       const std::map<std::string, Tensor>& inputs,
+                                                       std::shared_ptr<Engine>* built = nullptr) {
+  BuildOptions options;
+  options.layout = layout;
+  auto engine = build_engine(g, options);
+  if (built) *built = engine;
+  ExecutionContext context(engine);
+  return context.run(inputs);
+}
+
+TEST(ChannelsLastLayout, ComputesWhatTheChannelsFirstGraphDoesWithTransposesOnlyAtTheBorders) {
+  LayoutGraph model;
+  const std::map<std::string, Tensor> inputs{{"x", random_tensor({2, 4, 6, 5})}, {"temb", random_tensor({2, 8, 1, 1})}};
+  const auto expected = run_engine(model.g, "nchw", inputs);
+  std::shared_ptr<Engine> engine;
+  const auto actual = run_engine(model.g, "nhwc", inputs, &engine);
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    EXPECT_EQ(actual[i].first, expected[i].first) << "outputs keep their names and order";
+    ASSERT_EQ(actual[i].second.dims(), expected[i].second.dims());
+    EXPECT_LE(relative_error(actual[i].second, expected[i].second), 1e-5) << actual[i].first;
+  }
+  const Graph& g = engine->graph;
+  EXPECT_EQ(count(g, "NhwcConv"), 3);
+  EXPECT_EQ(count(g, "Conv"), 0);
+  for (const Node& n : g.nodes) {
+    if (n.op_type == "GroupNorm") {
+      EXPECT_EQ(n.attr_int("channels_last", 0), 1);
+    }
+  }
+  // In: x and temb (one each, however many readers). Out: y after the Resize, and s1 before the Reshape.
+  EXPECT_EQ(count(g, "Transpose"), 4);
+}
+
+TEST(ChannelsLastLayout, LeavesConvolutionsItCannotMoveAndSaysWhy) {
+  LayoutGraph model;
+  model.g.nodes[0].attributes["pads"] = ints_attribute({0, 0, 2, 2});  // conv1: asymmetric, same extent
+  model.g.inputs.push_back(ValueInfo{"w2_input", DataType::kFloat32, Shape::from_dims({8, 8, 3, 3})});
+  for (Node& n : model.g.nodes)
+    if (n.name == "conv2") n.inputs[1] = "w2_input";  // W not a constant
+  const std::map<std::string, Tensor> inputs{{"x", random_tensor({2, 4, 6, 5})},
+                                             {"temb", random_tensor({2, 8, 1, 1})},
+                                             {"w2_input", random_tensor({8, 8, 3, 3})}};
+  const auto expected = run_engine(model.g, "nchw", inputs);
+  std::shared_ptr<Engine> engine;
+  const auto actual = run_engine(model.g, "nhwc", inputs, &engine);
+  for (size_t i = 0; i < actual.size(); ++i)
+    EXPECT_LE(relative_error(actual[i].second, expected[i].second), 1e-5) << actual[i].first;
+  EXPECT_EQ(count(engine->graph, "Conv"), 2);
+  EXPECT_EQ(count(engine->graph, "NhwcConv"), 1);
+  std::string refusals;
+  for (const PassRecord& r : engine->build_report.records)
+    if (r.pass == "channels_last_layout" && !r.applied) refusals += r.description + "\n";
+  EXPECT_NE(refusals.find("'conv1' (Conv) stays channels-first: asymmetric padding"), std::string::npos) << refusals;
+  EXPECT_NE(refusals.find("'conv2' (Conv) stays channels-first: W is not a rank-4 constant"), std::string::npos)
+      << refusals;
+}
+
+TEST(ChannelsLastLayout, AnUnknownLayoutNamesTheChoices) {
+  LayoutGraph model;
+  BuildOptions options;
+  options.layout = "nwhc";
+  expect_error([&] { build_engine(model.g, options); }, {"layout 'nwhc' is unknown", "auto", "nchw", "nhwc"});
+}
+
+TEST(ChannelsLastLayout, AutoKeepsChannelsFirstOnTheCpu) {
+  LayoutGraph model;
+  BuildOptions options;
+  EXPECT_EQ(resolve_layout(options), "nchw");
+  auto engine = build_engine(model.g, options);
+  EXPECT_EQ(count(engine->graph, "NhwcConv"), 0);
+  EXPECT_EQ(count(engine->graph, "Transpose"), 0);
+}
+
+}  // namespace
+}  // namespace normrt::test
