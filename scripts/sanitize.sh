@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The sanitizer builds (CPU only, -O1), run by scripts/test.sh after the main tests:
+# The sanitizer builds (CPU only; -O0, with src/ops and src/cpu at -O1: see CMakeLists.txt), run by scripts/test.sh after the main tests:
 #   asan  build-asan (clang): AddressSanitizer + UndefinedBehaviorSanitizer (+ libstdc++ assertions), the whole
 #         test suite through ctest, then the command line on the bundled example model (inspect, build, run,
 #         bench). Any report fails the run (UBSan does not recover; LeakSanitizer is on). The same build carries
@@ -26,7 +26,7 @@ flags=(-DCMAKE_BUILD_TYPE=Debug -DNORMRT_CUDA=OFF)
 configure_asan() {
   cmake -S . -B build-asan "${flags[@]}" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DNORMRT_WERROR=OFF \
     -DNORMRT_SANITIZE=address,undefined -DNORMRT_FUZZ=ON \
-    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only -D_GLIBCXX_ASSERTIONS" -DCMAKE_C_FLAGS_DEBUG="-O1" \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O0 -gline-tables-only -D_GLIBCXX_ASSERTIONS" -DCMAKE_C_FLAGS_DEBUG="-O0" \
     -DOpenMP_CXX_FLAGS=-fopenmp=libgomp -DOpenMP_CXX_LIB_NAMES=gomp \
     -DOpenMP_gomp_LIBRARY="$(gcc -print-file-name=libgomp.so)" >/dev/null
 }
@@ -58,7 +58,7 @@ for step in "${steps[@]}"; do
       unset ASAN_OPTIONS UBSAN_OPTIONS
       ;;
     tsan)
-      cmake -S . -B build-tsan "${flags[@]}" -DNORMRT_SANITIZE=thread -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" >/dev/null
+      cmake -S . -B build-tsan "${flags[@]}" -DNORMRT_SANITIZE=thread -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" >/dev/null
       cmake --build build-tsan -j"$jobs" --target normrt_concurrency_tests
       OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/normrt_concurrency_tests
       echo "tsan: concurrent execution contexts ran clean"

@@ -122,6 +122,10 @@ const std::vector<ConvCase>& conv_transpose_cases() {
   return cases;
 }
 
+// A configuration naming an engine no GPU has: the graph API's first usable engine where the problem takes the
+// graph API (2-D, one group, symmetric padding), the legacy path elsewhere.
+const char* kAnyGraphEngine = "engine=999999;rank=0";
+
 // ai.normrt NhwcConv (the layout pass's channels-last Conv): the 2-D cases with symmetric padding, on
 // channels-last X and W, against its reference (Conv on the data permuted back; tests/passes checks that one).
 void check_nhwc_cases(DataType dtype) {
@@ -140,6 +144,9 @@ void check_nhwc_cases(DataType dtype) {
       if (at.bias) inputs.push_back(&b);
       EXPECT_EQ(check_node("cudnn_nhwc_conv", node, inputs, tolerance_for(dtype, reduction_terms(at))), "")
           << "X " << dims_to_string(at.x) << " " << dtype_name(dtype);
+      EXPECT_EQ(check_node("cudnn_nhwc_conv", node, inputs, tolerance_for(dtype, reduction_terms(at)), kAnyGraphEngine),
+                "")
+          << "graph API, X " << dims_to_string(at.x) << " " << dtype_name(dtype);
       ++checked;
     }
   }
@@ -166,6 +173,12 @@ TEST(CudnnNhwcConv, RefusesAsymmetricPadding) {
   EXPECT_FALSE(k->accepts(node, 17, types));
   set_ints(node, "pads", {1, 1, 1, 1});
   EXPECT_TRUE(k->accepts(node, 17, types));
+}
+
+TEST(CudnnConv, GraphApiEnginesMatchReference) {
+  NORMRT_REQUIRE_GPU();
+  for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
+    for (const ConvCase& c : conv_cases()) check_case("cudnn_conv", false, c, dtype, kAnyGraphEngine);
 }
 
 TEST(CudnnConv, MatchesReferenceFp32) {
@@ -256,7 +269,10 @@ TEST(CudnnConv, TunedConfigWorksAtOtherShapes) {
       Tensor x = random_tensor(dtype, opt.x), w = random_tensor(dtype, weight_dims(transpose, opt));
       Tensor b = random_tensor(dtype, {32});
       const std::string config = tune_at(kernel, node, {&x, &w, &b});
-      EXPECT_NE(config.find("algo="), std::string::npos) << "tune() chose nothing: '" << config << "'";
+      // A legacy algorithm, or an engine of the graph API (2-D forward convolutions only).
+      const bool chose = config.find("algo=") != std::string::npos ||
+                         (!transpose && config.find("engine=") != std::string::npos);
+      EXPECT_TRUE(chose) << "tune() chose nothing: '" << config << "'";
       for (const Dims& at : std::vector<Dims>{{1, 32, 28, 28}, {3, 32, 7, 9}, {2, 32, 1, 1}, {5, 32, 31, 13}}) {
         ConvCase c = opt;
         c.x = at;

@@ -9,6 +9,11 @@
 //    "algo=A;math=M". run() and workspace() use that algorithm at every shape where cuDNN's workspace query accepts
 //    it, else cuDNN's heuristic choice, else the implicit-GEMM algorithm (no workspace); a launch that cuDNN
 //    refuses is retried with the implicit-GEMM algorithm, so a stored configuration never makes a shape fail.
+//  - 2-D convolutions with one group and symmetric padding also have cuDNN's graph API (cudnn_graph.h): tune()
+//    times the first engines its heuristics rank (bias add fused in) beside the legacy algorithms and stores
+//    "engine=E;rank=R" when one is faster. run() rebuilds the graph at each shape and takes engine E (at rank R
+//    when it is there, as at the tuned shape), else the heuristics' first usable engine; a graph launch cuDNN
+//    refuses falls back to the legacy path.
 //  - fp32 runs with CUDNN_FMA_MATH: no TF32, whose 10-bit mantissa would break the 1e-4 agreement with the fp32
 //    reference. fp16 storage runs with tensor-core math and fp32 accumulation (compute type float).
 //  - ai.normrt NhwcConv (the layout pass's channels-last 2-D Conv: X [N, H, W, C], W [M, kH, kW, C/group], Y
@@ -21,6 +26,7 @@
 #include <memory>
 #include <mutex>
 
+#include "cuda/cudnn_graph.h"
 #include "cuda/dnn_copy.h"
 #include "cuda/dnn_util.h"
 #include "ops/channels_last.h"
@@ -185,6 +191,8 @@ struct ConvPlan {
   FilterDescriptor w_desc;
   ConvolutionDescriptor conv_desc;
   ActivationDescriptor identity;
+  std::unique_ptr<ConvGraph> graph;             // the graph API form, when the configuration names an engine
+  std::unique_ptr<ConvGraph::Plan> graph_plan;  // its plan at these shapes (null: the legacy path)
   int algo = 0;
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t algo_bytes = 0;
@@ -266,6 +274,47 @@ void choose_algo(const CudaKernelContext& ctx, ConvPlan& plan) {
   use_default_algo(ctx, plan);
 }
 
+// Whether cuDNN's graph API takes this problem (its engines are tried): 2-D (or 1-D lifted), one group, no
+// explicit padding copy, a forward convolution.
+bool graph_eligible(const ConvProblem& p) {
+  return !p.transpose && p.group == 1 && p.x.size() == 4 && !p.window;
+}
+
+ConvGraphSpec graph_spec(const ConvPlan& plan) {
+  const ConvProblem& p = plan.p;
+  ConvGraphSpec spec;
+  spec.io_type = cudnn_type(p.dtype);
+  for (int i = 0; i < 4; ++i) {
+    spec.x[i] = p.x[i];
+    spec.w[i] = p.w[i];
+    spec.y[i] = p.y[i];
+  }
+  spec.channels_last = p.channels_last;
+  for (int i = 0; i < 2; ++i) {
+    spec.pre_pad[i] = spec.post_pad[i] = p.pad[i];
+    spec.stride[i] = p.stride[i];
+    spec.dilation[i] = p.dilation[i];
+  }
+  spec.bias = plan.has_bias;
+  return spec;
+}
+
+// The graph API plan the configuration asks for, at the plan's shapes; else the plan stays on the legacy path.
+void choose_graph_plan(const CudaKernelContext& ctx, ConvPlan& plan) {
+  plan.graph_plan.reset();
+  const auto config = parse_config(plan.config);
+  if (!config.count("engine") || !graph_eligible(plan.p)) return;
+  plan.graph = std::make_unique<ConvGraph>();
+  std::string error;
+  if (!plan.graph->build(query_handle(ctx), graph_spec(plan), &error)) return;
+  const int64_t rank = config.count("rank") ? config.at("rank") : 0;
+  plan.graph_plan = plan.graph->choose(config.at("engine"), rank < 0 ? 0 : static_cast<size_t>(rank));
+  if (!plan.graph_plan) return;
+  // The legacy fallback takes the algorithm that needs no workspace; the workspace is the graph plan's.
+  use_default_algo(ctx, plan);
+  plan.algo_bytes = std::max(plan.algo_bytes, static_cast<size_t>(plan.graph_plan->workspace_bytes));
+}
+
 // Brings the plan to the context's shapes and configuration (descriptors are re-set in place).
 void prepare(const CudaKernelContext& ctx, ConvPlan& plan) {
   const DeviceValue& x = ctx.in(0);
@@ -318,6 +367,7 @@ void prepare(const CudaKernelContext& ctx, ConvPlan& plan) {
   ctx.check(cudnnSetActivationDescriptor(plan.identity.get(ctx), CUDNN_ACTIVATION_IDENTITY, CUDNN_PROPAGATE_NAN, 0.0),
             "cudnnSetActivationDescriptor");
   choose_algo(ctx, plan);
+  choose_graph_plan(ctx, plan);
   plan.ready = true;
 }
 
@@ -396,6 +446,14 @@ void conv_run(CudaKernelContext& ctx) {
   } else if (p.window) {
     y = base;
   }
+  if (plan.graph_plan && plan.graph_plan->workspace_bytes <= static_cast<int64_t>(algo_workspace_bytes)) {
+    const void* w = ctx.in(1).data;
+    const void* b = plan.has_bias ? ctx.in(2).data : nullptr;
+    if (ConvGraph::aligned(x) && ConvGraph::aligned(w) && ConvGraph::aligned(y) && (!b || ConvGraph::aligned(b)) &&
+        ConvGraph::execute(ctx.cudnn, *plan.graph_plan, x, w, b, y, algo_workspace_ptr) == CUDNN_STATUS_SUCCESS)
+      return;  // the bias is fused in; no window copies on this path
+    plan.graph_plan.reset();  // cuDNN refused it before launching: the legacy path from now on
+  }
   cudnnStatus_t status;
   if (!launch(ctx, plan, x, y, algo_workspace_ptr, algo_workspace_bytes, &status)) {
     const int category = CUDNN_STATUS_CATEGORY(status);
@@ -421,6 +479,33 @@ void conv_run(CudaKernelContext& ctx) {
   }
 }
 
+// How many of the graph API's ranked engines tune() times (PyTorch's cudnn.benchmark tries 10 by default).
+constexpr size_t kTimedEngines = 10;
+
+// Milliseconds per launch of a graph plan (a warm-up launch, then the mean of five), or -1 if cuDNN refuses it.
+float time_graph_plan(const CudaKernelContext& ctx, const ConvGraph::Plan& plan, const void* x, const void* w,
+                      const void* b, void* y, void* workspace) {
+  if (!ConvGraph::aligned(x) || !ConvGraph::aligned(w) || !ConvGraph::aligned(y) || (b && !ConvGraph::aligned(b)) ||
+      (plan.workspace_bytes > 0 && !workspace))
+    return -1.0f;
+  if (ConvGraph::execute(ctx.cudnn, plan, x, w, b, y, workspace) != CUDNN_STATUS_SUCCESS) return -1.0f;
+  cudaEvent_t start, stop;
+  ctx.check(cudaEventCreate(&start), "cudaEventCreate");
+  ctx.check(cudaEventCreate(&stop), "cudaEventCreate");
+  constexpr int kRuns = 5;
+  bool ok = cudaEventRecord(start, ctx.stream) == cudaSuccess;
+  for (int i = 0; i < kRuns && ok; ++i) ok = ConvGraph::execute(ctx.cudnn, plan, x, w, b, y, workspace) == CUDNN_STATUS_SUCCESS;
+  float ms = -1.0f;
+  if (ok && cudaEventRecord(stop, ctx.stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess &&
+      cudaEventElapsedTime(&ms, start, stop) == cudaSuccess)
+    ms /= kRuns;
+  else
+    ms = -1.0f;
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms;
+}
+
 std::string conv_tune(CudaKernelContext& ctx) {
   auto plan_ptr = plan_for(ctx);
   ConvPlan& plan = *plan_ptr;
@@ -438,6 +523,7 @@ std::string conv_tune(CudaKernelContext& ctx) {
   ctx.check(cudnnSetConvolutionMathType(conv, run_math(p.dtype, -1)), "cudnnSetConvolutionMathType");
   int returned = 0;
   int algo = -1;
+  float legacy_ms = -1.0f;
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   if (!p.transpose) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -451,6 +537,7 @@ std::string conv_tune(CudaKernelContext& ctx) {
           allowed_math(p.dtype, perf[i].mathType)) {
         algo = perf[i].algo;
         math = perf[i].mathType;
+        legacy_ms = perf[i].time;
       }
   } else {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
@@ -465,6 +552,29 @@ std::string conv_tune(CudaKernelContext& ctx) {
         algo = perf[i].algo;
         math = perf[i].mathType;
       }
+  }
+  float best_ms = algo >= 0 ? legacy_ms : -1.0f;
+  if (graph_eligible(p)) {
+    // The graph API's engines, timed the same way; kept when one beats the legacy algorithm.
+    ConvGraph graph;
+    std::string error;
+    if (graph.build(ctx.cudnn, graph_spec(plan), &error)) {
+      const void* b = plan.has_bias ? ctx.in(2).data : nullptr;
+      int64_t best_engine = -1;
+      size_t best_rank = 0;
+      for (size_t rank = 0; rank < graph.candidates() && rank < kTimedEngines; ++rank) {
+        auto candidate = graph.plan(rank);
+        if (!candidate || candidate->workspace_bytes > static_cast<int64_t>(search_bytes)) continue;
+        const float ms = time_graph_plan(ctx, *candidate, x, ctx.in(1).data, b, y, search_workspace);
+        if (ms >= 0 && (best_ms < 0 || ms < best_ms)) {
+          best_ms = ms;
+          best_engine = candidate->engine;
+          best_rank = rank;
+        }
+      }
+      if (best_engine >= 0)
+        return format_config({{"engine", best_engine}, {"rank", static_cast<int64_t>(best_rank)}});
+    }
   }
   if (algo < 0) return "";  // run() then takes cuDNN's heuristic choice at each shape
   return format_config({{"algo", algo}, {"math", run_math(p.dtype, math)}});
