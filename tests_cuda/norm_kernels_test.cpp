@@ -178,6 +178,7 @@ TEST(CudaNormKernels, FusedGroupNorm) {
       if (std::string(act) == "LeakyRelu" || std::string(act) == "Elu")
         node.attributes["activation_alpha"] = float_attr(0.2f);
       if (per_group) node.attributes["affine_per_group"] = int_attr(1);
+      if (residual && variant % 4 < 2) node.attributes["residual_before_activation"] = int_attr(1);
       Tensor x = random_activation(dtype, c.x), scale = random_tensor(param, {param_len}, 0.5, 1.5),
              bias = random_tensor(param, {param_len}), res = random_tensor(dtype, c.x);
       expect_matches_reference(
@@ -206,6 +207,7 @@ TEST(CudaNormKernels, FusedGroupNormChannelsLast) {
       node.attributes["num_groups"] = int_attr(c.groups);
       node.attributes["channels_last"] = int_attr(1);
       if (act[0]) node.attributes["activation"] = string_attr(act);
+      if (residual && variant % 4 < 2) node.attributes["residual_before_activation"] = int_attr(1);
       if (per_group) node.attributes["affine_per_group"] = int_attr(1);
       Tensor x = random_activation(dtype, dims), scale = random_tensor(IrType::kFloat32, {param_len}, 0.5, 1.5),
              bias = random_tensor(IrType::kFloat32, {param_len}), res = random_tensor(dtype, dims);
@@ -256,6 +258,7 @@ TEST(CudaNormKernels, FusedLayerNorm) {
       Node node = make_node(kNormrtDomain, "LayerNorm", {true, has_scale, has_bias, residual});
       node.attributes["axis"] = int_attr(c.axis);
       if (act[0]) node.attributes["activation"] = string_attr(act);
+      if (residual && variant % 4 == 1) node.attributes["residual_before_activation"] = int_attr(1);
       Tensor x = random_activation(dtype, c.x), scale = random_tensor(param, c.param, 0.5, 1.5),
              bias = random_tensor(param, c.param), res = random_tensor(dtype, c.x);
       expect_matches_reference(

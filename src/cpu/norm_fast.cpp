@@ -240,7 +240,9 @@ struct GroupWrite {
 };
 
 // Writes values [begin, end) of row `row` (= n * G + g) of a GroupNorm.
-template <FusedActivation K, bool kResidual>
+// kResidual: 0 none; 1 added after the activation (the ops' default); 2 added before it
+// (residual_before_activation = 1: ResNet's relu(norm(h) + x)).
+template <FusedActivation K, int kResidual>
 NORMRT_INLINE void group_write_body(const GroupWrite& w, int64_t row, int64_t begin, int64_t end, double mean,
                                     double rstd) {
   const int64_t channels_per_group = w.channels / w.groups;
@@ -258,8 +260,10 @@ NORMRT_INLINE void group_write_body(const GroupWrite& w, int64_t row, int64_t be
     float* __restrict y = w.y + row_start;
     const float* __restrict r = kResidual ? w.residual + row_start : nullptr;
     for (int64_t i = p; i < segment_end; ++i) {
-      float v = activate<K>(((x[i] - s.mean_hi) - s.mean_lo) * a + b, alpha);
-      if constexpr (kResidual) v += r[i];
+      float v = ((x[i] - s.mean_hi) - s.mean_lo) * a + b;
+      if constexpr (kResidual == 2) v += r[i];
+      v = activate<K>(v, alpha);
+      if constexpr (kResidual == 1) v += r[i];
       y[i] = v;
     }
     p = segment_end;
@@ -276,7 +280,7 @@ struct LayerWrite {
   float alpha;
 };
 
-template <FusedActivation K, bool kResidual>
+template <FusedActivation K, int kResidual>
 NORMRT_INLINE void layer_write_body(const LayerWrite& w, int64_t row, int64_t begin, int64_t end, double mean,
                                     double rstd) {
   const int64_t row_start = row * w.row_length;
@@ -288,8 +292,10 @@ NORMRT_INLINE void layer_write_body(const LayerWrite& w, int64_t row, int64_t be
   const float* __restrict gamma = w.gamma;
   const float* __restrict beta = w.beta;
   for (int64_t i = begin; i < end; ++i) {
-    float v = activate<K>(((x[i] - s.mean_hi) - s.mean_lo) * s.rstd * gamma[i] + beta[i], alpha);
-    if constexpr (kResidual) v += r[i];
+    float v = ((x[i] - s.mean_hi) - s.mean_lo) * s.rstd * gamma[i] + beta[i];
+    if constexpr (kResidual == 2) v += r[i];
+    v = activate<K>(v, alpha);
+    if constexpr (kResidual == 1) v += r[i];
     y[i] = v;
   }
 }
@@ -304,12 +310,12 @@ using LayerWriteFn = void (*)(const LayerWrite&, int64_t, int64_t, int64_t, doub
 #define NORMRT_DEFINE_NORM_LEAVES(NAME, TARGET)                                                                 \
   struct NAME {                                                                                                  \
     TARGET static Moments moments(const float* x, int64_t n) { return piece_moments(x, n); }                    \
-    template <FusedActivation K, bool kResidual>                                                                \
+    template <FusedActivation K, int kResidual>                                                                 \
     TARGET static void group_write(const GroupWrite& w, int64_t row, int64_t begin, int64_t end, double mean,   \
                                    double rstd) {                                                                \
       group_write_body<K, kResidual>(w, row, begin, end, mean, rstd);                                           \
     }                                                                                                            \
-    template <FusedActivation K, bool kResidual>                                                                \
+    template <FusedActivation K, int kResidual>                                                                 \
     TARGET static void layer_write(const LayerWrite& w, int64_t row, int64_t begin, int64_t end, double mean,   \
                                    double rstd) {                                                                \
       layer_write_body<K, kResidual>(w, row, begin, end, mean, rstd);                                           \
@@ -323,18 +329,20 @@ NORMRT_DEFINE_NORM_LEAVES(Avx2Leaves, NORMRT_TARGET_AVX2);
 
 struct Leaves {
   MomentsFn moments = nullptr;
-  GroupWriteFn group_write[kFusedActivationCount][2] = {};
-  LayerWriteFn layer_write[kFusedActivationCount][2] = {};
+  GroupWriteFn group_write[kFusedActivationCount][3] = {};  // [activation][kResidual]
+  LayerWriteFn layer_write[kFusedActivationCount][3] = {};
 };
 
 template <typename Isa, int... I>
 Leaves make_leaves(std::integer_sequence<int, I...>) {
   Leaves l;
   l.moments = &Isa::moments;
-  ((l.group_write[I][0] = &Isa::template group_write<static_cast<FusedActivation>(I), false>), ...);
-  ((l.group_write[I][1] = &Isa::template group_write<static_cast<FusedActivation>(I), true>), ...);
-  ((l.layer_write[I][0] = &Isa::template layer_write<static_cast<FusedActivation>(I), false>), ...);
-  ((l.layer_write[I][1] = &Isa::template layer_write<static_cast<FusedActivation>(I), true>), ...);
+  ((l.group_write[I][0] = &Isa::template group_write<static_cast<FusedActivation>(I), 0>), ...);
+  ((l.group_write[I][1] = &Isa::template group_write<static_cast<FusedActivation>(I), 1>), ...);
+  ((l.group_write[I][2] = &Isa::template group_write<static_cast<FusedActivation>(I), 2>), ...);
+  ((l.layer_write[I][0] = &Isa::template layer_write<static_cast<FusedActivation>(I), 0>), ...);
+  ((l.layer_write[I][1] = &Isa::template layer_write<static_cast<FusedActivation>(I), 1>), ...);
+  ((l.layer_write[I][2] = &Isa::template layer_write<static_cast<FusedActivation>(I), 2>), ...);
   return l;
 }
 
@@ -446,6 +454,12 @@ bool group_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inpu
   return !(inputs[0].shape.has_rank && inputs[0].shape.rank() < 2);
 }
 
+// The leaves' kResidual for a node: 0 without a residual, 2 when it is added before the activation, else 1.
+int residual_mode(const Node& node, const float* residual) {
+  if (!residual) return 0;
+  return residual_before_activation(node) ? 2 : 1;
+}
+
 const float* optional_float_input(const KernelContext& ctx, size_t i) {
   return ctx.has_input(i) ? ctx.in(i).data<float>() : nullptr;
 }
@@ -481,7 +495,7 @@ void group_run_with(KernelContext& ctx, const Leaves& leaves) {
     ctx.fail("residual has shape " + dims_to_string(ctx.in(3).dims()) + " but X has " + dims_to_string(dims));
   const GroupWrite w{x.data<float>(), residual, ctx.out(0).data<float>(), gamma.data(), beta.data(), C, G, S,
                      act.alpha};
-  const GroupWriteFn fn = leaves.group_write[static_cast<int>(act.kind)][residual ? 1 : 0];
+  const GroupWriteFn fn = leaves.group_write[static_cast<int>(act.kind)][residual_mode(ctx.node, residual)];
   normalize_rows(leaves, x.data<float>(), N * G, (C / G) * S, ctx.node.attr_float("epsilon", 1e-5f),
                  [&](int64_t row, int64_t begin, int64_t end, double mean, double rstd) {
                    fn(w, row, begin, end, mean, rstd);
@@ -536,7 +550,7 @@ void layer_run_with(KernelContext& ctx, const Leaves& leaves) {
     ctx.fail("residual has shape " + dims_to_string(ctx.in(3).dims()) + " but X has " + dims_to_string(dims));
   const LayerWrite w{x.data<float>(), residual, ctx.out(0).data<float>(), gamma.data(), beta.data(), row_length,
                      act.alpha};
-  const LayerWriteFn fn = leaves.layer_write[static_cast<int>(act.kind)][residual ? 1 : 0];
+  const LayerWriteFn fn = leaves.layer_write[static_cast<int>(act.kind)][residual_mode(ctx.node, residual)];
   normalize_rows(leaves, x.data<float>(), rows, row_length, ctx.node.attr_float("epsilon", 1e-5f),
                  [&](int64_t row, int64_t begin, int64_t end, double mean, double rstd) {
                    fn(w, row, begin, end, mean, rstd);

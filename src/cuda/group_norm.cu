@@ -238,6 +238,7 @@ struct Params {
   FastDiv div_vpc;         // NCHW with HW % V == 0: vector index -> channel (HW / V vectors per channel)
   int nhwc;
   int act;
+  int residual_first;  // 1: y = act(n + residual); 0: y = act(n) + residual
   float alpha;
   float eps;
 };
@@ -463,12 +464,20 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
               f[e] = fmaf(f[e] - K, ab.x, ab.y);
             }
           }
-          activate_vector(f, p.act, p.alpha);
           if (rv) {
             float rf[V];
             unpack<T, Raw, V>(res[u], rf);
+            if (p.residual_first) {
 #pragma unroll
-            for (int e = 0; e < V; ++e) f[e] += rf[e];
+              for (int e = 0; e < V; ++e) f[e] += rf[e];
+              activate_vector(f, p.act, p.alpha);
+            } else {
+              activate_vector(f, p.act, p.alpha);
+#pragma unroll
+              for (int e = 0; e < V; ++e) f[e] += rf[e];
+            }
+          } else {
+            activate_vector(f, p.act, p.alpha);
           }
           yv[static_cast<size_t>(rr) * p.row_stride + col] = pack<T, Raw, V>(f);
         }
@@ -512,6 +521,7 @@ struct BulkParams {
   FastDiv div_hw;
   FastDiv div_vpc;
   int act;
+  int residual_first;
   float alpha;
   float eps;
 };
@@ -700,12 +710,20 @@ __global__ void __launch_bounds__(512, 2) group_norm_nchw_bulk_kernel(const Bulk
             f[e] = fmaf(f[e] - K, ab.x, ab.y);
           }
         }
-        activate_vector(f, p.act, p.alpha);
         if (rg) {
           float rf[V];
           unpack<T, Raw, V>(res, rf);
+          if (p.residual_first) {
 #pragma unroll
-          for (int e = 0; e < V; ++e) f[e] += rf[e];
+            for (int e = 0; e < V; ++e) f[e] += rf[e];
+            activate_vector(f, p.act, p.alpha);
+          } else {
+            activate_vector(f, p.act, p.alpha);
+#pragma unroll
+            for (int e = 0; e < V; ++e) f[e] += rf[e];
+          }
+        } else {
+          activate_vector(f, p.act, p.alpha);
         }
         tile[v] = pack<T, Raw, V>(f);
       }
@@ -843,6 +861,7 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
   p.G = G;
   p.nhwc = nhwc ? 1 : 0;
   p.act = static_cast<int>(a.activation);
+  p.residual_first = a.residual_before_activation ? 1 : 0;
   p.alpha = a.alpha;
   p.eps = a.epsilon;
 
@@ -972,6 +991,7 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
     bp.div_hw = p.div_hw;
     bp.div_vpc = p.div_vpc;
     bp.act = p.act;
+    bp.residual_first = p.residual_first;
     bp.alpha = p.alpha;
     bp.eps = p.eps;
     const uint64_t unit_bytes = static_cast<uint64_t>(bp.unit_vecs) * 16;
@@ -1178,6 +1198,7 @@ GroupNormArgs layer_norm_as_group_norm(const LayerNormArgs& a) {
   g.dtype = a.dtype;
   g.epsilon = a.epsilon;
   g.activation = a.activation;
+  g.residual_before_activation = a.residual_before_activation;
   g.alpha = a.alpha;
   g.workspace = a.workspace;
   g.workspace_bytes = a.workspace_bytes;

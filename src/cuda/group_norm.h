@@ -38,6 +38,7 @@ struct GroupNormArgs {
   DataType dtype = DataType::kFloat32;
   float epsilon = 1e-5f;
   Activation activation = Activation::kNone;
+  bool residual_before_activation = false;  // y = act(n + residual) instead of act(n) + residual
   float alpha = 0.0f;  // LeakyRelu's slope or Elu's alpha (ONNX defaults: 0.01 and 1.0); the caller sets it
   void* workspace = nullptr;  // group_norm_workspace_bytes(args) bytes of device memory (kSplit only); no init
   size_t workspace_bytes = 0;
@@ -82,6 +83,7 @@ struct LayerNormArgs {
   DataType dtype = DataType::kFloat32;
   float epsilon = 1e-5f;
   Activation activation = Activation::kNone;
+  bool residual_before_activation = false;
   float alpha = 0.0f;
   void* workspace = nullptr;
   size_t workspace_bytes = 0;

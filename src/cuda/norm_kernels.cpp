@@ -110,6 +110,7 @@ struct ParamPlan {
 struct NormCall {
   int64_t N = 0, C = 0, spatial = 1, groups = 1;  // LayerNorm: N = rows, C = cols
   bool channels_last = false;                     // GroupNorm with channels_last = 1: X is [N, spatial..., C]
+  bool residual_first = false;                    // residual_before_activation = 1
   ParamPlan gamma, beta;
   const DeviceValue* residual = nullptr;
   Activation activation = Activation::kNone;
@@ -215,6 +216,7 @@ NormCall describe_call(const CudaKernelContext& ctx, NormOp op) {
     if (!kernel_activation(act.kind, &call.activation))
       ctx.fail(std::string("activation ") + fused_activation_name(act.kind) + " has no CUDA form");
     call.alpha = act.alpha;
+    call.residual_first = act.residual_before_activation;
     if (ctx.has_input(3)) call.residual = &ctx.inputs[3];
   }
   return call;
@@ -230,6 +232,7 @@ GroupNormArgs group_norm_args(const NormCall& call, DataType dtype) {
   a.dtype = dtype;
   a.epsilon = call.epsilon;
   a.activation = call.activation;
+  a.residual_before_activation = call.residual_first;
   a.alpha = call.alpha;
   return a;
 }

@@ -59,6 +59,12 @@ ActivationSpec read_fused_activation(const Node& node) {
     throw Error(ErrorCode::kInvalidModel, node.describe() + ": attribute 'activation' is '" + name +
                                               "'; expected one of " + fused_activation_names());
   spec.alpha = node.attr_float("activation_alpha", default_activation_alpha(spec.kind));
+  const int64_t order = node.attr_int("residual_before_activation", 0);
+  if (order != 0 && order != 1)
+    throw Error(ErrorCode::kInvalidModel, node.describe() + ": attribute 'residual_before_activation' is " +
+                                              std::to_string(order) + "; expected 0 (act(n) + residual) or 1 "
+                                              "(act(n + residual))");
+  spec.residual_before_activation = order == 1;
   return spec;
 }
 

@@ -33,13 +33,17 @@ std::string fused_activation_names();
 // The alpha an activation uses when the node gives none (LeakyRelu 0.01, Elu 1; unused by the others).
 float default_activation_alpha(FusedActivation kind);
 
-// A fused node's activation: its "activation" attribute ("" when absent) and "activation_alpha" (the
-// activation's default when absent). Throws normrt::Error naming the node for an unknown activation.
+// A fused node's activation: its "activation" attribute ("" when absent), "activation_alpha" (the
+// activation's default when absent) and "residual_before_activation" (0 when absent: y = act(n) + residual; 1:
+// y = act(n + residual), ResNet's relu(norm(h) + x)). Throws normrt::Error naming the node for an unknown
+// activation or a residual_before_activation other than 0 or 1.
 struct ActivationSpec {
   FusedActivation kind = FusedActivation::kNone;
   float alpha = 0.0f;
+  bool residual_before_activation = false;
 };
 ActivationSpec read_fused_activation(const Node& node);
+inline bool residual_before_activation(const Node& node) { return read_fused_activation(node).residual_before_activation; }
 
 // The activation of x, computed in double; `alpha` is used by LeakyRelu and Elu only.
 double apply_activation(FusedActivation kind, double x, double alpha);

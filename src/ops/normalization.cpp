@@ -125,10 +125,11 @@ std::vector<Moments> row_moments(const std::vector<double>& x, int64_t rows, int
 
 // Group normalization of x viewed as [N, C, S] with G groups of C / G channels:
 //   y = act((x - mean_g) * inv_std_g * gamma_c + beta_c) + residual
-// gamma and beta have C entries (empty: 1 and 0). Used by every channel-grouped op here.
+// (residual_first: y = act(... + residual)). gamma and beta have C entries (empty: 1 and 0). Used by every
+// channel-grouped op here.
 void group_norm_core(const Tensor& x_tensor, int64_t groups, double epsilon, const std::vector<double>& gamma,
                      const std::vector<double>& beta, FusedActivation act, double alpha, const Tensor* residual,
-                     Tensor& y_tensor) {
+                     Tensor& y_tensor, bool residual_first = false) {
   const Dims& dims = x_tensor.dims();
   const int64_t N = dims[0], C = dims[1], S = product(dims, 2, dims.size());
   const int64_t channels_per_group = C / groups;
@@ -143,8 +144,10 @@ void group_norm_core(const Tensor& x_tensor, int64_t groups, double epsilon, con
       const double b = beta.empty() ? 0.0 : beta[c];
       for (int64_t s = 0; s < S; ++s) {
         const int64_t i = (n * C + c) * S + s;
-        double v = apply_activation(act, (x[i] - mo.mean) * mo.inv_std * g + b, alpha);
-        if (residual) v += res[i];
+        double v = (x[i] - mo.mean) * mo.inv_std * g + b;
+        if (residual && residual_first) v += res[i];
+        v = apply_activation(act, v, alpha);
+        if (residual && !residual_first) v += res[i];
         y[i] = v;
       }
     }
@@ -310,10 +313,11 @@ void infer_layer_normalization(InferContext& ctx) {
     ctx.fail("has " + std::to_string(ctx.node.outputs.size()) + " outputs; LayerNormalization has at most 3");
 }
 
-// Y = act(normalize(X over [axis, rank)) * scale + bias) + residual; fills mean / inv_std outputs if given.
+// Y = act(normalize(X over [axis, rank)) * scale + bias) + residual (residual_first: the residual is added
+// before the activation); fills mean / inv_std outputs if given.
 void layer_norm_core(const Tensor& x_tensor, int64_t axis, double epsilon, const Tensor* scale, const Tensor* bias,
                      FusedActivation act, double alpha, const Tensor* residual, Tensor& y_tensor, Tensor* mean_out,
-                     Tensor* inv_std_out) {
+                     Tensor* inv_std_out, bool residual_first = false) {
   const Dims& dims = x_tensor.dims();
   const int64_t rows = product(dims, 0, static_cast<size_t>(axis));
   const int64_t len = product(dims, static_cast<size_t>(axis), dims.size());
@@ -330,8 +334,9 @@ void layer_norm_core(const Tensor& x_tensor, int64_t axis, double epsilon, const
       double v = (x[i] - m[r].mean) * m[r].inv_std;
       if (scale) v *= gamma[k];
       if (bias) v += beta[k];
+      if (residual && residual_first) v += res[i];
       v = apply_activation(act, v, alpha);
-      if (residual) v += res[i];
+      if (residual && !residual_first) v += res[i];
       y[i] = v;
     }
     if (mean_out) set_element_from_double(*mean_out, r, m[r].mean);
@@ -468,7 +473,7 @@ void fused_group_norm_reference(KernelContext& ctx) {
   }
   const ActivationSpec act = read_fused_activation(ctx.node);
   group_norm_core(x, groups, ctx.node.attr_float("epsilon", 1e-5f), gamma, beta, act.kind, act.alpha,
-                  ctx.has_input(3) ? &ctx.in(3) : nullptr, ctx.out(0));
+                  ctx.has_input(3) ? &ctx.in(3) : nullptr, ctx.out(0), act.residual_before_activation);
 }
 
 // ai.normrt LayerNorm: inputs X, scale and bias (optional, broadcasting over X's dims [axis, rank)),
@@ -497,7 +502,7 @@ void fused_layer_norm_reference(KernelContext& ctx) {
   const ActivationSpec act = read_fused_activation(ctx.node);
   layer_norm_core(x, axis, ctx.node.attr_float("epsilon", 1e-5f), ctx.has_input(1) ? &ctx.in(1) : nullptr,
                   ctx.has_input(2) ? &ctx.in(2) : nullptr, act.kind, act.alpha,
-                  ctx.has_input(3) ? &ctx.in(3) : nullptr, ctx.out(0), nullptr, nullptr);
+                  ctx.has_input(3) ? &ctx.in(3) : nullptr, ctx.out(0), nullptr, nullptr, act.residual_before_activation);
 }
 
 }  // namespace

@@ -168,8 +168,10 @@ bool is_candidate(const Node& node, const Graph& graph, FusionTarget target) {
   if (node.domain.empty())
     return node.op_type == "InstanceNormalization" || node.op_type == "GroupNormalization" ||
            node.op_type == "LayerNormalization";
+  // An ai.normrt node with a residual (norm_residual_fusion's, engines only) takes an activation that follows
+  // it as act(norm + residual): residual_before_activation = 1.
   if (node.domain == kNormrtDomain && (node.op_type == "GroupNorm" || node.op_type == "LayerNorm"))
-    return node.attr_string("activation", "").empty() && !node.has_input(3);
+    return node.attr_string("activation", "").empty() && (!node.has_input(3) || target == FusionTarget::kEngine);
   return false;
 }
 
@@ -309,6 +311,7 @@ void fuse_norm_activation(Graph& graph, PassReport& report, FusionTarget target)
       fused.attributes["activation"] = string_attribute(fused_activation_name(match.kind));
       if (match.kind == FusedActivation::kLeakyRelu || match.kind == FusedActivation::kElu)
         fused.attributes["activation_alpha"] = float_attribute(match.alpha);
+      if (fused.has_input(3)) fused.attributes["residual_before_activation"] = int_attribute(1);
       for (size_t r : match.removed) {
         removed.insert(r);
         description += " + " + label(graph.nodes[r]);
@@ -320,6 +323,7 @@ void fuse_norm_activation(Graph& graph, PassReport& report, FusionTarget target)
     description += " -> " + label(fused) + " writing '" + fused.outputs[0] + "'";
     if (fused.has_attribute("num_groups")) description += ", num_groups = " + std::to_string(fused.attr_int("num_groups"));
     if (with_activation) description += ", activation " + std::string(fused_activation_name(match.kind));
+    if (with_activation && fused.has_input(3)) description += " after the residual add";
     report.applied(kPass, description);
     replacements[i] = std::move(fused);
   }

@@ -9,6 +9,12 @@ void fuse_normalizations(Graph& graph, PassReport& report, FusionTarget target) 
     graph.verify();
   }
   fuse_norm_activation(graph, report, target);
+  if (target == FusionTarget::kEngine) {
+    // A residual add after a norm joins it; an activation after that add then joins too (act(norm + r)).
+    fuse_norm_residual(graph, report);
+    graph.verify();
+    fuse_norm_activation(graph, report, target);
+  }
   eliminate_dead_nodes(graph, report);
   graph.verify();
 }

@@ -56,9 +56,14 @@ enum class FusionTarget {
 // Fuses an activation that is the only reader of a normalization's output into the normalization node.
 void fuse_norm_activation(Graph& graph, PassReport& report, FusionTarget target = FusionTarget::kEngine);
 
-// The semantic fusions, in order: GroupNorm, LayerNorm, GELU, HardSwish, then activations into norms. The
-// builder (through optimize) and `normrt fuse` both run exactly this, so a model and its fused file plan
-// the same kernels. The graph is verified after each pass.
+// Makes a residual Add after an ai.normrt GroupNorm / LayerNorm the node's residual input (engines only;
+// src/passes/norm_residual_fusion.cpp).
+void fuse_norm_residual(Graph& graph, PassReport& report);
+
+// The semantic fusions, in order: GroupNorm, LayerNorm, GELU, HardSwish, then activations into norms; for
+// engines also residual adds into norms and the activations after them. The builder (through optimize) and
+// `normrt fuse` both run this, so a model and its fused file plan the same kernels. The graph is verified after
+// each pass.
 void fuse_normalizations(Graph& graph, PassReport& report, FusionTarget target);
 
 // Moves the default-domain opset (11..20) to 21, rewriting the nodes whose form changed (axes attributes that

@@ -90,9 +90,11 @@ TEST(NormGroupFused, EveryActivationWithAndWithoutAffineAndResidual) {
     Tensor x = random_tensor(dims, -4, 4);
     Tensor scale = random_tensor({dims[1]}, -3, 3), bias = random_tensor({dims[1]}, -1, 1), res = random_tensor(dims);
     for (const std::string& act : kActivations) {
-      for (int variant = 0; variant < 4; ++variant) {
-        const bool affine = variant & 1, residual = variant & 2;
+      for (int variant = 0; variant < 6; ++variant) {
+        // Variants 4 and 5: the residual added before the activation (residual_before_activation = 1).
+        const bool affine = variant & 1, residual = (variant & 2) || variant >= 4, first = variant >= 4;
         Node node = group_node(dims[1] > 2 ? dims[1] / 2 : 1, act, residual);
+        if (first) set_int(node, "residual_before_activation", 1);
         if (act == "LeakyRelu" || act == "Elu") set_float(node, "activation_alpha", 0.7f);
         std::vector<const Tensor*> inputs = {&x, affine ? &scale : nullptr, affine ? &bias : nullptr};
         if (residual) inputs.push_back(&res);
@@ -223,11 +225,13 @@ TEST(NormLayerFused, EveryActivationAndAxisWithBroadcastParameters) {
       const int64_t a = axis < 0 ? axis + 3 : axis;
       const Dims normalized(dims.begin() + a, dims.end());
       Tensor full_scale = random_tensor(normalized), last_bias = random_tensor({dims.back()});
-      for (int variant = 0; variant < 4; ++variant) {
-        const bool affine = variant & 1, residual = variant & 2;
+      for (int variant = 0; variant < 6; ++variant) {
+        const bool affine = variant & 1, residual = (variant & 2) || variant >= 4, first = variant >= 4;
         std::vector<const Tensor*> inputs = {&x, affine ? &full_scale : nullptr, affine ? &last_bias : nullptr};
         if (residual) inputs.push_back(&res);
-        EXPECT_LT(worst_error(layer_node(axis, act, residual), inputs, kLayerKernels), 2e-6)
+        Node node = layer_node(axis, act, residual);
+        if (first) set_int(node, "residual_before_activation", 1);
+        EXPECT_LT(worst_error(node, inputs, kLayerKernels), 2e-6)
             << "act='" << act << "' axis " << axis << " variant " << variant;
       }
     }
