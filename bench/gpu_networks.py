@@ -21,14 +21,15 @@ Models (built in PyTorch, exported to ONNX opset 17 with a dynamic batch):
                proj_out, plus the block input. Downsample: conv3x3 stride 2; Upsample: nearest x2 then conv3x3.
                No timestep embedding and no text conditioning (one input, one output).
 
-For each model and precision (fp32, fp16):
-  normrt   `normrt build --device cuda [--fp16]` with one profile (batch 1 .. --max-batch, opt --opt-batch), then
+For each model and precision (fp32, tf32, fp16) and each normrt --layout in --layouts:
+  normrt   `normrt build --device cuda [--fp16 | --tf32] [--layout L]` with one profile (batch 1 .. --max-batch, opt --opt-batch), then
            `normrt bench --json` at each batch (device-event latency), and `normrt run` on a fixed input whose
            output is compared with PyTorch's fp32 output (max abs error, and that error over max |ref|).
   PyTorch  eager replayed as a CUDA graph (torch.cuda.CUDAGraph; each replay timed alone with CUDA events,
            median), and torch.compile (--compile-mode, per-call timing, and replayed as a CUDA graph when the
-           compiled callable captures). fp16 is model.half() on fp16 inputs; fp32 keeps PyTorch's TF32 defaults
-           unless --torch-tf32 says otherwise (recorded in every line).
+           compiled callable captures). fp16 is model.half() on fp16 inputs; fp32 runs with TF32 off and
+           tf32 with TF32 on for convolutions and matmuls (like for like; --torch-tf32 overrides; recorded in every
+           line); each memory format in --torch-layouts (the ratio takes the faster).
 Every stage runs with a timeout (PyTorch stages in a child process of their own, killed with their process
 group); a failure or timeout is recorded and the rest goes on. One JSON line per measurement goes to
 OUT/networks.jsonl, and the table of milliseconds and ratios (PyTorch / normrt: > 1 means normrt is faster) is
@@ -377,9 +378,12 @@ def child_torch(spec):
     out = Path(spec["dir"])
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
-    if spec["tf32"] != "default":
-        torch.backends.cudnn.allow_tf32 = spec["tf32"] == "on"
-        torch.backends.cuda.matmul.allow_tf32 = spec["tf32"] == "on"
+    tf32 = spec["tf32"]
+    if tf32 == "auto":  # like for like: strict fp32 against normrt's fp32, TF32 against its --tf32
+        tf32 = "on" if spec["precision"] == "tf32" else "off"
+    if tf32 != "default":
+        torch.backends.cudnn.allow_tf32 = tf32 == "on"
+        torch.backends.cuda.matmul.allow_tf32 = tf32 == "on"
     torch.backends.cudnn.benchmark = True
     settings = {"tf32_conv": torch.backends.cudnn.allow_tf32, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
                 "channels_last": spec["channels_last"]}
@@ -556,6 +560,8 @@ def normrt_stages(runner, spec, precision, export, fp16_flag, layout):
         cmd += ["--layout", layout]
     if precision == "fp16":
         cmd += fp16_flag
+    elif precision == "tf32":
+        cmd += ["--tf32"]
     code, text, seconds = runner.run(cmd, args.build_timeout, f"normrt build {spec['model']} {precision}")
     runner.record({**base, "kind": "build", "ok": code == 0, "seconds": round(seconds, 1),
                    "command": " ".join(shlex.quote(str(c)) for c in cmd), "stdout_tail": tail(text)})
@@ -703,7 +709,8 @@ def parse_args(argv):
     p.add_argument("--normrt", default="normrt", help="the normrt CLI (carried build)")
     p.add_argument("--out", default="out/networks", help="results folder (networks.jsonl, networks.md, models)")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    p.add_argument("--precisions", nargs="+", default=["fp32", "fp16"], choices=["fp32", "fp16"])
+    p.add_argument("--precisions", nargs="+", default=["fp32", "fp16"], choices=["fp32", "tf32", "fp16"],
+                   help="tf32: normrt --tf32 against PyTorch with TF32 on (fp32 storage both)")
     p.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
     p.add_argument("--max-batch", type=int, default=32, help="the profile's largest batch")
     p.add_argument("--opt-batch", type=int, default=8, help="the profile's opt batch (algorithm choice)")
@@ -718,8 +725,9 @@ def parse_args(argv):
     p.add_argument("--compile-mode", default="default",
                    help="torch.compile mode (default, max-autotune-no-cudagraphs, ...) or off")
     p.add_argument("--no-compile", dest="compile_mode", action="store_const", const="off")
-    p.add_argument("--torch-tf32", default="default", choices=["default", "on", "off"],
-                   help="fp32 PyTorch: TF32 for conv and matmul (default: PyTorch's own defaults)")
+    p.add_argument("--torch-tf32", default="auto", choices=["auto", "default", "on", "off"],
+                   help="PyTorch's TF32 for conv and matmul: auto (off for fp32, on for tf32: like for like), "
+                        "default (PyTorch's own: conv on, matmul off), on or off")
     p.add_argument("--torch-layouts", nargs="+", default=["nchw"], choices=["nchw", "channels_last"],
                    help="PyTorch memory formats to time (eager+graph); the table's ratio takes the faster")
     p.add_argument("--layouts", nargs="+", default=["default"], choices=["default", "auto", "nchw", "nhwc"],

@@ -21,6 +21,8 @@ namespace {
 
 constexpr double kFloat32Tolerance = 1e-4;
 constexpr double kFloat16Tolerance = 5e-2;
+// TF32 rounds products to a 10-bit mantissa like fp16 but keeps fp32's range and fp32 storage between layers.
+constexpr double kTf32Tolerance = 5e-2;
 
 std::string fixtures_dir() {
   const char* env = std::getenv("NORMRT_FIXTURES_DIR");
@@ -207,6 +209,28 @@ TEST(CudaModels, SeveralContextsOnSeveralThreadsAgree) {
   }
 }
 
+TEST(CudaModels, Tf32AgainstTheFloat32Cpu) {
+  NORMRT_REQUIRE_GPU();
+  auto all = fixtures();
+  if (all.empty()) GTEST_SKIP() << "no fixtures";
+  for (const Fixture& fx : all) {
+    if (fx.name.find("_op17") == std::string::npos) continue;
+    SCOPED_TRACE(fx.name);
+    Graph graph = import_onnx_file(fx.dir + "/model.onnx");
+    auto cpu = build_engine(graph, fx.options);
+    BuildOptions gpu_options = fx.options;
+    gpu_options.device = "cuda";
+    gpu_options.precision = "tf32";
+    auto gpu = build_engine(graph, gpu_options);
+    EXPECT_EQ(gpu->precision, "tf32");
+    ExecutionContext reference(cpu), context(gpu);
+    auto in = inputs_for(*gpu, shapes_at(fx.options.profiles[0], 3, false), 7);
+    auto got = context.run(in);
+    for (const auto& [name, t] : got) EXPECT_EQ(t.dtype(), DataType::kFloat32) << "tf32 keeps float32 storage";
+    EXPECT_EQ(compare(got, reference.run(in), kTf32Tolerance), "");
+  }
+}
+
 TEST(CudaModels, Float16AgainstTheFloat32Cpu) {
   NORMRT_REQUIRE_GPU();
   auto all = fixtures();
@@ -223,6 +247,15 @@ TEST(CudaModels, Float16AgainstTheFloat32Cpu) {
       gpu_options.precision = "float16";
       gpu_options.layout = layout;
       auto gpu = build_engine(graph, gpu_options);
+      // View ops move no data: they take float16 as it comes (no Casts around them).
+      for (const Node& node : gpu->graph.nodes) {
+        const OpSchema* schema = find_schema(node);
+        if (!schema || !schema->output_is_view_of_input) continue;
+        auto it = gpu->graph.value_info.find(node.outputs[0]);
+        if (it != gpu->graph.value_info.end()) {
+          EXPECT_NE(it->second.dtype, DataType::kFloat32) << node.describe() << " stayed float32";
+        }
+      }
       ExecutionContext reference(cpu), context(gpu);
       auto in = inputs_for(*gpu, shapes_at(fx.options.profiles[0], 3, false), 7);
       std::string diff = compare(context.run(in), reference.run(in), kFloat16Tolerance);

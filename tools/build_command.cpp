@@ -11,7 +11,7 @@ namespace {
 struct BuildArgs {
   std::string model, output, device = "cpu", precision = "float32", layout = "auto";
   std::vector<std::string> min_shapes, opt_shapes, max_shapes, plugins;
-  bool verbose = false, fp16 = false;
+  bool verbose = false, fp16 = false, tf32 = false;
 };
 
 // "42 of 50 nodes on the GPU; 8 fall back to the CPU: Resize x2, NonZero x6".
@@ -45,8 +45,12 @@ void add_build_command(CLI::App& app) {
       ->allow_extra_args(false);
   cmd->add_option("--optShapes", args->opt_shapes, "typical shapes, name:DxDxD,...")->allow_extra_args(false);
   cmd->add_option("--maxShapes", args->max_shapes, "largest shapes, name:DxDxD,...")->allow_extra_args(false);
-  cmd->add_option("--precision", args->precision, "float32, or float16 on cuda (the CPU computes in float32 only)");
+  cmd->add_option("--precision", args->precision,
+                  "float32, or on cuda float16 or tf32 (the CPU computes in float32 only)");
   cmd->add_flag("--fp16", args->fp16, "float16 storage and tensor-core kernels (cuda; same as --precision float16)");
+  cmd->add_flag("--tf32", args->tf32,
+                "float32 storage, convolutions and matmuls on TF32 tensor cores (cuda; same as --precision tf32; "
+                "TensorRT's and PyTorch's default for convolutions)");
   cmd->add_option("--layout", args->layout,
                   "auto (nhwc for cuda --fp16, else nchw), nchw, or nhwc: 2-D convolutions and GroupNorms channels-last");
   add_plugins_option(cmd, args->plugins);
@@ -55,7 +59,8 @@ void add_build_command(CLI::App& app) {
     load_plugins(args->plugins);
     BuildOptions options;
     options.device = args->device;
-    options.precision = args->fp16 ? "float16" : args->precision;
+    if (args->fp16 && args->tf32) throw Error(ErrorCode::kInvalidArgument, "--fp16 and --tf32 exclude each other: pick one");
+    options.precision = args->fp16 ? "float16" : args->tf32 ? "tf32" : args->precision;
     options.layout = args->layout;
     options.source_name = args->model;
     options.profiles = profiles_from_flags(args->min_shapes, args->opt_shapes, args->max_shapes);

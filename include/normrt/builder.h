@@ -23,6 +23,7 @@ enum class Precision {
   kFloat32,   // the CPU backend's only precision
   kFloat16,   // not available on the CPU: build() fails saying so
   kBFloat16,  // likewise
+  kTF32,      // cuda: float32 storage; convolutions and matmuls on TF32 tensor cores
 };
 const char* precision_name(Precision precision);  // "float32", ...
 

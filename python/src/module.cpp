@@ -534,8 +534,9 @@ Precision precision_from(const std::string& name) {
   if (name == "float32") return Precision::kFloat32;
   if (name == "float16") return Precision::kFloat16;
   if (name == "bfloat16") return Precision::kBFloat16;
+  if (name == "tf32") return Precision::kTF32;
   raise(ErrorCode::kInvalidArgument,
-        "precision '" + name + "' is unknown; use float32 (float16 and bfloat16 need the CUDA backend)");
+        "precision '" + name + "' is unknown; use float32 (float16, bfloat16 and tf32 need the CUDA backend)");
 }
 
 using Range = std::tuple<Dims, Dims, Dims>;

@@ -9,7 +9,8 @@
 //    folds into M: one plain GEMM (a Linear layer over [batch, tokens, features]).
 //  - fp32 uses CUBLAS_COMPUTE_32F: no TF32 as long as the handle stays in CUBLAS_DEFAULT_MATH (cublasCreate's
 //    default; the runtime must not switch it), so fp32 results agree with the fp32 reference to about 1e-6
-//    relative. fp16 storage computes in fp32 on tensor cores.
+//    relative; engines of precision "tf32" (--tf32) use CUBLAS_COMPUTE_32F_FAST_TF32. fp16 storage computes in
+//    fp32 on tensor cores.
 //  - Gemm's C: copied (or broadcast by a small kernel) into Y, then the GEMM accumulates onto it with beta.
 #include <algorithm>
 #include <climits>
@@ -126,7 +127,9 @@ void gemm_call(CudaKernelContext& ctx, const GemmProblem& p, const void* a, cons
         cublasGemmStridedBatchedEx(ctx.cublas, op_b, op_a, m, n, k, &alpha, static_cast<const char*>(b) + off_b * bytes,
                                    type, ld_b, p.stride_b, static_cast<const char*>(a) + off_a * bytes, type, ld_a,
                                    p.stride_a, &beta, static_cast<char*>(y) + off_y * bytes, type, ld_y, p.stride_y,
-                                   batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                                   batch,
+                                   ctx.allow_tf32 && type == CUDA_R_32F ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT),
         "cublasGemmStridedBatchedEx");
     for (size_t i = index.size(); i-- > 0;) {
       if (++index[i] < p.outer[i]) break;

@@ -67,6 +67,7 @@ void tune_profile(Engine& engine, size_t p, const GpuInfo& gpu) {
       if (!in.empty() && !types.types.at(in).shape.fully_known()) shapes_known = false;
     if (!shapes_known || outputs_known) continue;  // data-dependent shapes, or shape arithmetic: nothing to tune
     CudaKernelContext ctx(node, engine.steps[i].opset);
+    ctx.allow_tf32 = engine.precision == "tf32";
     std::vector<Tensor> host_inputs;
     std::vector<DeviceBuffer> buffers;
     host_inputs.reserve(node.inputs.size());
@@ -141,6 +142,10 @@ class CudaBackend : public DeviceBackend {
   }
 
   bool supports_float16(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) const override {
+    // View ops (Reshape, Squeeze, Flatten, ...) run no kernel: the runtime hands out their input's memory, of
+    // any dtype. Without this the lowering kept them float32 and wrapped each in two Casts.
+    const OpSchema* schema = find_schema(node);
+    if (schema && schema->output_is_view_of_input) return true;
     return CudaKernelRegistry::global().choose(node, opset, inputs) != nullptr;
   }
 

@@ -56,6 +56,7 @@ class CudaKernelContext {
   void* workspace = nullptr;         // at least the kernel's workspace() bytes for these shapes; no init
   size_t workspace_bytes = 0;
   std::string config;                // what the kernel's tune() chose at build time for this profile ("" if none)
+  bool allow_tf32 = false;           // precision "tf32": float32 convolutions and matmuls may use TF32 tensor cores
   std::any* state = nullptr;         // per node and execution context, kept across runs (descriptors, plans)
   // Invalid data found on the device (an out-of-range Gather index) cannot throw there: the kernel writes
   // error_code into *error_flag (atomicCAS from 0, so the first node to fail wins) and still finishes. The

@@ -199,6 +199,7 @@ std::unique_ptr<SignaturePlan> plan_signature(const Engine& engine, const std::m
         mode = NodeMode::kDevice;
         auto ctx = std::make_unique<CudaKernelContext>(node, step.opset);
         ctx->config = engine.device_plan.configs.at(profile).at(i);
+        ctx->allow_tf32 = engine.precision == "tf32";
         plan->contexts[i] = std::move(ctx);
         if (kernel->data_error) plan->checks_data = true;
       }

@@ -15,7 +15,7 @@
 //    when it is there, as at the tuned shape), else the heuristics' first usable engine; a graph launch cuDNN
 //    refuses falls back to the legacy path.
 //  - fp32 runs with CUDNN_FMA_MATH: no TF32, whose 10-bit mantissa would break the 1e-4 agreement with the fp32
-//    reference. fp16 storage runs with tensor-core math and fp32 accumulation (compute type float).
+//    reference, unless the engine's precision is "tf32" (--tf32: CUDNN_DEFAULT_MATH). fp16 storage runs with tensor-core math and fp32 accumulation (compute type float).
 //  - ai.normrt NhwcConv (the layout pass's channels-last 2-D Conv: X [N, H, W, C], W [M, kH, kW, C/group], Y
 //    [N, oH, oW, M]) runs the same way with NHWC descriptors, where cuDNN's tensor-core kernels need no layout
 //    transforms of their own. Its padding must be symmetric (the pass writes no other).
@@ -166,15 +166,16 @@ ConvProblem make_problem(const Ctx& ctx, ElementType dtype, const Dims& x, const
   return p;
 }
 
-cudnnMathType_t run_math(ElementType dtype, int64_t stored) {
-  if (dtype == ElementType::kFloat32) return CUDNN_FMA_MATH;  // never TF32 (see the file comment)
+cudnnMathType_t run_math(ElementType dtype, int64_t stored, bool tf32) {
+  // float32: TF32 only in "tf32" engines (CUDNN_DEFAULT_MATH permits it, as PyTorch's allow_tf32 does).
+  if (dtype == ElementType::kFloat32) return tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
   if (stored == CUDNN_DEFAULT_MATH || stored == CUDNN_TENSOR_OP_MATH || stored == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
     return static_cast<cudnnMathType_t>(stored);
   return CUDNN_TENSOR_OP_MATH;
 }
 
-bool allowed_math(ElementType dtype, cudnnMathType_t math) {
-  return dtype != ElementType::kFloat32 ||
+bool allowed_math(ElementType dtype, cudnnMathType_t math, bool tf32) {
+  return dtype != ElementType::kFloat32 || tf32 ||
          (math != CUDNN_TENSOR_OP_MATH && math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
 }
 
@@ -232,7 +233,7 @@ void use_algo(ConvPlan& plan, int algo, cudnnMathType_t math, size_t bytes) {
 
 void use_default_algo(const CudaKernelContext& ctx, ConvPlan& plan) {
   const int algo = plan.p.transpose ? kDefaultBackwardDataAlgo : kDefaultForwardAlgo;
-  const cudnnMathType_t math = run_math(plan.dtype, -1);
+  const cudnnMathType_t math = run_math(plan.dtype, -1, ctx.allow_tf32);
   size_t bytes = 0;
   if (!algo_workspace(ctx, plan, algo, math, &bytes)) bytes = 0;
   use_algo(plan, algo, math, bytes);
@@ -244,11 +245,11 @@ void choose_algo(const CudaKernelContext& ctx, ConvPlan& plan) {
   size_t bytes = 0;
   if (config.count("algo")) {
     const int algo = static_cast<int>(config.at("algo"));
-    const cudnnMathType_t math = run_math(plan.dtype, config.count("math") ? config.at("math") : -1);
+    const cudnnMathType_t math = run_math(plan.dtype, config.count("math") ? config.at("math") : -1, ctx.allow_tf32);
     if (algo >= 0 && algo_workspace(ctx, plan, algo, math, &bytes)) return use_algo(plan, algo, math, bytes);
   }
   cudnnConvolutionDescriptor_t conv = plan.conv_desc.get(ctx);
-  ctx.check(cudnnSetConvolutionMathType(conv, run_math(plan.dtype, -1)), "cudnnSetConvolutionMathType");
+  ctx.check(cudnnSetConvolutionMathType(conv, run_math(plan.dtype, -1, ctx.allow_tf32)), "cudnnSetConvolutionMathType");
   int returned = 0;
   if (!plan.p.transpose) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -256,8 +257,8 @@ void choose_algo(const CudaKernelContext& ctx, ConvPlan& plan) {
                                                plan.y_desc.get(ctx), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned,
                                                perf) == CUDNN_STATUS_SUCCESS)
       for (int i = 0; i < returned; ++i) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_math(plan.dtype, perf[i].mathType)) continue;
-        const cudnnMathType_t math = run_math(plan.dtype, perf[i].mathType);
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_math(plan.dtype, perf[i].mathType, ctx.allow_tf32)) continue;
+        const cudnnMathType_t math = run_math(plan.dtype, perf[i].mathType, ctx.allow_tf32);
         if (algo_workspace(ctx, plan, perf[i].algo, math, &bytes)) return use_algo(plan, perf[i].algo, math, bytes);
       }
   } else {
@@ -266,8 +267,8 @@ void choose_algo(const CudaKernelContext& ctx, ConvPlan& plan) {
                                                     plan.y_desc.get(ctx), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                                                     &returned, perf) == CUDNN_STATUS_SUCCESS)
       for (int i = 0; i < returned; ++i) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_math(plan.dtype, perf[i].mathType)) continue;
-        const cudnnMathType_t math = run_math(plan.dtype, perf[i].mathType);
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_math(plan.dtype, perf[i].mathType, ctx.allow_tf32)) continue;
+        const cudnnMathType_t math = run_math(plan.dtype, perf[i].mathType, ctx.allow_tf32);
         if (algo_workspace(ctx, plan, perf[i].algo, math, &bytes)) return use_algo(plan, perf[i].algo, math, bytes);
       }
   }
@@ -280,7 +281,7 @@ bool graph_eligible(const ConvProblem& p) {
   return !p.transpose && p.group == 1 && p.x.size() == 4 && !p.window;
 }
 
-ConvGraphSpec graph_spec(const ConvPlan& plan) {
+ConvGraphSpec graph_spec(const ConvPlan& plan, bool allow_tf32) {
   const ConvProblem& p = plan.p;
   ConvGraphSpec spec;
   spec.io_type = cudnn_type(p.dtype);
@@ -296,6 +297,7 @@ ConvGraphSpec graph_spec(const ConvPlan& plan) {
     spec.dilation[i] = p.dilation[i];
   }
   spec.bias = plan.has_bias;
+  spec.allow_tf32 = allow_tf32;
   return spec;
 }
 
@@ -306,7 +308,7 @@ void choose_graph_plan(const CudaKernelContext& ctx, ConvPlan& plan) {
   if (!config.count("engine") || !graph_eligible(plan.p)) return;
   plan.graph = std::make_unique<ConvGraph>();
   std::string error;
-  if (!plan.graph->build(query_handle(ctx), graph_spec(plan), &error)) return;
+  if (!plan.graph->build(query_handle(ctx), graph_spec(plan, ctx.allow_tf32), &error)) return;
   const int64_t rank = config.count("rank") ? config.at("rank") : 0;
   plan.graph_plan = plan.graph->choose(config.at("engine"), rank < 0 ? 0 : static_cast<size_t>(rank));
   if (!plan.graph_plan) return;
@@ -520,7 +522,7 @@ std::string conv_tune(CudaKernelContext& ctx) {
   void* search_workspace = ctx.workspace_bytes > copy_region ? base + copy_region : nullptr;
   const size_t search_bytes = ctx.workspace_bytes - copy_region;
   cudnnConvolutionDescriptor_t conv = plan.conv_desc.get(ctx);
-  ctx.check(cudnnSetConvolutionMathType(conv, run_math(p.dtype, -1)), "cudnnSetConvolutionMathType");
+  ctx.check(cudnnSetConvolutionMathType(conv, run_math(p.dtype, -1, ctx.allow_tf32)), "cudnnSetConvolutionMathType");
   int returned = 0;
   int algo = -1;
   float legacy_ms = -1.0f;
@@ -534,7 +536,7 @@ std::string conv_tune(CudaKernelContext& ctx) {
       returned = 0;
     for (int i = 0; i < returned && algo < 0; ++i)  // sorted fastest first
       if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= search_bytes &&
-          allowed_math(p.dtype, perf[i].mathType)) {
+          allowed_math(p.dtype, perf[i].mathType, ctx.allow_tf32)) {
         algo = perf[i].algo;
         math = perf[i].mathType;
         legacy_ms = perf[i].time;
@@ -548,7 +550,7 @@ std::string conv_tune(CudaKernelContext& ctx) {
       returned = 0;
     for (int i = 0; i < returned && algo < 0; ++i)
       if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= search_bytes &&
-          allowed_math(p.dtype, perf[i].mathType)) {
+          allowed_math(p.dtype, perf[i].mathType, ctx.allow_tf32)) {
         algo = perf[i].algo;
         math = perf[i].mathType;
       }
@@ -558,7 +560,7 @@ std::string conv_tune(CudaKernelContext& ctx) {
     // The graph API's engines, timed the same way; kept when one beats the legacy algorithm.
     ConvGraph graph;
     std::string error;
-    if (graph.build(ctx.cudnn, graph_spec(plan), &error)) {
+    if (graph.build(ctx.cudnn, graph_spec(plan, ctx.allow_tf32), &error)) {
       const void* b = plan.has_bias ? ctx.in(2).data : nullptr;
       int64_t best_engine = -1;
       size_t best_rank = 0;
@@ -577,7 +579,7 @@ std::string conv_tune(CudaKernelContext& ctx) {
     }
   }
   if (algo < 0) return "";  // run() then takes cuDNN's heuristic choice at each shape
-  return format_config({{"algo", algo}, {"math", run_math(p.dtype, math)}});
+  return format_config({{"algo", algo}, {"math", run_math(p.dtype, math, ctx.allow_tf32)}});
 }
 
 bool conv_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) {

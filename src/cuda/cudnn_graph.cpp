@@ -50,7 +50,8 @@ cudnnStatus_t make_tensor(BackendDescriptor& t, int64_t uid, cudnnDataType_t typ
 }
 
 // The engine behind a configuration: its global index and whether its numerics are acceptable.
-cudnnStatus_t inspect_engine(cudnnBackendDescriptor_t config, cudnnDataType_t io_type, int64_t* index, bool* ok) {
+cudnnStatus_t inspect_engine(cudnnBackendDescriptor_t config, cudnnDataType_t io_type, bool allow_tf32,
+                             int64_t* index, bool* ok) {
   BackendDescriptor engine;
   NORMRT_TRY(engine.create(CUDNN_BACKEND_ENGINE_DESCRIPTOR));
   int64_t count = 0;
@@ -67,7 +68,8 @@ cudnnStatus_t inspect_engine(cudnnBackendDescriptor_t config, cudnnDataType_t io
     // fp32 stays fp32 (no TF32 tensor cores, no fp16 conversion); sums accumulate in fp32; runs are repeatable
     // (graph replay is checked bit for bit against the eager run).
     if (n == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION || n == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC ||
-        n == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS || (io_type == CUDNN_DATA_FLOAT && n == CUDNN_NUMERICAL_NOTE_TENSOR_CORE))
+        n == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
+        (io_type == CUDNN_DATA_FLOAT && !allow_tf32 && n == CUDNN_NUMERICAL_NOTE_TENSOR_CORE))
       *ok = false;
   }
   return CUDNN_STATUS_SUCCESS;
@@ -88,6 +90,7 @@ void BackendDescriptor::reset() {
 bool ConvGraph::build(cudnnHandle_t handle, const ConvGraphSpec& spec, std::string* error) {
   handle_ = handle;
   io_type_ = spec.io_type;
+  allow_tf32_ = spec.allow_tf32;
   configs_.clear();
   const auto fail = [&](const char* what, cudnnStatus_t status) {
     *error = std::string(what) + ": " + cudnnGetErrorString(status);
@@ -196,7 +199,7 @@ std::unique_ptr<ConvGraph::Plan> ConvGraph::plan(size_t rank) const {
   cudnnBackendDescriptor_t config = configs_[rank]->get();
   auto p = std::make_unique<Plan>();
   bool acceptable = false;
-  if (inspect_engine(config, io_type_, &p->engine, &acceptable) != CUDNN_STATUS_SUCCESS || !acceptable) return nullptr;
+  if (inspect_engine(config, io_type_, allow_tf32_, &p->engine, &acceptable) != CUDNN_STATUS_SUCCESS || !acceptable) return nullptr;
   p->rank = rank;
   if (p->plan.create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR) != CUDNN_STATUS_SUCCESS) return nullptr;
   cudnnHandle_t handle = handle_;

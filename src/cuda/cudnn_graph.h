@@ -37,6 +37,7 @@ struct ConvGraphSpec {
   bool channels_last = false;                  // memory NHWC (filter KRSC) instead of NCHW (KCRS)
   int64_t pre_pad[2] = {}, post_pad[2] = {}, stride[2] = {1, 1}, dilation[2] = {1, 1};
   bool bias = false;  // Y = conv(X, W) + B[k], the add fused in the same engine
+  bool allow_tf32 = false;  // float32: engines on TF32 tensor cores are acceptable (precision "tf32")
 };
 
 // The operation graph of one spec and the engine configurations cuDNN's heuristics (mode A) rank for it.
@@ -53,7 +54,7 @@ class ConvGraph {
   bool build(cudnnHandle_t handle, const ConvGraphSpec& spec, std::string* error);
   size_t candidates() const { return configs_.size(); }
   // The execution plan of candidate `rank`, or null when cuDNN cannot finalize it or its numerics are not what
-  // normrt promises: no TF32 or fp16 conversion of fp32 data, fp32 accumulation, deterministic.
+  // normrt promises: no TF32 (unless allowed) or fp16 conversion of fp32 data, fp32 accumulation, deterministic.
   std::unique_ptr<Plan> plan(size_t rank) const;
   // The first candidate that makes a plan, preferring engine `engine` (-1: none) at rank `rank`, then `engine`
   // at any rank, then the heuristics' order; null when none does.
@@ -67,6 +68,7 @@ class ConvGraph {
  private:
   cudnnHandle_t handle_ = nullptr;
   cudnnDataType_t io_type_ = CUDNN_DATA_FLOAT;
+  bool allow_tf32_ = false;
   BackendDescriptor x_, w_, y_, b_, conv_out_, conv_desc_, conv_op_, add_desc_, add_op_, graph_, heuristics_;
   std::vector<std::unique_ptr<BackendDescriptor>> configs_;
 };

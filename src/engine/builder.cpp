@@ -80,9 +80,10 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
     throw Error(ErrorCode::kInvalidArgument, "precision '" + options.precision + "' is not available on device '" +
                                                  options.device + "': the CPU backend computes in float32 only; "
                                                  "build with precision float32");
-  if (backend && options.precision != "float32" && options.precision != "float16")
+  if (backend && options.precision != "float32" && options.precision != "float16" && options.precision != "tf32")
     throw Error(ErrorCode::kInvalidArgument, "precision '" + options.precision + "' is not available on device '" +
-                                                 options.device + "': build with precision float32 or float16 (--fp16)");
+                                                 options.device + "': build with precision float32, tf32 (--tf32) "
+                                                 "or float16 (--fp16)");
   const std::string layout = resolve_layout(options);
   PluginRegistry::global().raise_deferred_errors();
   check_supported_ops(graph);

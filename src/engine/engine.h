@@ -22,7 +22,9 @@ struct DeviceTensor;
 
 struct BuildOptions {
   std::string device = "cpu";         // "cpu" or "cuda"
-  std::string precision = "float32";  // "float32"; "float16" on cuda (the CPU backend computes in float32 only)
+  // "float32"; on cuda also "float16" (fp16 storage) and "tf32" (fp32 storage; convolutions and matmuls on TF32
+  // tensor cores, 10-bit mantissa products). The CPU backend computes in float32 only.
+  std::string precision = "float32";
   std::vector<Profile> profiles;  // by input name; validated against the model
   std::string source_name;        // the model file, recorded in the engine
   // "nchw" keeps ONNX's channels-first layout; "nhwc" runs 2-D convolutions, GroupNorms and the elementwise ops

@@ -513,7 +513,8 @@ void check_device_fields(const Engine& e, const Corrupt& corrupt) {
     throw corrupt("it was built for device '" + e.device + "', which this build of normrt does not support" +
                   (e.device == "cuda" ? " (it was built with NORMRT_CUDA=OFF); rebuild normrt with the CUDA backend"
                                       : ""));
-  if (e.precision != "float32" && e.precision != "float16") throw corrupt("it records precision '" + e.precision + "'");
+  if (e.precision != "float32" && e.precision != "float16" && e.precision != "tf32")
+    throw corrupt("it records precision '" + e.precision + "'");
   if (plan.kernels.size() != e.graph.nodes.size())
     throw corrupt("it records " + std::to_string(plan.kernels.size()) + " device kernels for " +
                   std::to_string(e.graph.nodes.size()) + " nodes");

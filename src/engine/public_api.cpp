@@ -75,6 +75,7 @@ const char* precision_name(Precision precision) {
     case Precision::kFloat32: return "float32";
     case Precision::kFloat16: return "float16";
     case Precision::kBFloat16: return "bfloat16";
+    case Precision::kTF32: return "tf32";
   }
   return "unknown";
 }

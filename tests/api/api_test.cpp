@@ -197,6 +197,9 @@ TEST(ApiErrors, EveryFailureIsAnErrorWithAStableCode) {
   expect_contains(
       api_error([&] { Builder(good).set_precision(Precision::kFloat16).build(); }, ErrorCode::kInvalidArgument),
       {"precision 'float16'", "float32 only"});
+  expect_contains(
+      api_error([&] { Builder(good).set_precision(Precision::kTF32).build(); }, ErrorCode::kInvalidArgument),
+      {"precision 'tf32'", "float32 only"});
   expect_contains(api_error([&] { Builder(good).set_device("tpu").build(); }, ErrorCode::kInvalidArgument),
                   {"device 'tpu'"});
   EXPECT_EQ(good.build().num_profiles(), 1u);  // the copies' settings did not leak into it

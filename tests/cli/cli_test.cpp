@@ -192,6 +192,14 @@ TEST(Cli, BuildErrorsNameTheProblemAndTheFix) {
   expect_cli_error(run_cli({"build", model, "-o", dir.file("e.nrt"), "--minShapes=x:1x3,mask:1x1",
                             "--maxShapes=x:4x3,mask:4x1"}),
                    "invalid argument", {"same number of times"});
+  const std::vector<std::string> profile = {"--minShapes=x:1x3,mask:1x1", "--optShapes=x:2x3,mask:2x1",
+                                            "--maxShapes=x:4x3,mask:4x1"};
+  expect_cli_error(run_cli(concat({"build", model, "-o", dir.file("e.nrt"), "--fp16", "--tf32"}, profile)),
+                   "invalid argument", {"--fp16 and --tf32 exclude each other"});
+  expect_cli_error(run_cli(concat({"build", model, "-o", dir.file("e.nrt"), "--tf32"}, profile)), "invalid argument",
+                   {"precision 'tf32' is not available on device 'cpu'", "build with precision float32"});
+  expect_cli_error(run_cli(concat({"build", model, "-o", dir.file("e.nrt"), "--layout", "nwhc"}, profile)),
+                   "invalid argument", {"layout 'nwhc' is unknown", "nchw", "nhwc"});
   EXPECT_FALSE(std::filesystem::exists(dir.file("e.nrt")));
 }
 
