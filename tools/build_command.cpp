@@ -52,7 +52,8 @@ void add_build_command(CLI::App& app) {
                 "float32 storage, convolutions and matmuls on TF32 tensor cores (cuda; same as --precision tf32; "
                 "TensorRT's and PyTorch's default for convolutions)");
   cmd->add_option("--layout", args->layout,
-                  "auto (nhwc for cuda --fp16, else nchw), nchw, or nhwc: 2-D convolutions and GroupNorms channels-last");
+                  "auto (nhwc for cuda --fp16 and --tf32, else nchw), nchw, or nhwc: 2-D convolutions and GroupNorms "
+                  "channels-last");
   add_plugins_option(cmd, args->plugins);
   cmd->add_flag("-v,--verbose", args->verbose, "print what each graph pass did");
   cmd->callback([args] {

@@ -70,7 +70,9 @@ std::string resolve_layout(const BuildOptions& options) {
   if (options.layout != "auto")
     throw Error(ErrorCode::kInvalidArgument,
                 "layout '" + options.layout + "' is unknown; use auto, nchw (ONNX's channels-first) or nhwc");
-  return options.device == "cuda" && options.precision == "float16" ? "nhwc" : "nchw";
+  // Measured (bench/results/h200-2026-11-26-networks-nhwc.md): channels-last is faster for tensor-core
+  // convolutions (float16, tf32) and slower for strict float32, whose FMA kernels prefer NCHW.
+  return options.device == "cuda" && (options.precision == "float16" || options.precision == "tf32") ? "nhwc" : "nchw";
 }
 
 std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {

@@ -28,8 +28,8 @@ struct BuildOptions {
   std::vector<Profile> profiles;  // by input name; validated against the model
   std::string source_name;        // the model file, recorded in the engine
   // "nchw" keeps ONNX's channels-first layout; "nhwc" runs 2-D convolutions, GroupNorms and the elementwise ops
-  // between them channels-last (src/passes/channels_last_layout.cpp); "auto" is nhwc for cuda float16 engines
-  // (tensor-core convolutions want it) and nchw otherwise.
+  // between them channels-last (src/passes/channels_last_layout.cpp); "auto" is nhwc for cuda float16 and tf32
+  // engines (tensor-core convolutions want it) and nchw otherwise.
   std::string layout = "auto";
 };
 
