@@ -16,6 +16,9 @@ PACK=$(cd "${1:-.devcarry}" && pwd)
 RESULTS=${OUT:-out/gpu}
 STAGES=${STAGES:-tests cli networks}
 mkdir -p "$RESULTS"
+# PyTorch's children keep the machine's own library path: ours puts the system cuDNN first, and PyTorch must run
+# with the cuDNN it ships (gpu_networks.py restores this for them).
+export NORMRT_TORCH_LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
 export LD_LIBRARY_PATH="$(bash "$PACK/unpack.sh"):${LD_LIBRARY_PATH:-}"
 export NORMRT_FIXTURES_DIR="$PACK/fixtures"
 export PYTHONUNBUFFERED=1

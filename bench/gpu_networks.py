@@ -483,7 +483,7 @@ class Runner:
         short = {k: v for k, v in rec.items() if k not in ("stdout_tail", "exporter_errors")}
         print(json.dumps(short), flush=True)
 
-    def run(self, cmd, timeout, what):
+    def run(self, cmd, timeout, what, env=None):
         """(returncode or None on timeout/skip, stdout+stderr text, seconds). Kills the whole process group."""
         budget = min(timeout, self.remaining())
         if budget < 5:
@@ -493,7 +493,7 @@ class Runner:
         t0 = time.time()
         try:
             proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=True, text=True, errors="replace")
+                                    start_new_session=True, text=True, errors="replace", env=env)
         except OSError as e:
             self.log.write(f"cannot start: {e}\n")
             return 127, f"cannot start {cmd[0]}: {e}", 0.0
@@ -511,7 +511,13 @@ class Runner:
 
     def child(self, stage, spec, timeout):
         cmd = [sys.executable, os.path.abspath(__file__), "--child", stage, "--spec", json.dumps(spec)]
-        code, text, seconds = self.run(cmd, timeout, f"{stage} {spec.get('model', '')} {spec.get('precision', '')}")
+        # PyTorch runs with the library path the machine had before bench/gpu.sh put normrt's (and the system
+        # cuDNN) first: otherwise it loads that cuDNN instead of the one it ships and is built against.
+        env = os.environ.copy()
+        if "NORMRT_TORCH_LD_LIBRARY_PATH" in env:
+            env["LD_LIBRARY_PATH"] = env["NORMRT_TORCH_LD_LIBRARY_PATH"]
+        code, text, seconds = self.run(cmd, timeout, f"{stage} {spec.get('model', '')} {spec.get('precision', '')}",
+                                       env=env)
         results = [json.loads(line[len(RESULT_PREFIX):]) for line in text.splitlines() if line.startswith(RESULT_PREFIX)]
         failure = None
         if code != 0:
