@@ -209,30 +209,10 @@ TEST(CudaModels, SeveralContextsOnSeveralThreadsAgree) {
   }
 }
 
-TEST(CudaModels, Tf32AgainstTheFloat32Cpu) {
-  NORMRT_REQUIRE_GPU();
-  auto all = fixtures();
-  if (all.empty()) GTEST_SKIP() << "no fixtures";
-  for (const Fixture& fx : all) {
-    if (fx.name.find("_op17") == std::string::npos) continue;
-    SCOPED_TRACE(fx.name);
-    Graph graph = import_onnx_file(fx.dir + "/model.onnx");
-    auto cpu = build_engine(graph, fx.options);
-    BuildOptions gpu_options = fx.options;
-    gpu_options.device = "cuda";
-    gpu_options.precision = "tf32";
-    auto gpu = build_engine(graph, gpu_options);
-    EXPECT_EQ(gpu->precision, "tf32");
-    ExecutionContext reference(cpu), context(gpu);
-    auto in = inputs_for(*gpu, shapes_at(fx.options.profiles[0], 3, false), 7);
-    auto got = context.run(in);
-    for (const auto& [name, t] : got) EXPECT_EQ(t.dtype(), DataType::kFloat32) << "tf32 keeps float32 storage";
-    EXPECT_EQ(compare(got, reference.run(in), kTf32Tolerance), "");
-  }
-}
-
-TEST(CudaModels, Float16AgainstTheFloat32Cpu) {
-  NORMRT_REQUIRE_GPU();
+// Every opset-17 fixture built at `precision` in both layouts against the float32 CPU engine; `check` looks at
+// each engine first.
+template <typename Check>
+void against_float32_cpu(const std::string& precision, double tolerance, Check check) {
   auto all = fixtures();
   if (all.empty()) GTEST_SKIP() << "no fixtures";
   for (const Fixture& fx : all) {
@@ -244,24 +224,38 @@ TEST(CudaModels, Float16AgainstTheFloat32Cpu) {
       SCOPED_TRACE(std::string("layout ") + layout);
       BuildOptions gpu_options = fx.options;
       gpu_options.device = "cuda";
-      gpu_options.precision = "float16";
+      gpu_options.precision = precision;
       gpu_options.layout = layout;
       auto gpu = build_engine(graph, gpu_options);
-      // View ops move no data: they take float16 as it comes (no Casts around them).
-      for (const Node& node : gpu->graph.nodes) {
-        const OpSchema* schema = find_schema(node);
-        if (!schema || !schema->output_is_view_of_input) continue;
-        auto it = gpu->graph.value_info.find(node.outputs[0]);
-        if (it != gpu->graph.value_info.end()) {
-          EXPECT_NE(it->second.dtype, DataType::kFloat32) << node.describe() << " stayed float32";
-        }
-      }
+      EXPECT_EQ(gpu->precision, precision);
+      check(*gpu);
       ExecutionContext reference(cpu), context(gpu);
       auto in = inputs_for(*gpu, shapes_at(fx.options.profiles[0], 3, false), 7);
-      std::string diff = compare(context.run(in), reference.run(in), kFloat16Tolerance);
-      EXPECT_EQ(diff, "");
+      auto got = context.run(in);
+      for (const auto& [name, t] : got) EXPECT_EQ(t.dtype(), DataType::kFloat32) << "outputs stay float32";
+      EXPECT_EQ(compare(got, reference.run(in), tolerance), "");
     }
   }
+}
+
+TEST(CudaModels, Tf32AgainstTheFloat32Cpu) {
+  NORMRT_REQUIRE_GPU();
+  against_float32_cpu("tf32", kTf32Tolerance, [](const Engine&) {});
+}
+
+TEST(CudaModels, Float16AgainstTheFloat32Cpu) {
+  NORMRT_REQUIRE_GPU();
+  against_float32_cpu("float16", kFloat16Tolerance, [](const Engine& gpu) {
+    // View ops move no data: they take float16 as it comes (no Casts around them).
+    for (const Node& node : gpu.graph.nodes) {
+      const OpSchema* schema = find_schema(node);
+      if (!schema || !schema->output_is_view_of_input) continue;
+      auto it = gpu.graph.value_info.find(node.outputs[0]);
+      if (it != gpu.graph.value_info.end()) {
+        EXPECT_NE(it->second.dtype, DataType::kFloat32) << node.describe() << " stayed float32";
+      }
+    }
+  });
 }
 
 }  // namespace normrt::cuda

@@ -188,6 +188,22 @@ __device__ __forceinline__ void activate_vector(float (&f)[V], int act, float al
   }
 }
 
+// The epilogue after the affine: y = act(n) + residual, or act(n + residual) when residual_first (ResNet's
+// relu(norm(h) + x)); `residual` is null when there is none.
+template <int V>
+__device__ __forceinline__ void finish_vector(float (&f)[V], const float* residual, int residual_first, int act,
+                                              float alpha) {
+  if (residual && residual_first) {
+#pragma unroll
+    for (int e = 0; e < V; ++e) f[e] += residual[e];
+  }
+  activate_vector(f, act, alpha);
+  if (residual && !residual_first) {
+#pragma unroll
+    for (int e = 0; e < V; ++e) f[e] += residual[e];
+  }
+}
+
 // n / d for n < 2^31 with one multiply-high (Granlund-Montgomery); d >= 1.
 struct FastDiv {
   uint32_t mul = 1;
@@ -464,21 +480,9 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
               f[e] = fmaf(f[e] - K, ab.x, ab.y);
             }
           }
-          if (rv) {
-            float rf[V];
-            unpack<T, Raw, V>(res[u], rf);
-            if (p.residual_first) {
-#pragma unroll
-              for (int e = 0; e < V; ++e) f[e] += rf[e];
-              activate_vector(f, p.act, p.alpha);
-            } else {
-              activate_vector(f, p.act, p.alpha);
-#pragma unroll
-              for (int e = 0; e < V; ++e) f[e] += rf[e];
-            }
-          } else {
-            activate_vector(f, p.act, p.alpha);
-          }
+          float rf[V];
+          if (rv) unpack<T, Raw, V>(res[u], rf);
+          finish_vector(f, rv ? rf : nullptr, p.residual_first, p.act, p.alpha);
           yv[static_cast<size_t>(rr) * p.row_stride + col] = pack<T, Raw, V>(f);
         }
       }
@@ -710,21 +714,9 @@ __global__ void __launch_bounds__(512, 2) group_norm_nchw_bulk_kernel(const Bulk
             f[e] = fmaf(f[e] - K, ab.x, ab.y);
           }
         }
-        if (rg) {
-          float rf[V];
-          unpack<T, Raw, V>(res, rf);
-          if (p.residual_first) {
-#pragma unroll
-            for (int e = 0; e < V; ++e) f[e] += rf[e];
-            activate_vector(f, p.act, p.alpha);
-          } else {
-            activate_vector(f, p.act, p.alpha);
-#pragma unroll
-            for (int e = 0; e < V; ++e) f[e] += rf[e];
-          }
-        } else {
-          activate_vector(f, p.act, p.alpha);
-        }
+        float rf[V];
+        if (rg) unpack<T, Raw, V>(res, rf);
+        finish_vector(f, rg ? rf : nullptr, p.residual_first, p.act, p.alpha);
         tile[v] = pack<T, Raw, V>(f);
       }
     }

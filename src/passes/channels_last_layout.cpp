@@ -57,13 +57,7 @@ bool is_transpose(const Node& node, const std::vector<int64_t>& perm) {
 class LayoutRewriter {
  public:
   LayoutRewriter(Graph& graph, PassReport& report, const ChannelsLastAccept& accept)
-      : graph_(graph), report_(report), accept_(accept) {
-    for (const auto& in : graph.inputs) used_.insert(in.name);
-    for (const auto& out : graph.outputs) used_.insert(out.name);
-    for (const auto& [name, t] : graph.initializers) used_.insert(name);
-    for (const auto& [name, vi] : graph.value_info) used_.insert(name);
-    for (const Node& n : graph.nodes)
-      for (const auto& out : n.outputs) used_.insert(out);
+      : graph_(graph), report_(report), accept_(accept), used_(used_value_names(graph)) {
     const GraphTypes types = infer_types_tolerant(graph);
     for (const auto& [name, ts] : types.types) types_[name] = ts;
   }

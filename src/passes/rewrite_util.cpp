@@ -192,7 +192,7 @@ Attribute ints_attribute(const std::vector<int64_t>& value) {
   return a;
 }
 
-std::string fresh_value_name(const Graph& graph, const std::string& base) {
+std::set<std::string> used_value_names(const Graph& graph) {
   std::set<std::string> used;
   for (const auto& in : graph.inputs) used.insert(in.name);
   for (const auto& out : graph.outputs) used.insert(out.name);
@@ -200,6 +200,11 @@ std::string fresh_value_name(const Graph& graph, const std::string& base) {
   for (const auto& [name, vi] : graph.value_info) used.insert(name);
   for (const Node& n : graph.nodes)
     for (const auto& out : n.outputs) used.insert(out);
+  return used;
+}
+
+std::string fresh_value_name(const Graph& graph, const std::string& base) {
+  const std::set<std::string> used = used_value_names(graph);
   std::string name = base;
   for (int k = 1; used.count(name); ++k) name = base + "_" + std::to_string(k);
   return name;

@@ -52,6 +52,8 @@ Attribute float_attribute(float value);
 Attribute string_attribute(const std::string& value);
 Attribute ints_attribute(const std::vector<int64_t>& value);
 
+// Every value name the graph uses: inputs, outputs, initializers, value_info and node outputs.
+std::set<std::string> used_value_names(const Graph& graph);
 // A value name no graph input, initializer, value_info or node output uses yet, derived from `base`.
 std::string fresh_value_name(const Graph& graph, const std::string& base);
 // "node 'a' (Mul), node 'b' (Add)" in graph order.
