@@ -23,6 +23,8 @@ void optimize(Graph& graph, PassReport& report) {
   fold_constants(graph, report);
   eliminate_dead_nodes(graph, report);
   fuse_normalizations(graph, report, FusionTarget::kEngine);
+  fold_scalars_into_weights(graph, report);
+  graph.verify();
 }
 
 }  // namespace normrt

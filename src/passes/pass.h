@@ -60,6 +60,10 @@ void fuse_norm_activation(Graph& graph, PassReport& report, FusionTarget target 
 // src/passes/norm_residual_fusion.cpp).
 void fuse_norm_residual(Graph& graph, PassReport& report);
 
+// Folds a multiplication by a scalar constant into the constant weight a chain of MatMul / view ops leads back
+// to (engines only; attention's q k^T * d^-0.5; src/passes/scalar_folding.cpp).
+void fold_scalars_into_weights(Graph& graph, PassReport& report);
+
 // The semantic fusions, in order: GroupNorm, LayerNorm, GELU, HardSwish, then activations into norms; for
 // engines also residual adds into norms and the activations after them. The builder (through optimize) and
 // `normrt fuse` both run this, so a model and its fused file plan the same kernels. The graph is verified after

@@ -30,12 +30,14 @@ Dims to_dims(const nlohmann::json& j) {
 
 // layout "nhwc": the channels-last layout pass on the CPU (its nodes run their reference kernels), which must
 // compute what the model does.
-void check_model(const std::string& model, const std::string& layout = "auto") {
+// `opset17_only`: the channels-last runs check the newest export only (their reference convolutions are slow
+// under the sanitizers, and the layout pass sees the same graph at every opset once fused).
+void check_model(const std::string& model, const std::string& layout = "auto", bool opset17_only = false) {
   const std::string root = NORMRT_FIXTURES_DIR;
   auto index = read_json(root + "/fixtures.json");
   int checked = 0;
   for (const auto& entry : index["models"]) {
-    if (entry["model"] != model) continue;
+    if (entry["model"] != model || (opset17_only && entry["opset"] != 17)) continue;
     const std::string dir = root + "/" + entry["dir"].get<std::string>();
     SCOPED_TRACE(dir);
     BuildOptions options;
@@ -71,7 +73,7 @@ void check_model(const std::string& model, const std::string& layout = "auto") {
       ++checked;
     }
   }
-  EXPECT_GE(checked, 6) << "expected cases at opsets 11, 13 and 17";
+  EXPECT_GE(checked, opset17_only ? 2 : 6) << "expected cases at opsets 11, 13 and 17";
 }
 
 }  // namespace
@@ -83,10 +85,10 @@ TEST(PyTorchModels, DiffusionUNetBlock) { check_model("unet_block"); }
 TEST(PyTorchModels, StyleTransfer) { check_model("style_transfer"); }
 TEST(PyTorchModels, Audio1d) { check_model("audio1d"); }
 
-TEST(PyTorchModelsChannelsLast, ConvGroupNormRelu) { check_model("conv_gn_relu", "nhwc"); }
-TEST(PyTorchModelsChannelsLast, ResNetGroupNorm) { check_model("resnet_gn", "nhwc"); }
-TEST(PyTorchModelsChannelsLast, PackNetDepth) { check_model("packnet", "nhwc"); }
-TEST(PyTorchModelsChannelsLast, DiffusionUNetBlock) { check_model("unet_block", "nhwc"); }
-TEST(PyTorchModelsChannelsLast, StyleTransfer) { check_model("style_transfer", "nhwc"); }
+TEST(PyTorchModelsChannelsLast, ConvGroupNormRelu) { check_model("conv_gn_relu", "nhwc", true); }
+TEST(PyTorchModelsChannelsLast, ResNetGroupNorm) { check_model("resnet_gn", "nhwc", true); }
+TEST(PyTorchModelsChannelsLast, PackNetDepth) { check_model("packnet", "nhwc", true); }
+TEST(PyTorchModelsChannelsLast, DiffusionUNetBlock) { check_model("unet_block", "nhwc", true); }
+TEST(PyTorchModelsChannelsLast, StyleTransfer) { check_model("style_transfer", "nhwc", true); }
 
 }  // namespace normrt::test
