@@ -2,7 +2,7 @@
 # The test command: makes sure dependencies and the build are current, then runs every test (GoogleTest
 # through ctest, including the PyTorch-export model tests, and pytest), then the hardening runs: the whole suite
 # and the command line under ASan+UBSan, the concurrency tests under TSan (scripts/sanitize.sh) and each fuzz
-# target for NORMRT_FUZZ_SECONDS (default 60; scripts/fuzz.sh). NORMRT_SKIP_HARDENING=1 skips those.
+# target for NORMRT_FUZZ_SECONDS (default 45; scripts/fuzz.sh). NORMRT_SKIP_HARDENING=1 skips those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
@@ -14,6 +14,6 @@ if [ "${NORMRT_SKIP_HARDENING:-0}" != 1 ]; then
   bash scripts/sanitize.sh asan tsan
   echo "sanitizers: $((SECONDS - start)) s"
   start=$SECONDS
-  bash scripts/fuzz.sh "${NORMRT_FUZZ_SECONDS:-60}"
+  bash scripts/fuzz.sh "${NORMRT_FUZZ_SECONDS:-45}"
   echo "fuzzing: $((SECONDS - start)) s"
 fi
