@@ -146,7 +146,7 @@ class CudaBackend : public DeviceBackend {
     // any dtype. Without this the lowering kept them float32 and wrapped each in two Casts.
     const OpSchema* schema = find_schema(node);
     if (schema && schema->output_is_view_of_input) return true;
-    return CudaKernelRegistry::global().choose(node, opset, inputs) != nullptr;
+    return has_kernel(node, opset, inputs);
   }
 
   void plan(Engine& engine) const override {

@@ -54,6 +54,14 @@ bool is_transpose(const Node& node, const std::vector<int64_t>& perm) {
          node.has_attribute("perm") && node.attr_ints("perm") == perm;
 }
 
+using Producers = std::map<std::string, const Node*>;
+
+// The NHWC value behind `value` when a to-NCHW Transpose produces it, else "".
+std::string nhwc_source(const Producers& producers, const std::string& value) {
+  auto p = producers.find(value);
+  return p != producers.end() && is_transpose(*p->second, kToNchw) ? p->second->inputs[0] : std::string();
+}
+
 class LayoutRewriter {
  public:
   LayoutRewriter(Graph& graph, PassReport& report, const ChannelsLastAccept& accept)
@@ -216,10 +224,8 @@ class LayoutRewriter {
   }
 
   // The NHWC form of operand `value` of a node a to-NCHW Transpose is pushed into, or "" when it has none.
-  std::string nhwc_operand(const std::string& value, const std::map<std::string, const Node*>& producers,
-                           std::vector<Node>* added) {
-    auto p = producers.find(value);
-    if (p != producers.end() && is_transpose(*p->second, kToNchw)) return p->second->inputs[0];
+  std::string nhwc_operand(const std::string& value, const Producers& producers, std::vector<Node>* added) {
+    if (std::string source = nhwc_source(producers, value); !source.empty()) return source;
     if (graph_.is_initializer(value)) {
       if (graph_.initializers.at(value).rank() > 4) return "";
       return permuted_constant(value);
@@ -255,7 +261,7 @@ class LayoutRewriter {
 
   // Step 2: one move; false when none is left.
   bool push_one() {
-    std::map<std::string, const Node*> producers;
+    Producers producers;
     for (const Node& n : graph_.nodes)
       for (const auto& out : n.outputs) producers[out] = &n;
     std::set<std::string> graph_outputs;
@@ -264,14 +270,11 @@ class LayoutRewriter {
       const Node& reader = graph_.nodes[r];
       // Does the reader read the output of a to-NCHW Transpose?
       bool reads_nchw_transpose = false;
-      for (const auto& in : reader.inputs) {
-        auto p = producers.find(in);
-        if (!in.empty() && p != producers.end() && is_transpose(*p->second, kToNchw)) reads_nchw_transpose = true;
-      }
+      for (const auto& in : reader.inputs) reads_nchw_transpose |= !in.empty() && !nhwc_source(producers, in).empty();
       if (!reads_nchw_transpose || reader.outputs.size() != 1 || reader.outputs[0].empty()) continue;
       const std::string& y = reader.outputs[0];
       if (is_transpose(reader, kToNhwc)) {  // cancels
-        const std::string x = producers.at(reader.inputs[0])->inputs[0];
+        const std::string x = nhwc_source(producers, reader.inputs[0]);
         if (graph_outputs.count(y)) {
           Node identity = graph_.nodes[r];
           identity.op_type = "Identity";
@@ -290,10 +293,9 @@ class LayoutRewriter {
       if (!reader.domain.empty()) continue;
       std::vector<Node> added;
       if (kUnary.count(reader.op_type)) {
-        auto p = producers.find(reader.inputs[0]);
-        if (p == producers.end() || !is_transpose(*p->second, kToNchw)) continue;
         std::vector<std::string> inputs = reader.inputs;
-        inputs[0] = p->second->inputs[0];
+        inputs[0] = nhwc_source(producers, reader.inputs[0]);
+        if (inputs[0].empty()) continue;
         move_below(r, inputs, reader.attributes, added);
         return true;
       }
@@ -320,8 +322,7 @@ class LayoutRewriter {
         std::vector<std::string> inputs;
         bool ok = true;
         for (const auto& in : reader.inputs) {
-          auto p = producers.find(in);
-          if (p != producers.end() && is_transpose(*p->second, kToNchw)) inputs.push_back(p->second->inputs[0]);
+          if (std::string source = nhwc_source(producers, in); !source.empty()) inputs.push_back(source);
           else if (graph_.is_initializer(in) && graph_.initializers.at(in).rank() == 4) inputs.push_back(permuted_constant(in));
           else ok = false;
         }
@@ -333,10 +334,9 @@ class LayoutRewriter {
         return true;
       }
       if (reader.op_type == "Resize" && rank4(y) && !reader.has_attribute("axes")) {
-        auto p = producers.find(reader.inputs[0]);
-        if (p == producers.end() || !is_transpose(*p->second, kToNchw)) continue;
         std::vector<std::string> inputs = reader.inputs;
-        inputs[0] = p->second->inputs[0];
+        inputs[0] = nhwc_source(producers, reader.inputs[0]);
+        if (inputs[0].empty()) continue;
         bool ok = true;
         for (size_t i = 1; i < inputs.size() && ok; ++i) {
           if (inputs[i].empty()) continue;
