@@ -227,7 +227,7 @@ void global_pool_reference(KernelContext& ctx) {
   const std::vector<double> x = to_doubles(X);
   std::vector<double> y(static_cast<size_t>(planes));
   for (int64_t plane = 0; plane < planes; ++plane) {
-    const double* xp = &x[static_cast<size_t>(plane * size)];
+    const double* xp = x.data() + plane * size;  // not &x[...]: x is empty when the spatial size is 0
     double acc = is_max ? -std::numeric_limits<double>::infinity() : 0.0;
     for (int64_t i = 0; i < size; ++i) {
       if (!is_max)
@@ -235,6 +235,8 @@ void global_pool_reference(KernelContext& ctx) {
       else if (xp[i] > acc || std::isnan(xp[i]))
         acc = std::isnan(acc) ? acc : xp[i];
     }
+    // An empty window: Max gives its identity, -inf (as ReduceMax does); the average is written as 0, as
+    // AveragePool does for a window with no elements, and the CUDA kernel matches both.
     y[static_cast<size_t>(plane)] = is_max ? acc : (size > 0 ? acc / static_cast<double>(size) : 0.0);
   }
   from_doubles(y, Y);

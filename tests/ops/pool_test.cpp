@@ -281,6 +281,19 @@ TEST(GlobalPool, AveragesAndMaxima) {
   }
 }
 
+// A zero-sized spatial axis with planes left (found by the onnx_import fuzzer: the reference indexed an empty
+// buffer): every plane gets the empty window's value.
+TEST(GlobalPool, EmptySpatialAxis) {
+  Tensor x = random_tensor({2, 3, 0});
+  auto avg = run(make_node("GlobalAveragePool", 1), {&x});
+  auto mx = run(make_node("GlobalMaxPool", 1), {&x});
+  ASSERT_EQ(mx[0].dims(), (Dims{2, 3, 1}));
+  for (int64_t p = 0; p < 6; ++p) {
+    EXPECT_EQ(avg[0].data<float>()[p], 0.0f);
+    EXPECT_EQ(mx[0].data<float>()[p], -INFINITY);
+  }
+}
+
 TEST(Pool, ShapeInference) {
   const Dim batch = Dim::unknown("batch"), ch = Dim::unknown("C");
   Node n = make_node("MaxPool", 1, 2);
