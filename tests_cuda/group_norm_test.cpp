@@ -351,8 +351,10 @@ struct Shape {
   int64_t N, C, HW, G;
 };
 
-// N 1..32; G = 1, G = C and in between; channels per group 1, 2, 3, 4, 7, 10, 13, 16, 40; odd spatial sizes.
+// N 1..32; G = 1, G = C and in between; channels per group 1, 2, 3, 4, 7, 10, 13, 16, 40, 2048; odd spatial
+// sizes. NHWC vectors straddle groups at Cg = 3, 10, 13 and 1 (up to 8 groups in one 16-byte vector).
 const Shape kShapes[] = {
+    {2, 24, 333, 8},    {4, 48, 77, 48},   {2, 1280, 100, 32},  {1, 2048, 9, 1},
     {1, 4, 1, 1},       {2, 6, 7, 3},      {3, 32, 49, 32},     {1, 24, 1000, 8},  {2, 40, 1031, 4},
     {4, 64, 49, 16},    {1, 13, 7, 1},     {5, 7, 13, 7},       {32, 64, 9, 32},   {8, 320, 64, 32},
     {2, 96, 225, 32},   {1, 320, 4096, 32}, {16, 1280, 16, 32}, {1, 3, 65536, 1},  {1, 64, 16384, 32},
@@ -518,6 +520,7 @@ TEST_F(CudaNorm, BenchmarkShapesTakeTheOnePassPathWithWideLoads) {
       EXPECT_TRUE(plan.bulk_copy);
       a.layout = Layout::kNHWC;
       ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &plan).ok());
+      EXPECT_EQ(plan.vector_bytes, 16) << "NHWC " << sh.N << "x" << sh.C << "x" << sh.HW;
       std::printf("NHWC %s %lldx%lldx%lld G=%lld: %s cluster=%d threads=%d vector=%dB k=%d blocks=%lld smem=%zu\n",
                   name(dtype), static_cast<long long>(sh.N), static_cast<long long>(sh.C),
                   static_cast<long long>(sh.HW), static_cast<long long>(sh.G),

@@ -2,12 +2,15 @@
 //
 // Vocabulary used below.
 //   unit: what one cluster (or, in the split algorithm, one set of blocks) normalizes. NCHW: one group (n, g),
-//     Cg*HW contiguous elements. NHWC: k consecutive groups of one sample, HW rows of k*Cg channels at a row
-//     stride of C elements (k is chosen so that rows are at least 64 bytes wide; see plan_layout).
+//     Cg*HW contiguous elements. NHWC: k consecutive whole groups of one sample (W = k*Cg channels), HW rows
+//     of W channels at a row stride of C elements (W is chosen so that rows are at least 256 bytes wide and
+//     hold whole 16-byte vectors; see make_plan).
 //   row: NCHW: one vector of V elements (the unit is a column of rows with stride 1 vector);
-//        NHWC: one spatial position, Lv vectors wide.
+//        NHWC: one spatial position, Lv = W / V vectors wide.
 //   Each block owns rows [lo, hi) of its unit. Thread t owns vector column t % Lv and rows t / Lv + i * R,
-//   so in NHWC every thread always touches the same channels, hence the same group.
+//   so in NHWC every thread always touches the same V channels, hence the same (at most `slots`) groups: a
+//   vector may straddle groups (Cg = 10, V = 8), so statistics are kept per element and collapsed per group
+//   at the end.
 #include "cuda/group_norm.h"
 
 #include <cooperative_groups.h>
@@ -244,12 +247,12 @@ struct Params {
   uint32_t unit_rows;      // rows per unit
   uint32_t row_stride;     // vectors from one row to the next (NCHW 1, NHWC C/V)
   uint32_t Lv;             // vectors per row
-  uint32_t cpg;            // vectors per group within a row
   uint32_t R;              // rows per pass of the block (active threads = R * Lv)
   uint32_t rows_per_block;
   uint32_t blocks_per_unit;
   uint32_t tile_bytes;     // fused: bytes of the shared-memory tile
   uint32_t table_channels; // NCHW: channels of the per-block (scale, shift) table (Cg, or 0 when too many)
+  uint32_t slots;          // NHWC: the most groups one thread's vector touches
   FastDiv div_hw;          // NCHW: element index within the group -> channel
   FastDiv div_vpc;         // NCHW with HW % V == 0: vector index -> channel (HW / V vectors per channel)
   int nhwc;
@@ -259,8 +262,50 @@ struct Params {
   float eps;
 };
 
-// NHWC only selects the normalize loop's channel arithmetic (the statistics kernel, MODE 1, ignores it).
-template <typename T, int VB, int MODE, bool NHWC>
+// Once part[0..k) holds this block's partial of each group of its unit: MODE 1 stores them in the workspace,
+// each with its group's shift (xs[g * Cg], the group's first element), and returns false. MODE 0 merges the
+// partials of every block of the cluster, MODE 2 those of the workspace, in rank order (identical results in
+// every block), into stat[g] = (offset, rstd).
+template <typename T, int MODE>
+__device__ __forceinline__ bool unit_statistics(const Params& p, float4* part, float2* stat, uint32_t unit,
+                                                uint32_t rank, const T* xs) {
+  const uint32_t t = threadIdx.x, lane = t & 31u, warp = t >> 5, nwarps = blockDim.x >> 5;
+  if constexpr (MODE == 1) {
+    __syncthreads();
+    for (uint32_t g = t; g < p.k; g += blockDim.x) {
+      float4 v = part[g];
+      v.w = to_float<T>(xs[static_cast<size_t>(g) * p.Cg]);
+      p.workspace[(static_cast<size_t>(unit) * p.blocks_per_unit + rank) * p.k + g] = v;
+    }
+    return false;
+  } else if constexpr (MODE == 0) {
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();
+    for (uint32_t g = warp; g < p.k; g += nwarps) {
+      Partial acc{0.0f, 0.0f, 0.0f};
+      for (uint32_t r = lane; r < p.blocks_per_unit; r += 32)
+        acc = merge(acc, to_partial(*cluster.map_shared_rank(part + g, static_cast<int>(r))));
+      acc = warp_merge(acc);
+      if (lane == 0) stat[g] = make_float2(acc.o, rsqrtf(fmaxf(acc.m2 / acc.n, 0.0f) + p.eps));
+    }
+    __syncthreads();
+    cluster.barrier_arrive();  // done reading the other blocks' shared memory
+    return true;
+  } else {
+    for (uint32_t g = warp; g < p.k; g += nwarps) {
+      Partial acc{0.0f, 0.0f, 0.0f};
+      const float4* ws = p.workspace + static_cast<size_t>(unit) * p.blocks_per_unit * p.k + g;
+      for (uint32_t r = lane; r < p.blocks_per_unit; r += 32) acc = merge(acc, to_partial(ws[r * p.k]));
+      acc = warp_merge(acc);
+      if (lane == 0) stat[g] = make_float2(acc.o, rsqrtf(fmaxf(acc.m2 / acc.n, 0.0f) + p.eps));
+    }
+    __syncthreads();
+    return true;
+  }
+}
+
+// NCHW (rows of one vector; k == 1) for the shapes the bulk-copy kernel does not take, and its split pair.
+template <typename T, int VB, int MODE>
 __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p) {
   constexpr int V = VB / static_cast<int>(sizeof(T));
   constexpr int U = VB >= 16 ? 4 : 8;  // independent loads in flight per thread
@@ -274,27 +319,18 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
   const uint32_t unit = blockIdx.x / p.blocks_per_unit;
   const uint32_t rank = blockIdx.x % p.blocks_per_unit;
 
-  int64_t base;      // element offset of the unit's first element
-  uint32_t ch_base;  // channel of the unit's first element
-  if (p.nhwc) {
-    const uint32_t n = unit / p.units_per_sample;
-    const uint32_t gb = unit % p.units_per_sample;
-    ch_base = gb * p.k * p.Cg;
-    base = static_cast<int64_t>(n) * p.HW * p.C + ch_base;
-  } else {
-    ch_base = (unit % p.G) * p.Cg;
-    base = static_cast<int64_t>(unit) * p.Cg * p.HW;
-  }
+  const uint32_t ch_base = (unit % p.G) * p.Cg;  // channel of the unit's first element
+  const int64_t base = static_cast<int64_t>(unit) * p.Cg * p.HW;
 
   Raw* tile = reinterpret_cast<Raw*>(smem);
-  float4* red = reinterpret_cast<float4*>(smem + p.tile_bytes);  // 32 (k == 1) or blockDim.x entries
-  float4* part = red + (p.k == 1 ? 32u : blockDim.x);          // k block partials
-  float2* stat = reinterpret_cast<float2*>(part + p.k);        // k (offset, rstd)
+  float4* red = reinterpret_cast<float4*>(smem + p.tile_bytes);  // 32 entries, one per warp
+  float4* part = red + 32;                                       // the block partial
+  float2* stat = reinterpret_cast<float2*>(part + 1);            // (offset, rstd)
 
   const bool active = t < p.R * p.Lv;
   const uint32_t col = active ? t % p.Lv : 0u;
   const uint32_t row0 = t / p.Lv;
-  const uint32_t j = col / p.cpg;  // this thread's group within the unit
+  const uint32_t j = 0;
   const uint32_t lo = rank * p.rows_per_block;
   const uint32_t hi = min(lo + p.rows_per_block, p.unit_rows);
   const uint32_t step = U * p.R;
@@ -346,64 +382,17 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
       mine.m2 = fmaxf(sq - sum * mine.o, 0.0f);
     }
 
-    // Block partial per group of the unit -> part[0..k).
-    if (p.k == 1) {
-      const Partial w = warp_merge(mine);
-      if (lane == 0) red[warp] = to_float4(w);
-      __syncthreads();
-      if (warp == 0) {
-        Partial q = lane < nwarps ? to_partial(red[lane]) : Partial{0.0f, 0.0f, 0.0f};
-        q = warp_merge(q);
-        if (lane == 0) part[0] = to_float4(q);
-      }
-    } else {
-      red[t] = to_float4(mine);
-      __syncthreads();
-      const uint32_t members = p.R * p.cpg;
-      for (uint32_t g = warp; g < p.k; g += nwarps) {
-        Partial acc{0.0f, 0.0f, 0.0f};
-        for (uint32_t m = lane; m < members; m += 32) {
-          const uint32_t rr = m / p.cpg;
-          const uint32_t c = g * p.cpg + m % p.cpg;
-          acc = merge(acc, to_partial(red[rr * p.Lv + c]));
-        }
-        acc = warp_merge(acc);
-        if (lane == 0) part[g] = to_float4(acc);
-      }
-    }
-
-    if constexpr (MODE == 1) {
-      __syncthreads();
-      for (uint32_t g = t; g < p.k; g += blockDim.x) {
-        float4 v = part[g];
-        v.w = to_float<T>(xs[static_cast<size_t>(g) * p.Cg]);  // the shift, for the normalize kernel
-        p.workspace[(static_cast<size_t>(unit) * p.blocks_per_unit + rank) * p.k + g] = v;
-      }
-      return;
-    } else {
-      // Every block of the cluster merges all blocks' partials in rank order: identical results everywhere.
-      cg::cluster_group cluster = cg::this_cluster();
-      cluster.sync();
-      for (uint32_t g = warp; g < p.k; g += nwarps) {
-        Partial acc{0.0f, 0.0f, 0.0f};
-        for (uint32_t r = lane; r < p.blocks_per_unit; r += 32)
-          acc = merge(acc, to_partial(*cluster.map_shared_rank(part + g, static_cast<int>(r))));
-        acc = warp_merge(acc);
-        if (lane == 0) stat[g] = make_float2(acc.o, rsqrtf(fmaxf(acc.m2 / acc.n, 0.0f) + p.eps));
-      }
-      __syncthreads();
-      cluster.barrier_arrive();  // done reading the other blocks' shared memory
-    }
-  } else {
-    for (uint32_t g = warp; g < p.k; g += nwarps) {
-      Partial acc{0.0f, 0.0f, 0.0f};
-      const float4* ws = p.workspace + static_cast<size_t>(unit) * p.blocks_per_unit * p.k + g;
-      for (uint32_t r = lane; r < p.blocks_per_unit; r += 32) acc = merge(acc, to_partial(ws[r * p.k]));
-      acc = warp_merge(acc);
-      if (lane == 0) stat[g] = make_float2(acc.o, rsqrtf(fmaxf(acc.m2 / acc.n, 0.0f) + p.eps));
-    }
+    // The block partial -> part[0].
+    const Partial w = warp_merge(mine);
+    if (lane == 0) red[warp] = to_float4(w);
     __syncthreads();
+    if (warp == 0) {
+      Partial q = lane < nwarps ? to_partial(red[lane]) : Partial{0.0f, 0.0f, 0.0f};
+      q = warp_merge(q);
+      if (lane == 0) part[0] = to_float4(q);
+    }
   }
+  if (!unit_statistics<T, MODE>(p, part, stat, unit, rank, xs)) return;
 
   // Normalize: y = act((x - K) * a + b') + residual, a = rstd * gamma, b' = beta - o * a (o = mean - K is
   // small, so b' keeps its precision even when the mean is large).
@@ -413,24 +402,13 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
   Raw* yv = reinterpret_cast<Raw*>(static_cast<T*>(p.y) + base);
   const Raw* rv =
       p.residual ? reinterpret_cast<const Raw*>(static_cast<const T*>(p.residual) + base) : nullptr;
-  // NHWC: a thread's channels never change, so its scales and shifts live in registers. NCHW: one (a, b')
-  // per channel of the group in shared memory.
-  float a[NHWC ? V : 1], b[NHWC ? V : 1];
+  // One (a, b') per channel of the group in shared memory.
   float2* table = reinterpret_cast<float2*>(stat + p.k);
-  if constexpr (NHWC) {
-    const uint32_t ch = ch_base + col * V;
-#pragma unroll
-    for (int e = 0; e < V; ++e) {
-      a[e] = p.gamma ? rstd * __ldg(p.gamma + ch + e) : rstd;
-      b[e] = fmaf(-o, a[e], p.beta ? __ldg(p.beta + ch + e) : 0.0f);
-    }
-  } else {
-    for (uint32_t c = t; c < p.table_channels; c += blockDim.x) {
-      const float av = p.gamma ? rstd * __ldg(p.gamma + ch_base + c) : rstd;
-      table[c] = make_float2(av, fmaf(-o, av, p.beta ? __ldg(p.beta + ch_base + c) : 0.0f));
-    }
-    __syncthreads();
+  for (uint32_t c = t; c < p.table_channels; c += blockDim.x) {
+    const float av = p.gamma ? rstd * __ldg(p.gamma + ch_base + c) : rstd;
+    table[c] = make_float2(av, fmaf(-o, av, p.beta ? __ldg(p.beta + ch_base + c) : 0.0f));
   }
+  __syncthreads();
   auto channel_ab = [&](uint32_t c) -> float2 {  // c: channel within the group
     if (c < p.table_channels) return table[c];
     const float av = p.gamma ? rstd * __ldg(p.gamma + ch_base + c) : rstd;
@@ -466,10 +444,7 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
           } else {
             unpack<T, Raw, V>(xin[u], f);
           }
-          if constexpr (NHWC) {
-#pragma unroll
-            for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K, a[e], b[e]);
-          } else if (one_channel_per_vector) {
+          if (one_channel_per_vector) {
             const float2 ab = channel_ab(fast_div(rr, p.div_vpc));
 #pragma unroll
             for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K, ab.x, ab.y);
@@ -491,6 +466,191 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
 
   if constexpr (MODE == 0) {
     // Keep this block's shared memory alive until every block of the cluster has read its partial.
+    cg::this_cluster().barrier_wait();
+  }
+}
+
+// NHWC: rows of W = k*Cg channels (Lv vectors) at a stride of C. A thread's V channels, and so their groups,
+// are the same in every row it handles: per-element shifted sums stay in registers (each element shifted by
+// its own group's first value, so sums of one group add up directly), then collapse through shared memory into
+// one partial per group of the unit. The normalize loop keeps each element's scale, shift and K in registers.
+template <typename T, int VB, int MODE>
+__global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_kernel(const Params p) {
+  constexpr int V = VB / static_cast<int>(sizeof(T));
+  // Independent loads in flight per thread: fewer than the NCHW kernel's, since the per-element sums and
+  // shifts take registers (64 at 1024 threads; U = 4 spilled 416 bytes at fp16).
+  constexpr int U = VB >= 16 ? 2 : 4;
+  using Raw = typename RawVec<VB>::type;
+  extern __shared__ __align__(16) unsigned char smem[];
+
+  const uint32_t t = threadIdx.x;
+  const uint32_t lane = t & 31u;
+  const uint32_t warp = t >> 5;
+  const uint32_t nwarps = blockDim.x >> 5;
+  const uint32_t unit = blockIdx.x / p.blocks_per_unit;
+  const uint32_t rank = blockIdx.x % p.blocks_per_unit;
+  const uint32_t n = unit / p.units_per_sample;
+  const uint32_t ch_base = (unit % p.units_per_sample) * p.k * p.Cg;  // the unit's first channel
+  const int64_t base = static_cast<int64_t>(n) * p.HW * p.C + ch_base;
+
+  Raw* tile = reinterpret_cast<Raw*>(smem);
+  float4* part = reinterpret_cast<float4*>(smem + p.tile_bytes);  // k block partials
+  float2* stat = reinterpret_cast<float2*>(part + p.k);           // k (offset, rstd)
+  float2* red = stat + p.k;                                       // blockDim.x * slots (sum, sum of squares)
+
+  const bool active = t < p.R * p.Lv;
+  const uint32_t col = active ? t % p.Lv : 0u;
+  const uint32_t row0 = t / p.Lv;
+  const uint32_t c0 = col * V;       // this thread's first channel within the unit
+  const uint32_t j0 = c0 / p.Cg;     // ... and its group
+  const uint32_t lo = rank * p.rows_per_block;
+  const uint32_t hi = min(lo + p.rows_per_block, p.unit_rows);
+  const uint32_t step = U * p.R;
+
+  const T* xs = static_cast<const T*>(p.x) + base;
+  const Raw* xv = reinterpret_cast<const Raw*>(xs);
+  // Element e's group, relative to j0, in bits [3e, 3e + 3) (slots <= V <= 8; packed to save registers).
+  uint32_t slots = 0;
+  float K[V];  // element e's shift: its group's first value (read before any block writes y)
+#pragma unroll
+  for (int e = 0; e < V; ++e) {
+    const uint32_t s = (c0 + e) / p.Cg - j0;
+    slots |= s << (3 * e);
+    if (e > 0 && s == ((slots >> (3 * (e - 1))) & 7u)) {
+      K[e] = K[e - 1];  // one load per group, not per element
+    } else if constexpr (MODE == 2) {
+      K[e] = p.workspace[static_cast<size_t>(unit) * p.blocks_per_unit * p.k + j0 + s].w;
+    } else {
+      K[e] = to_float<T>(xs[static_cast<size_t>(j0 + s) * p.Cg]);
+    }
+  }
+  auto slot = [&](int e) { return (slots >> (3 * e)) & 7u; };
+
+  if constexpr (MODE != 2) {
+    float sum[V], sq[V];
+#pragma unroll
+    for (int e = 0; e < V; ++e) sum[e] = sq[e] = 0.0f;
+    if (active) {
+      for (uint32_t r = lo + row0; r < hi; r += step) {
+        Raw v[U];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const uint32_t rr = r + u * p.R;
+          if (rr < hi) v[u] = load_x<MODE>(xv + static_cast<size_t>(rr) * p.row_stride + col);
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const uint32_t rr = r + u * p.R;
+          if (rr < hi) {
+            float f[V];
+            unpack<T, Raw, V>(v[u], f);
+#pragma unroll
+            for (int e = 0; e < V; ++e) {
+              const float d = f[e] - K[e];
+              sum[e] += d;
+              sq[e] = fmaf(d, d, sq[e]);
+            }
+            if constexpr (MODE == 0) tile[(rr - lo) * p.Lv + col] = v[u];
+          }
+        }
+      }
+    }
+    // Collapse this thread's elements per group (inactive threads write zeros), then one warp per group adds
+    // the entries of every row slot and every column that touches the group, in a fixed order.
+    for (uint32_t s = 0; s < p.slots; ++s) {
+      float a = 0.0f, b = 0.0f;
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        if (slot(e) == s) {
+          a += sum[e];
+          b += sq[e];
+        }
+      }
+      red[t * p.slots + s] = make_float2(a, b);
+    }
+    __syncthreads();
+    const float count = static_cast<float>(hi > lo ? hi - lo : 0u) * static_cast<float>(p.Cg);
+    for (uint32_t g = warp; g < p.k; g += nwarps) {
+      const uint32_t col_lo = g * p.Cg / V, col_hi = ((g + 1) * p.Cg - 1) / V;
+      const uint32_t ncols = col_hi - col_lo + 1;
+      float a = 0.0f, b = 0.0f;
+      for (uint32_t m = lane; m < p.R * ncols; m += 32) {
+        const uint32_t r = m / ncols, c = col_lo + m % ncols;
+        const float2 v = red[(r * p.Lv + c) * p.slots + (g - c * V / p.Cg)];
+        a += v.x;
+        b += v.y;
+      }
+#pragma unroll
+      for (int offset = 16; offset > 0; offset >>= 1) {
+        a += __shfl_down_sync(0xffffffffu, a, offset);
+        b += __shfl_down_sync(0xffffffffu, b, offset);
+      }
+      if (lane == 0) {
+        Partial q{0.0f, 0.0f, 0.0f};
+        if (count > 0.0f) {
+          q.n = count;
+          q.o = a / count;
+          q.m2 = fmaxf(b - a * q.o, 0.0f);
+        }
+        part[g] = to_float4(q);
+      }
+    }
+  }
+  if (!unit_statistics<T, MODE>(p, part, stat, unit, rank, xs)) return;
+
+  // Normalize: y = act((x - K) * a + b') + residual per element, with its own group's (offset, rstd).
+  float a[V], b[V];
+#pragma unroll
+  for (int e = 0; e < V; ++e) {
+    const float2 st = stat[j0 + slot(e)];
+    const uint32_t ch = ch_base + c0 + e;
+    a[e] = p.gamma ? st.y * __ldg(p.gamma + ch) : st.y;
+    b[e] = fmaf(-st.x, a[e], p.beta ? __ldg(p.beta + ch) : 0.0f);
+  }
+  Raw* yv = reinterpret_cast<Raw*>(static_cast<T*>(p.y) + base);
+  const Raw* rv =
+      p.residual ? reinterpret_cast<const Raw*>(static_cast<const T*>(p.residual) + base) : nullptr;
+  if (active) {
+    for (uint32_t r = lo + row0; r < hi; r += step) {
+      Raw res[U];
+      if (rv) {
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const uint32_t rr = r + u * p.R;
+          if (rr < hi) res[u] = __ldcs(rv + static_cast<size_t>(rr) * p.row_stride + col);
+        }
+      }
+      Raw xin[MODE == 0 ? 1 : U];
+      if constexpr (MODE != 0) {
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const uint32_t rr = r + u * p.R;
+          if (rr < hi) xin[u] = load_x<MODE>(xv + static_cast<size_t>(rr) * p.row_stride + col);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const uint32_t rr = r + u * p.R;
+        if (rr < hi) {
+          float f[V];
+          if constexpr (MODE == 0) {
+            unpack<T, Raw, V>(tile[(rr - lo) * p.Lv + col], f);
+          } else {
+            unpack<T, Raw, V>(xin[u], f);
+          }
+#pragma unroll
+          for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K[e], a[e], b[e]);
+          float rf[V];
+          if (rv) unpack<T, Raw, V>(res[u], rf);
+          finish_vector(f, rv ? rf : nullptr, p.residual_first, p.act, p.alpha);
+          yv[static_cast<size_t>(rr) * p.row_stride + col] = pack<T, Raw, V>(f);
+        }
+      }
+    }
+  }
+
+  if constexpr (MODE == 0) {
+    // Keep this block's shared memory alive until every block of the cluster has read its partials.
     cg::this_cluster().barrier_wait();
   }
 }
@@ -828,12 +988,22 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
   const uint32_t C = static_cast<uint32_t>(a.C), HW = static_cast<uint32_t>(a.spatial);
   const uint32_t G = static_cast<uint32_t>(a.groups), cg_ = static_cast<uint32_t>(Cg);
 
-  // Widest vector that keeps every unit's rows aligned: a vector never crosses a group (NHWC: V divides Cg)
-  // and never crosses a unit (NCHW: V divides Cg*HW).
+  // Widest vector that keeps every unit's rows aligned and never crosses a unit. NCHW: V divides Cg*HW. NHWC:
+  // V divides C, and a row of whole groups and whole vectors (lcm(Cg, V) channels) fits one block.
+  auto lcm = [](uint64_t x, uint64_t y) {
+    uint64_t g = x, h = y;
+    while (h != 0) {
+      const uint64_t r = g % h;
+      g = h;
+      h = r;
+    }
+    return x / g * y;
+  };
   int vb = 16;
   for (; vb > esize; vb /= 2) {
     const uint32_t V = static_cast<uint32_t>(vb / esize);
-    const bool fits = nhwc ? cg_ % V == 0 : (static_cast<uint64_t>(cg_) * HW) % V == 0;
+    const bool fits = nhwc ? C % V == 0 && lcm(cg_, V) / V <= static_cast<uint64_t>(kMaxThreads)
+                           : (static_cast<uint64_t>(cg_) * HW) % V == 0;
     if (fits && aligned(a.x, vb) && aligned(a.y, vb) && (!a.residual || aligned(a.residual, vb))) break;
   }
   const uint32_t V = static_cast<uint32_t>(vb / esize);
@@ -859,29 +1029,40 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
 
   uint32_t k = 1;
   if (nhwc) {
-    // Groups per unit: the fewest consecutive groups whose row is at least 64 bytes (two 32-byte sectors),
-    // so rows are read as whole sectors; capped by the block size (one thread per vector of a row).
-    for (uint32_t cand = 1; cand <= G; ++cand) {
-      if (G % cand != 0) continue;
-      if (cand * cg_ / V > static_cast<uint32_t>(kMaxThreads)) break;
-      k = cand;
-      if (static_cast<uint64_t>(cand) * cg_ * esize >= 64) break;
-    }
-    if (cg_ / V > static_cast<uint32_t>(kMaxThreads))
-      return invalid("NHWC with more than " + std::to_string(kMaxThreads * V) +
-                     " channels per group is not supported");
+    // Row width W: the narrowest multiple of lcm(Cg, V) channels that divides C and holds at least 32
+    // channels, within one thread per vector of a row. When a unit of such rows would not fit an 8-block
+    // cluster, rows of at least 32 bytes instead: the split path merges blocks * k partials in every block, so
+    // it wants small units. (H200, 2026-11-26: in fp32, 128-byte rows beat 32 and 64 bytes on every cluster
+    // shape of gpu_norm_bench, up to 1.4x; fp16 engines of ResNet-50-GN were 5-9% slower with 128-byte rows
+    // than with 64; on the split shape 1x64x256x256, 32-byte rows were 1.6-2x faster than 128.)
+    const uint64_t step = lcm(cg_, V);
+    if (step / V > static_cast<uint64_t>(kMaxThreads))
+      return invalid("NHWC with more than " + std::to_string(kMaxThreads) + " vectors per group is not supported");
+    auto width_for = [&](uint64_t min_channels) {
+      uint64_t w = step;
+      for (uint64_t cand = step; cand <= C && cand / V <= static_cast<uint64_t>(kMaxThreads); cand += step) {
+        if (C % cand != 0) continue;
+        w = cand;
+        if (cand >= min_channels) break;
+      }
+      return w;
+    };
+    uint64_t W = width_for(32);
+    if (static_cast<uint64_t>(ceil_div(HW, 8)) * W * esize > 200 * 1024) W = width_for(32 / esize);
+    k = static_cast<uint32_t>(W / cg_);
     p.k = k;
-    p.units_per_sample = G / k;
+    p.units_per_sample = static_cast<uint32_t>(C / W);
     p.unit_rows = HW;
     p.row_stride = C / V;
-    p.cpg = cg_ / V;
-    p.Lv = k * p.cpg;
+    p.Lv = static_cast<uint32_t>(W / V);
+    uint32_t slots = 1;
+    for (uint32_t c = 0; c < p.Lv; ++c) slots = std::max(slots, ((c + 1) * V - 1) / cg_ - c * V / cg_ + 1);
+    p.slots = slots;
   } else {
     p.k = 1;
     p.units_per_sample = G;
     p.unit_rows = static_cast<uint32_t>(static_cast<uint64_t>(cg_) * HW / V);
     p.row_stride = 1;
-    p.cpg = 1;
     p.Lv = 1;
   }
   const uint64_t units = static_cast<uint64_t>(a.N) * p.units_per_sample;
@@ -907,8 +1088,8 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
   p.div_hw = make_fast_div(HW);
   p.div_vpc = make_fast_div(HW % V == 0 ? HW / V : 1u);
   auto extra_smem = [&](uint32_t threads) {
-    return static_cast<size_t>(p.k == 1 ? 32 : threads) * 16 + static_cast<size_t>(k) * 16 +
-           static_cast<size_t>(k) * 8 + static_cast<size_t>(p.table_channels) * 8;
+    if (nhwc) return static_cast<size_t>(k) * 24 + static_cast<size_t>(threads) * p.slots * 8;
+    return size_t{32} * 16 + 16 + 8 + static_cast<size_t>(p.table_channels) * 8;
   };
 
   // Cluster size: split a unit over more blocks while its tile is too large or the GPU has too few blocks.
@@ -1044,7 +1225,7 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
 
 template <typename T, int VB, int MODE, bool NHWC>
 cudaError_t launch_one(const LaunchPlan& plan, cudaStream_t stream) {
-  auto kernel = group_norm_kernel<T, VB, MODE, NHWC>;
+  auto kernel = NHWC ? group_norm_nhwc_kernel<T, VB, MODE> : group_norm_kernel<T, VB, MODE>;
   // Raise the dynamic shared-memory limit once per kernel to the device maximum.
   static const cudaError_t attr = [&] {
     int dev = 0, optin = 0;
@@ -1088,11 +1269,7 @@ cudaError_t launch_vb(const LaunchPlan& plan, cudaStream_t stream) {
 
 template <typename T, int MODE>
 cudaError_t launch_layout(const LaunchPlan& plan, cudaStream_t stream) {
-  if constexpr (MODE == 1) {
-    return launch_vb<T, MODE, false>(plan, stream);  // no normalize loop
-  } else {
-    return plan.p.nhwc ? launch_vb<T, MODE, true>(plan, stream) : launch_vb<T, MODE, false>(plan, stream);
-  }
+  return plan.p.nhwc ? launch_vb<T, MODE, true>(plan, stream) : launch_vb<T, MODE, false>(plan, stream);
 }
 
 template <typename T>
