@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/conv_geometry.h"
 #include "ops/op.h"
 #include "ops/shape_util.h"
 
@@ -61,6 +62,13 @@ void per_axis_pads(const Ctx& ctx, int64_t rank, const std::vector<int64_t>& pad
     ctx.fail("pads " + ints_to_string(pads) + " has " + std::to_string(pads.size()) + " entries; expected " +
              std::to_string(2 * axes.size()) + " (begin and end for each of " + std::to_string(axes.size()) +
              (has_axes ? " axes)" : " axes of the input)"));
+  // No axis holds more than 2^36 elements (conv_geometry.h), so no pad needs more either: bounding each keeps
+  // dim + begin + end far inside int64.
+  for (int64_t pad : pads)
+    if (pad > kMaxWindowExtent || pad < -kMaxWindowExtent)
+      ctx.fail("pads " + ints_to_string(pads) + " has the value " + std::to_string(pad) +
+               ", beyond the largest axis a tensor can have (" + std::to_string(kMaxWindowExtent) +
+               " elements); the pads input is likely corrupt");
   begin->assign(rank, 0);
   end->assign(rank, 0);
   std::vector<bool> seen(rank, false);

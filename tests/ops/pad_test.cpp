@@ -139,6 +139,10 @@ TEST(Pad, Errors) {
   expect_error([&] { run_pad(x, {1, 1}, "constant"); }, {"pads [1,1]", "expected 4"});
   expect_error([&] { run_pad(x, {1, 0, 0, 0}, "wrap", nullptr, nullptr, 18); }, {"wrap", "opset 19"});
   expect_error([&] { run_pad(x, {1, 0, 0, 0}, "mirror"); }, {"mirror"});
+  // Pads near 2^63 (found by the onnx_import fuzzer: dim + begin + end overflowed int64).
+  expect_error([&] { run_pad(x, {int64_t{1} << 62, 0, int64_t{1} << 62, 0}, "constant"); },
+               {"pads [", "4611686018427387904", "largest axis", "corrupt"});
+  expect_error([&] { run_pad(x, {0, -(int64_t{1} << 40), 0, 0}, "constant"); }, {"-1099511627776", "largest axis"});
   Tensor empty = random_tensor({0, 2});
   expect_error([&] { run_pad(empty, {1, 0, 0, 0}, "edge"); }, {"edge pad", "axis 0", "non-empty"});
   EXPECT_EQ(run_pad(empty, {1, 0, 0, 0}, "constant")[0].dims(), (Dims{1, 2}));
