@@ -20,7 +20,13 @@
 //       - Resize whose scales / sizes / roi are constants (permuted) and without an `axes` attribute.
 //     The Transposes left stand where the layout really changes: at the graph's inputs and outputs and around
 //     ops that need channels-first data (Reshape, pooling, ...).
-//  3. Transposes of the same value with the same perm merge; nodes nobody reads go.
+//  3. Attention blocks flatten a feature map to tokens and back (x.flatten(2).transpose(1, 2) and its inverse).
+//     Around an NHWC map those chains only reshape:
+//       Transpose(to NCHW) -> Reshape [N, C, H*W] -> Transpose(0, 2, 1)   is  Reshape(x_nhwc, [0, H*W, C])
+//       Transpose(0, 2, 1) -> Reshape [N, C, H, W] -> Transpose(to NHWC)  is  Reshape(tokens, [0, H, W, C])
+//     so the chain's last Transpose becomes that Reshape (C, H and W must be known; N stays symbolic); the first
+//     two go when nothing else reads them.
+//  4. Transposes of the same value with the same perm merge; nodes nobody reads go.
 // Records: each conversion in step 1 (applied) or why a Conv/GroupNorm stayed (refused), and a summary of step 2.
 #include <cstring>
 #include <functional>
@@ -32,6 +38,7 @@
 #include "ops/channels_last.h"
 #include "passes/pass.h"
 #include "passes/rewrite_util.h"
+#include "passes/shape_values.h"
 
 namespace normrt {
 namespace {
@@ -74,6 +81,14 @@ class LayoutRewriter {
     convert_nodes();
     size_t moves = 0;
     while (push_one()) ++moves;
+    // A folded chain into the tokens makes their types known downstream (the exporter's dynamic reshape left
+    // them unknown), which the chain back out of them needs: infer again after each round.
+    size_t folded = 0;
+    for (size_t round = fold_token_reshapes(); round > 0; round = fold_token_reshapes()) {
+      folded += round;
+      graph_.sort_topologically();
+      for (const auto& [name, ts] : infer_types_tolerant(graph_).types) types_[name] = ts;
+    }
     merge_transposes();
     graph_.sort_topologically();  // moved nodes went to the end; dead-code elimination wants graph order
     eliminate_dead_nodes(graph_, report_);
@@ -82,7 +97,8 @@ class LayoutRewriter {
       if (is_transpose(node, kToNchw) || is_transpose(node, kToNhwc)) ++left;
     if (converted_)
       report_.applied(kPass, std::to_string(converted_) + " nodes run channels-last; " + std::to_string(moves) +
-                                 " layout moves; " + std::to_string(left) + " layout transposes remain");
+                                 " layout moves; " + std::to_string(folded) + " token reshapes without transposes; " +
+                                 std::to_string(left) + " layout transposes remain");
   }
 
  private:
@@ -361,6 +377,68 @@ class LayoutRewriter {
     return false;
   }
 
+  // Step 3: the chain's last Transpose becomes a Reshape of the chain's input; returns how many.
+  size_t fold_token_reshapes() {
+    const std::vector<int64_t> kSwapLast{0, 2, 1};
+    Producers producers;
+    for (const Node& n : graph_.nodes)
+      for (const auto& out : n.outputs) producers[out] = &n;
+    auto producer = [&](const std::string& value) -> const Node* {
+      auto it = producers.find(value);
+      return it == producers.end() ? nullptr : it->second;
+    };
+    auto known = [](const Dim& d) { return d.known() && d.value > 0; };
+    const TypeLookup lookup = [this](const std::string& value) { return type_of(value); };
+    size_t folded = 0;
+    for (Node& last : graph_.nodes) {
+      const bool to_tokens = is_transpose(last, kSwapLast);
+      if (!to_tokens && !is_transpose(last, kToNhwc)) continue;
+      const Node* reshape = producer(last.inputs[0]);
+      if (!reshape || !reshape->domain.empty() || reshape->op_type != "Reshape" || reshape->inputs.size() != 2 ||
+          reshape->attr_int("allowzero", 0) != 0)
+        continue;
+      const Node* first = producer(reshape->inputs[0]);
+      if (!first || !is_transpose(*first, to_tokens ? kToNchw : kSwapLast)) continue;
+      const std::string source = first->inputs[0];
+      const TypeShape* in = type_of(source);
+      const TypeShape* fed = type_of(reshape->inputs[0]);
+      if (!in || !in->shape.has_rank || !fed || !fed->shape.has_rank) continue;
+      const std::vector<Dim>& s = in->shape.dims;
+      // The reshape's output dims. Exporters compute a dynamic batch's target from Shape at run time, which
+      // leaves the inferred type unknown: follow that arithmetic instead.
+      std::vector<Dim> m;
+      if (auto target = shape_value(graph_, producers, lookup, reshape->inputs[1]))
+        if (auto dims = reshape_dims(reshape->inputs[0], fed->shape.dims, *target)) m = *dims;
+      if (m.empty()) {
+        const TypeShape* mid = type_of(reshape->outputs[0]);
+        if (!mid || !mid->shape.has_rank) continue;
+        m = mid->shape.dims;
+      }
+      std::vector<int64_t> target;  // 0: N, copied from the source by Reshape
+      if (to_tokens) {  // s = [N, H, W, C], m = [N, C, H*W]
+        if (s.size() != 4 || m.size() != 3 || !known(s[1]) || !known(s[2]) || !known(s[3]) || !known(m[1]) ||
+            !known(m[2]) || m[1].value != s[3].value || m[2].value != s[1].value * s[2].value)
+          continue;
+        target = {0, m[2].value, m[1].value};
+      } else {  // s = [N, S, C], m = [N, C, H, W]
+        if (s.size() != 3 || m.size() != 4 || !known(s[1]) || !known(s[2]) || !known(m[1]) || !known(m[2]) ||
+            !known(m[3]) || m[1].value != s[2].value || m[2].value * m[3].value != s[1].value)
+          continue;
+        target = {0, m[2].value, m[3].value, m[1].value};
+      }
+      const std::string shape = fresh(last.name + "/shape");
+      Tensor t(DataType::kInt64, {static_cast<int64_t>(target.size())});
+      for (size_t i = 0; i < target.size(); ++i) t.data<int64_t>()[i] = target[i];
+      graph_.initializers[shape] = t;
+      types_[shape] = TypeShape{DataType::kInt64, Shape::from_dims(t.dims())};
+      last.op_type = "Reshape";
+      last.attributes.clear();
+      last.inputs = {source, shape};
+      ++folded;
+    }
+    return folded;
+  }
+
   // Forgets the to-NHWC Transposes a refused move made.
   void discard(const std::vector<Node>& added) {
     for (const Node& node : added)
@@ -386,7 +464,7 @@ class LayoutRewriter {
     return out_name;
   }
 
-  // Step 3: Transposes of one value with one perm become one.
+  // Step 4: Transposes of one value with one perm become one.
   void merge_transposes() {
     std::map<std::pair<std::string, std::vector<int64_t>>, std::string> first;
     std::map<std::string, std::string> rename;

@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 #include "ops/channels_last.h"
 #include "passes/pass.h"
+#include "passes/pattern_graph.h"
 #include "passes/rewrite_util.h"
 #include "test_util.h"
 
@@ -229,6 +230,74 @@ TEST(ChannelsLastLayout, AutoKeepsChannelsFirstOnTheCpu) {
   auto engine = build_engine(model.g, options);
   EXPECT_EQ(count(engine->graph, "NhwcConv"), 0);
   EXPECT_EQ(count(engine->graph, "Transpose"), 0);
+}
+
+
+// An attention block's borders as PyTorch exports them with a dynamic batch: proj_in conv -> x.flatten(2)
+// (Reshape to Concat(Slice(Shape(x), 0, 2), [-1])) -> transpose(1, 2) -> tokens (a MatMul here) ->
+// transpose(1, 2) -> view(b, c, h, w) (Shape -> Gather -> Unsqueeze -> Concat) -> proj_out conv.
+// `merge_channels` flattens [N, C*H, W] instead: a reshape that is no token flattening, which must stay.
+Graph attention_borders(bool merge_channels) {
+  PatternGraph p(17);
+  p.graph.name = "attention_borders";
+  p.input("x", {Dim::unknown("batch"), 4, 6, 5});
+  p.constant("w_in", random_tensor({4, 4, 1, 1})).constant("w_out", random_tensor({4, 4, 3, 3}));
+  p.constant("mix", random_tensor(merge_channels ? Dims{24, 24} : Dims{4, 4}));
+  p.constant("zero", int64_tensor({0}, {1})).constant("two", int64_tensor({2}, {1}));
+  p.constant("minus1", int64_tensor({-1}, {1})).constant("five", int64_tensor({5}, {1}));
+  p.constant("i0", int64_tensor({0})).constant("axes0", int64_tensor({0}, {1}));
+  p.constant("chw", int64_tensor({4, 6, 5}, {3}));
+  p.add("Conv", {"x", "w_in"}, "c_in");
+  p.add("Shape", {"c_in"}, "shape");
+  p.add("Gather", {"shape", "i0"}, "b");
+  p.add("Unsqueeze", {"b", "axes0"}, "b1");
+  if (merge_channels) {  // [N, -1, 5]
+    p.add("Concat", {"b1", "minus1", "five"}, "flat").attributes["axis"] = int_attribute(0);
+  } else {  // x.flatten(2)
+    p.add("Slice", {"shape", "zero", "two"}, "lead");
+    p.add("Concat", {"lead", "minus1"}, "flat").attributes["axis"] = int_attribute(0);
+  }
+  p.add("Reshape", {"c_in", "flat"}, "flat_x");
+  p.add("Transpose", {"flat_x"}, "tokens").attributes["perm"] = ints_attribute({0, 2, 1});
+  p.add("MatMul", {"tokens", "mix"}, "mixed");
+  p.add("Transpose", {"mixed"}, "back").attributes["perm"] = ints_attribute({0, 2, 1});
+  p.add("Concat", {"b1", "chw"}, "view").attributes["axis"] = int_attribute(0);
+  p.add("Reshape", {"back", "view"}, "map");
+  p.add("Conv", {"map", "w_out"}, "y").attributes["pads"] = ints_attribute({1, 1, 1, 1});
+  p.output("y");
+  return p.graph;
+}
+
+TEST(ChannelsLastLayout, TokenReshapesAroundAttentionNeedNoTransposes) {
+  for (bool merge_channels : {false, true}) {
+    SCOPED_TRACE(merge_channels ? "[N, C*H, W]: no token flattening" : "token flattening");
+    const Graph g = attention_borders(merge_channels);
+    std::map<std::string, std::shared_ptr<Engine>> engines;
+    for (const std::string layout : {"nchw", "nhwc"}) {
+      BuildOptions options;
+      options.layout = layout;
+      options.profiles.push_back(Profile{{{"x", ShapeRange{{1, 4, 6, 5}, {2, 4, 6, 5}, {3, 4, 6, 5}}}}});
+      engines[layout] = build_engine(g, options);
+    }
+    for (int64_t batch : {1, 3}) {
+      const std::map<std::string, Tensor> inputs{{"x", random_tensor({batch, 4, 6, 5})}};
+      const auto expected = ExecutionContext(engines["nchw"]).run(inputs);
+      const auto actual = ExecutionContext(engines["nhwc"]).run(inputs);
+      ASSERT_EQ(actual[0].second.dims(), expected[0].second.dims());
+      EXPECT_LE(relative_error(actual[0].second, expected[0].second), 1e-5) << "batch " << batch;
+    }
+    std::string summary;
+    for (const PassRecord& r : engines["nhwc"]->build_report.records)
+      if (r.pass == "channels_last_layout" && r.applied) summary += r.description;
+    if (!merge_channels) {
+      // Only the borders: x to NHWC and y back.
+      EXPECT_EQ(count(engines["nhwc"]->graph, "Transpose"), 2) << summary;
+      EXPECT_NE(summary.find("2 token reshapes without transposes"), std::string::npos) << summary;
+    } else {
+      EXPECT_NE(summary.find("0 token reshapes without transposes"), std::string::npos) << summary;
+      EXPECT_GT(count(engines["nhwc"]->graph, "Transpose"), 2) << summary;
+    }
+  }
 }
 
 }  // namespace
