@@ -474,12 +474,16 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
 // are the same in every row it handles: per-element shifted sums stay in registers (each element shifted by
 // its own group's first value, so sums of one group add up directly), then collapse through shared memory into
 // one partial per group of the unit. The normalize loop keeps each element's scale, shift and K in registers.
-template <typename T, int VB, int MODE>
+// STRADDLE: a vector may hold several groups (slots > 1). Without it every element of a thread's vector is
+// in one group, and one sum, one sum of squares and one shift do.
+template <typename T, int VB, int MODE, bool STRADDLE>
 __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_kernel(const Params p) {
   constexpr int V = VB / static_cast<int>(sizeof(T));
-  // Independent loads in flight per thread: fewer than the NCHW kernel's, since the per-element sums and
-  // shifts take registers (64 at 1024 threads; U = 4 spilled 416 bytes at fp16).
-  constexpr int U = VB >= 16 ? 2 : 4;
+  // Independent loads in flight per thread. Straddling vectors keep fewer, since their per-element sums and
+  // shifts take registers (64 at 1024 threads; U = 4 spilled 416 bytes at fp16), and so does the split
+  // normalize kernel, which holds x and the residual (U = 4 spilled 132 bytes at fp16).
+  constexpr int U = STRADDLE || MODE == 2 ? (VB >= 16 ? 2 : 4) : (VB >= 16 ? 4 : 8);
+  constexpr int S = STRADDLE ? V : 1;  // accumulators per thread
   using Raw = typename RawVec<VB>::type;
   extern __shared__ __align__(16) unsigned char smem[];
 
@@ -511,9 +515,9 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_kernel(const Para
   const Raw* xv = reinterpret_cast<const Raw*>(xs);
   // Element e's group, relative to j0, in bits [3e, 3e + 3) (slots <= V <= 8; packed to save registers).
   uint32_t slots = 0;
-  float K[V];  // element e's shift: its group's first value (read before any block writes y)
+  float K[S];  // accumulator e's shift: its group's first value (read before any block writes y)
 #pragma unroll
-  for (int e = 0; e < V; ++e) {
+  for (int e = 0; e < S; ++e) {
     const uint32_t s = (c0 + e) / p.Cg - j0;
     slots |= s << (3 * e);
     if (e > 0 && s == ((slots >> (3 * (e - 1))) & 7u)) {
@@ -524,12 +528,14 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_kernel(const Para
       K[e] = to_float<T>(xs[static_cast<size_t>(j0 + s) * p.Cg]);
     }
   }
-  auto slot = [&](int e) { return (slots >> (3 * e)) & 7u; };
+  // Element e's accumulator (and group slot).
+  auto acc = [](int e) { return STRADDLE ? e : 0; };
+  auto slot = [&](int e) { return (slots >> (3 * acc(e))) & 7u; };
 
   if constexpr (MODE != 2) {
-    float sum[V], sq[V];
+    float sum[S], sq[S];
 #pragma unroll
-    for (int e = 0; e < V; ++e) sum[e] = sq[e] = 0.0f;
+    for (int e = 0; e < S; ++e) sum[e] = sq[e] = 0.0f;
     if (active) {
       for (uint32_t r = lo + row0; r < hi; r += step) {
         Raw v[U];
@@ -546,9 +552,9 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_kernel(const Para
             unpack<T, Raw, V>(v[u], f);
 #pragma unroll
             for (int e = 0; e < V; ++e) {
-              const float d = f[e] - K[e];
-              sum[e] += d;
-              sq[e] = fmaf(d, d, sq[e]);
+              const float d = f[e] - K[acc(e)];
+              sum[acc(e)] += d;
+              sq[acc(e)] = fmaf(d, d, sq[acc(e)]);
             }
             if constexpr (MODE == 0) tile[(rr - lo) * p.Lv + col] = v[u];
           }
@@ -560,7 +566,7 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_kernel(const Para
     for (uint32_t s = 0; s < p.slots; ++s) {
       float a = 0.0f, b = 0.0f;
 #pragma unroll
-      for (int e = 0; e < V; ++e) {
+      for (int e = 0; e < S; ++e) {
         if (slot(e) == s) {
           a += sum[e];
           b += sq[e];
@@ -639,7 +645,7 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_kernel(const Para
             unpack<T, Raw, V>(xin[u], f);
           }
 #pragma unroll
-          for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K[e], a[e], b[e]);
+          for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K[acc(e)], a[e], b[e]);
           float rf[V];
           if (rv) unpack<T, Raw, V>(res[u], rf);
           finish_vector(f, rv ? rf : nullptr, p.residual_first, p.act, p.alpha);
@@ -1223,9 +1229,10 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
   return Status{};
 }
 
-template <typename T, int VB, int MODE, bool NHWC>
+// KIND: 0 NCHW, 1 NHWC with one group per vector, 2 NHWC with vectors that straddle groups.
+template <typename T, int VB, int MODE, int KIND>
 cudaError_t launch_one(const LaunchPlan& plan, cudaStream_t stream) {
-  auto kernel = NHWC ? group_norm_nhwc_kernel<T, VB, MODE> : group_norm_kernel<T, VB, MODE>;
+  auto kernel = KIND == 0 ? group_norm_kernel<T, VB, MODE> : group_norm_nhwc_kernel<T, VB, MODE, KIND == 2>;
   // Raise the dynamic shared-memory limit once per kernel to the device maximum.
   static const cudaError_t attr = [&] {
     int dev = 0, optin = 0;
@@ -1252,24 +1259,25 @@ cudaError_t launch_one(const LaunchPlan& plan, cudaStream_t stream) {
   return cudaLaunchKernelEx(&cfg, kernel, plan.p);
 }
 
-template <typename T, int MODE, bool NHWC>
+template <typename T, int MODE, int KIND>
 cudaError_t launch_vb(const LaunchPlan& plan, cudaStream_t stream) {
   switch (plan.vector_bytes) {
     case 16:
-      return launch_one<T, 16, MODE, NHWC>(plan, stream);
+      return launch_one<T, 16, MODE, KIND>(plan, stream);
     case 8:
-      return launch_one<T, 8, MODE, NHWC>(plan, stream);
+      return launch_one<T, 8, MODE, KIND>(plan, stream);
     case 4:
-      return launch_one<T, 4, MODE, NHWC>(plan, stream);
+      return launch_one<T, 4, MODE, KIND>(plan, stream);
     default:
-      if constexpr (sizeof(T) == 2) return launch_one<T, 2, MODE, NHWC>(plan, stream);
+      if constexpr (sizeof(T) == 2) return launch_one<T, 2, MODE, KIND>(plan, stream);
       return cudaErrorInvalidValue;
   }
 }
 
 template <typename T, int MODE>
 cudaError_t launch_layout(const LaunchPlan& plan, cudaStream_t stream) {
-  return plan.p.nhwc ? launch_vb<T, MODE, true>(plan, stream) : launch_vb<T, MODE, false>(plan, stream);
+  if (!plan.p.nhwc) return launch_vb<T, MODE, 0>(plan, stream);
+  return plan.p.slots > 1 ? launch_vb<T, MODE, 2>(plan, stream) : launch_vb<T, MODE, 1>(plan, stream);
 }
 
 template <typename T>
