@@ -17,7 +17,9 @@
 //         (the input of another to-NCHW Transpose), a constant (permuted here, after its rank is brought to 4)
 //         or a value whose two spatial dims are 1 ([N, C, 1, 1]: transposing it moves a few bytes);
 //       - Concat over channels when every input is NHWC or a constant (the axis becomes 3);
-//       - Resize whose scales / sizes / roi are constants (permuted) and without an `axes` attribute.
+//       - Resize whose scales / sizes / roi are constants (permuted) and without an `axes` attribute;
+//       - Pad (style transfer's reflection pads) whose pads, or axes when given, are constants;
+//       - Slice whose axes are constants, or absent with a known number of starts (the axes are renumbered).
 //     The Transposes left stand where the layout really changes: at the graph's inputs and outputs and around
 //     ops that need channels-first data (Reshape, pooling, ...).
 //  3. Attention blocks flatten a feature map to tokens and back (x.flatten(2).transpose(1, 2) and its inverse).
@@ -349,6 +351,34 @@ class LayoutRewriter {
         move_below(r, inputs, attributes, added);
         return true;
       }
+      if (reader.op_type == "Pad" && rank4(y) && reader.inputs.size() >= 2 && !reader.has_attribute("pads")) {
+        std::vector<std::string> inputs = reader.inputs;
+        inputs[0] = nhwc_source(producers, reader.inputs[0]);
+        if (inputs[0].empty() || !graph_.is_initializer(inputs[1])) continue;
+        if (inputs.size() > 3 && !inputs[3].empty()) {  // opset 18 axes: the pads stay, the axes move
+          inputs[3] = renumbered_axes(inputs[3], 0, DataType::kUndefined);
+          if (inputs[3].empty()) continue;
+        } else {
+          if (graph_.initializers.at(inputs[1]).numel() != 8) continue;
+          inputs[1] = permuted_vector(inputs[1], 2);  // begins, then ends
+        }
+        move_below(r, inputs, reader.attributes, added);
+        return true;
+      }
+      if (reader.op_type == "Slice" && rank4(y) && reader.inputs.size() >= 3 && !reader.has_attribute("starts")) {
+        std::vector<std::string> inputs = reader.inputs;
+        inputs[0] = nhwc_source(producers, reader.inputs[0]);
+        const TypeShape* starts = type_of(inputs[1]);
+        if (inputs[0].empty() || !starts || !starts->shape.has_rank || starts->shape.rank() != 1 ||
+            !starts->shape.dims[0].known())
+          continue;
+        if (inputs.size() < 4) inputs.resize(4);
+        // Absent axes are 0, 1, ... for each start; written out, then renumbered like given ones.
+        inputs[3] = renumbered_axes(inputs[3], starts->shape.dims[0].value, starts->dtype);
+        if (inputs[3].empty()) continue;
+        move_below(r, inputs, reader.attributes, added);
+        return true;
+      }
       if (reader.op_type == "Resize" && rank4(y) && !reader.has_attribute("axes")) {
         std::vector<std::string> inputs = reader.inputs;
         inputs[0] = nhwc_source(producers, reader.inputs[0]);
@@ -444,6 +474,37 @@ class LayoutRewriter {
     for (const Node& node : added)
       for (auto it = nhwc_of_.begin(); it != nhwc_of_.end();)
         it = it->second == node.outputs[0] ? nhwc_of_.erase(it) : std::next(it);
+  }
+
+  // A constant list of NCHW axes (negative ones count from the end) as the same axes of the NHWC value, in the
+  // list's own dtype; `name` empty: the default axes 0 .. count - 1, in `dtype`. "" when the axes are not a
+  // constant or not valid axes of rank 4.
+  std::string renumbered_axes(const std::string& name, int64_t count, DataType dtype) {
+    std::vector<int64_t> axes;
+    if (name.empty()) {
+      if (dtype != DataType::kInt32 && dtype != DataType::kInt64) return "";
+      for (int64_t i = 0; i < count; ++i) axes.push_back(i);
+    } else {
+      if (!graph_.is_initializer(name)) return "";
+      const Tensor& t = graph_.initializers.at(name);
+      dtype = t.dtype();
+      if (t.rank() != 1 || (dtype != DataType::kInt32 && dtype != DataType::kInt64)) return "";
+      for (int64_t i = 0; i < t.numel(); ++i)
+        axes.push_back(dtype == DataType::kInt64 ? t.data<int64_t>()[i] : t.data<int32_t>()[i]);
+    }
+    const int64_t nhwc_position[] = {0, 3, 1, 2};  // NCHW axis -> NHWC axis
+    Tensor out(dtype, {static_cast<int64_t>(axes.size())});
+    for (size_t i = 0; i < axes.size(); ++i) {
+      int64_t a = axes[i] < 0 ? axes[i] + 4 : axes[i];
+      if (a < 0 || a > 3) return "";
+      a = nhwc_position[a];
+      if (dtype == DataType::kInt64) out.data<int64_t>()[i] = a;
+      else out.data<int32_t>()[i] = static_cast<int32_t>(a);
+    }
+    const std::string out_name = fresh((name.empty() ? std::string("axes") : name) + "/nhwc");
+    graph_.initializers[out_name] = out;
+    types_[out_name] = TypeShape{dtype, Shape::from_dims(out.dims())};
+    return out_name;
   }
 
   // A per-axis vector constant (roi: starts then ends) in NHWC axis order.

@@ -300,5 +300,56 @@ TEST(ChannelsLastLayout, TokenReshapesAroundAttentionNeedNoTransposes) {
   }
 }
 
+// Style transfer's reflection pads and crops between convolutions: Pad (pads constant, or opset 18's axes) and
+// Slice (axes given, negative, or absent) run on the NHWC value, so only the graph's borders transpose. A Pad
+// whose pads are a graph input stays channels-first (two Transposes around it).
+Graph pads_and_slices(bool pads_from_input) {
+  PatternGraph p(18);
+  p.graph.name = "pads_and_slices";
+  p.input("x", {Dim::unknown("batch"), 3, 12, 10});
+  if (pads_from_input) p.input("pads_in", {8}, DataType::kInt64);
+  p.constant("w1", random_tensor({6, 3, 3, 3})).constant("w2", random_tensor({6, 6, 3, 3}));
+  p.constant("w3", random_tensor({4, 6, 1, 1}));
+  p.constant("reflect_pads", int64_tensor({0, 0, 2, 1, 0, 0, 2, 1}, {8}));
+  p.constant("hw_pads", int64_tensor({1, 2, 0, 3}, {4})).constant("neg_hw", int64_tensor({-2, -1}, {2}));
+  p.constant("fill", float_tensor({0.25f}, {}));
+  p.constant("starts", int64_tensor({1, 0}, {2})).constant("ends", int64_tensor({-1, 100}, {2}));
+  p.constant("axes_hw", int64_tensor({2, -1}, {2})).constant("steps", int64_tensor({1, 2}, {2}));
+  p.constant("starts4", int64_tensor({0, 1, 0, 1}, {4})).constant("ends4", int64_tensor({100, 5, 100, -1}, {4}));
+  p.add("Conv", {"x", "w1"}, "c1");
+  p.add("Pad", {"c1", pads_from_input ? "pads_in" : "reflect_pads"}, "p1").attributes["mode"] =
+      string_attribute("reflect");
+  p.add("Conv", {"p1", "w2"}, "c2");
+  p.add("Slice", {"c2", "starts", "ends", "axes_hw", "steps"}, "s1");
+  p.add("Conv", {"s1", "w3"}, "c3");
+  p.add("Pad", {"c3", "hw_pads", "fill", "neg_hw"}, "p2");  // constant 0.25 on H and W through axes
+  p.add("Slice", {"p2", "starts4", "ends4"}, "y");            // no axes: 0, 1, 2, 3
+  p.output("y");
+  return p.graph;
+}
+
+TEST(ChannelsLastLayout, PadsAndSlicesRunChannelsLast) {
+  for (bool pads_from_input : {false, true}) {
+    SCOPED_TRACE(pads_from_input ? "pads from a graph input" : "constant pads");
+    const Graph g = pads_and_slices(pads_from_input);
+    std::map<std::string, std::shared_ptr<Engine>> engines;
+    for (const std::string layout : {"nchw", "nhwc"}) {
+      BuildOptions options;
+      options.layout = layout;
+      Profile profile{{{"x", ShapeRange{{1, 3, 12, 10}, {2, 3, 12, 10}, {2, 3, 12, 10}}}}};
+      if (pads_from_input) profile.inputs["pads_in"] = ShapeRange{{8}, {8}, {8}};
+      options.profiles.push_back(profile);
+      engines[layout] = build_engine(g, options);
+    }
+    std::map<std::string, Tensor> inputs{{"x", random_tensor({2, 3, 12, 10})}};
+    if (pads_from_input) inputs["pads_in"] = int64_tensor({0, 0, 1, 2, 0, 0, 1, 0}, {8});
+    const auto expected = ExecutionContext(engines["nchw"]).run(inputs);
+    const auto actual = ExecutionContext(engines["nhwc"]).run(inputs);
+    ASSERT_EQ(actual[0].second.dims(), expected[0].second.dims());
+    EXPECT_LE(relative_error(actual[0].second, expected[0].second), 1e-5);
+    EXPECT_EQ(count(engines["nhwc"]->graph, "Transpose"), pads_from_input ? 4 : 2);
+  }
+}
+
 }  // namespace
 }  // namespace normrt::test
