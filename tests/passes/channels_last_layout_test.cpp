@@ -268,17 +268,23 @@ Graph attention_borders(bool merge_channels) {
   return p.graph;
 }
 
+// The graph built channels-first and channels-last with one profile; engines by layout.
+std::map<std::string, std::shared_ptr<Engine>> build_both_layouts(const Graph& g, const Profile& profile) {
+  std::map<std::string, std::shared_ptr<Engine>> engines;
+  for (const std::string layout : {"nchw", "nhwc"}) {
+    BuildOptions options;
+    options.layout = layout;
+    options.profiles.push_back(profile);
+    engines[layout] = build_engine(g, options);
+  }
+  return engines;
+}
+
 TEST(ChannelsLastLayout, TokenReshapesAroundAttentionNeedNoTransposes) {
   for (bool merge_channels : {false, true}) {
     SCOPED_TRACE(merge_channels ? "[N, C*H, W]: no token flattening" : "token flattening");
     const Graph g = attention_borders(merge_channels);
-    std::map<std::string, std::shared_ptr<Engine>> engines;
-    for (const std::string layout : {"nchw", "nhwc"}) {
-      BuildOptions options;
-      options.layout = layout;
-      options.profiles.push_back(Profile{{{"x", ShapeRange{{1, 4, 6, 5}, {2, 4, 6, 5}, {3, 4, 6, 5}}}}});
-      engines[layout] = build_engine(g, options);
-    }
+    auto engines = build_both_layouts(g, Profile{{{"x", ShapeRange{{1, 4, 6, 5}, {2, 4, 6, 5}, {3, 4, 6, 5}}}}});
     for (int64_t batch : {1, 3}) {
       const std::map<std::string, Tensor> inputs{{"x", random_tensor({batch, 4, 6, 5})}};
       const auto expected = ExecutionContext(engines["nchw"]).run(inputs);
@@ -332,15 +338,9 @@ TEST(ChannelsLastLayout, PadsAndSlicesRunChannelsLast) {
   for (bool pads_from_input : {false, true}) {
     SCOPED_TRACE(pads_from_input ? "pads from a graph input" : "constant pads");
     const Graph g = pads_and_slices(pads_from_input);
-    std::map<std::string, std::shared_ptr<Engine>> engines;
-    for (const std::string layout : {"nchw", "nhwc"}) {
-      BuildOptions options;
-      options.layout = layout;
-      Profile profile{{{"x", ShapeRange{{1, 3, 12, 10}, {2, 3, 12, 10}, {2, 3, 12, 10}}}}};
-      if (pads_from_input) profile.inputs["pads_in"] = ShapeRange{{8}, {8}, {8}};
-      options.profiles.push_back(profile);
-      engines[layout] = build_engine(g, options);
-    }
+    Profile profile{{{"x", ShapeRange{{1, 3, 12, 10}, {2, 3, 12, 10}, {2, 3, 12, 10}}}}};
+    if (pads_from_input) profile.inputs["pads_in"] = ShapeRange{{8}, {8}, {8}};
+    auto engines = build_both_layouts(g, profile);
     std::map<std::string, Tensor> inputs{{"x", random_tensor({2, 3, 12, 10})}};
     if (pads_from_input) inputs["pads_in"] = int64_tensor({0, 0, 1, 2, 0, 0, 1, 0}, {8});
     const auto expected = ExecutionContext(engines["nchw"]).run(inputs);
