@@ -418,6 +418,10 @@ class LayoutRewriter {
       return it == producers.end() ? nullptr : it->second;
     };
     auto known = [](const Dim& d) { return d.known() && d.value > 0; };
+    auto product_is = [](const Dim& a, const Dim& b, const Dim& c) {  // a * b == c, without overflow
+      int64_t p = 0;
+      return !__builtin_mul_overflow(a.value, b.value, &p) && p == c.value;
+    };
     const TypeLookup lookup = [this](const std::string& value) { return type_of(value); };
     size_t folded = 0;
     for (Node& last : graph_.nodes) {
@@ -447,12 +451,12 @@ class LayoutRewriter {
       std::vector<int64_t> target;  // 0: N, copied from the source by Reshape
       if (to_tokens) {  // s = [N, H, W, C], m = [N, C, H*W]
         if (s.size() != 4 || m.size() != 3 || !known(s[1]) || !known(s[2]) || !known(s[3]) || !known(m[1]) ||
-            !known(m[2]) || m[1].value != s[3].value || m[2].value != s[1].value * s[2].value)
+            !known(m[2]) || m[1].value != s[3].value || !product_is(s[1], s[2], m[2]))
           continue;
         target = {0, m[2].value, m[1].value};
       } else {  // s = [N, S, C], m = [N, C, H, W]
         if (s.size() != 3 || m.size() != 4 || !known(s[1]) || !known(s[2]) || !known(m[1]) || !known(m[2]) ||
-            !known(m[3]) || m[1].value != s[2].value || m[2].value * m[3].value != s[1].value)
+            !known(m[3]) || m[1].value != s[2].value || !product_is(m[2], m[3], s[1]))
           continue;
         target = {0, m[2].value, m[3].value, m[1].value};
       }

@@ -129,17 +129,22 @@ class ShapeValues {
       SymbolicInt r;  // unknown
       const std::string& op = n.op_type;
       if (x.known && y.known) {
-        if (op == "Add") r = SymbolicInt::number(x.value + y.value);
-        if (op == "Sub") r = SymbolicInt::number(x.value - y.value);
-        if (op == "Mul") r = SymbolicInt::number(x.value * y.value);
-        if (op == "Div" && y.value != 0) r = SymbolicInt::number(x.value / y.value);  // shapes are non-negative
+        // Values come from the model: an overflowing one is no shape, and stays unknown.
+        int64_t v = 0;
+        bool overflow = false;
+        if (op == "Add") overflow = __builtin_add_overflow(x.value, y.value, &v);
+        if (op == "Sub") overflow = __builtin_sub_overflow(x.value, y.value, &v);
+        if (op == "Mul") overflow = __builtin_mul_overflow(x.value, y.value, &v);
+        if (op == "Div") {
+          overflow = y.value <= 0 || x.value < 0;  // shapes are non-negative; no INT64_MIN / -1
+          if (!overflow) v = x.value / y.value;
+        }
+        if (!overflow) r = SymbolicInt::number(v);
       } else if ((op == "Mul" || op == "Div") && y.known && y.value == 1) {
         r = x;
       } else if (op == "Mul" && x.known && x.value == 1) {
         r = y;
       }
-      // Products of shape dims stay far below 2^62; anything larger is no shape.
-      if (r.known && (r.value > (int64_t{1} << 62) || r.value < -(int64_t{1} << 62))) return std::nullopt;
       out.push_back(r);
     }
     return out;
@@ -188,25 +193,23 @@ std::optional<std::vector<Dim>> reshape_dims(const std::string& input, const std
       if (i >= dims.size()) return std::nullopt;
       out.push_back(dims[i]);
       if (!dims[i].known() && !match(t, i)) unresolved = true;
-      if (dims[i].known()) known_product *= dims[i].value;
+      if (dims[i].known() && __builtin_mul_overflow(known_product, dims[i].value, &known_product)) return std::nullopt;
     } else if (t.known && t.value < 0) {
       return std::nullopt;
     } else if (t.known) {
       out.push_back(Dim(t.value));
-      known_product *= t.value;
+      if (__builtin_mul_overflow(known_product, t.value, &known_product)) return std::nullopt;
     } else {
       out.push_back(Dim::unknown(t.symbol));
       if (!match(t, i)) unresolved = true;
     }
-    if (known_product > (int64_t{1} << 62)) return std::nullopt;
   }
   if (infer_at < 0 || unresolved) return out;
   int64_t rest = 1;  // the input dims no output element matched
   for (size_t j = 0; j < dims.size(); ++j) {
     if (matched[j]) continue;
     if (!dims[j].known()) return out;
-    rest *= dims[j].value;
-    if (rest > (int64_t{1} << 62)) return std::nullopt;
+    if (__builtin_mul_overflow(rest, dims[j].value, &rest)) return std::nullopt;
   }
   if (known_product == 0 || rest % known_product != 0) return out;  // an empty tensor: -1 is not determined
   out[static_cast<size_t>(infer_at)] = Dim(rest / known_product);

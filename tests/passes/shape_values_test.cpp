@@ -1,5 +1,7 @@
 // The symbolic shape arithmetic passes read (src/passes/shape_values.h): the chains PyTorch's exporter writes for
 // x.flatten(2) and x.view(b, c, h * w), and Reshape's target rules (0 copies, -1 worked out only when proven).
+#include <cstdint>
+
 #include "passes/pattern_graph.h"
 #include "passes/rewrite_util.h"
 #include "passes/shape_values.h"
@@ -98,6 +100,25 @@ TEST(ShapeValues, ReshapeTargetRules) {
   auto indivisible = reshape_dims("x", dims, {n(0), n(7), n(-1)});
   ASSERT_TRUE(indivisible);
   EXPECT_EQ(Shape(*indivisible).to_string(), "[?,7,?]") << "60 / 7 is no reshape: left for run time to refuse";
+}
+
+// Hostile models: products that overflow int64 leave the element unknown (or the reshape unworked), never UB.
+TEST(ShapeValues, OverflowIsUnknownNotUndefined) {
+  PatternGraph p(17);
+  p.constant("big", int64_tensor({int64_t{1} << 40}, {1})).constant("min", int64_tensor({INT64_MIN}, {1}));
+  p.constant("minus1", int64_tensor({-1}, {1}));
+  p.add("Mul", {"big", "big"}, "square");
+  p.add("Div", {"min", "minus1"}, "quotient");
+  p.add("Sub", {"min", "big"}, "difference");
+  Lookup l(p.graph);
+  for (const char* name : {"square", "quotient", "difference"}) {
+    auto v = l.value(name);
+    ASSERT_TRUE(v) << name;
+    EXPECT_FALSE((*v)[0].known) << name;
+  }
+  auto n = [](int64_t v) { return SymbolicInt::number(v); };
+  EXPECT_FALSE(reshape_dims("x", {Dim(int64_t{1} << 40), 4}, {n(0), n(int64_t{1} << 40), n(-1)}));
+  EXPECT_FALSE(reshape_dims("x", {Dim(int64_t{1} << 40), Dim(int64_t{1} << 40)}, {n(1), n(-1)}));
 }
 
 }  // namespace
