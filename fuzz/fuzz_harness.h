@@ -133,11 +133,13 @@ inline void run_engine(const std::shared_ptr<Engine>& engine) {
   }
 }
 
-// ONNX importer: import, then build with one static profile (unknown dims pinned to 1 or 2), then run.
+// ONNX importer: import, then build with one static profile (unknown dims pinned to 1 or 2), then run. Inputs
+// of odd length build channels-last (`--layout nhwc`), so the layout pass sees hostile graphs too.
 inline void fuzz_onnx_model(const uint8_t* data, size_t size) {
   try {
     Graph graph = import_onnx_bytes(std::string(reinterpret_cast<const char*>(data), size), "", "fuzzed model");
     BuildOptions options;
+    options.layout = size % 2 ? "nhwc" : "nchw";
     Profile profile;
     for (const auto& in : graph.inputs) {
       Dims dims;

@@ -29,7 +29,10 @@
 //     so the chain's last Transpose becomes that Reshape (C, H and W must be known; N stays symbolic); the first
 //     two go when nothing else reads them.
 //  4. Transposes of the same value with the same perm merge; nodes nobody reads go.
+//  5. A layout Transpose that moves only axes of size 1 ([N, C, 1, 1], the time embedding a ResBlock adds) keeps
+//     the order of the elements: it becomes a Reshape, which the runtimes run as a view.
 // Records: each conversion in step 1 (applied) or why a Conv/GroupNorm stayed (refused), and a summary of step 2.
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -94,12 +97,14 @@ class LayoutRewriter {
     merge_transposes();
     graph_.sort_topologically();  // moved nodes went to the end; dead-code elimination wants graph order
     eliminate_dead_nodes(graph_, report_);
+    const size_t views = transposes_to_reshapes();
     size_t left = 0;
     for (const Node& node : graph_.nodes)
       if (is_transpose(node, kToNchw) || is_transpose(node, kToNhwc)) ++left;
     if (converted_)
       report_.applied(kPass, std::to_string(converted_) + " nodes run channels-last; " + std::to_string(moves) +
                                  " layout moves; " + std::to_string(folded) + " token reshapes without transposes; " +
+                                 std::to_string(views) + " transposes of size-1 axes become views; " +
                                  std::to_string(left) + " layout transposes remain");
   }
 
@@ -471,6 +476,47 @@ class LayoutRewriter {
       ++folded;
     }
     return folded;
+  }
+
+  // Step 5; returns how many.
+  size_t transposes_to_reshapes() {
+    size_t count = 0;
+    for (Node& node : graph_.nodes) {
+      if (!is_transpose(node, kToNchw) && !is_transpose(node, kToNhwc)) continue;
+      const TypeShape* in = type_of(node.inputs[0]);
+      if (!in || !in->shape.has_rank || in->shape.rank() != 4) continue;
+      const std::vector<int64_t> perm = node.attr_ints("perm");
+      const std::vector<Dim>& d = in->shape.dims;
+      auto one = [&](int64_t axis) { return d[static_cast<size_t>(axis)].known() && d[static_cast<size_t>(axis)].value == 1; };
+      std::vector<int64_t> order;  // the axes of size other than 1, in output order
+      for (int64_t axis : perm)
+        if (!one(axis)) order.push_back(axis);
+      if (!std::is_sorted(order.begin(), order.end())) continue;
+      // The target: known dims as numbers, an unknown one in its own place as 0 (copied), at most one other
+      // unknown as -1.
+      std::vector<int64_t> target;
+      int unknowns = 0;
+      for (size_t i = 0; i < perm.size(); ++i) {
+        const Dim& dim = d[static_cast<size_t>(perm[i])];
+        if (dim.known()) target.push_back(dim.value);
+        else if (perm[i] == static_cast<int64_t>(i)) target.push_back(0);
+        else if (++unknowns == 1) target.push_back(-1);
+      }
+      if (target.size() != perm.size()) continue;
+      if (std::find(target.begin(), target.end(), int64_t{0}) != target.end() &&
+          std::any_of(d.begin(), d.end(), [](const Dim& x) { return x.known() && x.value == 0; }))
+        continue;  // a known 0 would read as "copy" (allowzero = 0)
+      const std::string shape = fresh(node.name + "/shape");
+      Tensor t(DataType::kInt64, {static_cast<int64_t>(target.size())});
+      for (size_t i = 0; i < target.size(); ++i) t.data<int64_t>()[i] = target[i];
+      graph_.initializers[shape] = t;
+      types_[shape] = TypeShape{DataType::kInt64, Shape::from_dims(t.dims())};
+      node.op_type = "Reshape";
+      node.attributes.clear();
+      node.inputs.push_back(shape);
+      ++count;
+    }
+    return count;
   }
 
   // Forgets the to-NHWC Transposes a refused move made.
