@@ -166,26 +166,6 @@ void infer_conv_transpose(InferContext& ctx) {
   ctx.set_output(0, dtype, Shape(out));
 }
 
-std::vector<double> to_doubles(const Tensor& t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  if (t.dtype() == DataType::kFloat32) {
-    const float* p = t.data<float>();
-    for (size_t i = 0; i < v.size(); ++i) v[i] = p[i];
-  } else {
-    for (size_t i = 0; i < v.size(); ++i) v[i] = element_as_double(t, static_cast<int64_t>(i));
-  }
-  return v;
-}
-
-void from_doubles(const std::vector<double>& v, Tensor& t) {
-  if (t.dtype() == DataType::kFloat32) {
-    float* p = t.data<float>();
-    for (size_t i = 0; i < v.size(); ++i) p[i] = static_cast<float>(v[i]);
-  } else {
-    for (size_t i = 0; i < v.size(); ++i) set_element_from_double(t, static_cast<int64_t>(i), v[i]);
-  }
-}
-
 // A convolution problem lifted to three spatial axes (D, H, W); absent leading axes have extent 1.
 struct Lifted {
   int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1};

@@ -76,26 +76,6 @@ void require_same_shape_as_x(const InferContext& ctx, size_t i, const char* what
              " but X has shape " + x.to_string() + "; they must be equal");
 }
 
-std::vector<double> to_doubles(const Tensor& t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  if (t.dtype() == DataType::kFloat32) {
-    const float* p = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) v[i] = p[i];
-  } else {
-    for (int64_t i = 0; i < t.numel(); ++i) v[i] = element_as_double(t, i);
-  }
-  return v;
-}
-
-void store_doubles(Tensor& t, const std::vector<double>& v) {
-  if (t.dtype() == DataType::kFloat32) {
-    float* p = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<float>(v[i]);
-  } else {
-    for (int64_t i = 0; i < t.numel(); ++i) set_element_from_double(t, i, v[i]);
-  }
-}
-
 int64_t product(const Dims& dims, size_t begin, size_t end) {
   int64_t p = 1;
   for (size_t i = begin; i < end; ++i) p *= dims[i];
@@ -152,7 +132,7 @@ void group_norm_core(const Tensor& x_tensor, int64_t groups, double epsilon, con
       }
     }
   }
-  store_doubles(y_tensor, y);
+  from_doubles(y, y_tensor);
 }
 
 // Per-group parameters (GroupNormalization-18) repeated for each channel of their group.
@@ -342,7 +322,7 @@ void layer_norm_core(const Tensor& x_tensor, int64_t axis, double epsilon, const
     if (mean_out) set_element_from_double(*mean_out, r, m[r].mean);
     if (inv_std_out) set_element_from_double(*inv_std_out, r, m[r].inv_std);
   }
-  store_doubles(y_tensor, y);
+  from_doubles(y, y_tensor);
 }
 
 void layer_normalization_reference(KernelContext& ctx) {
@@ -409,7 +389,7 @@ void batch_normalization_reference(KernelContext& ctx) {
         y[i] = (x[i] - mean[c]) * inv_std * scale[c] + bias[c];
       }
     }
-  store_doubles(ctx.out(0), y);
+  from_doubles(y, ctx.out(0));
 }
 
 // ---------------------------------------------------------------------------------------------------------

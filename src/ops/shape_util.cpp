@@ -180,4 +180,24 @@ void set_element_from_double(Tensor& t, int64_t i, double v) {
   throw Error(ErrorCode::kInternal, "set_element_from_double: undefined tensor");
 }
 
+std::vector<double> to_doubles(const Tensor& t) {
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  if (t.dtype() == DataType::kFloat32) {
+    const float* p = t.data<float>();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = p[i];
+  } else {
+    for (size_t i = 0; i < v.size(); ++i) v[i] = element_as_double(t, static_cast<int64_t>(i));
+  }
+  return v;
+}
+
+void from_doubles(const std::vector<double>& v, Tensor& t) {
+  if (t.dtype() == DataType::kFloat32) {
+    float* p = t.data<float>();
+    for (size_t i = 0; i < v.size(); ++i) p[i] = static_cast<float>(v[i]);
+  } else {
+    for (size_t i = 0; i < v.size(); ++i) set_element_from_double(t, static_cast<int64_t>(i), v[i]);
+  }
+}
+
 }  // namespace normrt

@@ -51,4 +51,8 @@ uint16_t float_to_half(float f);
 double element_as_double(const Tensor& t, int64_t i);
 void set_element_from_double(Tensor& t, int64_t i, double v);
 
+// Every element as double (the reference kernels that compute in double), and back into t (same count).
+std::vector<double> to_doubles(const Tensor& t);
+void from_doubles(const std::vector<double>& v, Tensor& t);
+
 }  // namespace normrt
