@@ -159,7 +159,8 @@ bool split_sizes(const Ctx& ctx, int64_t dim, bool split_known, const std::vecto
     int64_t sum = 0;
     for (int64_t s : split) {
       if (s < 0) ctx.fail("split " + ints_to_string(split) + " has a negative size");
-      sum += s;
+      if (__builtin_add_overflow(sum, s, &sum))
+        ctx.fail("split " + ints_to_string(split) + " sums beyond the largest int64; the split input is likely corrupt");
     }
     if (dim >= 0 && sum != dim)
       ctx.fail("split " + ints_to_string(split) + " sums to " + std::to_string(sum) + " but the axis dim is " +

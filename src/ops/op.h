@@ -62,7 +62,7 @@ class KernelContext {
 
   const Tensor& in(size_t i) const;
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
-  Tensor& out(size_t i) const { return *outputs.at(i); }
+  Tensor& out(size_t i) const;  // fails (a normrt::Error) when the node has no output i
   [[noreturn]] void fail(const std::string& message) const;
 };
 

@@ -50,6 +50,13 @@ const Tensor& KernelContext::in(size_t i) const {
   return *inputs[i];
 }
 
+Tensor& KernelContext::out(size_t i) const {
+  if (i >= outputs.size() || !outputs[i])
+    fail("has " + std::to_string(node.outputs.size()) + " outputs but its kernel writes output " + std::to_string(i) +
+         "; the model leaves out an output this op requires");
+  return *outputs[i];
+}
+
 void KernelContext::fail(const std::string& message) const {
   throw Error(ErrorCode::kShapeError, node.describe() + ": " + message);
 }

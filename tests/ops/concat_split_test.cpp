@@ -185,6 +185,9 @@ TEST(Split, Errors) {
   sizes = {7, -1};
   expect_error([&] { run_split(x, 1, 2, 13, &sizes); }, {"negative"});
   expect_error([&] { run_split(x, 2, 2, 13); }, {"axis 2", "out of range"});
+  // Sizes whose sum overflows int64 (found by the onnx_import fuzzer).
+  sizes = {int64_t{1} << 62, int64_t{1} << 62};
+  expect_error([&] { run_split(x, 1, 2, 13, &sizes); }, {"sums beyond the largest int64", "corrupt"});
   // The wrong form for the opset.
   Node attr13 = make_node("Split", 1, 2);
   set_ints(attr13, "split", {3, 3});

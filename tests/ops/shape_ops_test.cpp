@@ -123,6 +123,10 @@ TEST(ConstantOfShape, ErrorsAndShapes) {
   EXPECT_EQ(r.shape(), "[?,?,?]");
   EXPECT_EQ(r.dtype(), DataType::kInt32);
   EXPECT_EQ(infer(constant_of_shape(), 13, {ts(DataType::kInt64, "?")}).shape(), "[?]");
+  // A node without its output (found by the onnx_import fuzzer: the kernel indexed a missing output).
+  Node no_output = constant_of_shape();
+  no_output.outputs.clear();
+  expect_error([&] { run(no_output, {&ok}, 13); }, {"has 0 outputs", "writes output 0", "leaves out an output"});
 }
 
 // ---- Range -----------------------------------------------------------------------------------------------
