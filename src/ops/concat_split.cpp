@@ -83,7 +83,8 @@ void infer_concat(InferContext& ctx) {
   for (size_t i = 0; i < ctx.num_inputs(); ++i) {
     const Shape& s = ctx.shape(i);
     if (s.has_rank && s.dims[axis].known()) {
-      known_sum += s.dims[axis].value;
+      if (__builtin_add_overflow(known_sum, s.dims[axis].value, &known_sum))
+        ctx.fail("the inputs' dims along axis " + std::to_string(axis) + " sum beyond the largest int64");
     } else {
       ++unknown_parts;
       unknown_part = s.has_rank ? s.dims[axis] : Dim::unknown();

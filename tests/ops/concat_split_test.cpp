@@ -101,6 +101,8 @@ TEST(ConcatShape, KeepsSymbolsAndSumsKnownParts) {
   EXPECT_EQ(shape("batch,3", "*"), "[?,?]");
   EXPECT_EQ(shape("*", "*"), "[?]");
   expect_error([&] { shape("2,3", "4,3"); }, {"dim 0", "4 vs 2"});
+  expect_error([&] { shape("2,4611686018427387904", "2,4611686018427387904"); },
+               {"along axis 1", "sum beyond the largest int64"});
   // Concat of shape values (int64) folds through infer_graph: Shape -> Concat -> Reshape.
   Graph g;
   g.opsets[""] = 17;
