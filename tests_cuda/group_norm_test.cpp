@@ -207,6 +207,14 @@ std::string describe(const Case& c) {
   return s.str();
 }
 
+std::string describe_args(const GroupNormArgs& a) {
+  std::ostringstream s;
+  s << "N=" << a.N << " C=" << a.C << " HW=" << a.spatial << " G=" << a.groups
+    << (a.layout == Layout::kNCHW ? " NCHW " : " NHWC ") << name(a.dtype)
+    << " algo=" << normrt::cuda::to_string(a.algorithm);
+  return s.str();
+}
+
 struct Outcome {
   double worst = 0;  // max |y - ref| / (atol + rtol |ref|); <= 1 passes
   NormAlgorithm algo = NormAlgorithm::kAuto;
@@ -527,6 +535,70 @@ TEST_F(CudaNorm, BenchmarkShapesTakeTheOnePassPathWithWideLoads) {
                   normrt::cuda::to_string(plan.algorithm), plan.cluster_size, plan.threads, plan.vector_bytes,
                   plan.groups_per_unit, static_cast<long long>(plan.blocks), plan.shared_bytes);
     }
+}
+
+// The planner on its own, for devices that need not be present (this runs without a GPU, in CI too): every plan
+// of a wide sweep fits the device it was made for, and the NHWC kernel's invariants hold (whole vectors per row,
+// at most 8 groups per vector, 16-byte vectors wherever C allows them).
+TEST(CudaNormPlan, EveryPlanFitsTheDevice) {
+  const normrt::cuda::DeviceProperties devices[] = {{132, 232448, 9}, {114, 232448, 9}, {16, 101376, 9}};
+  const int64_t channels[] = {1, 3, 4, 6, 7, 8, 13, 24, 26, 32, 40, 48, 64, 96, 128, 256, 320, 512, 640, 960, 1280,
+                              2048, 4096};
+  const int64_t spatials[] = {1, 7, 49, 100, 1024, 3136, 4096, 65536};
+  size_t plans = 0, refused = 0;
+  for (const auto& dev : devices)
+    for (int64_t C : channels)
+      for (int64_t G : {int64_t{1}, int64_t{2}, int64_t{8}, int64_t{32}, C})
+        for (int64_t HW : spatials)
+          for (int64_t N : {1, 3, 32})
+            for (Layout layout : kLayouts)
+              for (DataType dtype : kTypes)
+                for (NormAlgorithm algo : {NormAlgorithm::kAuto, NormAlgorithm::kSplit}) {
+                  if (G > C || C % G != 0) continue;
+                  GroupNormArgs a;
+                  a.x = a.y = reinterpret_cast<void*>(256);
+                  a.N = N;
+                  a.C = C;
+                  a.spatial = HW;
+                  a.groups = G;
+                  a.layout = layout;
+                  a.dtype = dtype;
+                  a.algorithm = algo;
+                  GroupNormPlan plan;
+                  const Status s = normrt::cuda::group_norm_plan_for(a, dev, &plan);
+                  const std::string what = describe_args(a) + " on " + std::to_string(dev.sms) + " SMs";
+                  if (!s.ok()) {
+                    // Only NHWC groups wider than one block's row of vectors are refused, and say so.
+                    EXPECT_NE(s.message.find("NHWC with more than"), std::string::npos) << what << ": " << s.message;
+                    ++refused;
+                    continue;
+                  }
+                  ++plans;
+                  const int64_t esize = dtype == DataType::kFloat32 ? 4 : 2;
+                  ASSERT_TRUE(plan.threads >= 32 && plan.threads <= 1024 && plan.threads % 32 == 0) << what;
+                  ASSERT_LE(plan.shared_bytes, static_cast<size_t>(dev.smem_optin)) << what;
+                  ASSERT_GE(plan.blocks, 1) << what;
+                  ASSERT_TRUE(plan.vector_bytes == 2 || plan.vector_bytes == 4 || plan.vector_bytes == 8 ||
+                              plan.vector_bytes == 16) << what;
+                  ASSERT_GE(plan.vector_bytes, esize) << what;
+                  if (plan.algorithm == NormAlgorithm::kCluster) {
+                    ASSERT_TRUE(plan.cluster_size >= 1 && plan.cluster_size <= 8) << what;
+                    ASSERT_EQ(plan.blocks % plan.cluster_size, 0) << what;
+                  } else {
+                    ASSERT_GT(plan.workspace_bytes, 0u) << what;
+                  }
+                  if (layout == Layout::kNHWC) {
+                    ASSERT_EQ((C * esize) % plan.vector_bytes, 0) << what;
+                    ASSERT_TRUE(plan.groups_per_vector >= 1 && plan.groups_per_vector <= 8) << what;
+                    if ((C * esize) % 16 == 0 && C / G <= 512) {
+                      ASSERT_EQ(plan.vector_bytes, 16) << what;
+                    }
+                  } else {
+                    ASSERT_EQ(plan.groups_per_vector, 1) << what;
+                  }
+                }
+  std::printf("%zu plans checked, %zu refused\n", plans, refused);
+  EXPECT_GT(plans, 10000u);
 }
 
 TEST_F(CudaNorm, LayerNorm) {

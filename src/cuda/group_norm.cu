@@ -902,12 +902,6 @@ __global__ void __launch_bounds__(512, 2) group_norm_nchw_bulk_kernel(const Bulk
 // ---------------------------------------------------------------------------------------------------------
 // Host side
 
-struct DeviceInfo {
-  int sms = 0;
-  int smem_optin = 0;  // bytes of shared memory one block may use
-  int major = 0;
-};
-
 Status cuda_status(cudaError_t e, const std::string& what) {
   Status s;
   if (e != cudaSuccess) {
@@ -924,9 +918,9 @@ Status invalid(const std::string& message) {
   return s;
 }
 
-Status device_info(DeviceInfo* info) {
+Status device_info(DeviceProperties* info) {
   static std::mutex mutex;
-  static DeviceInfo cache[64];
+  static DeviceProperties cache[64];
   static bool cached[64] = {};
   int dev = 0;
   cudaError_t e = cudaGetDevice(&dev);
@@ -934,7 +928,7 @@ Status device_info(DeviceInfo* info) {
   if (dev < 0 || dev >= 64) return invalid("device ordinal " + std::to_string(dev) + " out of range");
   std::lock_guard<std::mutex> lock(mutex);
   if (!cached[dev]) {
-    DeviceInfo d;
+    DeviceProperties d;
     e = cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev);
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, dev);
@@ -964,7 +958,7 @@ uint32_t round_up(uint32_t a, uint32_t b) { return (a + b - 1) / b * b; }
 
 bool aligned(const void* ptr, int bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
 
-Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
+Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out) {
   if (!a.x) return invalid("x is null");
   if (!a.y) return invalid("y is null");
   if (a.N <= 0 || a.C <= 0 || a.spatial <= 0)
@@ -981,12 +975,11 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
   if (!(a.epsilon >= 0.0f)) return invalid("epsilon must be >= 0");
   const int64_t Cg = a.C / a.groups;
   const int64_t unit_limit = int64_t{1} << 31;
-  if (Cg * a.spatial >= unit_limit || a.spatial * a.C >= unit_limit || a.N * a.groups >= unit_limit)
+  int64_t sample = 0, all_groups = 0;
+  if (__builtin_mul_overflow(a.spatial, a.C, &sample) || __builtin_mul_overflow(a.N, a.groups, &all_groups) ||
+      sample >= unit_limit || all_groups >= unit_limit)
     return invalid("tensor too large: one sample must have fewer than 2^31 elements and N*groups < 2^31");
 
-  DeviceInfo dev;
-  Status s = device_info(&dev);
-  if (!s.ok()) return s;
   if (dev.major < 9) return invalid("needs a compute capability 9.0 GPU (Hopper) or newer");
 
   const int esize = static_cast<int>(dtype_size(a.dtype));
@@ -1129,6 +1122,7 @@ Status make_plan(const GroupNormArgs& a, LaunchPlan* out) {
   info.algorithm = algo;
   info.vector_bytes = vb;
   info.groups_per_unit = static_cast<int>(k);
+  info.groups_per_vector = nhwc ? static_cast<int>(p.slots) : 1;
   out->vector_bytes = vb;
   if (algo == NormAlgorithm::kCluster) {
     p.rows_per_block = cluster_rows;
@@ -1321,23 +1315,37 @@ cudaError_t launch_mode(const LaunchPlan& plan, DataType dtype, cudaStream_t str
   return cudaErrorInvalidValue;
 }
 
+// The plan on the current device.
+Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
+  DeviceProperties dev;
+  Status s = device_info(&dev);
+  return s.ok() ? make_plan(args, dev, plan) : s;
+}
+
 }  // namespace
 
 Status group_norm_plan(const GroupNormArgs& args, GroupNormPlan* plan) {
   LaunchPlan lp;
-  Status s = make_plan(args, &lp);
+  Status s = plan_here(args, &lp);
+  if (s.ok() && plan) *plan = lp.info;
+  return s;
+}
+
+Status group_norm_plan_for(const GroupNormArgs& args, const DeviceProperties& device, GroupNormPlan* plan) {
+  LaunchPlan lp;
+  Status s = make_plan(args, device, &lp);
   if (s.ok() && plan) *plan = lp.info;
   return s;
 }
 
 size_t group_norm_workspace_bytes(const GroupNormArgs& args) {
   LaunchPlan lp;
-  return make_plan(args, &lp).ok() ? lp.info.workspace_bytes : 0;
+  return plan_here(args, &lp).ok() ? lp.info.workspace_bytes : 0;
 }
 
 Status group_norm_forward(const GroupNormArgs& args, cudaStream_t stream) {
   LaunchPlan plan;
-  Status s = make_plan(args, &plan);
+  Status s = plan_here(args, &plan);
   if (!s.ok()) return s;
   if (plan.bulk) {
     cudaError_t e = cudaErrorInvalidValue;

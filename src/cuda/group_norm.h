@@ -58,6 +58,7 @@ struct GroupNormPlan {
   int threads = 0;            // per block
   int vector_bytes = 0;       // width of each global load/store
   int groups_per_unit = 0;    // NHWC: consecutive groups one block row covers; NCHW: small groups per block
+  int groups_per_vector = 0;  // NHWC: the most groups one vector touches (> 1 when V does not divide Cg); else 1
   bool bulk_copy = false;     // NCHW one-pass kernel that moves data with the bulk-copy engine (TMA)
   int64_t blocks = 0;         // per kernel
   size_t shared_bytes = 0;    // dynamic shared memory per block
@@ -65,6 +66,15 @@ struct GroupNormPlan {
 };
 
 Status group_norm_plan(const GroupNormArgs& args, GroupNormPlan* plan);
+
+// What a plan depends on in the device; group_norm_plan_for plans for one that need not be present (tests sweep
+// shapes on machines without a GPU; x, y and residual only need their alignment).
+struct DeviceProperties {
+  int sms = 0;
+  int smem_optin = 0;  // bytes of shared memory one block may use
+  int major = 0;       // compute capability
+};
+Status group_norm_plan_for(const GroupNormArgs& args, const DeviceProperties& device, GroupNormPlan* plan);
 // 0 when the cluster kernel is used; callers may always pass at least this much.
 size_t group_norm_workspace_bytes(const GroupNormArgs& args);
 // Asynchronous on `stream`; capturable into a CUDA graph. Returns the launch error, not the kernel's.
