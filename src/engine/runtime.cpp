@@ -112,8 +112,8 @@ std::vector<std::pair<std::string, Tensor>> ExecutionContext::run_on_cpu(const s
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
-      // Nothing but normrt::Error leaves the library (an std::out_of_range from a node with fewer outputs than
-      // its kernel writes, a bad_alloc, ...): name the node so that the failure can be traced.
+      // Nothing but normrt::Error leaves the library (a bad_alloc, ...): name the node so that the failure can be
+      // traced.
       throw Error(ErrorCode::kInternal, node.describe() + " failed: " + e.what());
     }
     for (size_t o = 0; o < outs.size(); ++o)

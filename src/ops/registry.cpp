@@ -52,8 +52,9 @@ const Tensor& KernelContext::in(size_t i) const {
 
 Tensor& KernelContext::out(size_t i) const {
   if (i >= outputs.size() || !outputs[i])
-    fail("has " + std::to_string(node.outputs.size()) + " outputs but its kernel writes output " + std::to_string(i) +
-         "; the model leaves out an output this op requires");
+    throw Error(ErrorCode::kInvalidModel, node.describe() + ": has " + std::to_string(node.outputs.size()) +
+                                              " outputs but its kernel writes output " + std::to_string(i) +
+                                              "; the model leaves out an output this op requires");
   return *outputs[i];
 }
 

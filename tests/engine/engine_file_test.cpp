@@ -287,7 +287,8 @@ TEST(EngineFile, NodeMissingOutputsFailsAsNormrtError) {
     return;
   }
   ExecutionContext context(loaded);
-  expect_error_code([&] { context.run({{"x", Tensor(DataType::kFloat32, {2})}}); }, ErrorCode::kInternal, {"'forged'"});
+  expect_error_code([&] { context.run({{"x", Tensor(DataType::kFloat32, {2})}}); }, ErrorCode::kInvalidModel,
+                    {"'forged'", "has 0 outputs", "leaves out an output"});
 }
 
 TEST(EngineFile, PluginRecordsAreRefused) {
