@@ -24,6 +24,8 @@ void optimize(Graph& graph, PassReport& report) {
   eliminate_dead_nodes(graph, report);
   fuse_normalizations(graph, report, FusionTarget::kEngine);
   fold_scalars_into_weights(graph, report);
+  // Last: the fusions above match the exporters' shape arithmetic as written.
+  fold_reshape_targets(graph, report);
   graph.verify();
 }
 

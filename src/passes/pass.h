@@ -83,6 +83,10 @@ using ChannelsLastAccept = std::function<bool(const Node& node, const std::vecto
 // layout transposes as the graph allows (src/passes/channels_last_layout.cpp).
 void convert_to_channels_last(Graph& graph, PassReport& report, const ChannelsLastAccept& accept);
 
+// Gives a Reshape whose target is computed from shapes at run time that target as a constant, where every element
+// is known or the input's own dim in place (src/passes/reshape_targets.cpp).
+void fold_reshape_targets(Graph& graph, PassReport& report);
+
 // Everything the builder runs, in order.
 void optimize(Graph& graph, PassReport& report);
 
