@@ -412,6 +412,18 @@ class LayoutRewriter {
     return false;
   }
 
+  // Turns `node` into Reshape(source, target), the target a new int64 constant.
+  void become_reshape(Node& node, const std::string& source, const std::vector<int64_t>& target) {
+    const std::string shape = fresh(node.name + "/shape");
+    Tensor t(DataType::kInt64, {static_cast<int64_t>(target.size())});
+    for (size_t i = 0; i < target.size(); ++i) t.data<int64_t>()[i] = target[i];
+    graph_.initializers[shape] = t;
+    types_[shape] = TypeShape{DataType::kInt64, Shape::from_dims(t.dims())};
+    node.op_type = "Reshape";
+    node.attributes.clear();
+    node.inputs = {source, shape};
+  }
+
   // Step 3: the chain's last Transpose becomes a Reshape of the chain's input; returns how many.
   size_t fold_token_reshapes() {
     const std::vector<int64_t> kSwapLast{0, 2, 1};
@@ -465,14 +477,7 @@ class LayoutRewriter {
           continue;
         target = {0, m[2].value, m[3].value, m[1].value};
       }
-      const std::string shape = fresh(last.name + "/shape");
-      Tensor t(DataType::kInt64, {static_cast<int64_t>(target.size())});
-      for (size_t i = 0; i < target.size(); ++i) t.data<int64_t>()[i] = target[i];
-      graph_.initializers[shape] = t;
-      types_[shape] = TypeShape{DataType::kInt64, Shape::from_dims(t.dims())};
-      last.op_type = "Reshape";
-      last.attributes.clear();
-      last.inputs = {source, shape};
+      become_reshape(last, source, target);
       ++folded;
     }
     return folded;
@@ -506,14 +511,7 @@ class LayoutRewriter {
       if (std::find(target.begin(), target.end(), int64_t{0}) != target.end() &&
           std::any_of(d.begin(), d.end(), [](const Dim& x) { return x.known() && x.value == 0; }))
         continue;  // a known 0 would read as "copy" (allowzero = 0)
-      const std::string shape = fresh(node.name + "/shape");
-      Tensor t(DataType::kInt64, {static_cast<int64_t>(target.size())});
-      for (size_t i = 0; i < target.size(); ++i) t.data<int64_t>()[i] = target[i];
-      graph_.initializers[shape] = t;
-      types_[shape] = TypeShape{DataType::kInt64, Shape::from_dims(t.dims())};
-      node.op_type = "Reshape";
-      node.attributes.clear();
-      node.inputs.push_back(shape);
+      become_reshape(node, node.inputs[0], target);
       ++count;
     }
     return count;
