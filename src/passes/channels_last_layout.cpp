@@ -528,6 +528,11 @@ class LayoutRewriter {
   // list's own dtype; `name` empty: the default axes 0 .. count - 1, in `dtype`. "" when the axes are not a
   // constant or not valid axes of rank 4.
   std::string renumbered_axes(const std::string& name, int64_t count, DataType dtype) {
+    // One constant per list, however many Pads and Slices share it (like the other permuted constants).
+    const std::string key = name.empty() ? "#default_axes/" + std::to_string(count) + "/" + dtype_name(dtype)
+                                         : name + "#axes";
+    auto cached = permuted_constants_.find(key);
+    if (cached != permuted_constants_.end()) return cached->second;
     std::vector<int64_t> axes;
     if (name.empty()) {
       if (dtype != DataType::kInt32 && dtype != DataType::kInt64) return "";
@@ -552,6 +557,7 @@ class LayoutRewriter {
     const std::string out_name = fresh((name.empty() ? std::string("axes") : name) + "/nhwc");
     graph_.initializers[out_name] = out;
     types_[out_name] = TypeShape{dtype, Shape::from_dims(out.dims())};
+    permuted_constants_[key] = out_name;
     return out_name;
   }
 

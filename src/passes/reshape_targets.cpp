@@ -37,10 +37,7 @@ void fold_reshape_targets(Graph& graph, PassReport& report) {
         values.push_back(e.value);  // the same number the shape arithmetic computes
         continue;
       }
-      const bool same_place = k < in->shape.rank();
-      const Dim& d = same_place ? in->shape.dims[k] : Dim();
-      const bool own_dim = same_place && ((e.of_value == node.input(0) && e.axis == static_cast<int64_t>(k)) ||
-                                          (!e.symbol.empty() && !d.known() && d.symbol == e.symbol));
+      const bool own_dim = k < in->shape.rank() && is_dim_of(e, node.input(0), k, in->shape.dims);
       if (allowzero || !own_dim) break;
       values.push_back(0);
     }

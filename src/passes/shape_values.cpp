@@ -163,6 +163,11 @@ std::optional<std::vector<SymbolicInt>> shape_value(const Graph& graph,
   return ShapeValues(graph, producers, type_of).value(value, 0);
 }
 
+bool is_dim_of(const SymbolicInt& e, const std::string& value, size_t axis, const std::vector<Dim>& dims) {
+  if (e.of_value == value && e.axis == static_cast<int64_t>(axis)) return true;
+  return axis < dims.size() && !e.symbol.empty() && !dims[axis].known() && dims[axis].symbol == e.symbol;
+}
+
 std::optional<std::vector<Dim>> reshape_dims(const std::string& input, const std::vector<Dim>& dims,
                                              const std::vector<SymbolicInt>& target) {
   std::vector<Dim> out;
@@ -173,9 +178,7 @@ std::optional<std::vector<Dim>> reshape_dims(const std::string& input, const std
   auto match = [&](const SymbolicInt& t, size_t i) {
     for (size_t j = 0; j < dims.size(); ++j) {
       if (matched[j]) continue;
-      const bool same = (t.of_value == input && t.axis == static_cast<int64_t>(j)) ||
-                        (!t.symbol.empty() && !dims[j].known() && dims[j].symbol == t.symbol) ||
-                        (t.known && t.value == 0 && j == i);
+      const bool same = is_dim_of(t, input, j, dims) || (t.known && t.value == 0 && j == i);
       if (same) {
         matched[j] = true;
         return true;

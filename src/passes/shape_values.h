@@ -30,6 +30,10 @@ struct SymbolicInt {
   }
 };
 
+// Whether element `e` is dim `axis` of `value`, whose dims are `dims`: read from it by Shape, or the same named
+// model dim.
+bool is_dim_of(const SymbolicInt& e, const std::string& value, size_t axis, const std::vector<Dim>& dims);
+
 using TypeLookup = std::function<const TypeShape*(const std::string&)>;
 
 // The elements of `value` (rank 0 or 1, at most 64 elements) through initializers, Shape (start / end), Gather
