@@ -12,7 +12,8 @@
 //  2. Every to-NCHW Transpose (perm [0, 3, 1, 2]) is then pushed towards the graph's outputs through the ops
 //     that do not care about layout, until nothing moves:
 //       - a to-NHWC Transpose (perm [0, 2, 3, 1]) of its output cancels it;
-//       - a unary elementwise op runs on the NHWC value instead, and the Transpose moves below it;
+//       - a unary elementwise op runs on the NHWC value instead, and the Transpose moves below it (not below a
+//         widening Cast that writes a graph output, --fp16's float32 outputs: above it, it moves fewer bytes);
 //       - a broadcasting elementwise op (Add, Mul, Where, ...) likewise when each other operand is NHWC already
 //         (the input of another to-NCHW Transpose), a constant (permuted here, after its rank is brought to 4)
 //         or a value whose two spatial dims are 1 ([N, C, 1, 1]: transposing it moves a few bytes);
@@ -159,6 +160,13 @@ class LayoutRewriter {
   bool rank4(const std::string& value) const {
     const TypeShape* ts = type_of(value);
     return ts && ts->shape.has_rank && ts->shape.rank() == 4;
+  }
+
+  bool widens(const Node& cast) const {
+    const TypeShape* from = type_of(cast.input(0));
+    const TypeShape* to = type_of(cast.outputs[0]);
+    return from && to && from->dtype != DataType::kUndefined && to->dtype != DataType::kUndefined &&
+           dtype_size(to->dtype) > dtype_size(from->dtype);
   }
 
   bool float_value(const std::string& value) const {
@@ -316,6 +324,9 @@ class LayoutRewriter {
       if (!reader.domain.empty()) continue;
       std::vector<Node> added;
       if (kUnary.count(reader.op_type)) {
+        // A widening Cast that writes a graph output (float16 -> float32 after --fp16) keeps the Transpose above
+        // it: there it moves the narrower elements, and nothing below could cancel it.
+        if (reader.op_type == "Cast" && graph_outputs.count(y) && widens(reader)) continue;
         std::vector<std::string> inputs = reader.inputs;
         inputs[0] = nhwc_source(producers, reader.inputs[0]);
         if (inputs[0].empty()) continue;

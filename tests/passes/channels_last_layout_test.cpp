@@ -353,5 +353,37 @@ TEST(ChannelsLastLayout, PadsAndSlicesRunChannelsLast) {
   }
 }
 
+// After --fp16 a graph output is Cast(to float32) of a float16 value. The layout Transpose stays above a widening
+// Cast that writes a graph output (it moves the narrower elements there); a narrowing Cast takes it below.
+TEST(ChannelsLastLayout, TheOutputTransposeStaysOnTheNarrowerSideOfACast) {
+  for (bool widening : {true, false}) {
+    SCOPED_TRACE(widening ? "float32 -> float64" : "float32 -> float16");
+    PatternGraph p(17);
+    p.graph.name = "cast_at_output";
+    p.input("x", {2, 3, 6, 5});
+    p.constant("w", random_tensor({4, 3, 3, 3}));
+    p.add("Conv", {"x", "w"}, "c").attributes["pads"] = ints_attribute({1, 1, 1, 1});
+    p.add("Cast", {"c"}, "y").attributes["to"] =
+        int_attribute(static_cast<int64_t>(widening ? DataType::kFloat64 : DataType::kFloat16));
+    p.output("y");
+    auto engines = build_both_layouts(p.graph, Profile{{{"x", ShapeRange{{2, 3, 6, 5}, {2, 3, 6, 5}, {2, 3, 6, 5}}}}});
+    const std::map<std::string, Tensor> inputs{{"x", random_tensor({2, 3, 6, 5})}};
+    const auto expected = ExecutionContext(engines["nchw"]).run(inputs);
+    const auto actual = ExecutionContext(engines["nhwc"]).run(inputs);
+    ASSERT_EQ(actual[0].second.dims(), expected[0].second.dims());
+    EXPECT_EQ(actual[0].second.dtype(), expected[0].second.dtype());
+    // Float16 rounding of slightly different float32 sums may differ by one float16 step.
+    EXPECT_LE(relative_error(actual[0].second, expected[0].second), widening ? 1e-6 : 1e-3);
+    const Graph& g = engines["nhwc"]->graph;
+    for (const Node& n : g.nodes) {
+      if (n.op_type != "Cast") continue;
+      const bool reads_transpose = std::any_of(g.nodes.begin(), g.nodes.end(), [&](const Node& t) {
+        return t.op_type == "Transpose" && t.outputs[0] == n.inputs[0];
+      });
+      EXPECT_EQ(reads_transpose, widening) << n.describe();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace normrt::test
