@@ -4,6 +4,7 @@
 // launches, no graph). One JSON line per (shape, dtype, layout) on --out, a table on stdout.
 //
 //   gpu_norm_bench [--out results.jsonl] [--replays 15] [--quick] [--only 8x320x64x64:fp16:NCHW] [--profile]
+//                  [--cluster 1|2|4|8]  (fixes the blocks per unit instead of the planner's choice)
 // --profile: no timing, three plain launches of GN+SiLU per selected case (for ncu).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -143,6 +144,7 @@ int main(int argc, char** argv) {
   const char* out_path = nullptr;
   int replays = 15;
   bool quick = false, profile = false;
+  int cluster_size = 0;
   std::vector<std::string> only;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--out") && i + 1 < argc) {
@@ -155,9 +157,11 @@ int main(int argc, char** argv) {
       profile = true;
     } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
       only.push_back(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--cluster") && i + 1 < argc) {
+      cluster_size = std::atoi(argv[++i]);
     } else {
       std::fprintf(stderr, "usage: %s [--out results.jsonl] [--replays N] [--quick] [--only NxCxHxW:dtype:layout]"
-                   " [--profile]\n", argv[0]);
+                   " [--profile] [--cluster 1|2|4|8]\n", argv[0]);
       return 2;
     }
   }
@@ -200,12 +204,10 @@ int main(int argc, char** argv) {
     for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
       for (const Shape& sh : kShapes) {
         if (quick && sh.N > 8) continue;
-        {
-          char key[96];
-          std::snprintf(key, sizeof(key), "%dx%dx%dx%d:%s:%s", sh.N, sh.C, sh.H, sh.W, dtype_name(dtype),
-                        layout == Layout::kNCHW ? "NCHW" : "NHWC");
-          if (!only.empty() && std::find(only.begin(), only.end(), std::string(key)) == only.end()) continue;
-        }
+        char key[96];
+        std::snprintf(key, sizeof(key), "%dx%dx%dx%d:%s:%s", sh.N, sh.C, sh.H, sh.W, dtype_name(dtype),
+                      layout == Layout::kNCHW ? "NCHW" : "NHWC");
+        if (!only.empty() && std::find(only.begin(), only.end(), std::string(key)) == only.end()) continue;
         const size_t esize = dtype == DataType::kFloat32 ? 4 : 2;
         const size_t count = static_cast<size_t>(sh.N) * sh.C * sh.H * sh.W;
         const size_t bytes = count * esize;
@@ -239,8 +241,19 @@ int main(int argc, char** argv) {
         a.epsilon = 1e-5f;
         a.x = xs[0];
         a.y = ys[0];
+        a.cluster_size = cluster_size;
         GroupNormPlan plan;
         normrt::cuda::Status st = normrt::cuda::group_norm_plan(a, &plan);
+        if (!st.ok() && cluster_size) {  // a fixed cluster size need not fit every shape
+          std::printf("%s: no plan with --cluster %d: %s\n", key, cluster_size, st.message.c_str());
+          for (int s = 0; s < sets; ++s) {
+            CHECK(cudaFree(xs[s]));
+            CHECK(cudaFree(ys[s]));
+          }
+          CHECK(cudaFree(gamma));
+          CHECK(cudaFree(beta));
+          continue;
+        }
         if (!st.ok()) {
           std::fprintf(stderr, "plan failed: %s\n", st.message.c_str());
           return 1;
@@ -301,11 +314,17 @@ int main(int argc, char** argv) {
         const double floor_us = 2.0 * bytes / (peak_tbs * 1e12) * 1e6;
         char shape[64];
         std::snprintf(shape, sizeof(shape), "%dx%dx%dx%d", sh.N, sh.C, sh.H, sh.W);
-        char plan_text[160];
-        std::snprintf(plan_text, sizeof(plan_text), "%s%s cl=%d thr=%d vec=%dB k=%d blk=%lld smem=%zuK",
-                      normrt::cuda::to_string(plan.algorithm), plan.bulk_copy ? "+bulk" : "", plan.cluster_size,
+        // res: clusters the device holds at once; waves: how many rounds the kernel's units take.
+        const long long units = plan.blocks / std::max(1, plan.cluster_size);
+        char waves[64] = "";
+        if (plan.resident_clusters > 0)
+          std::snprintf(waves, sizeof(waves), " res=%lld waves=%lld", static_cast<long long>(plan.resident_clusters),
+                        (units + plan.resident_clusters - 1) / plan.resident_clusters);
+        char plan_text[200];
+        std::snprintf(plan_text, sizeof(plan_text), "%s%s cl=%d thr=%d vec=%dB k=%d blk=%lld smem=%zuK%s",
+                      normrt::cuda::to_string(plan.algorithm), plan.bulk_copy ? "+bulk" : plan.tma ? "+tma" : "", plan.cluster_size,
                       plan.threads, plan.vector_bytes,
-                      plan.groups_per_unit, static_cast<long long>(plan.blocks), plan.shared_bytes / 1024);
+                      plan.groups_per_unit, static_cast<long long>(plan.blocks), plan.shared_bytes / 1024, waves);
         std::printf("%-16s %-4s %-4s %7.1f %7.2f | %8.2f %8.2f %8.2f %5.0f%% %5.0f%% | %8.2f | %s\n", shape,
                     dtype_name(dtype), layout == Layout::kNCHW ? "NCHW" : "NHWC", 2.0 * bytes / 1e6, floor_us,
                     copy_us, gn_us, silu_us, 100.0 * copy_us / gn_us, 100.0 * copy_us / silu_us, launch_us,

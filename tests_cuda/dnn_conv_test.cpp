@@ -218,8 +218,12 @@ TEST(CudnnConv, AnyStoredAlgorithmWorks) {
       ConvCase t = c;
       t.out_channels = 3;
       t.pads.assign(t.pads.size(), 0);
-      for (int algo = 0; algo < CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT; ++algo)
+      for (int algo = 0; algo < CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT; ++algo) {
+        // ALGO_0 adds partial sums with atomics in the output type: float16 accumulation, which tune() never
+        // stores (it skips non-deterministic algorithms); run() still honours it, checked in float32.
+        if (algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 && dtype == DataType::kFloat16) continue;
         check_case("cudnn_conv_transpose", true, t, dtype, "algo=" + std::to_string(algo) + ";math=1", false);
+      }
     }
 }
 

@@ -9,6 +9,9 @@
 //    "algo=A;math=M". run() and workspace() use that algorithm at every shape where cuDNN's workspace query accepts
 //    it, else cuDNN's heuristic choice, else the implicit-GEMM algorithm (no workspace); a launch that cuDNN
 //    refuses is retried with the implicit-GEMM algorithm, so a stored configuration never makes a shape fail.
+//    Neither the search nor the heuristics pick a non-deterministic algorithm: an engine gives the same output
+//    run after run (backward-data ALGO_0 sums with atomics, in float16 at float16 precision: on the H100 it
+//    missed the float16 tolerance of a 72-term ConvTranspose).
 //  - 2-D convolutions with one group and symmetric padding also have cuDNN's graph API (cudnn_graph.h): tune()
 //    times the first engines its heuristics rank (bias add fused in) beside the legacy algorithms and stores
 //    "engine=E;rank=R" when one is faster. run() rebuilds the graph at each shape and takes engine E (at rank R
@@ -257,7 +260,9 @@ void choose_algo(const CudaKernelContext& ctx, ConvPlan& plan) {
                                                plan.y_desc.get(ctx), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned,
                                                perf) == CUDNN_STATUS_SUCCESS)
       for (int i = 0; i < returned; ++i) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_math(plan.dtype, perf[i].mathType, ctx.allow_tf32)) continue;
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].determinism != CUDNN_DETERMINISTIC ||
+            !allowed_math(plan.dtype, perf[i].mathType, ctx.allow_tf32))
+          continue;
         const cudnnMathType_t math = run_math(plan.dtype, perf[i].mathType, ctx.allow_tf32);
         if (algo_workspace(ctx, plan, perf[i].algo, math, &bytes)) return use_algo(plan, perf[i].algo, math, bytes);
       }
@@ -267,7 +272,9 @@ void choose_algo(const CudaKernelContext& ctx, ConvPlan& plan) {
                                                     plan.y_desc.get(ctx), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                                                     &returned, perf) == CUDNN_STATUS_SUCCESS)
       for (int i = 0; i < returned; ++i) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_math(plan.dtype, perf[i].mathType, ctx.allow_tf32)) continue;
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].determinism != CUDNN_DETERMINISTIC ||
+            !allowed_math(plan.dtype, perf[i].mathType, ctx.allow_tf32))
+          continue;
         const cudnnMathType_t math = run_math(plan.dtype, perf[i].mathType, ctx.allow_tf32);
         if (algo_workspace(ctx, plan, perf[i].algo, math, &bytes)) return use_algo(plan, perf[i].algo, math, bytes);
       }
@@ -536,7 +543,7 @@ std::string conv_tune(CudaKernelContext& ctx) {
       returned = 0;
     for (int i = 0; i < returned && algo < 0; ++i)  // sorted fastest first
       if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= search_bytes &&
-          allowed_math(p.dtype, perf[i].mathType, ctx.allow_tf32)) {
+          perf[i].determinism == CUDNN_DETERMINISTIC && allowed_math(p.dtype, perf[i].mathType, ctx.allow_tf32)) {
         algo = perf[i].algo;
         math = perf[i].mathType;
         legacy_ms = perf[i].time;
@@ -550,7 +557,7 @@ std::string conv_tune(CudaKernelContext& ctx) {
       returned = 0;
     for (int i = 0; i < returned && algo < 0; ++i)
       if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= search_bytes &&
-          allowed_math(p.dtype, perf[i].mathType, ctx.allow_tf32)) {
+          perf[i].determinism == CUDNN_DETERMINISTIC && allowed_math(p.dtype, perf[i].mathType, ctx.allow_tf32)) {
         algo = perf[i].algo;
         math = perf[i].mathType;
       }

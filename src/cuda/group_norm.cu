@@ -16,7 +16,9 @@
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda.h>
 #include <cuda_runtime.h>
+#include <cudaTypedefs.h>
 
 #include <algorithm>
 #include <cstring>
@@ -470,6 +472,75 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_kernel(const Params p)
   }
 }
 
+// NHWC: thread t's vector starts at channel c0 of its unit, in group j0. Element e's group, relative to j0, goes
+// in bits [3e, 3e + 3) of the result (slots <= V <= 8; packed to save registers), and K[e] gets accumulator
+// e's shift: its group's first value (MODE 2: the one the statistics kernel stored).
+template <typename T, int S, int MODE>
+__device__ __forceinline__ uint32_t nhwc_slots(const Params& p, uint32_t c0, uint32_t j0, uint32_t unit, const T* xs,
+                                               float (&K)[S]) {
+  uint32_t slots = 0;
+#pragma unroll
+  for (int e = 0; e < S; ++e) {
+    const uint32_t s = (c0 + e) / p.Cg - j0;
+    slots |= s << (3 * e);
+    if (e > 0 && s == ((slots >> (3 * (e - 1))) & 7u)) {
+      K[e] = K[e - 1];  // one load per group, not per element
+    } else if constexpr (MODE == 2) {
+      K[e] = p.workspace[static_cast<size_t>(unit) * p.blocks_per_unit * p.k + j0 + s].w;
+    } else {
+      K[e] = to_float<T>(xs[static_cast<size_t>(j0 + s) * p.Cg]);
+    }
+  }
+  return slots;
+}
+
+// NHWC: collapses each thread's shifted sums per group (inactive threads write zeros) into red, then one warp
+// per group adds the entries of every row slot and every column that touches the group, in a fixed order, into
+// part[g], the block's partial over `rows` rows.
+template <int S, int V>
+__device__ __forceinline__ void nhwc_block_partials(const Params& p, const float (&sum)[S], const float (&sq)[S],
+                                                    uint32_t slots, uint32_t rows, float2* red, float4* part) {
+  const uint32_t t = threadIdx.x, lane = t & 31u, warp = t >> 5, nwarps = blockDim.x >> 5;
+  for (uint32_t s = 0; s < p.slots; ++s) {
+    float a = 0.0f, b = 0.0f;
+#pragma unroll
+    for (int e = 0; e < S; ++e) {
+      if (((slots >> (3 * e)) & 7u) == s) {
+        a += sum[e];
+        b += sq[e];
+      }
+    }
+    red[t * p.slots + s] = make_float2(a, b);
+  }
+  __syncthreads();
+  const float count = static_cast<float>(rows) * static_cast<float>(p.Cg);
+  for (uint32_t g = warp; g < p.k; g += nwarps) {
+    const uint32_t col_lo = g * p.Cg / V, col_hi = ((g + 1) * p.Cg - 1) / V;
+    const uint32_t ncols = col_hi - col_lo + 1;
+    float a = 0.0f, b = 0.0f;
+    for (uint32_t m = lane; m < p.R * ncols; m += 32) {
+      const uint32_t r = m / ncols, c = col_lo + m % ncols;
+      const float2 v = red[(r * p.Lv + c) * p.slots + (g - c * V / p.Cg)];
+      a += v.x;
+      b += v.y;
+    }
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) {
+      a += __shfl_down_sync(0xffffffffu, a, offset);
+      b += __shfl_down_sync(0xffffffffu, b, offset);
+    }
+    if (lane == 0) {
+      Partial q{0.0f, 0.0f, 0.0f};
+      if (count > 0.0f) {
+        q.n = count;
+        q.o = a / count;
+        q.m2 = fmaxf(b - a * q.o, 0.0f);
+      }
+      part[g] = to_float4(q);
+    }
+  }
+}
+
 // NHWC: rows of W = k*Cg channels (Lv vectors) at a stride of C. A thread's V channels, and so their groups,
 // are the same in every row it handles: per-element shifted sums stay in registers (each element shifted by
 // its own group's first value, so sums of one group add up directly), then collapse through shared memory into
@@ -488,9 +559,6 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_kernel(const Para
   extern __shared__ __align__(16) unsigned char smem[];
 
   const uint32_t t = threadIdx.x;
-  const uint32_t lane = t & 31u;
-  const uint32_t warp = t >> 5;
-  const uint32_t nwarps = blockDim.x >> 5;
   const uint32_t unit = blockIdx.x / p.blocks_per_unit;
   const uint32_t rank = blockIdx.x % p.blocks_per_unit;
   const uint32_t n = unit / p.units_per_sample;
@@ -513,21 +581,8 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_kernel(const Para
 
   const T* xs = static_cast<const T*>(p.x) + base;
   const Raw* xv = reinterpret_cast<const Raw*>(xs);
-  // Element e's group, relative to j0, in bits [3e, 3e + 3) (slots <= V <= 8; packed to save registers).
-  uint32_t slots = 0;
   float K[S];  // accumulator e's shift: its group's first value (read before any block writes y)
-#pragma unroll
-  for (int e = 0; e < S; ++e) {
-    const uint32_t s = (c0 + e) / p.Cg - j0;
-    slots |= s << (3 * e);
-    if (e > 0 && s == ((slots >> (3 * (e - 1))) & 7u)) {
-      K[e] = K[e - 1];  // one load per group, not per element
-    } else if constexpr (MODE == 2) {
-      K[e] = p.workspace[static_cast<size_t>(unit) * p.blocks_per_unit * p.k + j0 + s].w;
-    } else {
-      K[e] = to_float<T>(xs[static_cast<size_t>(j0 + s) * p.Cg]);
-    }
-  }
+  const uint32_t slots = nhwc_slots<T, S, MODE>(p, c0, j0, unit, xs, K);
   // Element e's accumulator (and group slot).
   auto acc = [](int e) { return STRADDLE ? e : 0; };
   auto slot = [&](int e) { return (slots >> (3 * acc(e))) & 7u; };
@@ -561,46 +616,7 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_kernel(const Para
         }
       }
     }
-    // Collapse this thread's elements per group (inactive threads write zeros), then one warp per group adds
-    // the entries of every row slot and every column that touches the group, in a fixed order.
-    for (uint32_t s = 0; s < p.slots; ++s) {
-      float a = 0.0f, b = 0.0f;
-#pragma unroll
-      for (int e = 0; e < S; ++e) {
-        if (slot(e) == s) {
-          a += sum[e];
-          b += sq[e];
-        }
-      }
-      red[t * p.slots + s] = make_float2(a, b);
-    }
-    __syncthreads();
-    const float count = static_cast<float>(hi > lo ? hi - lo : 0u) * static_cast<float>(p.Cg);
-    for (uint32_t g = warp; g < p.k; g += nwarps) {
-      const uint32_t col_lo = g * p.Cg / V, col_hi = ((g + 1) * p.Cg - 1) / V;
-      const uint32_t ncols = col_hi - col_lo + 1;
-      float a = 0.0f, b = 0.0f;
-      for (uint32_t m = lane; m < p.R * ncols; m += 32) {
-        const uint32_t r = m / ncols, c = col_lo + m % ncols;
-        const float2 v = red[(r * p.Lv + c) * p.slots + (g - c * V / p.Cg)];
-        a += v.x;
-        b += v.y;
-      }
-#pragma unroll
-      for (int offset = 16; offset > 0; offset >>= 1) {
-        a += __shfl_down_sync(0xffffffffu, a, offset);
-        b += __shfl_down_sync(0xffffffffu, b, offset);
-      }
-      if (lane == 0) {
-        Partial q{0.0f, 0.0f, 0.0f};
-        if (count > 0.0f) {
-          q.n = count;
-          q.o = a / count;
-          q.m2 = fmaxf(b - a * q.o, 0.0f);
-        }
-        part[g] = to_float4(q);
-      }
-    }
+    nhwc_block_partials<S, V>(p, sum, sq, slots, hi > lo ? hi - lo : 0u, red, part);
   }
   if (!unit_statistics<T, MODE>(p, part, stat, unit, rank, xs)) return;
 
@@ -900,6 +916,140 @@ __global__ void __launch_bounds__(512, 2) group_norm_nchw_bulk_kernel(const Bulk
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// NHWC with 16-byte vectors, one pass: the unit's rows move between global and shared memory as 2-D boxes of
+// the tensor memory accelerator (rows x W channels, at most 256 rows each), so a block's whole share is in
+// flight at once and costs no thread instructions. Box b completes on mbarrier b: the statistics of the first
+// boxes run while the later ones still arrive. After the cluster-wide merge each box is normalized in place and
+// stored by the TMA while the next box is computed. The tensor maps are 3-D (C, HW, N): boxes are clipped at a
+// sample's last row, and blocks' row ranges are whole boxes, so a store never touches another block's rows.
+struct NhwcTmaParams {
+  CUtensorMap x_map;
+  CUtensorMap y_map;
+  Params p;
+  uint32_t box_rows;
+};
+
+template <typename T, bool STRADDLE>
+__global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_tma_kernel(const __grid_constant__ NhwcTmaParams q) {
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  constexpr int S = STRADDLE ? V : 1;
+  using Raw = uint4;
+  const Params& p = q.p;
+  extern __shared__ __align__(128) unsigned char smem[];
+
+  const uint32_t t = threadIdx.x;
+  const uint32_t unit = blockIdx.x / p.blocks_per_unit;
+  const uint32_t rank = blockIdx.x % p.blocks_per_unit;
+  const uint32_t n = unit / p.units_per_sample;
+  const uint32_t ch_base = (unit % p.units_per_sample) * p.k * p.Cg;
+  const int64_t base = static_cast<int64_t>(n) * p.HW * p.C + ch_base;
+
+  Raw* tile = reinterpret_cast<Raw*>(smem);
+  float4* part = reinterpret_cast<float4*>(smem + p.tile_bytes);
+  float2* stat = reinterpret_cast<float2*>(part + p.k);
+  float2* red = stat + p.k;
+  uint64_t* bars = reinterpret_cast<uint64_t*>(red + blockDim.x * p.slots);
+
+  const uint32_t lo = min(rank * p.rows_per_block, p.unit_rows);
+  const uint32_t rows = min(lo + p.rows_per_block, p.unit_rows) - lo;
+  const uint32_t boxes = (rows + q.box_rows - 1) / q.box_rows;
+  const uint32_t box_vecs = q.box_rows * p.Lv;
+  if (t == 0 && boxes > 0) {
+    for (uint32_t b = 0; b < boxes; ++b)
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_addr(bars + b)) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    for (uint32_t b = 0; b < boxes; ++b) {
+      // A clipped box still fills (with zeros) and counts all of its bytes.
+      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bars + b)),
+                   "r"(box_vecs * 16u)
+                   : "memory");
+      asm volatile(
+          "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], "
+          "[%5];" ::"r"(smem_addr(tile + b * box_vecs)),
+          "l"(reinterpret_cast<uint64_t>(&q.x_map)), "r"(ch_base), "r"(lo + b * q.box_rows), "r"(n),
+          "r"(smem_addr(bars + b))
+          : "memory");
+    }
+  }
+
+  const bool active = t < p.R * p.Lv;
+  const uint32_t col = active ? t % p.Lv : 0u;
+  const uint32_t row0 = t / p.Lv;
+  const uint32_t c0 = col * V;
+  const uint32_t j0 = c0 / p.Cg;
+  const T* xs = static_cast<const T*>(p.x) + base;
+  float K[S];  // read before any block of the cluster writes y (which may alias x)
+  const uint32_t slots = nhwc_slots<T, S, 0>(p, c0, j0, unit, xs, K);
+  auto acc = [](int e) { return STRADDLE ? e : 0; };
+  __syncthreads();  // the mbarriers are initialized
+
+  float sum[S], sq[S];
+#pragma unroll
+  for (int e = 0; e < S; ++e) sum[e] = sq[e] = 0.0f;
+  if (active) {
+    uint32_t r = row0;
+    for (uint32_t b = 0; b < boxes; ++b) {
+      const uint32_t end = min((b + 1) * q.box_rows, rows);
+      if (r >= end) continue;
+      mbar_wait(smem_addr(bars + b), 0);
+#pragma unroll 4
+      for (; r < end; r += p.R) {
+        float f[V];
+        unpack<T, Raw, V>(tile[r * p.Lv + col], f);
+#pragma unroll
+        for (int e = 0; e < V; ++e) {
+          const float d = f[e] - K[acc(e)];
+          sum[acc(e)] += d;
+          sq[acc(e)] = fmaf(d, d, sq[acc(e)]);
+        }
+      }
+    }
+  }
+  nhwc_block_partials<S, V>(p, sum, sq, slots, rows, red, part);
+  unit_statistics<T, 0>(p, part, stat, unit, rank, xs);
+
+  float a[V], bb[V];
+#pragma unroll
+  for (int e = 0; e < V; ++e) {
+    const float2 st = stat[j0 + ((slots >> (3 * acc(e))) & 7u)];
+    const uint32_t ch = ch_base + c0 + e;
+    a[e] = p.gamma ? st.y * __ldg(p.gamma + ch) : st.y;
+    bb[e] = fmaf(-st.x, a[e], p.beta ? __ldg(p.beta + ch) : 0.0f);
+  }
+  const Raw* rv =
+      p.residual ? reinterpret_cast<const Raw*>(static_cast<const T*>(p.residual) + base) : nullptr;
+  uint32_t r = row0;
+  for (uint32_t b = 0; b < boxes; ++b) {
+    const uint32_t end = min((b + 1) * q.box_rows, rows);
+    if (active) {
+#pragma unroll 2
+      for (; r < end; r += p.R) {
+        float f[V];
+        unpack<T, Raw, V>(tile[r * p.Lv + col], f);
+#pragma unroll
+        for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K[acc(e)], a[e], bb[e]);
+        float rf[V];
+        if (rv) unpack<T, Raw, V>(__ldcs(rv + static_cast<size_t>(lo + r) * p.row_stride + col), rf);
+        finish_vector(f, rv ? rf : nullptr, p.residual_first, p.act, p.alpha);
+        tile[r * p.Lv + col] = pack<T, Raw, V>(f);
+      }
+    }
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // our writes, visible to the TMA store
+    __syncthreads();
+    if (t == 0) {
+      asm volatile("cp.async.bulk.tensor.3d.global.shared::cta.bulk_group [%0, {%1, %2, %3}], [%4];" ::"l"(
+                       reinterpret_cast<uint64_t>(&q.y_map)),
+                   "r"(ch_base), "r"(lo + b * q.box_rows), "r"(n), "r"(smem_addr(tile + b * box_vecs))
+                   : "memory");
+      asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+    }
+  }
+  if (t == 0) asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");  // smem stays valid until read
+  cg::this_cluster().barrier_wait();
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Host side
 
 Status cuda_status(cudaError_t e, const std::string& what) {
@@ -946,6 +1096,8 @@ struct LaunchPlan {
   GroupNormPlan info;
   bool bulk = false;  // NCHW one-pass kernel on the bulk-copy engine
   BulkParams bp{};
+  bool tma = false;   // NHWC one-pass kernel on the tensor memory accelerator (p below, plus box_rows)
+  uint32_t box_rows = 0;
   Params p{};
   int vector_bytes = 0;
   uint32_t threads = 0;
@@ -1094,7 +1246,14 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   // Cluster size: split a unit over more blocks while its tile is too large or the GPU has too few blocks.
   uint32_t cs = 1;
   auto tile_of = [&](uint32_t c) { return static_cast<uint64_t>(ceil_div(p.unit_rows, c)) * row_bytes; };
-  while (cs < 8) {
+  if (a.cluster_size != 0) {
+    if (a.cluster_size != 1 && a.cluster_size != 2 && a.cluster_size != 4 && a.cluster_size != 8)
+      return invalid("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8, got " +
+                     std::to_string(a.cluster_size));
+    if (a.algorithm == NormAlgorithm::kSplit) return invalid("cluster_size applies to the one-pass kernels, not kSplit");
+    cs = static_cast<uint32_t>(a.cluster_size);
+  }
+  while (a.cluster_size == 0 && cs < 8) {
     const bool too_big = tile_of(cs) > kPreferredTile;
     // Clusters cost several microseconds (H100, 2026-11-25: 8x640x32x32 fp16 with cs=2 took 17.9 us where
     // 16x1280x16x16 with cs=1, the same bytes and block count, took 14.0 us): split only when there are fewer
@@ -1112,10 +1271,13 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   const bool cluster_fits = cluster_smem <= static_cast<uint64_t>(dev.smem_optin);
 
   NormAlgorithm algo = a.algorithm;
-  if (algo == NormAlgorithm::kAuto) algo = cluster_fits ? NormAlgorithm::kCluster : NormAlgorithm::kSplit;
+  if (algo == NormAlgorithm::kAuto)
+    algo = cluster_fits || a.cluster_size ? NormAlgorithm::kCluster : NormAlgorithm::kSplit;
   if (algo == NormAlgorithm::kCluster && !cluster_fits)
-    return invalid("a group of " + std::to_string(tile_of(1)) + " bytes does not fit the shared memory of an " +
-                   "8-block cluster; use NormAlgorithm::kSplit or kAuto");
+    return invalid("a group of " + std::to_string(tile_of(1)) + " bytes does not fit the shared memory of " +
+                   (a.cluster_size ? "a " + std::to_string(cs) + "-block" : std::string("an 8-block")) +
+                   " cluster; use " + (a.cluster_size ? "a larger cluster_size or " : "") +
+                   "NormAlgorithm::kSplit or kAuto");
 
   GroupNormPlan& info = out->info;
   info = GroupNormPlan{};
@@ -1144,6 +1306,31 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
     p.tile_bytes = 0;
     out->smem = extra_smem(out->threads);
     info.workspace_bytes = units * bpu * k * sizeof(float4);
+  }
+  if (algo == NormAlgorithm::kCluster && nhwc && vb == 16 && p.Lv * V <= 256) {
+    // NHWC, 16-byte vectors, rows of at most 256 elements (a TMA box's limit): the TMA kernel. A block's rows
+    // are whole boxes of at most 256 rows, each a multiple of 8 rows (so every box starts 128-byte aligned in
+    // shared memory); the last block of a unit may hold fewer.
+    const uint32_t share = ceil_div(HW, cs);
+    const uint32_t boxes = ceil_div(share, 256);
+    const uint32_t box_rows = round_up(ceil_div(share, boxes), 8);
+    const uint32_t rows = box_rows * boxes;
+    uint32_t R_tma = 0;
+    const uint32_t threads = threads_for(rows, &R_tma);
+    const uint64_t tile = static_cast<uint64_t>(rows) * p.Lv * 16;
+    const uint64_t smem = tile + static_cast<uint64_t>(k) * 24 + static_cast<uint64_t>(threads) * p.slots * 8 +
+                          static_cast<uint64_t>(boxes) * 8;
+    if (smem <= static_cast<uint64_t>(dev.smem_optin)) {
+      out->tma = true;
+      out->box_rows = box_rows;
+      p.rows_per_block = rows;
+      p.blocks_per_unit = cs;
+      p.R = R_tma;
+      p.tile_bytes = static_cast<uint32_t>(tile);
+      out->threads = threads;
+      out->smem = static_cast<size_t>(smem);
+      info.tma = true;
+    }
   }
   if (algo == NormAlgorithm::kCluster && !nhwc && vb == 16) {
     // NCHW, 16-byte vectors: the bulk-copy kernel. Small groups are packed several to a block (one team of
@@ -1224,8 +1411,23 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
 }
 
 // KIND: 0 NCHW, 1 NHWC with one group per vector, 2 NHWC with vectors that straddle groups.
+template <typename Kernel>
+cudaError_t resident_clusters(Kernel kernel, cudaLaunchConfig_t cfg, uint32_t cluster_size, int* resident) {
+  cudaLaunchAttribute cluster[1];
+  cluster[0].id = cudaLaunchAttributeClusterDimension;
+  cluster[0].val.clusterDim.x = cluster_size;
+  cluster[0].val.clusterDim.y = 1;
+  cluster[0].val.clusterDim.z = 1;
+  cfg.attrs = cluster;
+  cfg.numAttrs = 1;
+  cfg.gridDim = dim3(cluster_size);
+  return cudaOccupancyMaxActiveClusters(resident, kernel, &cfg);
+}
+
+// With `resident` set, each launcher asks how many clusters of its kernel the device holds at once instead of
+// launching.
 template <typename T, int VB, int MODE, int KIND>
-cudaError_t launch_one(const LaunchPlan& plan, cudaStream_t stream) {
+cudaError_t launch_one(const LaunchPlan& plan, cudaStream_t stream, int* resident) {
   auto kernel = KIND == 0 ? group_norm_kernel<T, VB, MODE> : group_norm_nhwc_kernel<T, VB, MODE, KIND == 2>;
   // Raise the dynamic shared-memory limit once per kernel to the device maximum.
   static const cudaError_t attr = [&] {
@@ -1233,6 +1435,9 @@ cudaError_t launch_one(const LaunchPlan& plan, cudaStream_t stream) {
     cudaError_t e = cudaGetDevice(&dev);
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
+    // The tiles are the data: as much shared memory per SM as the device allows, so more blocks stay resident.
+    if (e == cudaSuccess)
+      e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
     return e;
   }();
   if (attr != cudaSuccess) return attr;
@@ -1250,38 +1455,43 @@ cudaError_t launch_one(const LaunchPlan& plan, cudaStream_t stream) {
     cfg.attrs = attrs;
     cfg.numAttrs = 1;
   }
+  if (resident) return resident_clusters(kernel, cfg, plan.p.blocks_per_unit, resident);
   return cudaLaunchKernelEx(&cfg, kernel, plan.p);
 }
 
 template <typename T, int MODE, int KIND>
-cudaError_t launch_vb(const LaunchPlan& plan, cudaStream_t stream) {
+cudaError_t launch_vb(const LaunchPlan& plan, cudaStream_t stream, int* resident) {
   switch (plan.vector_bytes) {
     case 16:
-      return launch_one<T, 16, MODE, KIND>(plan, stream);
+      return launch_one<T, 16, MODE, KIND>(plan, stream, resident);
     case 8:
-      return launch_one<T, 8, MODE, KIND>(plan, stream);
+      return launch_one<T, 8, MODE, KIND>(plan, stream, resident);
     case 4:
-      return launch_one<T, 4, MODE, KIND>(plan, stream);
+      return launch_one<T, 4, MODE, KIND>(plan, stream, resident);
     default:
-      if constexpr (sizeof(T) == 2) return launch_one<T, 2, MODE, KIND>(plan, stream);
+      if constexpr (sizeof(T) == 2) return launch_one<T, 2, MODE, KIND>(plan, stream, resident);
       return cudaErrorInvalidValue;
   }
 }
 
 template <typename T, int MODE>
-cudaError_t launch_layout(const LaunchPlan& plan, cudaStream_t stream) {
-  if (!plan.p.nhwc) return launch_vb<T, MODE, 0>(plan, stream);
-  return plan.p.slots > 1 ? launch_vb<T, MODE, 2>(plan, stream) : launch_vb<T, MODE, 1>(plan, stream);
+cudaError_t launch_layout(const LaunchPlan& plan, cudaStream_t stream, int* resident) {
+  if (!plan.p.nhwc) return launch_vb<T, MODE, 0>(plan, stream, resident);
+  return plan.p.slots > 1 ? launch_vb<T, MODE, 2>(plan, stream, resident)
+                          : launch_vb<T, MODE, 1>(plan, stream, resident);
 }
 
 template <typename T>
-cudaError_t launch_bulk(const LaunchPlan& plan, cudaStream_t stream) {
+cudaError_t launch_bulk(const LaunchPlan& plan, cudaStream_t stream, int* resident) {
   auto kernel = group_norm_nchw_bulk_kernel<T>;
   static const cudaError_t attr = [&] {
     int dev = 0, optin = 0;
     cudaError_t e = cudaGetDevice(&dev);
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
+    // The tiles are the data: as much shared memory per SM as the device allows, so more blocks stay resident.
+    if (e == cudaSuccess)
+      e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
     return e;
   }();
   if (attr != cudaSuccess) return attr;
@@ -1299,18 +1509,125 @@ cudaError_t launch_bulk(const LaunchPlan& plan, cudaStream_t stream) {
     cfg.attrs = attrs;
     cfg.numAttrs = 1;
   }
+  if (resident) return resident_clusters(kernel, cfg, plan.bp.cs, resident);
   return cudaLaunchKernelEx(&cfg, kernel, plan.bp);
 }
 
+// cuTensorMapEncodeTiled from the driver, found once through the runtime (no link to libcuda).
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+      f = nullptr;
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return fn;
+}
+
+// The (C, HW, N) map of an NHWC tensor at `data`, in boxes of W channels x box_rows rows.
+Status encode_nhwc_map(CUtensorMap* map, const void* data, DataType dtype, const Params& p, uint32_t N,
+                       uint32_t box_rows) {
+  const auto encode = tensor_map_encoder();
+  if (!encode) return invalid("the driver has no cuTensorMapEncodeTiled");
+  const uint64_t esize = dtype_size(dtype);
+  const cuuint64_t dims[3] = {p.C, p.HW, N};
+  const cuuint64_t strides[2] = {p.C * esize, static_cast<uint64_t>(p.HW) * p.C * esize};
+  const cuuint32_t box[3] = {static_cast<cuuint32_t>(p.k * p.Cg), box_rows, 1};
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  const CUtensorMapDataType type = dtype == DataType::kFloat32   ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32
+                                   : dtype == DataType::kFloat16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                                                 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  const CUresult r = encode(map, type, 3, const_cast<void*>(data), dims, strides, box, element_strides,
+                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) return invalid("cuTensorMapEncodeTiled failed with CUresult " + std::to_string(r));
+  return Status{};
+}
+
+template <typename T, bool STRADDLE>
+cudaError_t launch_nhwc_tma_kernel(const NhwcTmaParams& q, const LaunchPlan& plan, cudaStream_t stream,
+                                   int* resident) {
+  auto kernel = group_norm_nhwc_tma_kernel<T, STRADDLE>;
+  static const cudaError_t attr = [&] {
+    int dev = 0, optin = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
+    if (e == cudaSuccess)
+      e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+    return e;
+  }();
+  if (attr != cudaSuccess) return attr;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(plan.blocks);
+  cfg.blockDim = dim3(plan.threads);
+  cfg.dynamicSmemBytes = plan.smem;
+  cfg.stream = stream;
+  if (resident) return resident_clusters(kernel, cfg, plan.p.blocks_per_unit, resident);
+  cudaLaunchAttribute attrs[1];
+  attrs[0].id = cudaLaunchAttributeClusterDimension;
+  attrs[0].val.clusterDim.x = plan.p.blocks_per_unit;
+  attrs[0].val.clusterDim.y = 1;
+  attrs[0].val.clusterDim.z = 1;
+  cfg.attrs = attrs;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, q);
+}
+
+// The NHWC TMA kernel for x and y (the plan's own pointers when querying occupancy).
+Status launch_nhwc_tma(const LaunchPlan& plan, const GroupNormArgs& a, cudaStream_t stream, int* resident = nullptr) {
+  NhwcTmaParams q{};
+  q.p = plan.p;
+  q.box_rows = plan.box_rows;
+  if (!resident) {
+    const uint32_t N = static_cast<uint32_t>(a.N);
+    Status s = encode_nhwc_map(&q.x_map, a.x, a.dtype, plan.p, N, plan.box_rows);
+    if (s.ok()) s = encode_nhwc_map(&q.y_map, a.y, a.dtype, plan.p, N, plan.box_rows);
+    if (!s.ok()) return s;
+  }
+  const bool straddle = plan.p.slots > 1;
+  cudaError_t e = cudaErrorInvalidValue;
+  switch (a.dtype) {
+    case DataType::kFloat32:
+      e = straddle ? launch_nhwc_tma_kernel<float, true>(q, plan, stream, resident)
+                   : launch_nhwc_tma_kernel<float, false>(q, plan, stream, resident);
+      break;
+    case DataType::kFloat16:
+      e = straddle ? launch_nhwc_tma_kernel<__half, true>(q, plan, stream, resident)
+                   : launch_nhwc_tma_kernel<__half, false>(q, plan, stream, resident);
+      break;
+    case DataType::kBFloat16:
+      e = straddle ? launch_nhwc_tma_kernel<__nv_bfloat16, true>(q, plan, stream, resident)
+                   : launch_nhwc_tma_kernel<__nv_bfloat16, false>(q, plan, stream, resident);
+      break;
+  }
+  return cuda_status(e, resident ? "group_norm: occupancy query" : "group_norm: TMA kernel launch");
+}
+
 template <int MODE>
-cudaError_t launch_mode(const LaunchPlan& plan, DataType dtype, cudaStream_t stream) {
+cudaError_t launch_mode(const LaunchPlan& plan, DataType dtype, cudaStream_t stream, int* resident = nullptr) {
   switch (dtype) {
     case DataType::kFloat32:
-      return launch_layout<float, MODE>(plan, stream);
+      return launch_layout<float, MODE>(plan, stream, resident);
     case DataType::kFloat16:
-      return launch_layout<__half, MODE>(plan, stream);
+      return launch_layout<__half, MODE>(plan, stream, resident);
     case DataType::kBFloat16:
-      return launch_layout<__nv_bfloat16, MODE>(plan, stream);
+      return launch_layout<__nv_bfloat16, MODE>(plan, stream, resident);
+  }
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t launch_bulk_dtype(const LaunchPlan& plan, DataType dtype, cudaStream_t stream, int* resident = nullptr) {
+  switch (dtype) {
+    case DataType::kFloat32:
+      return launch_bulk<float>(plan, stream, resident);
+    case DataType::kFloat16:
+      return launch_bulk<__half>(plan, stream, resident);
+    case DataType::kBFloat16:
+      return launch_bulk<__nv_bfloat16>(plan, stream, resident);
   }
   return cudaErrorInvalidValue;
 }
@@ -1327,7 +1644,19 @@ Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
 Status group_norm_plan(const GroupNormArgs& args, GroupNormPlan* plan) {
   LaunchPlan lp;
   Status s = plan_here(args, &lp);
-  if (s.ok() && plan) *plan = lp.info;
+  if (!s.ok() || !plan) return s;
+  *plan = lp.info;
+  if (lp.tma) {
+    int resident = 0;
+    s = launch_nhwc_tma(lp, args, nullptr, &resident);
+    plan->resident_clusters = resident;
+  } else if (lp.bulk || lp.info.algorithm == NormAlgorithm::kCluster) {
+    int resident = 0;
+    const cudaError_t e = lp.bulk ? launch_bulk_dtype(lp, args.dtype, nullptr, &resident)
+                                  : launch_mode<0>(lp, args.dtype, nullptr, &resident);
+    s = cuda_status(e, "group_norm: occupancy query");
+    plan->resident_clusters = resident;
+  }
   return s;
 }
 
@@ -1347,13 +1676,8 @@ Status group_norm_forward(const GroupNormArgs& args, cudaStream_t stream) {
   LaunchPlan plan;
   Status s = plan_here(args, &plan);
   if (!s.ok()) return s;
-  if (plan.bulk) {
-    cudaError_t e = cudaErrorInvalidValue;
-    if (args.dtype == DataType::kFloat32) e = launch_bulk<float>(plan, stream);
-    if (args.dtype == DataType::kFloat16) e = launch_bulk<__half>(plan, stream);
-    if (args.dtype == DataType::kBFloat16) e = launch_bulk<__nv_bfloat16>(plan, stream);
-    return cuda_status(e, "group_norm: bulk-copy kernel launch");
-  }
+  if (plan.bulk) return cuda_status(launch_bulk_dtype(plan, args.dtype, stream), "group_norm: bulk-copy kernel launch");
+  if (plan.tma) return launch_nhwc_tma(plan, args, stream);
   if (plan.info.algorithm == NormAlgorithm::kCluster) {
     return cuda_status(launch_mode<0>(plan, args.dtype, stream), "group_norm: cluster kernel launch");
   }

@@ -43,6 +43,9 @@ struct GroupNormArgs {
   void* workspace = nullptr;  // group_norm_workspace_bytes(args) bytes of device memory (kSplit only); no init
   size_t workspace_bytes = 0;
   NormAlgorithm algorithm = NormAlgorithm::kAuto;
+  // Blocks per unit of the one-pass kernels: 0 lets the planner choose; 1, 2, 4 or 8 fixes it (tuning and
+  // benchmarks; the plan fails when a block's share does not fit its shared memory).
+  int cluster_size = 0;
 };
 
 struct Status {
@@ -60,9 +63,13 @@ struct GroupNormPlan {
   int groups_per_unit = 0;    // NHWC: consecutive groups one block row covers; NCHW: small groups per block
   int groups_per_vector = 0;  // NHWC: the most groups one vector touches (> 1 when V does not divide Cg); else 1
   bool bulk_copy = false;     // NCHW one-pass kernel that moves data with the bulk-copy engine (TMA)
+  bool tma = false;           // NHWC one-pass kernel that moves 2-D boxes with the tensor memory accelerator
   int64_t blocks = 0;         // per kernel
   size_t shared_bytes = 0;    // dynamic shared memory per block
   size_t workspace_bytes = 0;
+  // Clusters (units) of the one-pass kernel the device can hold at once (cudaOccupancyMaxActiveClusters); more
+  // units than this run in waves. 0 from group_norm_plan_for, which has no device to ask.
+  int64_t resident_clusters = 0;
 };
 
 Status group_norm_plan(const GroupNormArgs& args, GroupNormPlan* plan);
