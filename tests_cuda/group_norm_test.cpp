@@ -190,6 +190,7 @@ struct Case {
   bool affine = true;
   bool in_place = false;
   NormAlgorithm algo = NormAlgorithm::kAuto;
+  int cluster_size = 0;  // 0: the planner's choice
   double mean = 0.0, stddev = 1.0;  // of x; each channel also gets an offset of up to +-channel_offset
   double channel_offset = 0.5;
   bool constant = false;  // every group constant (zero variance)
@@ -202,7 +203,8 @@ std::string describe(const Case& c) {
     << (c.layout == Layout::kNCHW ? " NCHW " : " NHWC ") << name(c.dtype)
     << " act=" << normrt::cuda::to_string(c.act) << (c.residual ? " +residual" : "")
     << (c.affine ? "" : " no-affine") << (c.in_place ? " in-place" : "")
-    << " algo=" << normrt::cuda::to_string(c.algo) << " mean=" << c.mean << " std=" << c.stddev
+    << " algo=" << normrt::cuda::to_string(c.algo) << (c.cluster_size ? " cluster_size=" + std::to_string(c.cluster_size) : "")
+    << " mean=" << c.mean << " std=" << c.stddev
     << (c.constant ? " constant" : "");
   return s.str();
 }
@@ -218,6 +220,7 @@ std::string describe_args(const GroupNormArgs& a) {
 struct Outcome {
   double worst = 0;  // max |y - ref| / (atol + rtol |ref|); <= 1 passes
   NormAlgorithm algo = NormAlgorithm::kAuto;
+  GroupNormPlan plan;
   std::vector<uint8_t> y;
 };
 
@@ -309,11 +312,13 @@ Outcome run_case(const Case& c) {
   a.activation = c.act;
   a.alpha = c.alpha;
   a.algorithm = c.algo;
+  a.cluster_size = c.cluster_size;
   GroupNormPlan plan;
   Status s = normrt::cuda::group_norm_plan(a, &plan);
   EXPECT_TRUE(s.ok()) << s.message;
   if (!s.ok()) return out;
   out.algo = plan.algorithm;
+  out.plan = plan;
   DeviceBuffer ws(plan.workspace_bytes);
   a.workspace = ws.ptr;
   a.workspace_bytes = plan.workspace_bytes;
@@ -631,6 +636,56 @@ TEST_F(CudaNorm, LayerNorm) {
     }
 }
 
+// Every cluster size the planner may choose computes the same thing, on the NHWC TMA kernel (sector-aligned
+// rows, straddling vectors, clipped last boxes, trailing blocks with no rows) and the NCHW bulk kernel alike.
+TEST_F(CudaNorm, EveryClusterSizeAgrees) {
+  const Shape shapes[] = {{2, 320, 3136, 32}, {3, 30, 1000, 10}, {1, 640, 49, 32}, {2, 64, 4096, 32},
+                          {1, 96, 2051, 8}};
+  int i = 0;
+  int tma = 0;
+  for (const Shape& sh : shapes)
+    for (Layout layout : kLayouts)
+      for (DataType dtype : kTypes)
+        for (int cluster_size : {1, 2, 4, 8}) {
+          Case c;
+          c.N = sh.N;
+          c.C = sh.C;
+          c.HW = sh.HW;
+          c.G = sh.G;
+          c.layout = layout;
+          c.dtype = dtype;
+          c.cluster_size = cluster_size;
+          c.act = kActs[i++ % 8];
+          c.residual = i % 2 == 0;
+          c.in_place = i % 3 == 0;
+          GroupNormArgs probe;
+          probe.x = probe.y = reinterpret_cast<void*>(256);
+          probe.N = c.N;
+          probe.C = c.C;
+          probe.spatial = c.HW;
+          probe.groups = c.G;
+          probe.layout = layout;
+          probe.dtype = dtype;
+          probe.cluster_size = cluster_size;
+          const Status s = normrt::cuda::group_norm_plan(probe, nullptr);
+          if (!s.ok()) {  // a block's share does not fit: the message says so and names the way out
+            EXPECT_NE(s.message.find("does not fit"), std::string::npos) << s.message;
+            if (cluster_size < 8) {
+              EXPECT_NE(s.message.find("larger cluster_size"), std::string::npos) << s.message;
+            }
+            continue;
+          }
+          SCOPED_TRACE(describe(c));
+          const Outcome o = run_case(c);
+          EXPECT_EQ(o.plan.cluster_size, cluster_size);
+          if (o.plan.tma) {
+            EXPECT_GE(o.plan.resident_clusters, 1);
+            ++tma;
+          }
+        }
+  EXPECT_GT(tma, 20);
+}
+
 TEST_F(CudaNorm, BadArgumentsAreErrorsThatSayWhy) {
   DeviceBuffer buf(1 << 20);
   GroupNormArgs a;
@@ -666,6 +721,22 @@ TEST_F(CudaNorm, BadArgumentsAreErrorsThatSayWhy) {
   GroupNormPlan plan;
   ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &plan).ok());
   EXPECT_EQ(plan.algorithm, NormAlgorithm::kSplit);
+
+  a.cluster_size = 3;
+  s = normrt::cuda::group_norm_plan(a, nullptr);
+  EXPECT_NE(s.message.find("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8, got 3"), std::string::npos)
+      << s.message;
+  a.cluster_size = 8;
+  s = normrt::cuda::group_norm_plan(a, nullptr);  // 16 MB: not even an 8-block cluster holds it
+  EXPECT_NE(s.message.find("does not fit the shared memory of a 8-block cluster; use NormAlgorithm::kSplit"),
+            std::string::npos)
+      << s.message;
+  a.cluster_size = 2;
+  a.algorithm = NormAlgorithm::kSplit;
+  s = normrt::cuda::group_norm_plan(a, nullptr);
+  EXPECT_NE(s.message.find("cluster_size applies to the one-pass kernels"), std::string::npos) << s.message;
+  a.cluster_size = 0;
+  a.algorithm = NormAlgorithm::kAuto;
 
   a.spatial = 10;
   a.epsilon = -1.0f;

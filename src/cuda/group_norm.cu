@@ -1189,14 +1189,20 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
     const uint64_t step = lcm(cg_, V);
     if (step / V > static_cast<uint64_t>(kMaxThreads))
       return invalid("NHWC with more than " + std::to_string(kMaxThreads) + " vectors per group is not supported");
+    // Rows also start and end on 32-byte sectors where a width allows it (Cg = 10 at fp16: 80 channels, not
+    // 40): a row of 80 bytes at a stride of C shares a sector with its neighbour unit, whose blocks write it at
+    // another time, so the L2 merges partial sectors.
     auto width_for = [&](uint64_t min_channels) {
-      uint64_t w = step;
+      uint64_t w = 0, any = step;
       for (uint64_t cand = step; cand <= C && cand / V <= static_cast<uint64_t>(kMaxThreads); cand += step) {
         if (C % cand != 0) continue;
-        w = cand;
-        if (cand >= min_channels) break;
+        if (any < min_channels) any = cand;
+        if (cand >= min_channels && cand * esize % 32 == 0) {
+          w = cand;
+          break;
+        }
       }
-      return w;
+      return w ? w : any;
     };
     uint64_t W = width_for(32);
     if (static_cast<uint64_t>(ceil_div(HW, 8)) * W * esize > 200 * 1024) W = width_for(32 / esize);
@@ -1258,7 +1264,11 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
     // Clusters cost several microseconds (H100, 2026-11-25: 8x640x32x32 fp16 with cs=2 took 17.9 us where
     // 16x1280x16x16 with cs=1, the same bytes and block count, took 14.0 us): split only when there are fewer
     // units than SMs.
-    const bool too_few = units < static_cast<uint64_t>(dev.sms) && units * cs < target_blocks &&
+    // NHWC splits only until there is about one block per SM. (H200, 2026-11-26, sector-aligned rows included:
+    // 8x640x32x32 fp16 ran 1.36x faster as 64 units in 2-block clusters than as 128 units in 4-block clusters.
+    // The same rule cost NCHW 13% at 1x512x64x64 fp16, where two blocks per SM stay better.)
+    const uint64_t enough = nhwc ? static_cast<uint64_t>(dev.sms) * 9 / 10 : target_blocks;
+    const bool too_few = (nhwc || units < static_cast<uint64_t>(dev.sms)) && units * cs < enough &&
                          tile_of(cs * 2) >= kMinTile;
     if (!too_big && !too_few) break;
     cs *= 2;
@@ -1276,7 +1286,7 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   if (algo == NormAlgorithm::kCluster && !cluster_fits)
     return invalid("a group of " + std::to_string(tile_of(1)) + " bytes does not fit the shared memory of " +
                    (a.cluster_size ? "a " + std::to_string(cs) + "-block" : std::string("an 8-block")) +
-                   " cluster; use " + (a.cluster_size ? "a larger cluster_size or " : "") +
+                   " cluster; use " + (a.cluster_size && a.cluster_size < 8 ? "a larger cluster_size or " : "") +
                    "NormAlgorithm::kSplit or kAuto");
 
   GroupNormPlan& info = out->info;
