@@ -104,7 +104,10 @@ TEST(CudaReduce, SoftmaxAndLogSoftmax) {
   NORMRT_OPS_REQUIRE_GPU();
   for (const char* op : {"Softmax", "LogSoftmax"})
     for (DataType dtype : {DataType::kFloat32, DataType::kFloat16}) {
-      for (const Dims& dims : std::vector<Dims>{{2, 3, 7, 13}, {4, 3000}, {64, 77}, {5}, {2, 0, 3}})
+      // Rows of whole 16-byte vectors up to 256 of them take the in-register kernel (1024 float16: attention's
+      // scores), others the general one.
+      for (const Dims& dims : std::vector<Dims>{{2, 3, 7, 13}, {4, 3000}, {64, 77}, {5}, {2, 0, 3}, {3, 5, 1024},
+                                                {7, 256}, {2, 3, 2048}, {9, 24}, {4, 1032}, {2, 8}})
         for (int64_t axis : {-1, 0, 1}) {
           if (axis >= static_cast<int64_t>(dims.size())) continue;
           Node node = op_node(op, 1);

@@ -6,7 +6,8 @@
 // wrapping like the reference. When the reduced elements of each output are contiguous (the innermost axes: a
 // row), a team of threads (one warp for short rows, a block for long ones) reduces each row with coalesced
 // loads; otherwise one thread per output walks its elements, and neighbouring threads read neighbouring
-// addresses. Softmax over the last axis is a row per team as well; over another axis a thread per column.
+// addresses. Softmax over the last axis is a row per team as well (a row of at most 256 16-byte vectors is read
+// once, into a warp's registers); over another axis a thread per column.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -366,6 +367,61 @@ __global__ void softmax_rows_kernel(const T* __restrict__ x, T* __restrict__ y, 
   }
 }
 
+// Rows of n = nv * V elements (V per 16-byte vector, nv <= 32 * VECS), 16-byte aligned: one warp per row, which
+// it reads once into registers (attention's score rows: 1024 float16 are 4 vectors a lane). Same arithmetic as
+// softmax_rows_kernel.
+template <typename T, bool Log, int VECS>
+__global__ void __launch_bounds__(256) softmax_rows_in_registers_kernel(const T* __restrict__ x, T* __restrict__ y,
+                                                                       int64_t rows, int nv) {
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  const int lane = threadIdx.x % 32;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32; r < rows; r += warps) {
+    const uint4* in = reinterpret_cast<const uint4*>(x) + r * nv;
+    float f[VECS][V];
+    float m = -INFINITY;
+#pragma unroll
+    for (int k = 0; k < VECS; ++k) {
+      const int i = lane + 32 * k;
+      if (i < nv) {
+        const uint4 raw = __ldcs(in + i);  // read once: keep L2 for the output's readers
+        const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          f[k][j] = load_as<T>(e[j]);
+          m = fmaxf(m, f[k][j]);
+        }
+      }
+    }
+    m = team_reduce<32>(m, [](float a, float b) { return fmaxf(a, b); });
+    float sum = 0;
+#pragma unroll
+    for (int k = 0; k < VECS; ++k)
+      if (lane + 32 * k < nv) {
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          const float e = expf(f[k][j] - m);
+          sum += e;
+          if constexpr (!Log) f[k][j] = e;
+        }
+      }
+    sum = team_reduce<32>(sum, [](float a, float b) { return a + b; });
+    const float log_sum = Log ? logf(sum) : 0.0f, scale = Log ? 1.0f : 1.0f / sum;
+    uint4* out = reinterpret_cast<uint4*>(y) + r * nv;
+#pragma unroll
+    for (int k = 0; k < VECS; ++k) {
+      const int i = lane + 32 * k;
+      if (i < nv) {
+        uint4 raw;
+        T* e = reinterpret_cast<T*>(&raw);
+#pragma unroll
+        for (int j = 0; j < V; ++j) e[j] = store_as<T>(Log ? f[k][j] - m - log_sum : f[k][j] * scale);
+        out[i] = raw;
+      }
+    }
+  }
+}
+
 template <typename T, bool Log>
 __global__ void softmax_columns_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t n,
                                        int64_t inner) {
@@ -393,7 +449,20 @@ template <typename T, bool Log>
 void launch_softmax(const CudaKernelContext& ctx, int64_t outer, int64_t n, int64_t inner) {
   const auto* x = static_cast<const T*>(ctx.in(0).data);
   auto* y = static_cast<T*>(ctx.outputs[0].data);
-  if (inner == 1) {
+  constexpr int64_t V = 16 / sizeof(T);
+  const bool vectors = n % V == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
+  if (inner == 1 && vectors && n / V <= 32 * 8) {
+    const int nv = static_cast<int>(n / V);
+    const unsigned grid = grid_for(outer * 32, 256);
+    if (nv <= 32)
+      softmax_rows_in_registers_kernel<T, Log, 1><<<grid, 256, 0, ctx.stream>>>(x, y, outer, nv);
+    else if (nv <= 64)
+      softmax_rows_in_registers_kernel<T, Log, 2><<<grid, 256, 0, ctx.stream>>>(x, y, outer, nv);
+    else if (nv <= 128)
+      softmax_rows_in_registers_kernel<T, Log, 4><<<grid, 256, 0, ctx.stream>>>(x, y, outer, nv);
+    else
+      softmax_rows_in_registers_kernel<T, Log, 8><<<grid, 256, 0, ctx.stream>>>(x, y, outer, nv);
+  } else if (inner == 1) {
     if (n <= 1024)
       softmax_rows_kernel<T, Log, 32><<<grid_for(outer * 32), kBlock, 0, ctx.stream>>>(x, y, outer, n);
     else
