@@ -9,8 +9,8 @@
 //     <- ... <- W, a float initializer
 //   ==>  W * c, and z's readers read y
 //
-// when every value on the chain from W to y, W included, has exactly one reader (the next op of the chain) and
-// is no graph output, z is no graph output, and c's rank does not exceed y's (so z has y's shape). The first chain that
+// when every value on the chain from W to y, W included, has exactly one reader of its data (the next op of the
+// chain; Shape and Size may read it too) and is no graph output, z is no graph output, and c's rank does not exceed y's (so z has y's shape). The first chain that
 // reaches a weight is taken; a Mul whose chains all end elsewhere stays, recorded with the reason.
 #include <cmath>
 
@@ -29,9 +29,21 @@ bool is_view_chain_op(const Node* node) {
           node->op_type == "Unsqueeze" || node->op_type == "Flatten");
 }
 
+// One reader of the data; Shape and Size read only the shape, which the scale does not change (exporters read
+// the projection's shape for the head split's batch).
+bool has_single_data_use(const Graph& graph, const GraphQuery& query, const std::string& value) {
+  if (query.is_graph_output(value)) return false;
+  size_t data_readers = 0;
+  for (size_t r : query.readers(value)) {
+    const Node& reader = graph.nodes[r];
+    if (!(reader.domain.empty() && (reader.op_type == "Shape" || reader.op_type == "Size"))) ++data_readers;
+  }
+  return data_readers == 1;
+}
+
 // The initializer the scale can go to, walking up from `value`; "" when the chain ends elsewhere.
 std::string find_weight(const Graph& graph, const GraphQuery& query, const std::string& value, int depth) {
-  if (depth > 16 || value.empty() || !query.has_single_use(value)) return "";
+  if (depth > 16 || value.empty() || !has_single_data_use(graph, query, value)) return "";
   if (graph.is_initializer(value)) {
     const DataType t = graph.initializers.at(value).dtype();
     return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kFloat64 ? value : "";

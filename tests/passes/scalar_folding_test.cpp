@@ -82,6 +82,24 @@ TEST(ScalarFolding, AttentionScaleGoesIntoAProjectionWeight) {
   }
 }
 
+// PyTorch's export reads the projections' shapes for the head split (b, n, _ = q.shape): a Shape reader does
+// not stop the fold, since the scale changes no shape.
+TEST(ScalarFolding, ShapeReadersOnTheChainDoNotStopIt) {
+  Graph g = attention("Mul", 0.5f);
+  for (const char* p : {"q", "k"}) {
+    const std::string s(p);
+    g.nodes.push_back(node_of("Shape", {s + "_lin"}, s + "_shape"));
+    g.outputs.push_back(ValueInfo{s + "_shape", DataType::kInt64, Shape()});
+  }
+  auto engine = build_engine(g, BuildOptions{});
+  EXPECT_EQ(count(engine->graph, "Mul"), 0) << records(*engine, false);
+  const Tensor x = random_tensor({2, 5, 8}, -2, 2);
+  ExecutionContext context(engine);
+  const auto got = context.run({{"x", x}});
+  EXPECT_LE(relative_error(got[0].second, run_written_out(g, x)), 1e-5);
+  EXPECT_EQ(got[1].second.dims(), Dims{3});
+}
+
 TEST(ScalarFolding, MulsThatMustStaySayWhy) {
   {  // both projection weights also read elsewhere
     Graph g = attention("Mul", 0.5f);
