@@ -607,7 +607,10 @@ TEST(CudaNormPlan, EveryPlanFitsTheDevice) {
 }
 
 TEST_F(CudaNorm, LayerNorm) {
-  const int64_t shapes[][2] = {{1, 768}, {7, 1000}, {64, 4096}, {3, 13}, {2, 1 << 20}};
+  // Rows of whole 16-byte vectors up to 256 of them take the one-warp-per-row kernel (768, 320, 1280, 2048 and
+  // 40 in float16; 1000 and 1024 in float32), the others the group kernels.
+  const int64_t shapes[][2] = {{1, 768}, {7, 1000}, {64, 4096}, {3, 13}, {2, 1 << 20}, {8192, 320}, {5, 1280},
+                               {33, 2048}, {300, 40}, {2, 1024}, {4, 2056}};
   int i = 0;
   for (const auto& sh : shapes)
     for (DataType dtype : kTypes) {
@@ -632,7 +635,9 @@ TEST_F(CudaNorm, LayerNorm) {
       EXPECT_EQ(g.spatial, 1);
       EXPECT_EQ(g.groups, 1);
       EXPECT_EQ(g.layout, Layout::kNCHW);
-      run_case(c);
+      const Outcome o = run_case(c);
+      const int64_t V = dtype == DataType::kFloat32 ? 4 : 8;
+      EXPECT_EQ(o.plan.rows, c.C % V == 0 && c.C / V <= 256);
     }
 }
 

@@ -54,6 +54,26 @@ TEST(CudaResize, NearestEveryModeAndCoordinate) {
   check(node, 11, with_scales(random_tensor(DataType::kFloat32, {1, 2, 5, 6}), {1, 1, 2, 0.5}));
 }
 
+// Channels-last upsampling: the last axis is not resized. When it holds whole 16-byte words (8 float16, 4 float32,
+// 2 int64, 16 uint8) the kernel moves words; 3 channels take the element path.
+TEST(CudaResize, NearestWithAnUnresizedLastAxis) {
+  NORMRT_OPS_REQUIRE_GPU();
+  for (DataType dtype : {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kUInt8})
+    for (int64_t channels : {16, 48, 3})
+      for (const std::string& coord : kCoords) {
+        Node node = resize_node("nearest", coord);
+        const Tensor x = random_tensor(dtype, {2, 7, 5, channels}, -50, 50);
+        check(node, 19, with_scales(x, {1, 2, 2, 1}));
+        check(node, 19, with_sizes(x, {2, 3, 11, channels}));
+        check(node, 19, with_sizes(x, {1, 7, 5, channels}));  // the batch axis resized too
+      }
+  // Outside the crop, tf_crop_and_resize writes extrapolation_value into every element of a word.
+  Node crop = resize_node("nearest", "tf_crop_and_resize");
+  attr_float(crop, "extrapolation_value", 2.5f);
+  const Tensor x = random_tensor(DataType::kFloat16, {1, 6, 6, 8}, -5, 5);
+  check(crop, 19, {x, floats_tensor({0, -0.5, -0.25, 0, 1, 1.5, 1.25, 1}), Tensor(), ints_tensor({1, 9, 7, 8})});
+}
+
 TEST(CudaResize, LinearAndCubicEveryCoordinate) {
   NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})

@@ -7,7 +7,8 @@
 // others ("active", at most kMaxActive of them) are resampled: each output element computes its source
 // coordinate per active axis in double, as the reference does, so nearest picks the same element and the
 // filter weights agree; linear and cubic accumulate the separable taps in double. Nearest moves elements as
-// words (every dtype); linear and cubic take float32 / float16.
+// words (every dtype), 16 bytes at a time when the last axis is not resized and holds whole 16-byte words;
+// linear and cubic take float32 / float16.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -452,6 +453,26 @@ void resize_run(CudaKernelContext& ctx) {
       resize_nearest_kernel<W><<<grid_for(n), kBlock, 0, ctx.stream>>>(static_cast<const W*>(x.data),
                                                                        static_cast<W*>(y.data), n, p, extrapolation);
     };
+    // A last axis that is not resized (channels-last upsampling) and holds whole 16-byte words moves as such:
+    // one coordinate computation per 16 bytes, not per element.
+    const size_t esize = dtype_size(x.dtype);
+    const int64_t last = x.dims[rank - 1];
+    if (p.slot[rank - 1] < 0 && esize > 0 && esize < 16 && (last * static_cast<int64_t>(esize)) % 16 == 0 &&
+        reinterpret_cast<uintptr_t>(x.data) % 16 == 0 && reinterpret_cast<uintptr_t>(y.data) % 16 == 0) {
+      const int64_t per_word = 16 / static_cast<int64_t>(esize);
+      ResizeParams words = p;
+      words.out_dims[rank - 1] /= per_word;
+      for (size_t d = 0; d + 1 < rank; ++d) words.in_strides[d] /= per_word;  // multiples of the last extent
+      words.in_strides[rank - 1] = 1;
+      uint4 extrapolation;
+      for (int64_t e = 0; e < per_word; ++e)
+        std::memcpy(reinterpret_cast<char*>(&extrapolation) + e * esize, fill.raw(), esize);
+      const int64_t n_words = n / per_word;
+      resize_nearest_kernel<uint4><<<grid_for(n_words), kBlock, 0, ctx.stream>>>(
+          static_cast<const uint4*>(x.data), static_cast<uint4*>(y.data), n_words, words, extrapolation);
+      check_launch(ctx, "resize kernel");
+      return;
+    }
     switch (dtype_size(x.dtype)) {
       case 1:
         launch(uint8_t{});

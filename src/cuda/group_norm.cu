@@ -1050,6 +1050,96 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_tma_kernel(const 
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Rows (LayerNorm: spatial = 1, one group per sample) of at most 32 * 8 16-byte vectors: one warp per row, which
+// it reads once into registers. Mean, then the sum of squared deviations from it, both exact in fp32 from the
+// registers (no shift needed); then the affine, activation and residual as everywhere else.
+struct RowParams {
+  const void* x;
+  void* y;
+  const float* gamma;
+  const float* beta;
+  const void* residual;
+  int64_t rows;
+  uint32_t nv;  // vectors per row
+  uint32_t cols;
+  int act;
+  int residual_first;
+  float alpha;
+  float eps;
+};
+
+template <typename T, int VECS>
+__global__ void __launch_bounds__(256) layer_norm_rows_kernel(const RowParams p) {
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  using Raw = uint4;
+  const uint32_t lane = threadIdx.x % 32;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32; r < p.rows; r += warps) {
+    const Raw* xr = reinterpret_cast<const Raw*>(p.x) + r * p.nv;
+    float f[VECS][V];
+    float sum = 0.0f;
+#pragma unroll
+    for (int k = 0; k < VECS; ++k) {
+      const uint32_t i = lane + 32u * k;
+      if (i < p.nv) {
+        unpack<T, Raw, V>(__ldcs(xr + i), f[k]);
+#pragma unroll
+        for (int e = 0; e < V; ++e) sum += f[k][e];
+      }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    const float mean = sum / static_cast<float>(p.cols);
+    float sq = 0.0f;
+#pragma unroll
+    for (int k = 0; k < VECS; ++k)
+      if (lane + 32u * k < p.nv) {
+#pragma unroll
+        for (int e = 0; e < V; ++e) {
+          const float d = f[k][e] - mean;
+          sq = fmaf(d, d, sq);
+        }
+      }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    const float rstd = rsqrtf(sq / static_cast<float>(p.cols) + p.eps);
+    Raw* yr = reinterpret_cast<Raw*>(p.y) + r * p.nv;
+    const Raw* rr = p.residual ? reinterpret_cast<const Raw*>(p.residual) + r * p.nv : nullptr;
+#pragma unroll
+    for (int k = 0; k < VECS; ++k) {
+      const uint32_t i = lane + 32u * k;
+      if (i < p.nv) {
+        float rf[V];
+        if (rr) unpack<T, Raw, V>(__ldcs(rr + i), rf);
+#pragma unroll
+        for (int e = 0; e < V; ++e) {
+          const uint32_t c = i * V + e;
+          const float g = p.gamma ? __ldg(p.gamma + c) : 1.0f, b = p.beta ? __ldg(p.beta + c) : 0.0f;
+          f[k][e] = fmaf((f[k][e] - mean) * rstd, g, b);
+        }
+        finish_vector(f[k], rr ? rf : nullptr, p.residual_first, p.act, p.alpha);
+        yr[i] = pack<T, Raw, V>(f[k]);
+      }
+    }
+  }
+}
+
+template <typename Kernel>
+cudaError_t launch_rows_kernel(Kernel kernel, const RowParams& p, cudaStream_t stream, int blocks) {
+  kernel<<<blocks, 256, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_rows(const RowParams& p, cudaStream_t stream, int blocks) {
+  const uint32_t vecs = (p.nv + 31) / 32;
+  if (vecs <= 1) return launch_rows_kernel(layer_norm_rows_kernel<T, 1>, p, stream, blocks);
+  if (vecs <= 2) return launch_rows_kernel(layer_norm_rows_kernel<T, 2>, p, stream, blocks);
+  if (vecs <= 4) return launch_rows_kernel(layer_norm_rows_kernel<T, 4>, p, stream, blocks);
+  return launch_rows_kernel(layer_norm_rows_kernel<T, 8>, p, stream, blocks);
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Host side
 
 Status cuda_status(cudaError_t e, const std::string& what) {
@@ -1097,6 +1187,8 @@ struct LaunchPlan {
   bool bulk = false;  // NCHW one-pass kernel on the bulk-copy engine
   BulkParams bp{};
   bool tma = false;   // NHWC one-pass kernel on the tensor memory accelerator (p below, plus box_rows)
+  bool rows = false;  // LayerNorm-shaped: one warp per row (rp)
+  RowParams rp{};
   uint32_t box_rows = 0;
   Params p{};
   int vector_bytes = 0;
@@ -1110,7 +1202,54 @@ uint32_t round_up(uint32_t a, uint32_t b) { return (a + b - 1) / b * b; }
 
 bool aligned(const void* ptr, int bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
 
+Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out);
+
+// The plan; rows of at most 256 whole 16-byte vectors with one group and no spatial extent (LayerNorm, and
+// GroupNorm(1) over [N, C]) take the one-warp-per-row kernel unless an algorithm or cluster size is asked for.
 Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out) {
+  Status s = make_group_plan(a, dev, out);
+  if (!s.ok()) return s;
+  const int esize = static_cast<int>(dtype_size(a.dtype));
+  const int64_t V = 16 / esize;
+  if (a.spatial != 1 || a.groups != 1 || a.algorithm != NormAlgorithm::kAuto || a.cluster_size != 0 ||
+      a.C % V != 0 || a.C / V > 256 || !aligned(a.x, 16) || !aligned(a.y, 16) ||
+      (a.residual && !aligned(a.residual, 16)))
+    return s;
+  RowParams& rp = out->rp;
+  rp = RowParams{};
+  rp.x = a.x;
+  rp.y = a.y;
+  rp.gamma = a.gamma;
+  rp.beta = a.beta;
+  rp.residual = a.residual;
+  rp.rows = a.N;
+  rp.nv = static_cast<uint32_t>(a.C / V);
+  rp.cols = static_cast<uint32_t>(a.C);
+  rp.act = static_cast<int>(a.activation);
+  rp.residual_first = a.residual_before_activation ? 1 : 0;
+  rp.alpha = a.alpha;
+  rp.eps = a.epsilon;
+  out->rows = true;
+  out->bulk = out->tma = false;
+  out->threads = 256;
+  // Eight warps (rows in flight) per block, up to 16 blocks per SM; each warp loops over further rows.
+  out->blocks = static_cast<uint32_t>(std::min<int64_t>((a.N + 7) / 8, static_cast<int64_t>(dev.sms) * 16));
+  out->smem = 0;
+  out->vector_bytes = 16;
+  GroupNormPlan& info = out->info;
+  info = GroupNormPlan{};
+  info.algorithm = NormAlgorithm::kCluster;
+  info.cluster_size = 1;
+  info.threads = 256;
+  info.vector_bytes = 16;
+  info.groups_per_unit = 1;
+  info.groups_per_vector = 1;
+  info.blocks = out->blocks;
+  info.rows = true;
+  return s;
+}
+
+Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out) {
   if (!a.x) return invalid("x is null");
   if (!a.y) return invalid("y is null");
   if (a.N <= 0 || a.C <= 0 || a.spatial <= 0)
@@ -1656,7 +1795,9 @@ Status group_norm_plan(const GroupNormArgs& args, GroupNormPlan* plan) {
   Status s = plan_here(args, &lp);
   if (!s.ok() || !plan) return s;
   *plan = lp.info;
-  if (lp.tma) {
+  if (lp.rows) {
+    // Warps loop over rows: nothing waits on another block.
+  } else if (lp.tma) {
     int resident = 0;
     s = launch_nhwc_tma(lp, args, nullptr, &resident);
     plan->resident_clusters = resident;
@@ -1686,6 +1827,14 @@ Status group_norm_forward(const GroupNormArgs& args, cudaStream_t stream) {
   LaunchPlan plan;
   Status s = plan_here(args, &plan);
   if (!s.ok()) return s;
+  if (plan.rows) {
+    cudaError_t e = cudaErrorInvalidValue;
+    const int blocks = static_cast<int>(plan.blocks);
+    if (args.dtype == DataType::kFloat32) e = launch_rows<float>(plan.rp, stream, blocks);
+    if (args.dtype == DataType::kFloat16) e = launch_rows<__half>(plan.rp, stream, blocks);
+    if (args.dtype == DataType::kBFloat16) e = launch_rows<__nv_bfloat16>(plan.rp, stream, blocks);
+    return cuda_status(e, "group_norm: row kernel launch");
+  }
   if (plan.bulk) return cuda_status(launch_bulk_dtype(plan, args.dtype, stream), "group_norm: bulk-copy kernel launch");
   if (plan.tma) return launch_nhwc_tma(plan, args, stream);
   if (plan.info.algorithm == NormAlgorithm::kCluster) {

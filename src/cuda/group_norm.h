@@ -64,6 +64,7 @@ struct GroupNormPlan {
   int groups_per_vector = 0;  // NHWC: the most groups one vector touches (> 1 when V does not divide Cg); else 1
   bool bulk_copy = false;     // NCHW one-pass kernel that moves data with the bulk-copy engine (TMA)
   bool tma = false;           // NHWC one-pass kernel that moves 2-D boxes with the tensor memory accelerator
+  bool rows = false;          // one warp per row, read once into registers (LayerNorm rows of <= 256 vectors)
   int64_t blocks = 0;         // per kernel
   size_t shared_bytes = 0;    // dynamic shared memory per block
   size_t workspace_bytes = 0;
