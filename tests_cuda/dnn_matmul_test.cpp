@@ -39,6 +39,24 @@ TEST(CublasMatMul, MatchesReference) {
     for (const auto& [a, b] : cases) check_matmul(a, b, dtype);
 }
 
+// ai.normrt MatMulBias: one cublasLt GEMM with the bias in its epilogue; batch dims fold into M (odd sizes,
+// a long reduction, a Linear layer of the UNet at batch 2).
+TEST(CublasLtMatMulBias, MatchesReference) {
+  NORMRT_REQUIRE_GPU();
+  const std::vector<std::pair<Dims, Dims>> cases = {
+      {{7, 5}, {5, 9}},     {{2, 3, 4, 5}, {5, 7}}, {{3, 1, 13}, {13, 1}}, {{13, 300}, {300, 3}},
+      {{2, 64, 96}, {96, 128}}, {{5, 33, 17}, {17, 31}}, {{2, 1024, 320}, {320, 1280}}, {{1, 1, 8}, {8, 8}}};
+  Node node = make_node("MatMulBias", 3);
+  node.domain = kNormrtDomain;
+  for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
+    for (const auto& [a_dims, w_dims] : cases) {
+      Tensor a = random_tensor(dtype, a_dims), w = random_tensor(dtype, w_dims), bias = random_tensor(dtype, {w_dims[1]});
+      EXPECT_EQ(check_node("cublaslt_matmul_bias", node, {&a, &w, &bias}, tolerance_for(dtype, a_dims.back())), "")
+          << "MatMulBias " << dtype_name(dtype) << " [" << dims_to_string(a_dims) << "] x [" << dims_to_string(w_dims)
+          << "]";
+    }
+}
+
 TEST(CublasGemm, MatchesReference) {
   NORMRT_REQUIRE_GPU();
   const int64_t M = 7, K = 5, N = 9;

@@ -12,6 +12,7 @@
 //    relative; engines of precision "tf32" (--tf32) use CUBLAS_COMPUTE_32F_FAST_TF32. fp16 storage computes in
 //    fp32 on tensor cores.
 //  - Gemm's C: copied (or broadcast by a small kernel) into Y, then the GEMM accumulates onto it with beta.
+//  - ai.normrt MatMulBias (matmul_bias_fusion's Linear layer): one cublasLt GEMM with the bias in its epilogue.
 #include <algorithm>
 #include <climits>
 
@@ -195,6 +196,101 @@ void gemm_run(CudaKernelContext& ctx) {
   gemm_call(ctx, p, ctx.in(0).data, ctx.in(1).data, y.data, alpha, beta);
 }
 
+// ---- ai.normrt MatMulBias: Y[..., N] = A[..., K] W[K, N] + bias[N] as one cublasLt GEMM, the bias added in its
+// epilogue. A's batch dims fold into M (A is contiguous). Column-major, as above: D[N, M] = W^T[N, K] A^T[K, M],
+// and the epilogue's bias runs along D's rows, our N.
+constexpr size_t kLtWorkspace = size_t{4} << 20;
+
+size_t matmul_bias_workspace(const CudaKernelContext&) { return kLtWorkspace; }
+
+// The largest power of two up to 16 that divides the address: the alignment cuBLASLt may assume.
+uint32_t alignment_of(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  uint32_t align = 16;
+  while (align > 1 && a % align != 0) align /= 2;
+  return align;
+}
+
+template <typename T, void (*Destroy)(T)>
+struct LtObject {
+  T handle = nullptr;
+  ~LtObject() {
+    if (handle) Destroy(handle);
+  }
+};
+void destroy_desc(cublasLtMatmulDesc_t d) { cublasLtMatmulDescDestroy(d); }
+void destroy_layout(cublasLtMatrixLayout_t l) { cublasLtMatrixLayoutDestroy(l); }
+void destroy_pref(cublasLtMatmulPreference_t p) { cublasLtMatmulPreferenceDestroy(p); }
+
+void matmul_bias_run(CudaKernelContext& ctx) {
+  check_types(ctx);
+  const DeviceValue& a = ctx.in(0);
+  const DeviceValue& w = ctx.in(1);
+  const DeviceValue& bias = ctx.in(2);
+  if (a.dims.size() < 2 || w.dims.size() != 2 || bias.dims.size() != 1 || bias.dims[0] != w.dims[1])
+    ctx.fail("expects A of rank >= 2, W [K, N] and bias [N]; got A [" + dims_to_string(a.dims) + "], W [" +
+             dims_to_string(w.dims) + "], bias [" + dims_to_string(bias.dims) + "]");
+  const int64_t K = w.dims[0], N = w.dims[1];
+  if (a.dims.back() != K) ctx.fail("inner dimensions differ: A [" + dims_to_string(a.dims) + "], W [" + dims_to_string(w.dims) + "]");
+  DeviceValue& y = ctx.out(0);
+  if (y.numel() == 0) return;
+  const int64_t M = y.numel() / N;
+  const int bytes = element_bytes(y.dtype);
+  if (K == 0) {  // an empty sum: the bias alone
+    ctx.check(broadcast_matrix(bias.data, 1, N, y.data, M, N, bytes, ctx.stream), "broadcast_matrix");
+    return;
+  }
+  const cudaDataType_t type = cuda_type(y.dtype);
+  const cublasComputeType_t compute =
+      ctx.allow_tf32 && type == CUDA_R_32F ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  LtObject<cublasLtMatmulDesc_t, destroy_desc> op;
+  ctx.check(cublasLtMatmulDescCreate(&op.handle, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+  ctx.check(cublasLtMatmulDescSetAttribute(op.handle, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+            "cublasLtMatmulDescSetAttribute(EPILOGUE)");
+  const void* bias_data = bias.data;
+  ctx.check(cublasLtMatmulDescSetAttribute(op.handle, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_data, sizeof(bias_data)),
+            "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+  LtObject<cublasLtMatrixLayout_t, destroy_layout> lw, la, ly;
+  ctx.check(cublasLtMatrixLayoutCreate(&lw.handle, type, N, K, N), "cublasLtMatrixLayoutCreate");
+  ctx.check(cublasLtMatrixLayoutCreate(&la.handle, type, K, M, K), "cublasLtMatrixLayoutCreate");
+  ctx.check(cublasLtMatrixLayoutCreate(&ly.handle, type, N, M, N), "cublasLtMatrixLayoutCreate");
+  LtObject<cublasLtMatmulPreference_t, destroy_pref> pref;
+  ctx.check(cublasLtMatmulPreferenceCreate(&pref.handle), "cublasLtMatmulPreferenceCreate");
+  const size_t workspace = ctx.workspace ? ctx.workspace_bytes : 0;
+  ctx.check(cublasLtMatmulPreferenceSetAttribute(pref.handle, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+                                                 sizeof(workspace)),
+            "cublasLtMatmulPreferenceSetAttribute");
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, const void*> aligned[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, w.data},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, a.data},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, y.data},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, y.data}};
+  for (const auto& [attribute, pointer] : aligned) {
+    const uint32_t align = alignment_of(pointer);
+    ctx.check(cublasLtMatmulPreferenceSetAttribute(pref.handle, attribute, &align, sizeof(align)),
+              "cublasLtMatmulPreferenceSetAttribute");
+  }
+  cublasLtMatmulHeuristicResult_t result{};
+  int returned = 0;
+  const cublasStatus_t found = cublasLtMatmulAlgoGetHeuristic(ctx.cublas_lt, op.handle, lw.handle, la.handle,
+                                                              ly.handle, ly.handle, pref.handle, 1, &result, &returned);
+  const float alpha = 1.0f, beta = 0.0f;
+  if (found == CUBLAS_STATUS_SUCCESS && returned > 0) {
+    ctx.check(cublasLtMatmul(ctx.cublas_lt, op.handle, &alpha, w.data, lw.handle, a.data, la.handle, &beta, y.data,
+                             ly.handle, y.data, ly.handle, &result.algo, ctx.workspace, workspace, ctx.stream),
+              "cublasLtMatmul");
+    return;
+  }
+  // No epilogue algorithm for this problem: the bias broadcast into Y, then a GEMM that accumulates onto it.
+  ctx.check(broadcast_matrix(bias.data, 1, N, y.data, M, N, bytes, ctx.stream), "broadcast_matrix");
+  GemmProblem p;
+  p.M = M;
+  p.N = N;
+  p.K = K;
+  gemm_call(ctx, p, a.data, w.data, y.data, 1.0f, 1.0f);
+}
+
 bool same_float_types(const std::vector<TypeShape>& inputs) {
   if (inputs.size() < 2 || !is_dnn_float(inputs[0].dtype)) return false;
   for (size_t i = 1; i < inputs.size(); ++i)
@@ -222,6 +318,15 @@ bool gemm_accepts(const Node& node, int64_t, const std::vector<TypeShape>& input
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{
     "cublas_matmul", "", "MatMul", matmul_accepts, matmul_run, nullptr, nullptr, {}, 0});
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublas_gemm", "", "Gemm", gemm_accepts, gemm_run, nullptr, nullptr, {}, 0});
+
+bool matmul_bias_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
+  if (node.outputs.size() != 1 || inputs.size() != 3 || !same_float_types(inputs)) return false;
+  return inputs[0].shape.has_rank && inputs[0].shape.rank() >= 2 && inputs[1].shape.has_rank &&
+         inputs[1].shape.rank() == 2 && inputs[2].shape.has_rank && inputs[2].shape.rank() == 1;
+}
+
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublaslt_matmul_bias", kNormrtDomain, "MatMulBias", matmul_bias_accepts,
+                                       matmul_bias_run, matmul_bias_workspace, nullptr, {}, 0});
 
 }  // namespace
 }  // namespace cuda

@@ -96,6 +96,13 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
   engine->source_name = options.source_name;
   engine->profiles = resolve_profiles(graph, options.profiles);
   optimize(graph, engine->build_report);
+  if (backend) {
+    // Linear layers' bias into the GEMM where the device has the kernel (the CPU keeps oneDNN's MatMul).
+    fuse_matmul_bias(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
+      return backend->has_kernel(node, graph.opset(node.domain), inputs);
+    });
+    graph.verify();
+  }
   if (options.precision == "float16") {
     // Nodes whose float16 form the device has a kernel for compute in float16; the others keep float32.
     lower_to_float16(graph, [backend](const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) {

@@ -57,6 +57,25 @@ void infer_matmul(InferContext& ctx) {
   ctx.set_output(0, ctx.dtype(0), out);
 }
 
+// ai.normrt MatMulBias(A, B, bias) = MatMul(A, B) + bias: a Linear layer (the matmul_bias_fusion pass writes
+// it), B [K, N] a matrix and bias [N] of A's float type.
+void infer_matmul_bias(InferContext& ctx) {
+  if (ctx.num_inputs() != 3 || !ctx.has_input(2)) ctx.fail("takes three inputs: A, B [K, N] and bias [N]");
+  infer_matmul(ctx);
+  const DataType t = ctx.dtype(0);
+  if (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16 && t != DataType::kFloat64)
+    ctx.fail(std::string("input 0 has type ") + dtype_name(t) + "; expected a float type");
+  if (ctx.dtype(2) != t)
+    ctx.fail(std::string("bias has type ") + dtype_name(ctx.dtype(2)) + " but input 0 has type " + dtype_name(t));
+  const Shape& b = ctx.shape(1);
+  const Shape& bias = ctx.shape(2);
+  if (b.has_rank && b.rank() != 2) ctx.fail("input 1 " + b.to_string() + " must be a matrix [K, N]");
+  if (ctx.shape(0).has_rank && ctx.shape(0).rank() < 2) ctx.fail("input 0 " + ctx.shape(0).to_string() + " must have rank >= 2");
+  if (bias.has_rank && bias.rank() != 1) ctx.fail("bias " + bias.to_string() + " must have rank 1 ([N])");
+  if (bias.has_rank && b.has_rank && bias.dims[0].known() && b.dims[1].known() && bias.dims[0].value != b.dims[1].value)
+    ctx.fail("bias " + bias.to_string() + " must have N = " + std::to_string(b.dims[1].value) + " elements");
+}
+
 void infer_gemm(InferContext& ctx) {
   check_types(ctx, 3);
   ctx.require_rank(0, 2, 2);
@@ -165,6 +184,10 @@ void matmul_typed(KernelContext& ctx) {
   const Dims batch = broadcast_dims({batch_a, batch_b});
   const std::vector<int64_t> stride_a = broadcast_strides(batch_a, batch), stride_b = broadcast_strides(batch_b, batch);
   const std::vector<Acc> a = load_all<Acc>(A), b = load_all<Acc>(B);
+  // ai.normrt MatMulBias: the bias [N] joins each row before the one rounding to the output type.
+  const std::vector<Acc> bias = ctx.node.op_type == "MatMulBias" ? load_all<Acc>(ctx.in(2)) : std::vector<Acc>{};
+  if (ctx.node.op_type == "MatMulBias" && static_cast<int64_t>(bias.size()) != N)
+    ctx.fail("bias [" + dims_to_string(ctx.in(2).dims()) + "] must have N = " + std::to_string(N) + " elements");
   std::vector<Acc> row(static_cast<size_t>(N));
   for_each_broadcast(batch, {stride_a, stride_b}, [&](int64_t linear, const std::vector<int64_t>& offsets) {
     const Acc* ap = &a[static_cast<size_t>(offsets[0] * M * K)];
@@ -175,7 +198,8 @@ void matmul_typed(KernelContext& ctx) {
         const Acc av = ap[i * K + k];
         for (int64_t j = 0; j < N; ++j) row[static_cast<size_t>(j)] += av * bp[k * N + j];
       }
-      for (int64_t j = 0; j < N; ++j) store<Acc>(Y, (linear * M + i) * N + j, row[static_cast<size_t>(j)]);
+      for (int64_t j = 0; j < N; ++j)
+        store<Acc>(Y, (linear * M + i) * N + j, row[static_cast<size_t>(j)] + (bias.empty() ? Acc(0) : bias[j]));
     }
   });
 }
@@ -228,5 +252,6 @@ void gemm_reference(KernelContext& ctx) {
 
 NORMRT_REGISTER_OP("", "MatMul", infer_matmul, matmul_reference);
 NORMRT_REGISTER_OP("", "Gemm", infer_gemm, gemm_reference);
+NORMRT_REGISTER_OP(kNormrtDomain, "MatMulBias", infer_matmul_bias, matmul_reference);
 
 }  // namespace normrt

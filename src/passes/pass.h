@@ -76,12 +76,17 @@ void fuse_normalizations(Graph& graph, PassReport& report, FusionTarget target);
 // standard GroupNormalization-21.
 void upgrade_to_opset21(Graph& graph, PassReport& report);
 
-// Whether the device has a kernel for a node the layout pass would write (NhwcConv, channels-last GroupNorm) at
-// these input types.
-using ChannelsLastAccept = std::function<bool(const Node& node, const std::vector<TypeShape>& inputs)>;
+// Whether the device has a kernel for a node a pass would write (NhwcConv, channels-last GroupNorm, MatMulBias)
+// at these input types.
+using NodeAccept = std::function<bool(const Node& node, const std::vector<TypeShape>& inputs)>;
+using ChannelsLastAccept = NodeAccept;
 // Moves 2-D convolutions, the GroupNorms and the elementwise ops between them to channels-last data with as few
 // layout transposes as the graph allows (src/passes/channels_last_layout.cpp).
 void convert_to_channels_last(Graph& graph, PassReport& report, const ChannelsLastAccept& accept);
+
+// Joins a bias Add to the MatMul by a constant matrix it follows: ai.normrt MatMulBias, where `accept` says the
+// device has a kernel for it (device engines; src/passes/matmul_bias_fusion.cpp).
+void fuse_matmul_bias(Graph& graph, PassReport& report, const NodeAccept& accept);
 
 // Gives a Reshape whose target is computed from shapes at run time that target as a constant, where every element
 // is known or the input's own dim in place (src/passes/reshape_targets.cpp).

@@ -198,5 +198,40 @@ TEST(Gemm, ShapeInferenceAndErrors) {
   expect_error([&] { infer_shapes(n, {Shape({2, 3, 64}), Shape({10, 64}), Shape({10})}, 13); }, {"rank 3"});
 }
 
+// ai.normrt MatMulBias (matmul_bias_fusion's Linear layer) is MatMul then the bias over the last axis.
+TEST(MatMulBias, IsMatMulPlusBias) {
+  const std::vector<std::pair<Dims, Dims>> cases = {
+      {{4, 6}, {6, 9}}, {{2, 5, 7}, {7, 3}}, {{2, 3, 4, 5}, {5, 2}}, {{3, 1, 13}, {13, 1}}};
+  for (const auto& [ad, bd] : cases) {
+    SCOPED_TRACE(dims_to_string(ad) + " x " + dims_to_string(bd));
+    Node n = make_node("MatMulBias", 3);
+    n.domain = kNormrtDomain;
+    Tensor a = random_tensor(ad), b = random_tensor(bd), bias = random_tensor({bd[1]});
+    const Tensor y = run(n, {&a, &b, &bias})[0];
+    Tensor expected = naive_matmul(a, b);
+    for (int64_t i = 0; i < expected.numel(); ++i) expected.data<float>()[i] += bias.data<float>()[i % bd[1]];
+    EXPECT_LT(relative_error(y, expected), 1e-6);
+  }
+}
+
+TEST(MatMulBias, ShapeInferenceAndErrors) {
+  Node n = make_node("MatMulBias", 3);
+  n.domain = kNormrtDomain;
+  const Dim batch = Dim::unknown("batch");
+  EXPECT_EQ(infer_shapes(n, {Shape({batch, 7, 64}), Shape({64, 10}), Shape({10})}, 1)[0].shape.to_string(),
+            "[batch,7,10]");
+  expect_error([&] { infer_shapes(n, {Shape({2, 64}), Shape({64, 10}), Shape({3})}, 1); },
+               {"bias [3] must have N = 10 elements"});
+  expect_error([&] { infer_shapes(n, {Shape({2, 2, 64}), Shape({2, 64, 10}), Shape({10})}, 1); },
+               {"must be a matrix [K, N]"});
+  expect_error([&] { infer_shapes(n, {Shape({2, 64}), Shape({64, 10}), Shape({1, 10})}, 1); }, {"must have rank 1"});
+  Node two = make_node("MatMulBias", 2);
+  two.domain = kNormrtDomain;
+  expect_error([&] { infer_shapes(two, {Shape({2, 64}), Shape({64, 10})}, 1); }, {"takes three inputs"});
+  // The reference kernel checks the bias against the concrete shapes too.
+  Tensor a = random_tensor({2, 4}), b = random_tensor({4, 3}), bias = random_tensor({5});
+  expect_error([&] { run(n, {&a, &b, &bias}); }, {"must have N = 3 elements"});
+}
+
 }  // namespace
 }  // namespace normrt::test
