@@ -57,6 +57,38 @@ TEST(CublasLtMatMulBias, MatchesReference) {
     }
 }
 
+// ai.normrt PermutedMatMul: the transposes read and written in place by strided GEMMs (attention's head split
+// and merge at batch 1 and 3, an operand through op T, a broadcast batch, float16 with d = 40 as in SD-1.5).
+TEST(CublasPermutedMatMul, MatchesReference) {
+  NORMRT_REQUIRE_GPU();
+  struct Case {
+    Dims a, b;
+    std::vector<int64_t> pa, pb, py;
+  };
+  const std::vector<Case> cases = {
+      {{1, 64, 8, 40}, {1, 64, 8, 40}, {0, 2, 1, 3}, {0, 2, 3, 1}, {}},
+      {{3, 33, 5, 16}, {3, 33, 5, 16}, {0, 2, 1, 3}, {0, 2, 3, 1}, {}},
+      {{3, 5, 33, 33}, {3, 33, 5, 16}, {}, {0, 2, 1, 3}, {0, 2, 1, 3}},
+      {{2, 8, 64, 64}, {2, 64, 8, 40}, {}, {0, 2, 1, 3}, {0, 2, 1, 3}},
+      {{3, 7, 6}, {3, 7, 2}, {0, 2, 1}, {}, {}},
+      {{6, 4}, {2, 6, 5}, {1, 0}, {}, {}},
+      {{2, 9, 4}, {5, 4}, {}, {1, 0}, {}},
+  };
+  for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
+    for (const Case& c : cases) {
+      Node node = make_node("PermutedMatMul", 2);
+      node.domain = kNormrtDomain;
+      if (!c.pa.empty()) set_ints(node, "perm_a", c.pa);
+      if (!c.pb.empty()) set_ints(node, "perm_b", c.pb);
+      if (!c.py.empty()) set_ints(node, "perm_y", c.py);
+      Tensor a = random_tensor(dtype, c.a), b = random_tensor(dtype, c.b);
+      const int64_t k = c.pa.empty() ? c.a.back() : c.a[static_cast<size_t>(c.pa.back())];
+      EXPECT_EQ(check_node("cublas_permuted_matmul", node, {&a, &b}, tolerance_for(dtype, k)), "")
+          << "PermutedMatMul " << dtype_name(dtype) << " [" << dims_to_string(c.a) << "] x [" << dims_to_string(c.b)
+          << "]";
+    }
+}
+
 TEST(CublasGemm, MatchesReference) {
   NORMRT_REQUIRE_GPU();
   const int64_t M = 7, K = 5, N = 9;

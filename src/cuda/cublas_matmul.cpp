@@ -291,6 +291,140 @@ void matmul_bias_run(CudaKernelContext& ctx) {
   gemm_call(ctx, p, a.data, w.data, y.data, 1.0f, 1.0f);
 }
 
+// ---- ai.normrt PermutedMatMul: the transposes around a MatMul (attention's head split and merge) read and
+// written in place by a strided-batched GEMM. Each operand's matrix needs one unit-stride axis (op N or op T,
+// with the other axis's stride as its leading dimension); Y's columns (N) must stay unit-stride; the batch axes
+// keep whatever strides the perms give them (the innermost one is the strided batch, the others a host loop).
+std::vector<int64_t> contiguous_strides(const Dims& dims) {
+  std::vector<int64_t> strides(dims.size(), 1);
+  for (size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
+  return strides;
+}
+
+std::vector<int64_t> perm_attribute(const CudaKernelContext& ctx, const char* name, size_t rank) {
+  std::vector<int64_t> perm(rank);
+  for (size_t i = 0; i < rank; ++i) perm[i] = static_cast<int64_t>(i);
+  if (ctx.node.has_attribute(name)) perm = ctx.node.attr_ints(name);
+  if (perm.size() != rank) ctx.fail(std::string(name) + " does not match the rank");
+  return perm;
+}
+
+// One operand's matrix [rows, cols] with strides: the cuBLAS operation and leading dimension that read it as the
+// column-major matrix [cols, rows] (op N) or through op T.
+bool matrix_operand(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride, cublasOperation_t* op,
+                    int64_t* ld) {
+  if (col_stride == 1 || cols == 1) {
+    *op = CUBLAS_OP_N;
+    *ld = rows == 1 ? std::max<int64_t>(cols, 1) : row_stride;
+    return *ld >= cols;
+  }
+  if (row_stride == 1 || rows == 1) {
+    *op = CUBLAS_OP_T;
+    *ld = col_stride;
+    return *ld >= rows;
+  }
+  return false;
+}
+
+void permuted_matmul_run(CudaKernelContext& ctx) {
+  check_types(ctx);
+  const DeviceValue& av = ctx.in(0);
+  const DeviceValue& bv = ctx.in(1);
+  DeviceValue& y = ctx.out(0);
+  if (y.numel() == 0) return;
+  const size_t r = y.dims.size();
+  if (av.dims.size() < 2 || bv.dims.size() < 2 || av.dims.size() > r || bv.dims.size() > r)
+    ctx.fail("A [" + dims_to_string(av.dims) + "] and B [" + dims_to_string(bv.dims) + "] do not match Y [" +
+             dims_to_string(y.dims) + "]");
+  // Each operand permuted, then left-padded with extent-1 axes to Y's rank.
+  auto permuted = [&](const DeviceValue& v, const char* name, Dims* dims, std::vector<int64_t>* strides) {
+    const std::vector<int64_t> perm = perm_attribute(ctx, name, v.dims.size());
+    const std::vector<int64_t> s = contiguous_strides(v.dims);
+    dims->assign(r - v.dims.size(), 1);
+    strides->assign(r - v.dims.size(), 0);
+    for (int64_t p : perm) {
+      dims->push_back(v.dims[static_cast<size_t>(p)]);
+      strides->push_back(s[static_cast<size_t>(p)]);
+    }
+  };
+  Dims da, db;
+  std::vector<int64_t> sa, sb;
+  permuted(av, "perm_a", &da, &sa);
+  permuted(bv, "perm_b", &db, &sb);
+  // Y before perm_y: axis i of it is axis inverse[i] of Y.
+  const std::vector<int64_t> py = perm_attribute(ctx, "perm_y", r);
+  const std::vector<int64_t> sy_final = contiguous_strides(y.dims);
+  Dims dy(r);
+  std::vector<int64_t> sy(r);
+  for (size_t j = 0; j < r; ++j) {
+    dy[static_cast<size_t>(py[j])] = y.dims[j];
+    sy[static_cast<size_t>(py[j])] = sy_final[j];
+  }
+  const int64_t M = da[r - 2], K = da[r - 1], N = db[r - 1];
+  if (db[r - 2] != K || dy[r - 2] != M || dy[r - 1] != N)
+    ctx.fail("the permuted shapes do not multiply: A [" + dims_to_string(da) + "], B [" + dims_to_string(db) + "], Y [" +
+             dims_to_string(dy) + "]");
+  if (K == 0) {
+    ctx.check(cudaMemsetAsync(y.data, 0, y.nbytes(), ctx.stream), "cudaMemsetAsync");
+    return;
+  }
+  if (sy[r - 1] != 1 && N != 1) ctx.fail("perm_y moves Y's last axis; a GEMM writes it with unit stride");
+  cublasOperation_t op_a, op_b;
+  int64_t ld_a, ld_b;
+  // Column-major: Y^T[N, M] = B^T[N, K] A^T[K, M]; cuBLAS's first operand is our B.
+  if (!matrix_operand(K, N, sb[r - 2], sb[r - 1], &op_b, &ld_b) ||
+      !matrix_operand(M, K, sa[r - 2], sa[r - 1], &op_a, &ld_a))
+    ctx.fail("an operand's matrix has no unit-stride axis after its perm");
+  const int64_t ld_y = M == 1 ? std::max<int64_t>(N, 1) : sy[r - 2];
+  // Batch axes: extent 1 dropped, the innermost kept for the strided batch, the rest looped here.
+  std::vector<int64_t> extent, step_a, step_b, step_y;
+  for (size_t i = 0; i + 2 < r; ++i) {
+    if (dy[i] == 1) continue;
+    if ((da[i] != dy[i] && da[i] != 1) || (db[i] != dy[i] && db[i] != 1))
+      ctx.fail("batch axis " + std::to_string(i) + " does not broadcast");
+    extent.push_back(dy[i]);
+    step_a.push_back(da[i] == 1 ? 0 : sa[i]);
+    step_b.push_back(db[i] == 1 ? 0 : sb[i]);
+    step_y.push_back(sy[i]);
+  }
+  int64_t batch = 1, stride_a = 0, stride_b = 0, stride_y = 0;
+  if (!extent.empty()) {
+    batch = extent.back();
+    stride_a = step_a.back();
+    stride_b = step_b.back();
+    stride_y = step_y.back();
+    extent.pop_back();
+  }
+  const ElementType dtype = y.dtype;
+  const cudaDataType_t type = cuda_type(dtype);
+  const size_t bytes = element_bytes(dtype);
+  const float alpha = 1.0f, beta = 0.0f;
+  const cublasComputeType_t compute =
+      ctx.allow_tf32 && type == CUDA_R_32F ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  int64_t calls = 1;
+  for (int64_t e : extent) calls *= e;
+  std::vector<int64_t> index(extent.size(), 0);
+  for (int64_t call = 0; call < calls; ++call) {
+    int64_t off_a = 0, off_b = 0, off_y = 0;
+    for (size_t i = 0; i < index.size(); ++i) {
+      off_a += index[i] * step_a[i];
+      off_b += index[i] * step_b[i];
+      off_y += index[i] * step_y[i];
+    }
+    ctx.check(cublasGemmStridedBatchedEx(
+                  ctx.cublas, op_b, op_a, as_int(ctx, N), as_int(ctx, M), as_int(ctx, K), &alpha,
+                  static_cast<const char*>(bv.data) + off_b * bytes, type, as_int(ctx, ld_b), stride_b,
+                  static_cast<const char*>(av.data) + off_a * bytes, type, as_int(ctx, ld_a), stride_a, &beta,
+                  static_cast<char*>(y.data) + off_y * bytes, type, as_int(ctx, ld_y), stride_y, as_int(ctx, batch),
+                  compute, CUBLAS_GEMM_DEFAULT),
+              "cublasGemmStridedBatchedEx");
+    for (size_t i = index.size(); i-- > 0;) {
+      if (++index[i] < extent[i]) break;
+      index[i] = 0;
+    }
+  }
+}
+
 bool same_float_types(const std::vector<TypeShape>& inputs) {
   if (inputs.size() < 2 || !is_dnn_float(inputs[0].dtype)) return false;
   for (size_t i = 1; i < inputs.size(); ++i)
@@ -325,6 +459,27 @@ bool matmul_bias_accepts(const Node& node, int64_t, const std::vector<TypeShape>
          inputs[1].shape.rank() == 2 && inputs[2].shape.has_rank && inputs[2].shape.rank() == 1;
 }
 
+// Whether the perms leave each matrix a unit-stride axis and Y's last axis last (see permuted_matmul_run).
+bool permuted_matmul_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
+  if (node.outputs.size() != 1 || inputs.size() != 2 || !same_float_types(inputs)) return false;
+  for (size_t i = 0; i < 2; ++i) {
+    if (!inputs[i].shape.has_rank || inputs[i].shape.rank() < 2) return false;
+    const int64_t rank = static_cast<int64_t>(inputs[i].shape.rank());
+    const char* name = i == 0 ? "perm_a" : "perm_b";
+    if (!node.has_attribute(name)) continue;
+    const std::vector<int64_t> perm = node.attr_ints(name);
+    if (static_cast<int64_t>(perm.size()) != rank) return false;
+    if (perm[rank - 1] != rank - 1 && perm[rank - 2] != rank - 1) return false;
+  }
+  if (node.has_attribute("perm_y")) {
+    const std::vector<int64_t> perm = node.attr_ints("perm_y");
+    if (perm.empty() || perm.back() != static_cast<int64_t>(perm.size()) - 1) return false;
+  }
+  return true;
+}
+
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublas_permuted_matmul", kNormrtDomain, "PermutedMatMul",
+                                       permuted_matmul_accepts, permuted_matmul_run, nullptr, nullptr, {}, 0});
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublaslt_matmul_bias", kNormrtDomain, "MatMulBias", matmul_bias_accepts,
                                        matmul_bias_run, matmul_bias_workspace, nullptr, {}, 0});
 

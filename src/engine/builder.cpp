@@ -116,6 +116,13 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
       return !backend || backend->has_kernel(node, opset, inputs);
     });
   }
+  if (backend) {
+    // Attention's head split and merge: read and written in place by strided GEMMs.
+    fold_matmul_transposes(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
+      return backend->has_kernel(node, graph.opset(node.domain), inputs);
+    });
+    graph.verify();
+  }
 
   // Every profile corner must give consistent, concrete shapes everywhere in the graph.
   const std::pair<const char*, Dims ShapeRange::*> corners[] = {

@@ -2,10 +2,13 @@
 // broadcast) and Gemm (Y = alpha * A' * B' + beta * C, C optional and unidirectionally broadcast to [M, N]).
 // Neither changed semantics between opsets 11 and 21 (opset 13 added bfloat16). The reference kernels
 // accumulate floating types in double and integer types in 64 bits.
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "ops/channels_last.h"
+#include "ops/evaluate.h"
 #include "ops/shape_util.h"
 
 namespace normrt {
@@ -74,6 +77,64 @@ void infer_matmul_bias(InferContext& ctx) {
   if (bias.has_rank && bias.rank() != 1) ctx.fail("bias " + bias.to_string() + " must have rank 1 ([N])");
   if (bias.has_rank && b.has_rank && bias.dims[0].known() && b.dims[1].known() && bias.dims[0].value != b.dims[1].value)
     ctx.fail("bias " + bias.to_string() + " must have N = " + std::to_string(b.dims[1].value) + " elements");
+}
+
+// ai.normrt PermutedMatMul(A, B): Transpose(MatMul(Transpose(A, perm_a), Transpose(B, perm_b)), perm_y), each
+// perm optional (identity when absent). matmul_transpose_folding writes it for attention's head split and merge,
+// whose transposes a strided GEMM reads in place. A and B have rank >= 2 after their perms.
+std::vector<int64_t> checked_perm(const InferContext& ctx, const char* name, size_t rank) {
+  if (!ctx.node.has_attribute(name)) return {};
+  std::vector<int64_t> perm = ctx.node.attr_ints(name);
+  std::vector<bool> seen(rank, false);
+  bool ok = perm.size() == rank;
+  for (int64_t v : perm) {
+    ok = ok && v >= 0 && v < static_cast<int64_t>(rank) && !seen[static_cast<size_t>(v)];
+    if (ok) seen[static_cast<size_t>(v)] = true;
+  }
+  if (!ok) ctx.fail(std::string(name) + " is not a permutation of the " + std::to_string(rank) + " axes");
+  return perm;
+}
+
+void infer_permuted_matmul(InferContext& ctx) {
+  check_types(ctx, 2);
+  if (ctx.num_inputs() != 2) ctx.fail("takes two inputs, A and B");
+  if (!ctx.shape(0).has_rank || !ctx.shape(1).has_rank) {
+    ctx.set_output(0, ctx.dtype(0), Shape());
+    return;
+  }
+  Shape a = ctx.shape(0), b = ctx.shape(1);
+  if (a.rank() < 2 || b.rank() < 2) ctx.fail("inputs " + a.to_string() + " and " + b.to_string() + " must have rank >= 2");
+  if (auto pa = checked_perm(ctx, "perm_a", a.rank()); !pa.empty()) a = permute_shape(a, pa);
+  if (auto pb = checked_perm(ctx, "perm_b", b.rank()); !pb.empty()) b = permute_shape(b, pb);
+  const Dim& k_a = a.dims.back();
+  const Dim& k_b = b.dims[b.rank() - 2];
+  if (k_a.known() && k_b.known() && k_a.value != k_b.value)
+    ctx.fail("A permuted " + a.to_string() + " has inner dimension " + dim_text(k_a) + " but B permuted " +
+             b.to_string() + " has " + dim_text(k_b));
+  Shape out = broadcast_shapes(ctx, {Shape(std::vector<Dim>(a.dims.begin(), a.dims.end() - 2)),
+                                     Shape(std::vector<Dim>(b.dims.begin(), b.dims.end() - 2))});
+  out.dims.push_back(a.dims[a.rank() - 2]);
+  out.dims.push_back(b.dims.back());
+  if (auto py = checked_perm(ctx, "perm_y", out.rank()); !py.empty()) out = permute_shape(out, py);
+  ctx.set_output(0, ctx.dtype(0), out);
+}
+
+// The reference: the transposes and the MatMul, written out.
+void permuted_matmul_reference(KernelContext& ctx) {
+  auto permuted = [&](const Tensor& t, const char* name) {
+    return ctx.node.has_attribute(name) ? permute_tensor(t, ctx.node.attr_ints(name)) : t;
+  };
+  const Tensor a = permuted(ctx.in(0), "perm_a"), b = permuted(ctx.in(1), "perm_b");
+  Node matmul;
+  matmul.op_type = "MatMul";
+  matmul.name = ctx.node.name + "/matmul";
+  matmul.inputs = {"a", "b"};
+  matmul.outputs = {"y"};
+  const Tensor y = permuted(run_node(matmul, 13, {&a, &b})[0], "perm_y");
+  Tensor& out = ctx.out(0);
+  if (out.dims() != y.dims() || out.dtype() != y.dtype())
+    ctx.fail("computed [" + dims_to_string(y.dims()) + "], expected [" + dims_to_string(out.dims()) + "]");
+  std::memcpy(out.raw(), y.raw(), y.nbytes());
 }
 
 void infer_gemm(InferContext& ctx) {
@@ -253,5 +314,6 @@ void gemm_reference(KernelContext& ctx) {
 NORMRT_REGISTER_OP("", "MatMul", infer_matmul, matmul_reference);
 NORMRT_REGISTER_OP("", "Gemm", infer_gemm, gemm_reference);
 NORMRT_REGISTER_OP(kNormrtDomain, "MatMulBias", infer_matmul_bias, matmul_reference);
+NORMRT_REGISTER_OP(kNormrtDomain, "PermutedMatMul", infer_permuted_matmul, permuted_matmul_reference);
 
 }  // namespace normrt

@@ -88,6 +88,10 @@ void convert_to_channels_last(Graph& graph, PassReport& report, const ChannelsLa
 // device has a kernel for it (device engines; src/passes/matmul_bias_fusion.cpp).
 void fuse_matmul_bias(Graph& graph, PassReport& report, const NodeAccept& accept);
 
+// Joins the Transposes around a MatMul to it as ai.normrt PermutedMatMul where `accept` says the device reads
+// them in place (device engines, after the layout pass; src/passes/matmul_transpose_folding.cpp).
+void fold_matmul_transposes(Graph& graph, PassReport& report, const NodeAccept& accept);
+
 // Gives a Reshape whose target is computed from shapes at run time that target as a constant, where every element
 // is known or the input's own dim in place (src/passes/reshape_targets.cpp).
 void fold_reshape_targets(Graph& graph, PassReport& report);

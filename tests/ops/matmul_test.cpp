@@ -2,6 +2,7 @@
 // naive triple loop over explicitly broadcast indices, Gemm's transposes/alpha/beta/C broadcasting, integer
 // types, shape inference with symbols and errors.
 #include "conv_naive.h"
+#include "ops/channels_last.h"
 #include "test_util.h"
 
 namespace normrt::test {
@@ -231,6 +232,49 @@ TEST(MatMulBias, ShapeInferenceAndErrors) {
   // The reference kernel checks the bias against the concrete shapes too.
   Tensor a = random_tensor({2, 4}), b = random_tensor({4, 3}), bias = random_tensor({5});
   expect_error([&] { run(n, {&a, &b, &bias}); }, {"must have N = 3 elements"});
+}
+
+// ai.normrt PermutedMatMul (matmul_transpose_folding's attention GEMMs) is the Transposes and the MatMul written out.
+TEST(PermutedMatMul, IsTransposesAroundAMatMul) {
+  struct Case {
+    Dims a, b;
+    std::vector<int64_t> pa, pb, py;
+  };
+  const Case cases[] = {
+      {{2, 5, 3, 4}, {2, 5, 3, 4}, {0, 2, 1, 3}, {0, 2, 3, 1}, {}},            // scores = q k^T, heads split
+      {{2, 3, 5, 5}, {2, 5, 3, 4}, {}, {0, 2, 1, 3}, {0, 2, 1, 3}},            // p v, heads merged
+      {{3, 4, 6}, {3, 4, 2}, {0, 2, 1}, {}, {}},                               // A transposed (op T)
+      {{6, 4}, {2, 6, 5}, {1, 0}, {0, 1, 2}, {2, 0, 1}},                       // broadcast batch, Y's last moved
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(dims_to_string(c.a) + " x " + dims_to_string(c.b));
+    Node n = make_node("PermutedMatMul", 2);
+    n.domain = kNormrtDomain;
+    if (!c.pa.empty()) set_ints(n, "perm_a", c.pa);
+    if (!c.pb.empty()) set_ints(n, "perm_b", c.pb);
+    if (!c.py.empty()) set_ints(n, "perm_y", c.py);
+    const Tensor a = random_tensor(c.a), b = random_tensor(c.b);
+    const Tensor ap = c.pa.empty() ? a : permute_tensor(a, c.pa), bp = c.pb.empty() ? b : permute_tensor(b, c.pb);
+    Tensor expected = naive_matmul(ap, bp);
+    if (!c.py.empty()) expected = permute_tensor(expected, c.py);
+    EXPECT_LT(relative_error(run(n, {&a, &b})[0], expected), 1e-6);
+  }
+}
+
+TEST(PermutedMatMul, ShapeInferenceAndErrors) {
+  Node n = make_node("PermutedMatMul", 2);
+  n.domain = kNormrtDomain;
+  set_ints(n, "perm_a", {0, 2, 1, 3});
+  set_ints(n, "perm_b", {0, 2, 3, 1});
+  const Dim batch = Dim::unknown("batch");
+  EXPECT_EQ(infer_shapes(n, {Shape({batch, 1024, 8, 40}), Shape({batch, 1024, 8, 40})}, 1)[0].shape.to_string(),
+            "[batch,8,1024,1024]");
+  set_ints(n, "perm_b", {0, 2, 1, 1});
+  expect_error([&] { infer_shapes(n, {Shape({2, 5, 3, 4}), Shape({2, 5, 3, 4})}, 1); },
+               {"perm_b is not a permutation of the 4 axes"});
+  set_ints(n, "perm_b", {0, 2, 1, 3});
+  expect_error([&] { infer_shapes(n, {Shape({2, 5, 3, 4}), Shape({2, 6, 3, 4})}, 1); },
+               {"inner dimension 4", "has 6"});
 }
 
 }  // namespace
