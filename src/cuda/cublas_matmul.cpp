@@ -326,97 +326,157 @@ bool matrix_operand(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_
   return false;
 }
 
+// The GEMM a PermutedMatMul node is at the context's shapes.
+struct PermutedGemm {
+  int64_t M = 0, N = 0, K = 0;
+  cublasOperation_t op_a = CUBLAS_OP_N, op_b = CUBLAS_OP_N;
+  int64_t ld_a = 0, ld_b = 0, ld_y = 0;
+  // The batch axes of extent > 1, with each operand's element step (0 where it broadcasts).
+  std::vector<int64_t> extent, step_a, step_b, step_y;
+  int64_t batches() const {
+    int64_t n = 1;
+    for (int64_t e : extent) n *= e;
+    return n;
+  }
+};
+
+PermutedGemm permuted_problem(const CudaKernelContext& ctx) {
+  const Dims& a_dims = ctx.in(0).dims;
+  const Dims& b_dims = ctx.in(1).dims;
+  const Dims& y_dims = ctx.outputs[0].dims;
+  const size_t r = y_dims.size();
+  if (a_dims.size() < 2 || b_dims.size() < 2 || a_dims.size() > r || b_dims.size() > r)
+    ctx.fail("A [" + dims_to_string(a_dims) + "] and B [" + dims_to_string(b_dims) + "] do not match Y [" +
+             dims_to_string(y_dims) + "]");
+  // Each operand permuted, then left-padded with extent-1 axes to Y's rank.
+  auto permuted = [&](const Dims& dims_in, const char* name, Dims* dims, std::vector<int64_t>* strides) {
+    const std::vector<int64_t> perm = perm_attribute(ctx, name, dims_in.size());
+    const std::vector<int64_t> s = contiguous_strides(dims_in);
+    dims->assign(r - dims_in.size(), 1);
+    strides->assign(r - dims_in.size(), 0);
+    for (int64_t p : perm) {
+      dims->push_back(dims_in[static_cast<size_t>(p)]);
+      strides->push_back(s[static_cast<size_t>(p)]);
+    }
+  };
+  Dims da, db;
+  std::vector<int64_t> sa, sb;
+  permuted(a_dims, "perm_a", &da, &sa);
+  permuted(b_dims, "perm_b", &db, &sb);
+  // Y before perm_y: its axis py[j] is Y's axis j.
+  const std::vector<int64_t> py = perm_attribute(ctx, "perm_y", r);
+  const std::vector<int64_t> sy_final = contiguous_strides(y_dims);
+  Dims dy(r);
+  std::vector<int64_t> sy(r);
+  for (size_t j = 0; j < r; ++j) {
+    dy[static_cast<size_t>(py[j])] = y_dims[j];
+    sy[static_cast<size_t>(py[j])] = sy_final[j];
+  }
+  PermutedGemm g;
+  g.M = da[r - 2];
+  g.K = da[r - 1];
+  g.N = db[r - 1];
+  if (db[r - 2] != g.K || dy[r - 2] != g.M || dy[r - 1] != g.N)
+    ctx.fail("the permuted shapes do not multiply: A [" + dims_to_string(da) + "], B [" + dims_to_string(db) +
+             "], Y [" + dims_to_string(dy) + "]");
+  if (sy[r - 1] != 1 && g.N != 1) ctx.fail("perm_y moves Y's last axis; a GEMM writes it with unit stride");
+  // Column-major: Y^T[N, M] = B^T[N, K] A^T[K, M]; cuBLAS's first operand is our B.
+  if (!matrix_operand(g.K, g.N, sb[r - 2], sb[r - 1], &g.op_b, &g.ld_b) ||
+      !matrix_operand(g.M, g.K, sa[r - 2], sa[r - 1], &g.op_a, &g.ld_a))
+    ctx.fail("an operand's matrix has no unit-stride axis after its perm");
+  g.ld_y = g.M == 1 ? std::max<int64_t>(g.N, 1) : sy[r - 2];
+  for (size_t i = 0; i + 2 < r; ++i) {
+    if (dy[i] == 1) continue;
+    if ((da[i] != dy[i] && da[i] != 1) || (db[i] != dy[i] && db[i] != 1))
+      ctx.fail("batch axis " + std::to_string(i) + " does not broadcast");
+    g.extent.push_back(dy[i]);
+    g.step_a.push_back(da[i] == 1 ? 0 : sa[i]);
+    g.step_b.push_back(db[i] == 1 ? 0 : sb[i]);
+    g.step_y.push_back(sy[i]);
+  }
+  return g;
+}
+
+// Several batch axes (attention's batch and heads) take one pointer-array GEMM, not a GEMM per outer index
+// (H100, 2026-11-26: the host loop made the UNet at batch 8 6% slower than the copies it saves).
+bool uses_pointer_arrays(const PermutedGemm& g) {
+  return g.extent.size() > 1 && g.extent.size() <= static_cast<size_t>(kMaxGemmBatchAxes);
+}
+
+size_t permuted_matmul_workspace(const CudaKernelContext& ctx) {
+  const PermutedGemm g = permuted_problem(ctx);
+  return uses_pointer_arrays(g) ? 3 * static_cast<size_t>(g.batches()) * sizeof(void*) : 0;
+}
+
 void permuted_matmul_run(CudaKernelContext& ctx) {
   check_types(ctx);
   const DeviceValue& av = ctx.in(0);
   const DeviceValue& bv = ctx.in(1);
   DeviceValue& y = ctx.out(0);
   if (y.numel() == 0) return;
-  const size_t r = y.dims.size();
-  if (av.dims.size() < 2 || bv.dims.size() < 2 || av.dims.size() > r || bv.dims.size() > r)
-    ctx.fail("A [" + dims_to_string(av.dims) + "] and B [" + dims_to_string(bv.dims) + "] do not match Y [" +
-             dims_to_string(y.dims) + "]");
-  // Each operand permuted, then left-padded with extent-1 axes to Y's rank.
-  auto permuted = [&](const DeviceValue& v, const char* name, Dims* dims, std::vector<int64_t>* strides) {
-    const std::vector<int64_t> perm = perm_attribute(ctx, name, v.dims.size());
-    const std::vector<int64_t> s = contiguous_strides(v.dims);
-    dims->assign(r - v.dims.size(), 1);
-    strides->assign(r - v.dims.size(), 0);
-    for (int64_t p : perm) {
-      dims->push_back(v.dims[static_cast<size_t>(p)]);
-      strides->push_back(s[static_cast<size_t>(p)]);
-    }
-  };
-  Dims da, db;
-  std::vector<int64_t> sa, sb;
-  permuted(av, "perm_a", &da, &sa);
-  permuted(bv, "perm_b", &db, &sb);
-  // Y before perm_y: axis i of it is axis inverse[i] of Y.
-  const std::vector<int64_t> py = perm_attribute(ctx, "perm_y", r);
-  const std::vector<int64_t> sy_final = contiguous_strides(y.dims);
-  Dims dy(r);
-  std::vector<int64_t> sy(r);
-  for (size_t j = 0; j < r; ++j) {
-    dy[static_cast<size_t>(py[j])] = y.dims[j];
-    sy[static_cast<size_t>(py[j])] = sy_final[j];
-  }
-  const int64_t M = da[r - 2], K = da[r - 1], N = db[r - 1];
-  if (db[r - 2] != K || dy[r - 2] != M || dy[r - 1] != N)
-    ctx.fail("the permuted shapes do not multiply: A [" + dims_to_string(da) + "], B [" + dims_to_string(db) + "], Y [" +
-             dims_to_string(dy) + "]");
-  if (K == 0) {
+  const PermutedGemm g = permuted_problem(ctx);
+  if (g.K == 0) {
     ctx.check(cudaMemsetAsync(y.data, 0, y.nbytes(), ctx.stream), "cudaMemsetAsync");
     return;
   }
-  if (sy[r - 1] != 1 && N != 1) ctx.fail("perm_y moves Y's last axis; a GEMM writes it with unit stride");
-  cublasOperation_t op_a, op_b;
-  int64_t ld_a, ld_b;
-  // Column-major: Y^T[N, M] = B^T[N, K] A^T[K, M]; cuBLAS's first operand is our B.
-  if (!matrix_operand(K, N, sb[r - 2], sb[r - 1], &op_b, &ld_b) ||
-      !matrix_operand(M, K, sa[r - 2], sa[r - 1], &op_a, &ld_a))
-    ctx.fail("an operand's matrix has no unit-stride axis after its perm");
-  const int64_t ld_y = M == 1 ? std::max<int64_t>(N, 1) : sy[r - 2];
-  // Batch axes: extent 1 dropped, the innermost kept for the strided batch, the rest looped here.
-  std::vector<int64_t> extent, step_a, step_b, step_y;
-  for (size_t i = 0; i + 2 < r; ++i) {
-    if (dy[i] == 1) continue;
-    if ((da[i] != dy[i] && da[i] != 1) || (db[i] != dy[i] && db[i] != 1))
-      ctx.fail("batch axis " + std::to_string(i) + " does not broadcast");
-    extent.push_back(dy[i]);
-    step_a.push_back(da[i] == 1 ? 0 : sa[i]);
-    step_b.push_back(db[i] == 1 ? 0 : sb[i]);
-    step_y.push_back(sy[i]);
-  }
-  int64_t batch = 1, stride_a = 0, stride_b = 0, stride_y = 0;
-  if (!extent.empty()) {
-    batch = extent.back();
-    stride_a = step_a.back();
-    stride_b = step_b.back();
-    stride_y = step_y.back();
-    extent.pop_back();
-  }
-  const ElementType dtype = y.dtype;
-  const cudaDataType_t type = cuda_type(dtype);
-  const size_t bytes = element_bytes(dtype);
+  const cudaDataType_t type = cuda_type(y.dtype);
+  const int64_t bytes = element_bytes(y.dtype);
   const float alpha = 1.0f, beta = 0.0f;
   const cublasComputeType_t compute =
       ctx.allow_tf32 && type == CUDA_R_32F ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const int m = as_int(ctx, g.N), n = as_int(ctx, g.M), k = as_int(ctx, g.K);
+  const int ld_b = as_int(ctx, g.ld_b), ld_a = as_int(ctx, g.ld_a), ld_y = as_int(ctx, g.ld_y);
+  if (uses_pointer_arrays(g)) {
+    const int64_t count = g.batches();
+    if (!ctx.workspace || ctx.workspace_bytes < 3 * static_cast<size_t>(count) * sizeof(void*))
+      ctx.fail("the pointer arrays need " + std::to_string(3 * count * sizeof(void*)) + " bytes of workspace");
+    GemmPointerArgs args;
+    args.a = static_cast<const char*>(av.data);
+    args.b = static_cast<const char*>(bv.data);
+    args.y = static_cast<char*>(y.data);
+    args.axes = static_cast<int>(g.extent.size());
+    for (size_t i = 0; i < g.extent.size(); ++i) {
+      args.extent[i] = g.extent[i];
+      args.step_a[i] = g.step_a[i] * bytes;
+      args.step_b[i] = g.step_b[i] * bytes;
+      args.step_y[i] = g.step_y[i] * bytes;
+    }
+    void** slots = static_cast<void**>(ctx.workspace);
+    const void** a_ptrs = const_cast<const void**>(slots);
+    const void** b_ptrs = a_ptrs + count;
+    void** y_ptrs = slots + 2 * count;
+    ctx.check(gemm_pointer_arrays(args, a_ptrs, b_ptrs, y_ptrs, ctx.stream), "gemm_pointer_arrays");
+    ctx.check(cublasGemmBatchedEx(ctx.cublas, g.op_b, g.op_a, m, n, k, &alpha, b_ptrs, type, ld_b, a_ptrs, type, ld_a,
+                                  &beta, y_ptrs, type, ld_y, as_int(ctx, count), compute, CUBLAS_GEMM_DEFAULT),
+              "cublasGemmBatchedEx");
+    return;
+  }
+  // At most one batch axis (or more than the pointer kernel takes): the innermost is the strided batch, the
+  // others loop here.
+  std::vector<int64_t> extent = g.extent;
+  int64_t batch = 1, stride_a = 0, stride_b = 0, stride_y = 0;
+  if (!extent.empty()) {
+    batch = extent.back();
+    stride_a = g.step_a.back();
+    stride_b = g.step_b.back();
+    stride_y = g.step_y.back();
+    extent.pop_back();
+  }
   int64_t calls = 1;
   for (int64_t e : extent) calls *= e;
   std::vector<int64_t> index(extent.size(), 0);
   for (int64_t call = 0; call < calls; ++call) {
     int64_t off_a = 0, off_b = 0, off_y = 0;
     for (size_t i = 0; i < index.size(); ++i) {
-      off_a += index[i] * step_a[i];
-      off_b += index[i] * step_b[i];
-      off_y += index[i] * step_y[i];
+      off_a += index[i] * g.step_a[i];
+      off_b += index[i] * g.step_b[i];
+      off_y += index[i] * g.step_y[i];
     }
-    ctx.check(cublasGemmStridedBatchedEx(
-                  ctx.cublas, op_b, op_a, as_int(ctx, N), as_int(ctx, M), as_int(ctx, K), &alpha,
-                  static_cast<const char*>(bv.data) + off_b * bytes, type, as_int(ctx, ld_b), stride_b,
-                  static_cast<const char*>(av.data) + off_a * bytes, type, as_int(ctx, ld_a), stride_a, &beta,
-                  static_cast<char*>(y.data) + off_y * bytes, type, as_int(ctx, ld_y), stride_y, as_int(ctx, batch),
-                  compute, CUBLAS_GEMM_DEFAULT),
+    ctx.check(cublasGemmStridedBatchedEx(ctx.cublas, g.op_b, g.op_a, m, n, k, &alpha,
+                                         static_cast<const char*>(bv.data) + off_b * bytes, type, ld_b, stride_b,
+                                         static_cast<const char*>(av.data) + off_a * bytes, type, ld_a, stride_a, &beta,
+                                         static_cast<char*>(y.data) + off_y * bytes, type, ld_y, stride_y,
+                                         as_int(ctx, batch), compute, CUBLAS_GEMM_DEFAULT),
               "cublasGemmStridedBatchedEx");
     for (size_t i = index.size(); i-- > 0;) {
       if (++index[i] < extent[i]) break;
@@ -479,7 +539,8 @@ bool permuted_matmul_accepts(const Node& node, int64_t, const std::vector<TypeSh
 }
 
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublas_permuted_matmul", kNormrtDomain, "PermutedMatMul",
-                                       permuted_matmul_accepts, permuted_matmul_run, nullptr, nullptr, {}, 0});
+                                       permuted_matmul_accepts, permuted_matmul_run, permuted_matmul_workspace, nullptr, {},
+                                       0});
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublaslt_matmul_bias", kNormrtDomain, "MatMulBias", matmul_bias_accepts,
                                        matmul_bias_run, matmul_bias_workspace, nullptr, {}, 0});
 

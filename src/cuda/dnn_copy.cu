@@ -72,6 +72,34 @@ cudaError_t window_copy(const WindowCopyArgs& args, cudaStream_t stream) {
   return cudaErrorInvalidValue;
 }
 
+__global__ void gemm_pointer_arrays_kernel(const GemmPointerArgs p, int64_t count, const void** a, const void** b,
+                                           void** y) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t rest = i, off_a = 0, off_b = 0, off_y = 0;
+    for (int d = p.axes - 1; d >= 0; --d) {
+      const int64_t c = rest % p.extent[d];
+      rest /= p.extent[d];
+      off_a += c * p.step_a[d];
+      off_b += c * p.step_b[d];
+      off_y += c * p.step_y[d];
+    }
+    a[i] = p.a + off_a;
+    b[i] = p.b + off_b;
+    y[i] = p.y + off_y;
+  }
+}
+
+cudaError_t gemm_pointer_arrays(const GemmPointerArgs& args, const void** a, const void** b, void** y,
+                                cudaStream_t stream) {
+  if (args.axes < 0 || args.axes > kMaxGemmBatchAxes) return cudaErrorInvalidValue;
+  int64_t count = 1;
+  for (int d = 0; d < args.axes; ++d) count *= args.extent[d];
+  if (count == 0) return cudaSuccess;
+  gemm_pointer_arrays_kernel<<<blocks_for(count), kThreads, 0, stream>>>(args, count, a, b, y);
+  return cudaGetLastError();
+}
+
 cudaError_t broadcast_matrix(const void* c, int64_t c_rows, int64_t c_cols, void* y, int64_t rows, int64_t cols,
                              int element_bytes, cudaStream_t stream) {
   const int64_t total = rows * cols;

@@ -27,5 +27,20 @@ cudaError_t window_copy(const WindowCopyArgs& args, cudaStream_t stream);
 cudaError_t broadcast_matrix(const void* c, int64_t c_rows, int64_t c_cols, void* y, int64_t rows, int64_t cols,
                              int element_bytes, cudaStream_t stream);
 
+// The operand addresses of a batched GEMM over up to kMaxGemmBatchAxes batch axes with arbitrary byte strides:
+// for batch index i (row-major over `extent`), a[i], b[i] and y[i] get their base plus the strided offsets.
+// Written on the device, so a captured graph replays it.
+constexpr int kMaxGemmBatchAxes = 4;
+struct GemmPointerArgs {
+  const char* a = nullptr;
+  const char* b = nullptr;
+  char* y = nullptr;
+  int axes = 0;
+  int64_t extent[kMaxGemmBatchAxes] = {};
+  int64_t step_a[kMaxGemmBatchAxes] = {}, step_b[kMaxGemmBatchAxes] = {}, step_y[kMaxGemmBatchAxes] = {};  // bytes
+};
+cudaError_t gemm_pointer_arrays(const GemmPointerArgs& args, const void** a, const void** b, void** y,
+                                cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace normrt
