@@ -3,8 +3,8 @@
 // Vocabulary used below.
 //   unit: what one cluster (or, in the split algorithm, one set of blocks) normalizes. NCHW: one group (n, g),
 //     Cg*HW contiguous elements. NHWC: k consecutive whole groups of one sample (W = k*Cg channels), HW rows
-//     of W channels at a row stride of C elements (W is chosen so that rows are at least 256 bytes wide and
-//     hold whole 16-byte vectors; see make_plan).
+//     of W channels at a row stride of C elements (W is chosen so that rows hold at least 32 channels, whole
+//     16-byte vectors and, where possible, whole 32-byte sectors; see make_group_plan).
 //   row: NCHW: one vector of V elements (the unit is a column of rows with stride 1 vector);
 //        NHWC: one spatial position, Lv = W / V vectors wide.
 //   Each block owns rows [lo, hi) of its unit. Thread t owns vector column t % Lv and rows t / Lv + i * R,
