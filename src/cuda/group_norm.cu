@@ -1573,39 +1573,50 @@ cudaError_t resident_clusters(Kernel kernel, cudaLaunchConfig_t cfg, uint32_t cl
   return cudaOccupancyMaxActiveClusters(resident, kernel, &cfg);
 }
 
-// With `resident` set, each launcher asks how many clusters of its kernel the device holds at once instead of
-// launching.
-template <typename T, int VB, int MODE, int KIND>
-cudaError_t launch_one(const LaunchPlan& plan, cudaStream_t stream, int* resident) {
-  auto kernel = KIND == 0 ? group_norm_kernel<T, VB, MODE> : group_norm_nhwc_kernel<T, VB, MODE, KIND == 2>;
-  // Raise the dynamic shared-memory limit once per kernel to the device maximum.
-  static const cudaError_t attr = [&] {
-    int dev = 0, optin = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
-    // The tiles are the data: as much shared memory per SM as the device allows, so more blocks stay resident.
-    if (e == cudaSuccess)
-      e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
-    return e;
-  }();
-  if (attr != cudaSuccess) return attr;
+// Raises the kernel's dynamic shared-memory limit to the device maximum and asks for the largest carveout (the
+// tiles are the data: more blocks stay resident). Callers keep the result in a static, once per kernel.
+template <typename Kernel>
+cudaError_t prepare_kernel(Kernel kernel) {
+  int dev = 0, optin = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
+  if (e == cudaSuccess)
+    e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+  return e;
+}
+
+// Launches `kernel` with the plan's grid in clusters of `cluster` blocks (no cluster attribute when 0), or, with
+// `resident` set, asks how many such clusters the device holds at once.
+template <typename Kernel, typename Args>
+cudaError_t launch_planned(Kernel kernel, const Args& args, const LaunchPlan& plan, uint32_t cluster,
+                           cudaStream_t stream, int* resident) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(plan.blocks);
   cfg.blockDim = dim3(plan.threads);
   cfg.dynamicSmemBytes = plan.smem;
   cfg.stream = stream;
+  if (resident) return resident_clusters(kernel, cfg, std::max<uint32_t>(cluster, 1), resident);
   cudaLaunchAttribute attrs[1];
-  if (MODE == 0) {
+  if (cluster > 0) {
     attrs[0].id = cudaLaunchAttributeClusterDimension;
-    attrs[0].val.clusterDim.x = plan.p.blocks_per_unit;
+    attrs[0].val.clusterDim.x = cluster;
     attrs[0].val.clusterDim.y = 1;
     attrs[0].val.clusterDim.z = 1;
     cfg.attrs = attrs;
     cfg.numAttrs = 1;
   }
-  if (resident) return resident_clusters(kernel, cfg, plan.p.blocks_per_unit, resident);
-  return cudaLaunchKernelEx(&cfg, kernel, plan.p);
+  return cudaLaunchKernelEx(&cfg, kernel, args);
+}
+
+// With `resident` set, each launcher asks how many clusters of its kernel the device holds at once instead of
+// launching.
+template <typename T, int VB, int MODE, int KIND>
+cudaError_t launch_one(const LaunchPlan& plan, cudaStream_t stream, int* resident) {
+  auto kernel = KIND == 0 ? group_norm_kernel<T, VB, MODE> : group_norm_nhwc_kernel<T, VB, MODE, KIND == 2>;
+  static const cudaError_t attr = prepare_kernel(kernel);
+  if (attr != cudaSuccess) return attr;
+  return launch_planned(kernel, plan.p, plan, MODE == 0 ? plan.p.blocks_per_unit : 0u, stream, resident);
 }
 
 template <typename T, int MODE, int KIND>
@@ -1633,33 +1644,9 @@ cudaError_t launch_layout(const LaunchPlan& plan, cudaStream_t stream, int* resi
 template <typename T>
 cudaError_t launch_bulk(const LaunchPlan& plan, cudaStream_t stream, int* resident) {
   auto kernel = group_norm_nchw_bulk_kernel<T>;
-  static const cudaError_t attr = [&] {
-    int dev = 0, optin = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
-    // The tiles are the data: as much shared memory per SM as the device allows, so more blocks stay resident.
-    if (e == cudaSuccess)
-      e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
-    return e;
-  }();
+  static const cudaError_t attr = prepare_kernel(kernel);
   if (attr != cudaSuccess) return attr;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(plan.blocks);
-  cfg.blockDim = dim3(plan.threads);
-  cfg.dynamicSmemBytes = plan.smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attrs[1];
-  if (plan.bp.cs > 1) {
-    attrs[0].id = cudaLaunchAttributeClusterDimension;
-    attrs[0].val.clusterDim.x = plan.bp.cs;
-    attrs[0].val.clusterDim.y = 1;
-    attrs[0].val.clusterDim.z = 1;
-    cfg.attrs = attrs;
-    cfg.numAttrs = 1;
-  }
-  if (resident) return resident_clusters(kernel, cfg, plan.bp.cs, resident);
-  return cudaLaunchKernelEx(&cfg, kernel, plan.bp);
+  return launch_planned(kernel, plan.bp, plan, plan.bp.cs > 1 ? plan.bp.cs : 0u, stream, resident);
 }
 
 // cuTensorMapEncodeTiled from the driver, found once through the runtime (no link to libcuda).
@@ -1700,30 +1687,9 @@ template <typename T, bool STRADDLE>
 cudaError_t launch_nhwc_tma_kernel(const NhwcTmaParams& q, const LaunchPlan& plan, cudaStream_t stream,
                                    int* resident) {
   auto kernel = group_norm_nhwc_tma_kernel<T, STRADDLE>;
-  static const cudaError_t attr = [&] {
-    int dev = 0, optin = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
-    if (e == cudaSuccess)
-      e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
-    return e;
-  }();
+  static const cudaError_t attr = prepare_kernel(kernel);
   if (attr != cudaSuccess) return attr;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(plan.blocks);
-  cfg.blockDim = dim3(plan.threads);
-  cfg.dynamicSmemBytes = plan.smem;
-  cfg.stream = stream;
-  if (resident) return resident_clusters(kernel, cfg, plan.p.blocks_per_unit, resident);
-  cudaLaunchAttribute attrs[1];
-  attrs[0].id = cudaLaunchAttributeClusterDimension;
-  attrs[0].val.clusterDim.x = plan.p.blocks_per_unit;
-  attrs[0].val.clusterDim.y = 1;
-  attrs[0].val.clusterDim.z = 1;
-  cfg.attrs = attrs;
-  cfg.numAttrs = 1;
-  return cudaLaunchKernelEx(&cfg, kernel, q);
+  return launch_planned(kernel, q, plan, plan.p.blocks_per_unit, stream, resident);
 }
 
 // The NHWC TMA kernel for x and y (the plan's own pointers when querying occupancy).
