@@ -1068,6 +1068,27 @@ struct RowParams {
   float eps;
 };
 
+// V parameters from c on (or `none` for each when there are none): 16-byte loads where the array allows them.
+template <int V>
+__device__ __forceinline__ void affine_vector(const float* params, uint32_t c, float none, float (&out)[V]) {
+  if (!params) {
+#pragma unroll
+    for (int e = 0; e < V; ++e) out[e] = none;
+  } else if (V % 4 == 0 && reinterpret_cast<uintptr_t>(params + c) % 16 == 0) {
+#pragma unroll
+    for (int e = 0; e < V; e += 4) {
+      const float4 v = __ldg(reinterpret_cast<const float4*>(params + c + e));
+      out[e] = v.x;
+      out[e + 1] = v.y;
+      out[e + 2] = v.z;
+      out[e + 3] = v.w;
+    }
+  } else {
+#pragma unroll
+    for (int e = 0; e < V; ++e) out[e] = __ldg(params + c + e);
+  }
+}
+
 template <typename T, int VECS>
 __global__ void __launch_bounds__(256) layer_norm_rows_kernel(const RowParams p) {
   constexpr int V = 16 / static_cast<int>(sizeof(T));
@@ -1111,12 +1132,11 @@ __global__ void __launch_bounds__(256) layer_norm_rows_kernel(const RowParams p)
       if (i < p.nv) {
         float rf[V];
         if (rr) unpack<T, Raw, V>(__ldcs(rr + i), rf);
+        float g[V], b[V];
+        affine_vector<V>(p.gamma, i * V, 1.0f, g);
+        affine_vector<V>(p.beta, i * V, 0.0f, b);
 #pragma unroll
-        for (int e = 0; e < V; ++e) {
-          const uint32_t c = i * V + e;
-          const float g = p.gamma ? __ldg(p.gamma + c) : 1.0f, b = p.beta ? __ldg(p.beta + c) : 0.0f;
-          f[k][e] = fmaf((f[k][e] - mean) * rstd, g, b);
-        }
+        for (int e = 0; e < V; ++e) f[k][e] = fmaf((f[k][e] - mean) * rstd, g[e], b[e]);
         finish_vector(f[k], rr ? rf : nullptr, p.residual_first, p.act, p.alpha);
         yr[i] = pack<T, Raw, V>(f[k]);
       }

@@ -63,7 +63,8 @@ void infer_matmul(InferContext& ctx) {
 // ai.normrt MatMulBias(A, B, bias) = MatMul(A, B) + bias: a Linear layer (the matmul_bias_fusion pass writes
 // it), B [K, N] a matrix and bias [N] of A's float type.
 void infer_matmul_bias(InferContext& ctx) {
-  if (ctx.num_inputs() != 3 || !ctx.has_input(2)) ctx.fail("takes three inputs: A, B [K, N] and bias [N]");
+  if (ctx.num_inputs() != 3 || !ctx.has_input(0) || !ctx.has_input(1) || !ctx.has_input(2))
+    ctx.fail("takes three inputs: A, B [K, N] and bias [N]");
   infer_matmul(ctx);
   const DataType t = ctx.dtype(0);
   if (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16 && t != DataType::kFloat64)
@@ -96,8 +97,8 @@ std::vector<int64_t> checked_perm(const InferContext& ctx, const char* name, siz
 }
 
 void infer_permuted_matmul(InferContext& ctx) {
+  if (ctx.num_inputs() != 2 || !ctx.has_input(0) || !ctx.has_input(1)) ctx.fail("takes two inputs, A and B");
   check_types(ctx, 2);
-  if (ctx.num_inputs() != 2) ctx.fail("takes two inputs, A and B");
   if (!ctx.shape(0).has_rank || !ctx.shape(1).has_rank) {
     ctx.set_output(0, ctx.dtype(0), Shape());
     return;

@@ -275,6 +275,9 @@ TEST(PermutedMatMul, ShapeInferenceAndErrors) {
   set_ints(n, "perm_b", {0, 2, 1, 3});
   expect_error([&] { infer_shapes(n, {Shape({2, 5, 3, 4}), Shape({2, 6, 3, 4})}, 1); },
                {"inner dimension 4", "has 6"});
+  Node one = make_node("PermutedMatMul", 1);
+  one.domain = kNormrtDomain;
+  expect_error([&] { infer_shapes(one, {Shape({2, 5})}, 1); }, {"takes two inputs, A and B"});
 }
 
 }  // namespace
