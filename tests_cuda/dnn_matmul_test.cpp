@@ -54,6 +54,15 @@ TEST(CublasLtMatMulBias, MatchesReference) {
       EXPECT_EQ(check_node("cublaslt_matmul_bias", node, {&a, &w, &bias}, tolerance_for(dtype, a_dims.back())), "")
           << "MatMulBias " << dtype_name(dtype) << " [" << dims_to_string(a_dims) << "] x [" << dims_to_string(w_dims)
           << "]";
+      // With the residual stream as the GEMM's C.
+      Dims y_dims = a_dims;
+      y_dims.back() = w_dims[1];
+      Tensor r = random_tensor(dtype, y_dims);
+      Node with_residual = make_node("MatMulBias", 4);
+      with_residual.domain = kNormrtDomain;
+      EXPECT_EQ(check_node("cublaslt_matmul_bias", with_residual, {&a, &w, &bias, &r}, tolerance_for(dtype, a_dims.back())),
+                "")
+          << "MatMulBias + residual " << dtype_name(dtype) << " [" << dims_to_string(a_dims) << "]";
     }
 }
 

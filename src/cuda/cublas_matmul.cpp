@@ -12,7 +12,8 @@
 //    relative; engines of precision "tf32" (--tf32) use CUBLAS_COMPUTE_32F_FAST_TF32. fp16 storage computes in
 //    fp32 on tensor cores.
 //  - Gemm's C: copied (or broadcast by a small kernel) into Y, then the GEMM accumulates onto it with beta.
-//  - ai.normrt MatMulBias (matmul_bias_fusion's Linear layer): one cublasLt GEMM with the bias in its epilogue.
+//  - ai.normrt MatMulBias (matmul_bias_fusion's Linear layer): one cublasLt GEMM with the bias in its epilogue and
+//    the optional residual as its C (beta 1).
 #include <algorithm>
 #include <climits>
 
@@ -227,17 +228,29 @@ void matmul_bias_run(CudaKernelContext& ctx) {
   const DeviceValue& a = ctx.in(0);
   const DeviceValue& w = ctx.in(1);
   const DeviceValue& bias = ctx.in(2);
+  const DeviceValue* residual = ctx.has_input(3) ? &ctx.in(3) : nullptr;  // Y's shape: the GEMM's C, beta 1
   if (a.dims.size() < 2 || w.dims.size() != 2 || bias.dims.size() != 1 || bias.dims[0] != w.dims[1])
     ctx.fail("expects A of rank >= 2, W [K, N] and bias [N]; got A [" + dims_to_string(a.dims) + "], W [" +
              dims_to_string(w.dims) + "], bias [" + dims_to_string(bias.dims) + "]");
   const int64_t K = w.dims[0], N = w.dims[1];
   if (a.dims.back() != K) ctx.fail("inner dimensions differ: A [" + dims_to_string(a.dims) + "], W [" + dims_to_string(w.dims) + "]");
   DeviceValue& y = ctx.out(0);
+  if (residual && residual->dims != y.dims)
+    ctx.fail("residual [" + dims_to_string(residual->dims) + "] must have Y's shape [" + dims_to_string(y.dims) + "]");
   if (y.numel() == 0) return;
   const int64_t M = y.numel() / N;
   const int bytes = element_bytes(y.dtype);
-  if (K == 0) {  // an empty sum: the bias alone
+  // y += residual, for the paths that do not give the GEMM the residual as C.
+  auto add_residual = [&]() {
+    if (!residual) return;
+    const float one = 1.0f;
+    ctx.check(cublasAxpyEx(ctx.cublas, as_int(ctx, y.numel()), &one, CUDA_R_32F, residual->data, cuda_type(y.dtype), 1,
+                           y.data, cuda_type(y.dtype), 1, CUDA_R_32F),
+              "cublasAxpyEx");
+  };
+  if (K == 0) {  // an empty sum: the bias (and residual) alone
     ctx.check(broadcast_matrix(bias.data, 1, N, y.data, M, N, bytes, ctx.stream), "broadcast_matrix");
+    add_residual();
     return;
   }
   const cudaDataType_t type = cuda_type(y.dtype);
@@ -264,7 +277,7 @@ void matmul_bias_run(CudaKernelContext& ctx) {
   const std::pair<cublasLtMatmulPreferenceAttributes_t, const void*> aligned[] = {
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, w.data},
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, a.data},
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, y.data},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, residual ? residual->data : y.data},
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, y.data}};
   for (const auto& [attribute, pointer] : aligned) {
     const uint32_t align = alignment_of(pointer);
@@ -275,20 +288,23 @@ void matmul_bias_run(CudaKernelContext& ctx) {
   int returned = 0;
   const cublasStatus_t found = cublasLtMatmulAlgoGetHeuristic(ctx.cublas_lt, op.handle, lw.handle, la.handle,
                                                               ly.handle, ly.handle, pref.handle, 1, &result, &returned);
-  const float alpha = 1.0f, beta = 0.0f;
+  const float alpha = 1.0f, beta = residual ? 1.0f : 0.0f;
   if (found == CUBLAS_STATUS_SUCCESS && returned > 0) {
-    ctx.check(cublasLtMatmul(ctx.cublas_lt, op.handle, &alpha, w.data, lw.handle, a.data, la.handle, &beta, y.data,
-                             ly.handle, y.data, ly.handle, &result.algo, ctx.workspace, workspace, ctx.stream),
+    ctx.check(cublasLtMatmul(ctx.cublas_lt, op.handle, &alpha, w.data, lw.handle, a.data, la.handle, &beta,
+                             residual ? residual->data : y.data, ly.handle, y.data, ly.handle, &result.algo,
+                             ctx.workspace, workspace, ctx.stream),
               "cublasLtMatmul");
     return;
   }
-  // No epilogue algorithm for this problem: the bias broadcast into Y, then a GEMM that accumulates onto it.
+  // No epilogue algorithm for this problem: the bias broadcast into Y, a GEMM that accumulates onto it, then the
+  // residual.
   ctx.check(broadcast_matrix(bias.data, 1, N, y.data, M, N, bytes, ctx.stream), "broadcast_matrix");
   GemmProblem p;
   p.M = M;
   p.N = N;
   p.K = K;
   gemm_call(ctx, p, a.data, w.data, y.data, 1.0f, 1.0f);
+  add_residual();
 }
 
 // ---- ai.normrt PermutedMatMul: the transposes around a MatMul (attention's head split and merge) read and
@@ -514,7 +530,7 @@ NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublas_gemm", "", "Gemm", gemm_accepts, gemm_run, nullptr, nullptr, {}, 0});
 
 bool matmul_bias_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
-  if (node.outputs.size() != 1 || inputs.size() != 3 || !same_float_types(inputs)) return false;
+  if (node.outputs.size() != 1 || (inputs.size() != 3 && inputs.size() != 4) || !same_float_types(inputs)) return false;
   return inputs[0].shape.has_rank && inputs[0].shape.rank() >= 2 && inputs[1].shape.has_rank &&
          inputs[1].shape.rank() == 2 && inputs[2].shape.has_rank && inputs[2].shape.rank() == 1;
 }

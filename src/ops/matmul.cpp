@@ -60,11 +60,12 @@ void infer_matmul(InferContext& ctx) {
   ctx.set_output(0, ctx.dtype(0), out);
 }
 
-// ai.normrt MatMulBias(A, B, bias) = MatMul(A, B) + bias: a Linear layer (the matmul_bias_fusion pass writes
-// it), B [K, N] a matrix and bias [N] of A's float type.
+// ai.normrt MatMulBias(A, B, bias[, residual]) = MatMul(A, B) + bias (+ residual): a Linear layer and the
+// residual add after it (the matmul_bias_fusion pass writes it), B [K, N] a matrix, bias [N] and residual (of Y's
+// shape exactly) of A's float type.
 void infer_matmul_bias(InferContext& ctx) {
-  if (ctx.num_inputs() != 3 || !ctx.has_input(0) || !ctx.has_input(1) || !ctx.has_input(2))
-    ctx.fail("takes three inputs: A, B [K, N] and bias [N]");
+  if ((ctx.num_inputs() != 3 && ctx.num_inputs() != 4) || !ctx.has_input(0) || !ctx.has_input(1) || !ctx.has_input(2))
+    ctx.fail("takes three or four inputs: A, B [K, N], bias [N] and optionally a residual of Y's shape");
   infer_matmul(ctx);
   const DataType t = ctx.dtype(0);
   if (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16 && t != DataType::kFloat64)
@@ -78,6 +79,16 @@ void infer_matmul_bias(InferContext& ctx) {
   if (bias.has_rank && bias.rank() != 1) ctx.fail("bias " + bias.to_string() + " must have rank 1 ([N])");
   if (bias.has_rank && b.has_rank && bias.dims[0].known() && b.dims[1].known() && bias.dims[0].value != b.dims[1].value)
     ctx.fail("bias " + bias.to_string() + " must have N = " + std::to_string(b.dims[1].value) + " elements");
+  if (ctx.num_inputs() == 4 && ctx.has_input(3)) {
+    if (ctx.dtype(3) != t)
+      ctx.fail(std::string("residual has type ") + dtype_name(ctx.dtype(3)) + " but input 0 has type " + dtype_name(t));
+    const Shape& y = ctx.outputs[0].shape;
+    const Shape& r = ctx.shape(3);
+    bool same = !y.has_rank || !r.has_rank || y.rank() == r.rank();
+    for (size_t d = 0; same && y.has_rank && r.has_rank && d < r.rank(); ++d)
+      same = !y.dims[d].known() || !r.dims[d].known() || y.dims[d].value == r.dims[d].value;
+    if (!same) ctx.fail("residual " + r.to_string() + " must have Y's shape " + y.to_string() + " (no broadcasting)");
+  }
 }
 
 // ai.normrt PermutedMatMul(A, B): Transpose(MatMul(Transpose(A, perm_a), Transpose(B, perm_b)), perm_y), each
@@ -250,6 +261,9 @@ void matmul_typed(KernelContext& ctx) {
   const std::vector<Acc> bias = ctx.node.op_type == "MatMulBias" ? load_all<Acc>(ctx.in(2)) : std::vector<Acc>{};
   if (ctx.node.op_type == "MatMulBias" && static_cast<int64_t>(bias.size()) != N)
     ctx.fail("bias [" + dims_to_string(ctx.in(2).dims()) + "] must have N = " + std::to_string(N) + " elements");
+  const Tensor* residual = ctx.node.op_type == "MatMulBias" && ctx.has_input(3) ? &ctx.in(3) : nullptr;
+  if (residual && residual->dims() != Y.dims())
+    ctx.fail("residual [" + dims_to_string(residual->dims()) + "] must have Y's shape [" + dims_to_string(Y.dims()) + "]");
   std::vector<Acc> row(static_cast<size_t>(N));
   for_each_broadcast(batch, {stride_a, stride_b}, [&](int64_t linear, const std::vector<int64_t>& offsets) {
     const Acc* ap = &a[static_cast<size_t>(offsets[0] * M * K)];
@@ -260,8 +274,11 @@ void matmul_typed(KernelContext& ctx) {
         const Acc av = ap[i * K + k];
         for (int64_t j = 0; j < N; ++j) row[static_cast<size_t>(j)] += av * bp[k * N + j];
       }
-      for (int64_t j = 0; j < N; ++j)
-        store<Acc>(Y, (linear * M + i) * N + j, row[static_cast<size_t>(j)] + (bias.empty() ? Acc(0) : bias[j]));
+      for (int64_t j = 0; j < N; ++j) {
+        const int64_t at = (linear * M + i) * N + j;
+        store<Acc>(Y, at, row[static_cast<size_t>(j)] + (bias.empty() ? Acc(0) : bias[j]) +
+                              (residual ? load<Acc>(*residual, at) : Acc(0)));
+      }
     }
   });
 }

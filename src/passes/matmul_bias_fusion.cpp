@@ -5,6 +5,8 @@
 //   y = MatMul(a, W)      W: a float initializer [K, N]
 //   z = Add(y, bias) | Add(bias, y)      bias: a float initializer [N] (or [1, ..., 1, N] of rank <= y's)
 //   ==>  z = ai.normrt::MatMulBias(a, W, bias [N])
+//   and then  Add(z, r) | Add(r, z)  with r of z's shape exactly (the residual stream of a transformer block)
+//   ==>  ai.normrt::MatMulBias(a, W, bias, r): the GEMM adds r as its C (beta 1), so the Add costs no pass either
 //
 // when y has no other reader and is no graph output, a has rank >= 2, W, bias and a have one float type, and the
 // backend accepts the node. Each refusal of a candidate (a MatMul by a constant matrix read by an Add) is recorded.
@@ -37,6 +39,60 @@ std::string refusal(const Graph& g, const GraphQuery& q, const GraphTypes& types
   if (!is_float_type(t) || w.dtype() != t || b.dtype() != t) return "A, W and the bias are not of one float type";
   *bias = other;
   return "";
+}
+
+bool same_shape(const Shape& a, const Shape& b) {
+  if (!a.has_rank || !b.has_rank || a.rank() != b.rank()) return false;
+  for (size_t d = 0; d < a.rank(); ++d) {
+    const Dim& x = a.dims[d];
+    const Dim& y = b.dims[d];
+    if (x.known() != y.known() || (x.known() ? x.value != y.value : x.symbol.empty() || x.symbol != y.symbol))
+      return false;
+  }
+  return true;
+}
+
+// z = MatMulBias(a, W, bias) read only by Add(z, r) | Add(r, z), r of z's shape exactly and not a constant:
+// the residual joins as input 3 (the GEMM adds it as C with beta 1). One join per call; false when none.
+bool fuse_one_residual(Graph& graph, PassReport& report, const NodeAccept& accept) {
+  const GraphTypes types = infer_types_tolerant(graph);
+  const GraphQuery q(graph);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const Node& linear = graph.nodes[i];
+    if (linear.domain != kNormrtDomain || linear.op_type != "MatMulBias" || linear.inputs.size() != 3) continue;
+    const std::string& z = linear.outputs[0];
+    const std::vector<size_t>& readers = q.readers(z);
+    if (readers.size() != 1 || q.is_graph_output(z) || !is_op(&graph.nodes[readers[0]], "Add")) continue;
+    const Node& add = graph.nodes[readers[0]];
+    const std::string r = other_input(add, z);
+    auto zt = types.types.find(z), rt = types.types.find(r);
+    if (r.empty() || r == z || graph.is_initializer(r) || zt == types.types.end() || rt == types.types.end() ||
+        zt->second.dtype != rt->second.dtype || !same_shape(zt->second.shape, rt->second.shape))
+      continue;  // a broadcast or constant add: not a residual
+    Node fused = linear;
+    fused.name = add.name.empty() ? linear.name + "/residual" : add.name;
+    fused.inputs.push_back(r);
+    fused.outputs = {add.outputs[0]};
+    std::vector<TypeShape> in_types;
+    for (const auto& in : fused.inputs) {
+      auto it = types.types.find(in);
+      in_types.push_back(it != types.types.end() ? it->second
+                                                 : TypeShape{graph.initializers.at(in).dtype(),
+                                                             Shape::from_dims(graph.initializers.at(in).dims())});
+    }
+    if (!accept(fused, in_types)) {
+      report.refused(kPass, add.describe() + " stays after " + linear.describe() + ": the device has no kernel for it");
+      continue;
+    }
+    report.applied(kPass, add.describe() + " joins " + linear.describe() + " as its residual");
+    // The fused node takes the Add's place: r may be computed after the MatMulBias.
+    const size_t at = readers[0];
+    graph.nodes[at] = fused;
+    graph.value_info.erase(z);
+    graph.nodes.erase(graph.nodes.begin() + static_cast<std::ptrdiff_t>(i));
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -96,6 +152,8 @@ void fuse_matmul_bias(Graph& graph, PassReport& report, const NodeAccept& accept
     if (!erased[i]) kept.push_back(std::move(graph.nodes[i]));
   graph.nodes = std::move(kept);
   eliminate_dead_nodes(graph, report);
+  while (fuse_one_residual(graph, report, accept)) {
+  }
 }
 
 }  // namespace normrt

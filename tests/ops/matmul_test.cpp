@@ -215,6 +215,21 @@ TEST(MatMulBias, IsMatMulPlusBias) {
   }
 }
 
+TEST(MatMulBias, WithAResidual) {
+  Node n = make_node("MatMulBias", 4);
+  n.domain = kNormrtDomain;
+  Tensor a = random_tensor({2, 5, 7}), b = random_tensor({7, 3}), bias = random_tensor({3}), r = random_tensor({2, 5, 3});
+  const Tensor y = run(n, {&a, &b, &bias, &r})[0];
+  Tensor expected = naive_matmul(a, b);
+  for (int64_t i = 0; i < expected.numel(); ++i)
+    expected.data<float>()[i] += bias.data<float>()[i % 3] + r.data<float>()[i];
+  EXPECT_LT(relative_error(y, expected), 1e-6);
+  expect_error([&] { infer_shapes(n, {Shape({2, 5, 7}), Shape({7, 3}), Shape({3}), Shape({1, 5, 3})}, 1); },
+               {"residual [1,5,3] must have Y's shape [2,5,3] (no broadcasting)"});
+  Tensor small = random_tensor({1, 5, 3});
+  expect_error([&] { run(n, {&a, &b, &bias, &small}); }, {"must have Y's shape"});
+}
+
 TEST(MatMulBias, ShapeInferenceAndErrors) {
   Node n = make_node("MatMulBias", 3);
   n.domain = kNormrtDomain;
@@ -228,7 +243,7 @@ TEST(MatMulBias, ShapeInferenceAndErrors) {
   expect_error([&] { infer_shapes(n, {Shape({2, 64}), Shape({64, 10}), Shape({1, 10})}, 1); }, {"must have rank 1"});
   Node two = make_node("MatMulBias", 2);
   two.domain = kNormrtDomain;
-  expect_error([&] { infer_shapes(two, {Shape({2, 64}), Shape({64, 10})}, 1); }, {"takes three inputs"});
+  expect_error([&] { infer_shapes(two, {Shape({2, 64}), Shape({64, 10})}, 1); }, {"takes three or four inputs"});
   // The reference kernel checks the bias against the concrete shapes too.
   Tensor a = random_tensor({2, 4}), b = random_tensor({4, 3}), bias = random_tensor({5});
   expect_error([&] { run(n, {&a, &b, &bias}); }, {"must have N = 3 elements"});

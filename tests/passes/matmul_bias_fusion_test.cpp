@@ -59,6 +59,42 @@ TEST(MatMulBiasFusion, ALinearLayerBecomesOneNode) {
     }
 }
 
+// A transformer block's x + Linear(x): the residual joins as the GEMM's C; an Add that broadcasts does not.
+TEST(MatMulBiasFusion, TheResidualAddJoinsToo) {
+  for (bool broadcast : {false, true}) {
+    SCOPED_TRACE(broadcast ? "a broadcast add" : "a residual");
+    PatternGraph p(17);
+    p.graph.name = "residual";
+    p.input("x", {Dim::unknown("batch"), 5, 8});
+    p.input("r", broadcast ? std::vector<Dim>{1, 5, 6} : std::vector<Dim>{Dim::unknown("batch"), 5, 6});
+    p.constant("w", random_tensor({8, 6})).constant("b", random_tensor({6}));
+    p.add("MatMul", {"x", "w"}, "h");
+    p.add("Add", {"h", "b"}, "z");
+    p.add("Add", {"r", "z"}, "y");
+    p.output("y");
+    Graph fused = p.graph;
+    PassReport report;
+    fuse_matmul_bias(fused, report, kAcceptAll);
+    fused.verify();
+    ASSERT_EQ(count(fused, "MatMulBias"), 1);
+    EXPECT_EQ(count(fused, "Add"), broadcast ? 1 : 0);
+    for (const Node& n : fused.nodes) {
+      if (n.op_type == "MatMulBias") {
+        EXPECT_EQ(n.inputs.size(), broadcast ? 3u : 4u);
+      }
+    }
+    const Tensor x = random_tensor({3, 5, 8}), r = random_tensor({broadcast ? 1 : 3, 5, 6});
+    auto run = [&](const Graph& g) {
+      BuildOptions options;
+      options.profiles.push_back(
+          Profile{{{"x", ShapeRange{x.dims(), x.dims(), x.dims()}}, {"r", ShapeRange{r.dims(), r.dims(), r.dims()}}}});
+      ExecutionContext context(build_engine(g, options));
+      return context.run({{"x", x}, {"r", r}})[0].second;
+    };
+    EXPECT_LE(relative_error(run(fused), run(p.graph)), 1e-6);
+  }
+}
+
 TEST(MatMulBiasFusion, CandidatesThatStayApartSayWhy) {
   struct Case {
     const char* name;
