@@ -23,8 +23,13 @@ void fold_constants(Graph& graph, PassReport& report) {
       continue;
     }
     // A constant beyond kMaxFoldedBytes stays a node (computed at run time): no real model stores one, and a
-    // hostile file must not make the builder allocate gigabytes.
-    bool too_large = false;
+    // hostile file must not make the builder allocate gigabytes. So does one that would grow the model by more
+    // than kMaxFoldedGrowthBytes beyond its inputs (a 136-byte ConstantOfShape of 400 MB ran the fuzzer out of
+    // memory serializing the engine).
+    int64_t input_bytes = 0;
+    for (const auto& in : node.inputs)
+      if (!in.empty() && graph.initializers.count(in)) input_bytes += static_cast<int64_t>(graph.initializers.at(in).nbytes());
+    std::string too_large;
     for (const auto& out : node.outputs) {
       if (out.empty() || types.values.count(out)) continue;
       const TypeShape& ts = types.types.at(out);
@@ -33,11 +38,14 @@ void fold_constants(Graph& graph, PassReport& report) {
       if (__builtin_mul_overflow(element_count(ts.shape.concrete()), static_cast<int64_t>(dtype_size(ts.dtype)),
                                  &bytes) ||
           bytes > kMaxFoldedBytes)
-        too_large = true;
+        too_large = "would be larger than " + std::to_string(kMaxFoldedBytes >> 20) + " MiB";
+      else if (bytes - input_bytes > kMaxFoldedGrowthBytes)
+        too_large = "would add " + std::to_string(bytes >> 20) + " MiB to the model from " +
+                    std::to_string(input_bytes) + " bytes of inputs (more than " +
+                    std::to_string(kMaxFoldedGrowthBytes >> 20) + " MiB)";
     }
-    if (too_large) {
-      report.refused("constant_folding", node.describe() + ": its output would be larger than " +
-                                             std::to_string(kMaxFoldedBytes >> 20) + " MiB; computed at run time");
+    if (!too_large.empty()) {
+      report.refused("constant_folding", node.describe() + ": its output " + too_large + "; computed at run time");
       kept.push_back(std::move(node));
       continue;
     }

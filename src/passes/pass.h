@@ -31,6 +31,9 @@ std::map<std::string, int> count_uses(const Graph& graph);
 void fold_constants(Graph& graph, PassReport& report);
 // Constants larger than this are not folded (they stay nodes and are computed at run time).
 constexpr int64_t kMaxFoldedBytes = int64_t{1} << 30;
+// Nor is a constant that would grow the model by more than this beyond its inputs' bytes (ConstantOfShape,
+// Expand, Tile or Range writing hundreds of MB from a few bytes): weight transforms fold, generated data does not.
+constexpr int64_t kMaxFoldedGrowthBytes = int64_t{64} << 20;
 void eliminate_dead_nodes(Graph& graph, PassReport& report);
 // Replaces PyTorch's exported GroupNorm subgraph (Reshape -> InstanceNormalization -> Reshape -> Mul -> Add)
 // by one ai.normrt::GroupNorm node (src/passes/group_norm_fusion.cpp).

@@ -257,6 +257,38 @@ TEST(ConstantFoldingLimits, ConstantsAboveOneGiBStayNodes) {
   EXPECT_TRUE(reported);
 }
 
+// Generated data does not fold: ConstantOfShape [33554432, 3] float (400 MB from 16 bytes; the ONNX fuzzer's
+// 136-byte model ran out of memory serializing the engine) stays a node; a Transpose of a weight, which adds no
+// more than its input's bytes, still folds.
+TEST(ConstantFoldingLimits, ConstantsThatGrowTheModelBy64MiBStayNodes) {
+  ModelBuilder m;
+  m.input("x", {"1"}).output("y").output("wt");
+  onnx::TensorProto& shape = m.initializer("shape", {2}, {});
+  shape.set_data_type(onnx::TensorProto::INT64);
+  const int64_t dims[2] = {33554432, 3};
+  shape.set_raw_data(std::string(reinterpret_cast<const char*>(dims), sizeof dims));
+  m.node("ConstantOfShape", {"shape"}, {"big"}, "", "big");
+  m.node("ReduceSum", {"big"}, {"sum"}, "", "sum");
+  m.node("Add", {"x", "sum"}, {"y"}, "", "add");
+  m.initializer("w", {3, 2}, {1, 2, 3, 4, 5, 6});
+  m.node("Transpose", {"w"}, {"wt"}, "", "transpose");
+  std::shared_ptr<Engine> engine;
+  ASSERT_NO_THROW(engine = build(m));
+  bool generated_kept = false, transpose_kept = false;
+  for (const Node& n : engine->graph.nodes) {
+    generated_kept |= n.op_type == "ConstantOfShape";
+    transpose_kept |= n.op_type == "Transpose";
+  }
+  EXPECT_TRUE(generated_kept);
+  EXPECT_FALSE(transpose_kept);
+  std::string refused;
+  for (const PassRecord& r : engine->build_report.records)
+    if (!r.applied && r.pass == "constant_folding") refused += r.description + "\n";
+  EXPECT_NE(refused.find("would add 384 MiB to the model from 16 bytes of inputs (more than 64 MiB)"),
+            std::string::npos)
+      << refused;
+}
+
 // ---- tensors made at run time -------------------------------------------------------------------------------
 
 // A value whose shape comes from an input at run time: 64 GiB is the most a tensor may take (N, attempted: under
