@@ -73,14 +73,7 @@ bool fuse_one_residual(Graph& graph, PassReport& report, const NodeAccept& accep
     fused.name = add.name.empty() ? linear.name + "/residual" : add.name;
     fused.inputs.push_back(r);
     fused.outputs = {add.outputs[0]};
-    std::vector<TypeShape> in_types;
-    for (const auto& in : fused.inputs) {
-      auto it = types.types.find(in);
-      in_types.push_back(it != types.types.end() ? it->second
-                                                 : TypeShape{graph.initializers.at(in).dtype(),
-                                                             Shape::from_dims(graph.initializers.at(in).dims())});
-    }
-    if (!accept(fused, in_types)) {
+    if (!accept(fused, node_input_types(graph, types, fused))) {
       report.refused(kPass, add.describe() + " stays after " + linear.describe() + ": the device has no kernel for it");
       continue;
     }
@@ -126,14 +119,7 @@ void fuse_matmul_bias(Graph& graph, PassReport& report, const NodeAccept& accept
       }
       fused.inputs = {matmul.input(0), matmul.input(1), flat};
       fused.outputs = {add.outputs[0]};
-      std::vector<TypeShape> in_types;
-      for (const auto& in : fused.inputs) {
-        auto it = types.types.find(in);
-        in_types.push_back(it != types.types.end() ? it->second
-                                                   : TypeShape{graph.initializers.at(in).dtype(),
-                                                               Shape::from_dims(graph.initializers.at(in).dims())});
-      }
-      if (!accept(fused, in_types)) why = "the device has no kernel for it";
+      if (!accept(fused, node_input_types(graph, types, fused))) why = "the device has no kernel for it";
     }
     if (!why.empty()) {
       report.refused(kPass, matmul.describe() + " + " + add.describe() + " stay apart: " + why);

@@ -29,22 +29,6 @@ const Node* joining_transpose(const GraphQuery& q, const std::string& value) {
   return q.has_single_use(value) ? t : nullptr;
 }
 
-std::vector<TypeShape> input_types(const Graph& g, const GraphTypes& types, const Node& node) {
-  std::vector<TypeShape> out;
-  for (const auto& in : node.inputs) {
-    auto it = types.types.find(in);
-    if (it != types.types.end()) {
-      out.push_back(it->second);
-    } else if (g.is_initializer(in)) {
-      const Tensor& t = g.initializers.at(in);
-      out.push_back(TypeShape{t.dtype(), Shape::from_dims(t.dims())});
-    } else {
-      out.push_back(TypeShape{});
-    }
-  }
-  return out;
-}
-
 // One MatMul: joins what it can; false when nothing changed.
 bool fold_one(Graph& graph, PassReport& report, const NodeAccept& accept, std::set<std::string>* refused) {
   const GraphTypes types = infer_types_tolerant(graph);
@@ -79,7 +63,7 @@ bool fold_one(Graph& graph, PassReport& report, const NodeAccept& accept, std::s
       if (use_a) candidate.attributes["perm_a"] = ints_attribute(ta->attr_ints("perm"));
       if (use_b) candidate.attributes["perm_b"] = ints_attribute(tb->attr_ints("perm"));
       if (use_y) candidate.attributes["perm_y"] = ints_attribute(ty->attr_ints("perm"));
-      if (accept(candidate, input_types(graph, types, candidate))) {
+      if (accept(candidate, node_input_types(graph, types, candidate))) {
         fused = candidate;
         taken = {use_a, use_b, use_y};
         break;

@@ -310,4 +310,20 @@ void replace_nodes(Graph& graph, const std::vector<size_t>& matched, Node replac
   graph.nodes = std::move(nodes);
 }
 
+std::vector<TypeShape> node_input_types(const Graph& graph, const GraphTypes& types, const Node& node) {
+  std::vector<TypeShape> out;
+  for (const auto& in : node.inputs) {
+    auto it = types.types.find(in);
+    if (it != types.types.end()) {
+      out.push_back(it->second);
+    } else if (graph.is_initializer(in)) {
+      const Tensor& t = graph.initializers.at(in);
+      out.push_back(TypeShape{t.dtype(), Shape::from_dims(t.dims())});
+    } else {
+      out.push_back(TypeShape{});
+    }
+  }
+  return out;
+}
+
 }  // namespace normrt

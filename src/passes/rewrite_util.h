@@ -17,6 +17,9 @@ namespace normrt {
 // instead of stopping: pattern matching needs what can be known, not a complete inference.
 GraphTypes infer_types_tolerant(const Graph& graph);
 
+// The types of `node`'s inputs, for a backend's accept(): from `types`, else an initializer's own, else unknown.
+std::vector<TypeShape> node_input_types(const Graph& graph, const GraphTypes& types, const Node& node);
+
 // Values known before run time: initializers, the shape arithmetic infer_types_tolerant folded, and what
 // follows from those through small nodes, CastLike included (its value depends only on the type of its second
 // input, which the exporters' `CastLike(1.0, x)` relies on). Evaluations are cached.
