@@ -10,7 +10,14 @@
 
 namespace normrt {
 
-void fold_reshape_targets(Graph& graph, PassReport& report) {
+namespace {
+
+// Rounds at most: SD-1.5's UNet (16 transformer blocks) needs about 50; a bound keeps a hostile chain of
+// thousands of reshapes from running type inference thousands of times.
+constexpr int kMaxRounds = 128;
+
+// One round: the targets provable with the types as inferred now. Returns how many became constants.
+size_t fold_round(Graph& graph) {
   const GraphTypes types = infer_types_tolerant(graph);
   const TypeLookup lookup = [&](const std::string& value) -> const TypeShape* {
     auto it = types.types.find(value);
@@ -51,8 +58,20 @@ void fold_reshape_targets(Graph& graph, PassReport& report) {
     graph.initializers[name] = t;
     node.inputs[1] = name;
   }
-  if (!folds.empty())
-    report.applied("reshape_targets", std::to_string(folds.size()) + " Reshape targets computed from shapes are constants");
+  return folds.size();
+}
+
+}  // namespace
+
+void fold_reshape_targets(Graph& graph, PassReport& report) {
+  size_t folded = 0;
+  for (int round = 0; round < kMaxRounds; ++round) {
+    const size_t n = fold_round(graph);
+    if (n == 0) break;
+    folded += n;
+  }
+  if (folded > 0)
+    report.applied("reshape_targets", std::to_string(folded) + " Reshape targets computed from shapes are constants");
   eliminate_dead_nodes(graph, report);
 }
 

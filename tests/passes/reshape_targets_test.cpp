@@ -58,5 +58,42 @@ TEST(ReshapeTargets, TargetsItCannotProveStay) {
   }
 }
 
+TEST(ReshapeTargets, ATargetProvedByAnEarlierFoldFoldsInTheNextRound) {
+  // flat = x.reshape(x.shape[0], 24); y = relu(x).reshape(flat.shape[0], 24). flat's batch is unknown until its
+  // own target is a constant [0, 24] (the batch copied, symbol and all); only then is y's target provably
+  // relu(x)'s own batch. Attention's head merge reads the batch of a flattened tensor the same way.
+  PatternGraph p(17);
+  p.input("x", {Dim::unknown("batch"), 4, 6});
+  p.constant("i0", int64_tensor({0})).constant("axes0", int64_tensor({0}, {1}));
+  p.constant("c24", int64_tensor({24}, {1}));
+  auto batch_target = [&](const std::string& s) {
+    p.add("Shape", {s}, s + "_shape");
+    p.add("Gather", {s + "_shape", "i0"}, s + "_b");
+    p.add("Unsqueeze", {s + "_b", "axes0"}, s + "_b1");
+    p.add("Concat", {s + "_b1", "c24"}, s + "_target").attributes["axis"] = int_attribute(0);
+  };
+  batch_target("x");
+  p.add("Reshape", {"x", "x_target"}, "flat");
+  batch_target("flat");
+  p.add("Relu", {"x"}, "r");
+  p.add("Reshape", {"r", "flat_target"}, "r_flat");
+  p.add("Add", {"flat", "r_flat"}, "y");
+  p.output("y");
+  const Graph original = p.graph;
+  Graph g = original;
+  PassReport report;
+  fold_reshape_targets(g, report);
+  g.verify();
+  EXPECT_EQ(count_ops(g, "Shape"), 0) << "both targets are constants";
+  for (const Node& n : g.nodes) {
+    if (n.op_type == "Reshape") {
+      EXPECT_TRUE(g.is_initializer(n.input(1))) << n.name;
+    }
+  }
+  ASSERT_FALSE(report.records.empty());
+  EXPECT_NE(report.records[0].description.find("2 Reshape targets"), std::string::npos);
+  for (int64_t batch : {1, 3}) expect_same_outputs(original, g, {{"x", random_tensor({batch, 4, 6})}});
+}
+
 }  // namespace
 }  // namespace normrt::test
