@@ -162,6 +162,69 @@ TEST(CudnnNhwcConv, MatchesReferenceFp16) {
   check_nhwc_cases(DataType::kFloat16);
 }
 
+// NhwcConv with a residual R (conv_residual_fusion's form): Y = Conv(X, W, B) + R on every path that adds it:
+// the graph API's epilogue, the legacy fused-bias call with z = R (IMPLICIT_PRECOMP_GEMM), and R copied into Y
+// then convolved with beta = 1 (IMPLICIT_GEMM, and any algorithm without a bias); what tune() picks, too.
+void check_nhwc_residual_cases(DataType dtype) {
+  int checked = 0;
+  for (const ConvCase& c : conv_cases()) {
+    if (c.x.size() != 4 || !c.auto_pad.empty() || c.pads[0] != c.pads[2] || c.pads[1] != c.pads[3]) continue;
+    for (int64_t batch : {int64_t{1}, int64_t{3}})
+      for (bool bias : {true, false}) {
+        ConvCase at = c;
+        at.x[0] = batch;
+        at.bias = true;  // four inputs; B's name is cleared below when the case has none
+        Node node = conv_node("NhwcConv", at);
+        node.domain = kNormrtDomain;
+        node.inputs.push_back("in3");
+        if (!bias) node.inputs[2].clear();
+        const Tensor x = permute_tensor(random_tensor(dtype, at.x), to_channels_last_perm(4));
+        const Tensor w = permute_tensor(random_tensor(dtype, weight_dims(false, at)), to_channels_last_perm(4));
+        const Tensor b = random_tensor(dtype, {at.out_channels});
+        // R has Y's shape: the reference output's dims.
+        Node plain = node;
+        plain.inputs.resize(3);
+        const Dims y_dims = run_reference(plain, 17, {&x, &w, bias ? &b : nullptr})[0].dims();
+        const Tensor r = random_tensor(dtype, y_dims);
+        const std::vector<const Tensor*> inputs{&x, &w, bias ? &b : nullptr, &r};
+        const Tolerance tol = tolerance_for(dtype, reduction_terms(at) + 1);
+        for (const char* config : {"", kAnyGraphEngine, "algo=1", "algo=0"})
+          EXPECT_EQ(check_node("cudnn_nhwc_conv", node, inputs, tol, config), "")
+              << "X " << dims_to_string(at.x) << " " << dtype_name(dtype) << (bias ? " bias" : "") << " config '"
+              << config << "'";
+        ++checked;
+      }
+  }
+  EXPECT_GE(checked, 24);
+}
+
+TEST(CudnnNhwcConv, ResidualMatchesReferenceFp32) {
+  NORMRT_REQUIRE_GPU();
+  check_nhwc_residual_cases(DataType::kFloat32);
+}
+TEST(CudnnNhwcConv, ResidualMatchesReferenceFp16) {
+  NORMRT_REQUIRE_GPU();
+  check_nhwc_residual_cases(DataType::kFloat16);
+}
+
+TEST(CudnnNhwcConv, ResidualAcceptedOnlyOfItsType) {
+  ConvCase c{{1, 4, 7, 7}, 4, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}};
+  Node node = conv_node("NhwcConv", c);
+  node.domain = kNormrtDomain;
+  node.inputs = {"x", "w", "", "r"};
+  const CudaKernel* k = CudaKernelRegistry::global().find("cudnn_nhwc_conv");
+  ASSERT_NE(k, nullptr);
+  const TypeShape x{DataType::kFloat32, Shape::from_dims({1, 7, 7, 4})}, w{DataType::kFloat32, Shape::from_dims({4, 3, 3, 4})};
+  EXPECT_TRUE(k->accepts(node, 17, {x, w, TypeShape{}, x}));
+  EXPECT_FALSE(k->accepts(node, 17, {x, w, TypeShape{}, TypeShape{DataType::kFloat16, x.shape}}));
+  Node plain = node;
+  plain.op_type = "Conv";
+  plain.domain = "";
+  const CudaKernel* conv = CudaKernelRegistry::global().find("cudnn_conv");
+  ASSERT_NE(conv, nullptr);
+  EXPECT_FALSE(conv->accepts(plain, 17, {x, w, TypeShape{}, x})) << "ONNX Conv has no fourth input";
+}
+
 TEST(CudnnNhwcConv, RefusesAsymmetricPadding) {
   ConvCase c{{1, 4, 7, 7}, 4, {3, 3}, {1, 1}, {1, 1}, {0, 0, 2, 2}};
   Node node = conv_node("NhwcConv", c);

@@ -2,6 +2,8 @@
 // "cuda"). Build chooses a CUDA kernel per node (or the CPU) and tunes kernels per profile on this GPU; load checks
 // that the engine was planned for this GPU's architecture; contexts are CudaRunners (cuda_runtime.h).
 #include <algorithm>
+#include <map>
+#include <optional>
 
 #include "cuda/cuda_runtime.h"
 #include "engine/device_backend.h"
@@ -36,18 +38,13 @@ void input_types(const Node& node, const GraphTypes& types, std::vector<TypeShap
   for (const auto& in : node.inputs) out->push_back(in.empty() ? TypeShape{} : types.types.at(in));
 }
 
-// Tunes the kernels that have tune() at one profile's opt shapes: random inputs, the real weights.
-void tune_profile(Engine& engine, size_t p, const GpuInfo& gpu) {
-  std::vector<std::string>& configs = engine.device_plan.configs[p];
-  bool any = false;
-  for (size_t i = 0; i < engine.graph.nodes.size(); ++i)
-    if (engine.runs_on_device(i)) {
-      const CudaKernel* k = CudaKernelRegistry::global().find(engine.device_plan.kernels[i]);
-      any |= k && k->tune;
-    }
-  if (!any) return;
-  std::map<std::string, Shape> shapes;
-  for (const auto& [name, range] : engine.profiles[p].inputs) shapes[name] = Shape::from_dims(range.opt);
+// What tune() chose per node at one set of input shapes (input 0's element count beside it); nodes without
+// tune() or without concrete shapes get nothing.
+using CornerConfigs = std::vector<std::optional<std::pair<int64_t, std::string>>>;
+
+// Tunes the kernels that have tune() at the given shapes of profile p: random inputs, the real weights.
+CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::map<std::string, Shape>& shapes) {
+  CornerConfigs configs(engine.graph.nodes.size());
   GraphTypes types = infer_graph(engine.graph, shapes);
   CudaHandles handles;
   DeviceBuffer workspace(kTuneWorkspaceBytes);
@@ -109,13 +106,43 @@ void tune_profile(Engine& engine, size_t p, const GpuInfo& gpu) {
     state.reset();
     ctx.state = &state;
     try {
-      configs[i] = kernel->tune(ctx);
+      const int64_t elements = ctx.inputs.empty() ? 0 : ctx.inputs[0].numel();
+      configs[i] = std::make_pair(elements, kernel->tune(ctx));
     } catch (const Error& e) {
       throw Error(e.code(), "tuning " + node.describe() + " (kernel " + kernel->name + ") for profile " +
                                 std::to_string(p) + " on " + gpu.name + ": " + e.what());
     }
     check_cuda(cudaStreamSynchronize(handles.stream), "tuning " + node.describe());
   }
+  return configs;
+}
+
+// Tunes profile p at its opt shapes, then at its min and max corners where those differ; a node whose choices
+// differ keeps them all, each taken at run time for the shapes nearest its corner (join_tuned_configs).
+void tune_profile(Engine& engine, size_t p, const GpuInfo& gpu) {
+  bool any = false;
+  for (size_t i = 0; i < engine.graph.nodes.size(); ++i)
+    if (engine.runs_on_device(i)) {
+      const CudaKernel* k = CudaKernelRegistry::global().find(engine.device_plan.kernels[i]);
+      any |= k && k->tune;
+    }
+  if (!any) return;
+  std::vector<std::map<std::string, Dims>> corners;
+  for (Dims ShapeRange::*corner : {&ShapeRange::opt, &ShapeRange::min, &ShapeRange::max}) {
+    std::map<std::string, Dims> dims;
+    for (const auto& [name, range] : engine.profiles[p].inputs) dims[name] = range.*corner;
+    if (std::find(corners.begin(), corners.end(), dims) == corners.end()) corners.push_back(std::move(dims));
+  }
+  std::vector<std::vector<std::pair<int64_t, std::string>>> tuned(engine.graph.nodes.size());
+  for (const auto& dims : corners) {
+    std::map<std::string, Shape> shapes;
+    for (const auto& [name, d] : dims) shapes[name] = Shape::from_dims(d);
+    const CornerConfigs at = tune_at(engine, p, gpu, shapes);
+    for (size_t i = 0; i < at.size(); ++i)
+      if (at[i]) tuned[i].push_back(*at[i]);
+  }
+  std::vector<std::string>& configs = engine.device_plan.configs[p];
+  for (size_t i = 0; i < tuned.size(); ++i) configs[i] = join_tuned_configs(tuned[i]);
 }
 
 class CudaBackend : public DeviceBackend {

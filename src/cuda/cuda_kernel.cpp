@@ -1,9 +1,56 @@
 #include "cuda/cuda_kernel.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace normrt {
 namespace cuda {
+
+std::string join_tuned_configs(const std::vector<std::pair<int64_t, std::string>>& by_elements) {
+  if (by_elements.empty()) return "";
+  bool same = true;
+  for (const auto& [elements, config] : by_elements) same &= config == by_elements.front().second;
+  if (same) return by_elements.front().second;
+  std::string joined;
+  std::vector<int64_t> seen;
+  for (const auto& [elements, config] : by_elements) {
+    if (std::find(seen.begin(), seen.end(), elements) != seen.end()) continue;  // the first corner at a count wins
+    seen.push_back(elements);
+    if (!joined.empty()) joined += "|";
+    joined += "@" + std::to_string(elements) + ":" + config;
+  }
+  return joined;
+}
+
+std::string tuned_config_for(const std::string& stored, int64_t elements) {
+  if (stored.empty() || stored[0] != '@') return stored;
+  std::string best;
+  double best_distance = -1.0;
+  size_t start = 0;
+  while (start <= stored.size()) {
+    size_t end = stored.find('|', start);
+    if (end == std::string::npos) end = stored.size();
+    const std::string entry = stored.substr(start, end - start);
+    const size_t colon = entry.find(':');
+    if (entry.size() < 2 || entry[0] != '@' || colon == std::string::npos) return "";
+    int64_t at = 0;
+    try {
+      size_t used = 0;
+      const std::string count = entry.substr(1, colon - 1);
+      at = std::stoll(count, &used);
+      if (used != count.size() || at < 1) return "";
+    } catch (const std::exception&) {
+      return "";
+    }
+    const double distance = std::abs(std::log(static_cast<double>(at)) - std::log(std::max<double>(1.0, elements)));
+    if (best_distance < 0 || distance < best_distance) {
+      best_distance = distance;
+      best = entry.substr(colon + 1);
+    }
+    start = end + 1;
+  }
+  return best;
+}
 
 const DeviceValue& CudaKernelContext::in(size_t i) const {
   if (!has_input(i)) fail("input " + std::to_string(i) + " is missing");

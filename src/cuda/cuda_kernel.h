@@ -85,14 +85,24 @@ struct CudaKernel {
   // Optional: scratch bytes for the concrete shapes in ctx (data pointers may be null; ctx.config is set).
   size_t (*workspace)(const CudaKernelContext& ctx) = nullptr;
   // Optional, build time on the GPU: measures and chooses a configuration (a cuDNN algorithm, say) with
-  // ctx at the profile's opt shapes (inputs hold random data or the real weights; workspace is the largest
-  // the runtime allows). The result must work for every shape of the profile; it is stored in the engine.
+  // ctx at one corner of the profile (opt, then min and max; inputs hold random data or the real weights;
+  // workspace is the largest the runtime allows). The result must work for every shape of the profile; the
+  // engine stores each corner's (join_tuned_configs) and each plan gets the nearest corner's as ctx.config.
   std::string (*tune)(CudaKernelContext& ctx) = nullptr;
   std::vector<int> host_inputs;  // inputs read on the host (see the contract above)
   int priority = 0;              // among kernels that accept a node, the highest priority wins
   // What it means when the kernel raised ctx.error_flag ("an index is outside the data's axis"), or null.
   const char* data_error = nullptr;
 };
+
+// Configurations tuned at several shapes of one profile (its opt, min and max corners) share the one string the
+// engine stores per node and profile: "@E:config|@E:config..." with E input 0's element count at that corner. A
+// plan takes the configuration tuned nearest (in ratio) to its own count: cuDNN's fastest engine for a batch of 32
+// is not the fastest for a batch of 1 (split-K, tile shapes). A plain string is one configuration for every shape.
+std::string join_tuned_configs(const std::vector<std::pair<int64_t, std::string>>& by_elements);
+// The configuration for a node whose input 0 has `elements` elements; a malformed string reads as "" (the kernel
+// then takes its safe default).
+std::string tuned_config_for(const std::string& stored, int64_t elements);
 
 class CudaKernelRegistry {
  public:

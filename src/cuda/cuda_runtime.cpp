@@ -313,6 +313,8 @@ std::unique_ptr<SignaturePlan> plan_signature(const Engine& engine, const std::m
       }
       ctx->outputs.push_back(v);
     }
+    // Configurations tuned at several corners: the one nearest these shapes.
+    if (!ctx->inputs.empty()) ctx->config = tuned_config_for(ctx->config, ctx->inputs[0].numel());
     const CudaKernel* kernel = CudaKernelRegistry::global().find(engine.device_plan.kernels[i]);
     if (kernel && kernel->workspace) plan->workspace_bytes = std::max(plan->workspace_bytes, kernel->workspace(*ctx));
   }

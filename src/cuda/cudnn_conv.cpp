@@ -5,8 +5,8 @@
 //    through the workspace: Conv reads a zero-padded copy of X, ConvTranspose writes an uncropped result that a
 //    crop copies into Y. No weight is ever transformed: ONNX ConvTranspose's W [C, M/group, k...] is exactly the
 //    filter of cudnnConvolutionBackwardData, which computes ConvTranspose.
-//  - tune() runs cuDNN's measured search (cudnnFind*AlgorithmEx) at the profile's opt shape and stores
-//    "algo=A;math=M". run() and workspace() use that algorithm at every shape where cuDNN's workspace query accepts
+//  - tune() runs cuDNN's measured search (cudnnFind*AlgorithmEx) at a profile corner (the builder asks at opt,
+//    min and max, and each plan takes the nearest corner's choice) and returns "algo=A;math=M". run() and workspace() use that algorithm at every shape where cuDNN's workspace query accepts
 //    it, else cuDNN's heuristic choice, else the implicit-GEMM algorithm (no workspace); a launch that cuDNN
 //    refuses is retried with the implicit-GEMM algorithm, so a stored configuration never makes a shape fail.
 //    Neither the search nor the heuristics pick a non-deterministic algorithm: an engine gives the same output
@@ -25,6 +25,9 @@
 //  - Bias: fused into cudnnConvolutionBiasActivationForward (identity activation) when the algorithm is
 //    IMPLICIT_PRECOMP_GEMM, the only one cuDNN fuses identity with; otherwise a cudnnAddTensor after the
 //    convolution. normrt's passes produce no fused Conv+activation node, so no activation is fused here.
+//  - NhwcConv's residual R (input 3, conv_residual_fusion): the graph API adds it in the engine's epilogue after
+//    the bias (fp32 sums, one rounding). The legacy path passes it as cudnnConvolutionBiasActivationForward's z
+//    (alpha2 = 1) where that fuses, else copies R into Y and convolves with beta = 1.
 #include <algorithm>
 #include <memory>
 #include <mutex>
@@ -188,6 +191,7 @@ struct ConvPlan {
   Dims x_dims, w_dims;
   ElementType dtype = ElementType::kUndefined;
   bool has_bias = false;
+  bool has_residual = false;
   std::string config;
 
   ConvProblem p;
@@ -304,6 +308,7 @@ ConvGraphSpec graph_spec(const ConvPlan& plan, bool allow_tf32) {
     spec.dilation[i] = p.dilation[i];
   }
   spec.bias = plan.has_bias;
+  spec.residual = plan.has_residual;
   spec.allow_tf32 = allow_tf32;
   return spec;
 }
@@ -329,18 +334,22 @@ void prepare(const CudaKernelContext& ctx, ConvPlan& plan) {
   const DeviceValue& x = ctx.in(0);
   const DeviceValue& w = ctx.in(1);
   const bool has_bias = ctx.has_input(2);
+  const bool has_residual = ctx.has_input(3);
   if (plan.ready && plan.x_dims == x.dims && plan.w_dims == w.dims && plan.dtype == x.dtype &&
-      plan.has_bias == has_bias && plan.config == ctx.config)
+      plan.has_bias == has_bias && plan.has_residual == has_residual && plan.config == ctx.config)
     return;
   plan.ready = false;
-  if (!is_dnn_float(x.dtype) || w.dtype != x.dtype || (has_bias && ctx.in(2).dtype != x.dtype))
-    ctx.fail("X, W and B must all be float32 or all float16");
+  if (!is_dnn_float(x.dtype) || w.dtype != x.dtype || (has_bias && ctx.in(2).dtype != x.dtype) ||
+      (has_residual && ctx.in(3).dtype != x.dtype))
+    ctx.fail("X, W, B and R must all be float32 or all float16");
+  if (has_residual && ctx.node.op_type != "NhwcConv") ctx.fail("only NhwcConv takes a residual input");
   plan.p = make_problem(ctx, x.dtype, channels_first(ctx.node, x.dims), channels_first(ctx.node, w.dims));
   const ConvProblem& p = plan.p;
   plan.x_dims = x.dims;
   plan.w_dims = w.dims;
   plan.dtype = x.dtype;
   plan.has_bias = has_bias;
+  plan.has_residual = has_residual;
   plan.config = ctx.config;
   const auto set_tensor = p.channels_last ? set_channels_last_tensor : set_packed_tensor;
   set_tensor(ctx, plan.x_desc.get(ctx), p.dtype, int_dims(ctx, p.x));
@@ -403,18 +412,24 @@ bool launch(CudaKernelContext& ctx, ConvPlan& plan, const void* x, void* y, void
   cudnnConvolutionDescriptor_t conv = plan.conv_desc.get(ctx);
   ctx.check(cudnnSetConvolutionMathType(conv, plan.math), "cudnnSetConvolutionMathType");
   if (!plan.p.transpose) {
+    const void* r = plan.has_residual ? ctx.in(3).data : nullptr;
     if (plan.has_bias && plan.try_fused_bias && plan.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) {
-      // z = y with alpha2 = 0: cuDNN wants a z; with a zero scale it does not contribute.
+      // z is the residual with alpha2 = 1; without one, z = y with alpha2 = 0 (cuDNN wants a z).
       *status = cudnnConvolutionBiasActivationForward(
           ctx.cudnn, &one, plan.x_desc.get(ctx), x, plan.w_desc.get(ctx), ctx.in(1).data, conv,
-          static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo), workspace, workspace_bytes, &zero, plan.y_desc.get(ctx), y,
-          plan.bias_desc.get(ctx), ctx.in(2).data, plan.identity.get(ctx), plan.y_desc.get(ctx), y);
+          static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo), workspace, workspace_bytes, r ? &one : &zero,
+          plan.y_desc.get(ctx), r ? r : y, plan.bias_desc.get(ctx), ctx.in(2).data, plan.identity.get(ctx),
+          plan.y_desc.get(ctx), y);
       if (*status == CUDNN_STATUS_SUCCESS) return true;
       plan.try_fused_bias = false;  // this configuration does not fuse: convolve, then add the bias
     }
+    if (r && r != y)  // y = conv + 1 * y, with y holding R
+      ctx.check(cudaMemcpyAsync(y, r, static_cast<size_t>(element_count(plan.p.y)) * element_bytes(plan.dtype),
+                                cudaMemcpyDeviceToDevice, ctx.stream),
+                "cudaMemcpyAsync (residual)");
     *status = cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc.get(ctx), x, plan.w_desc.get(ctx), ctx.in(1).data,
                                       conv, static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo), workspace,
-                                      workspace_bytes, &zero, plan.y_desc.get(ctx), y);
+                                      workspace_bytes, r ? &one : &zero, plan.y_desc.get(ctx), y);
   } else {
     *status = cudnnConvolutionBackwardData(ctx.cudnn, &one, plan.w_desc.get(ctx), ctx.in(1).data, plan.x_desc.get(ctx),
                                            x, conv, static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo), workspace,
@@ -435,6 +450,8 @@ void conv_run(CudaKernelContext& ctx) {
   DeviceValue& out = ctx.out(0);
   if (lift(channels_first(ctx.node, out.dims), out.dims.size() - 2) != p.out)
     ctx.fail("output [" + dims_to_string(out.dims) + "] does not have the shape the geometry gives");
+  if (plan.has_residual && ctx.in(3).dims != out.dims)
+    ctx.fail("residual R [" + dims_to_string(ctx.in(3).dims) + "] must have Y's shape [" + dims_to_string(out.dims) + "]");
   if (out.numel() == 0) return;
   const size_t copy_region = align_bytes(p.copy_bytes);
   if (ctx.workspace_bytes < copy_region) ctx.fail("the workspace is smaller than workspace() asked for");
@@ -458,8 +475,10 @@ void conv_run(CudaKernelContext& ctx) {
   if (plan.graph_plan && plan.graph_plan->workspace_bytes <= static_cast<int64_t>(algo_workspace_bytes)) {
     const void* w = ctx.in(1).data;
     const void* b = plan.has_bias ? ctx.in(2).data : nullptr;
+    const void* r = plan.has_residual ? ctx.in(3).data : nullptr;
     if (ConvGraph::aligned(x) && ConvGraph::aligned(w) && ConvGraph::aligned(y) && (!b || ConvGraph::aligned(b)) &&
-        ConvGraph::execute(ctx.cudnn, *plan.graph_plan, x, w, b, y, algo_workspace_ptr) == CUDNN_STATUS_SUCCESS)
+        (!r || ConvGraph::aligned(r)) &&
+        ConvGraph::execute(ctx.cudnn, *plan.graph_plan, x, w, b, r, y, algo_workspace_ptr) == CUDNN_STATUS_SUCCESS)
       return;  // the bias is fused in; no window copies on this path
     plan.graph_plan.reset();  // cuDNN refused it before launching: the legacy path from now on
   }
@@ -493,17 +512,18 @@ constexpr size_t kTimedEngines = 10;
 
 // Milliseconds per launch of a graph plan (a warm-up launch, then the mean of five), or -1 if cuDNN refuses it.
 float time_graph_plan(const CudaKernelContext& ctx, const ConvGraph::Plan& plan, const void* x, const void* w,
-                      const void* b, void* y, void* workspace) {
+                      const void* b, const void* r, void* y, void* workspace) {
   if (!ConvGraph::aligned(x) || !ConvGraph::aligned(w) || !ConvGraph::aligned(y) || (b && !ConvGraph::aligned(b)) ||
-      (plan.workspace_bytes > 0 && !workspace))
+      (r && !ConvGraph::aligned(r)) || (plan.workspace_bytes > 0 && !workspace))
     return -1.0f;
-  if (ConvGraph::execute(ctx.cudnn, plan, x, w, b, y, workspace) != CUDNN_STATUS_SUCCESS) return -1.0f;
+  if (ConvGraph::execute(ctx.cudnn, plan, x, w, b, r, y, workspace) != CUDNN_STATUS_SUCCESS) return -1.0f;
   cudaEvent_t start, stop;
   ctx.check(cudaEventCreate(&start), "cudaEventCreate");
   ctx.check(cudaEventCreate(&stop), "cudaEventCreate");
   constexpr int kRuns = 5;
   bool ok = cudaEventRecord(start, ctx.stream) == cudaSuccess;
-  for (int i = 0; i < kRuns && ok; ++i) ok = ConvGraph::execute(ctx.cudnn, plan, x, w, b, y, workspace) == CUDNN_STATUS_SUCCESS;
+  for (int i = 0; i < kRuns && ok; ++i)
+    ok = ConvGraph::execute(ctx.cudnn, plan, x, w, b, r, y, workspace) == CUDNN_STATUS_SUCCESS;
   float ms = -1.0f;
   if (ok && cudaEventRecord(stop, ctx.stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess &&
       cudaEventElapsedTime(&ms, start, stop) == cudaSuccess)
@@ -569,12 +589,13 @@ std::string conv_tune(CudaKernelContext& ctx) {
     std::string error;
     if (graph.build(ctx.cudnn, graph_spec(plan, ctx.allow_tf32), &error)) {
       const void* b = plan.has_bias ? ctx.in(2).data : nullptr;
+      const void* r = plan.has_residual ? ctx.in(3).data : nullptr;
       int64_t best_engine = -1;
       size_t best_rank = 0;
       for (size_t rank = 0; rank < graph.candidates() && rank < kTimedEngines; ++rank) {
         auto candidate = graph.plan(rank);
         if (!candidate || candidate->workspace_bytes > static_cast<int64_t>(search_bytes)) continue;
-        const float ms = time_graph_plan(ctx, *candidate, x, ctx.in(1).data, b, y, search_workspace);
+        const float ms = time_graph_plan(ctx, *candidate, x, ctx.in(1).data, b, r, y, search_workspace);
         if (ms >= 0 && (best_ms < 0 || ms < best_ms)) {
           best_ms = ms;
           best_engine = candidate->engine;
@@ -596,6 +617,7 @@ bool conv_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>&
     if (!is_dnn_float(dtype) || inputs[1].dtype != dtype) return false;
     if (inputs.size() > 2 && inputs[2].dtype != ElementType::kUndefined && inputs[2].dtype != dtype) return false;
     const bool channels_last = node.op_type == "NhwcConv";
+    if (inputs.size() > 4 || (inputs.size() == 4 && (!channels_last || inputs[3].dtype != dtype))) return false;
     if (channels_last && (!inputs[0].shape.has_rank || inputs[0].shape.rank() != 4)) return false;
     const Shape xs = channels_last ? permute_shape(inputs[0].shape, to_channels_first_perm(4)) : inputs[0].shape;
     const Shape ws = channels_last ? permute_shape(inputs[1].shape, to_channels_first_perm(4)) : inputs[1].shape;

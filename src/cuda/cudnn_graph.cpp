@@ -7,7 +7,7 @@ namespace cuda {
 namespace {
 
 // Tensor unique ids within the graph (the variant pack names the pointers by them).
-constexpr int64_t kX = 1, kW = 2, kY = 3, kB = 4, kConvOut = 5;
+constexpr int64_t kX = 1, kW = 2, kY = 3, kB = 4, kConvOut = 5, kR = 6, kBiased = 7;
 
 #define NORMRT_TRY(call)                                   \
   do {                                                      \
@@ -104,11 +104,19 @@ bool ConvGraph::build(cudnnHandle_t handle, const ConvGraphSpec& spec, std::stri
   if ((s = make_tensor(x_, kX, spec.io_type, spec.x, xs, false))) return fail("X tensor", s);
   if ((s = make_tensor(w_, kW, spec.io_type, spec.w, ws, false))) return fail("W tensor", s);
   if ((s = make_tensor(y_, kY, spec.io_type, spec.y, ys, false))) return fail("Y tensor", s);
-  // With a bias the convolution writes a virtual fp32 tensor that the add reads (one kernel, no round trip).
+  // With a bias or a residual the convolution writes a virtual fp32 tensor that the adds read (one kernel, no
+  // round trip): conv -> [+ B] -> [+ R] -> Y.
+  const bool epilogue = spec.bias || spec.residual;
+  if (epilogue && (s = make_tensor(conv_out_, kConvOut, CUDNN_DATA_FLOAT, spec.y, ys, true)))
+    return fail("virtual tensor", s);
   if (spec.bias) {
     const int64_t bd[4] = {1, spec.y[1], 1, 1}, bs[4] = {spec.y[1], 1, 1, 1};
     if ((s = make_tensor(b_, kB, spec.io_type, bd, bs, false))) return fail("B tensor", s);
-    if ((s = make_tensor(conv_out_, kConvOut, CUDNN_DATA_FLOAT, spec.y, ys, true))) return fail("virtual tensor", s);
+  }
+  if (spec.residual) {
+    if ((s = make_tensor(r_, kR, spec.io_type, spec.y, ys, false))) return fail("R tensor", s);
+    if (spec.bias && (s = make_tensor(biased_, kBiased, CUDNN_DATA_FLOAT, spec.y, ys, true)))
+      return fail("virtual tensor", s);
   }
   const auto conv_setup = [&]() -> cudnnStatus_t {
     NORMRT_TRY(conv_desc_.create(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR));
@@ -127,7 +135,7 @@ bool ConvGraph::build(cudnnHandle_t handle, const ConvGraphSpec& spec, std::stri
     NORMRT_TRY(conv_op_.create(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR));
     cudnnBackendDescriptor_t op = conv_op_.get();
     const float alpha = 1.0f, beta = 0.0f;
-    cudnnBackendDescriptor_t x = x_.get(), w = w_.get(), y = spec.bias ? conv_out_.get() : y_.get();
+    cudnnBackendDescriptor_t x = x_.get(), w = w_.get(), y = epilogue ? conv_out_.get() : y_.get();
     NORMRT_TRY(set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x));
     NORMRT_TRY(set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &w));
     NORMRT_TRY(set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y));
@@ -137,29 +145,41 @@ bool ConvGraph::build(cudnnHandle_t handle, const ConvGraphSpec& spec, std::stri
     return cudnnBackendFinalize(op);
   };
   if ((s = conv_setup())) return fail("convolution operation", s);
-  if (spec.bias) {
-    const auto add_setup = [&]() -> cudnnStatus_t {
+  if (epilogue) {
+    // One pointwise add descriptor (fp32 math) serves both adds.
+    const auto add_desc_setup = [&]() -> cudnnStatus_t {
       NORMRT_TRY(add_desc_.create(CUDNN_BACKEND_POINTWISE_DESCRIPTOR));
       const cudnnPointwiseMode_t mode = CUDNN_POINTWISE_ADD;
       const cudnnDataType_t precision = CUDNN_DATA_FLOAT;
       NORMRT_TRY(set(add_desc_.get(), CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode));
       NORMRT_TRY(set(add_desc_.get(), CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &precision));
-      NORMRT_TRY(cudnnBackendFinalize(add_desc_.get()));
-      NORMRT_TRY(add_op_.create(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR));
-      cudnnBackendDescriptor_t op = add_op_.get(), pw = add_desc_.get(), in = conv_out_.get(), b = b_.get(),
-                               out = y_.get();
-      NORMRT_TRY(set(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &pw));
-      NORMRT_TRY(set(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &in));
-      NORMRT_TRY(set(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &b));
-      NORMRT_TRY(set(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &out));
-      return cudnnBackendFinalize(op);
+      return cudnnBackendFinalize(add_desc_.get());
     };
-    if ((s = add_setup())) return fail("bias add operation", s);
+    if ((s = add_desc_setup())) return fail("pointwise add", s);
+  }
+  const auto add_setup = [&](BackendDescriptor& op_desc, BackendDescriptor& in, BackendDescriptor& other,
+                             BackendDescriptor& out) -> cudnnStatus_t {
+    NORMRT_TRY(op_desc.create(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR));
+    cudnnBackendDescriptor_t op = op_desc.get(), pw = add_desc_.get(), a = in.get(), b = other.get(), y = out.get();
+    NORMRT_TRY(set(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &pw));
+    NORMRT_TRY(set(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &a));
+    NORMRT_TRY(set(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &b));
+    NORMRT_TRY(set(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y));
+    return cudnnBackendFinalize(op);
+  };
+  std::vector<cudnnBackendDescriptor_t> ops{conv_op_.get()};
+  if (spec.bias) {
+    if ((s = add_setup(add_op_, conv_out_, b_, spec.residual ? biased_ : y_))) return fail("bias add operation", s);
+    ops.push_back(add_op_.get());
+  }
+  if (spec.residual) {
+    if ((s = add_setup(residual_op_, spec.bias ? biased_ : conv_out_, r_, y_))) return fail("residual add operation", s);
+    ops.push_back(residual_op_.get());
   }
   const auto graph_setup = [&]() -> cudnnStatus_t {
     NORMRT_TRY(graph_.create(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR));
-    cudnnBackendDescriptor_t ops[2] = {conv_op_.get(), add_op_.get()};
-    NORMRT_TRY(set(graph_.get(), CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, spec.bias ? 2 : 1, ops));
+    NORMRT_TRY(set(graph_.get(), CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                   static_cast<int64_t>(ops.size()), ops.data()));
     NORMRT_TRY(set(graph_.get(), CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle));
     NORMRT_TRY(cudnnBackendFinalize(graph_.get()));
     NORMRT_TRY(heuristics_.create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR));
@@ -226,12 +246,20 @@ std::unique_ptr<ConvGraph::Plan> ConvGraph::choose(int64_t engine, size_t rank) 
 }
 
 cudnnStatus_t ConvGraph::execute(cudnnHandle_t handle, const Plan& plan, const void* x, const void* w, const void* b,
-                                 void* y, void* workspace) {
+                                 const void* r, void* y, void* workspace) {
   BackendDescriptor pack;
   NORMRT_TRY(pack.create(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR));
-  void* pointers[4] = {const_cast<void*>(x), const_cast<void*>(w), y, const_cast<void*>(b)};
-  const int64_t uids[4] = {kX, kW, kY, kB};
-  const int64_t count = b ? 4 : 3;
+  void* pointers[5] = {const_cast<void*>(x), const_cast<void*>(w), y};
+  int64_t uids[5] = {kX, kW, kY};
+  int64_t count = 3;
+  if (b) {
+    pointers[count] = const_cast<void*>(b);
+    uids[count++] = kB;
+  }
+  if (r) {
+    pointers[count] = const_cast<void*>(r);
+    uids[count++] = kR;
+  }
   NORMRT_TRY(set(pack.get(), CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, count, pointers));
   NORMRT_TRY(set(pack.get(), CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, count, uids));
   NORMRT_TRY(set(pack.get(), CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace));

@@ -1,4 +1,4 @@
-// A 2-D convolution (with its bias add fused in) through cuDNN's graph API. The legacy API of cudnn_conv.cpp
+// A 2-D convolution (with its bias add and a residual add fused in) through cuDNN's graph API. The legacy API of cudnn_conv.cpp
 // reaches only the eight classic algorithms; the graph API reaches every engine cuDNN 9 has for the GPU, which
 // on Hopper include the fastest tensor-core kernels (those PyTorch gets). cudnn_conv.cpp times these engines
 // beside the legacy algorithms when it tunes a node and keeps the faster.
@@ -36,7 +36,8 @@ struct ConvGraphSpec {
   int64_t x[4] = {}, w[4] = {}, y[4] = {};    // logical [N, C, H, W], [K, C, R, S], [N, K, P, Q]
   bool channels_last = false;                  // memory NHWC (filter KRSC) instead of NCHW (KCRS)
   int64_t pre_pad[2] = {}, post_pad[2] = {}, stride[2] = {1, 1}, dilation[2] = {1, 1};
-  bool bias = false;  // Y = conv(X, W) + B[k], the add fused in the same engine
+  bool bias = false;      // Y = conv(X, W) + B[k], the add fused in the same engine
+  bool residual = false;  // ... + R (Y's shape and layout), also fused: the sums stay fp32 until Y is written
   bool allow_tf32 = false;  // float32: engines on TF32 tensor cores are acceptable (precision "tf32")
 };
 
@@ -60,16 +61,18 @@ class ConvGraph {
   // at any rank, then the heuristics' order; null when none does.
   std::unique_ptr<Plan> choose(int64_t engine, size_t rank) const;
 
-  // Runs `plan` on the handle's stream. Pointers must be 16-byte aligned (aligned() checks).
+  // Runs `plan` on the handle's stream; b and r are null when the spec has no bias or residual. Pointers must be
+  // 16-byte aligned (aligned() checks).
   static cudnnStatus_t execute(cudnnHandle_t handle, const Plan& plan, const void* x, const void* w, const void* b,
-                               void* y, void* workspace);
+                               const void* r, void* y, void* workspace);
   static bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
  private:
   cudnnHandle_t handle_ = nullptr;
   cudnnDataType_t io_type_ = CUDNN_DATA_FLOAT;
   bool allow_tf32_ = false;
-  BackendDescriptor x_, w_, y_, b_, conv_out_, conv_desc_, conv_op_, add_desc_, add_op_, graph_, heuristics_;
+  BackendDescriptor x_, w_, y_, b_, r_, conv_out_, biased_, conv_desc_, conv_op_, add_desc_, add_op_, residual_op_,
+      graph_, heuristics_;
   std::vector<std::unique_ptr<BackendDescriptor>> configs_;
 };
 

@@ -122,6 +122,11 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
       return backend->has_kernel(node, graph.opset(node.domain), inputs);
     });
     graph.verify();
+    // Residual adds after channels-last convolutions: into the convolution's epilogue.
+    fuse_conv_residual(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
+      return backend->has_kernel(node, graph.opset(node.domain), inputs);
+    });
+    graph.verify();
   }
 
   // Every profile corner must give consistent, concrete shapes everywhere in the graph.

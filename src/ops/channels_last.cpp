@@ -58,7 +58,7 @@ Tensor permute_tensor(const Tensor& tensor, const std::vector<int64_t>& perm) {
 void infer_channels_last(InferContext& ctx, const Node& twin, const std::vector<bool>& channels_last_inputs,
                          InferFunction infer) {
   InferContext inner(twin, ctx.opset);
-  for (size_t i = 0; i < ctx.inputs.size(); ++i) {
+  for (size_t i = 0; i < ctx.inputs.size() && i < twin.inputs.size(); ++i) {
     TypeShape ts = ctx.inputs[i];
     const bool permuted = i < channels_last_inputs.size() && channels_last_inputs[i];
     if (permuted && ts.shape.has_rank) {
@@ -81,7 +81,7 @@ void run_channels_last(KernelContext& ctx, const Node& twin, const std::vector<b
   if (!schema) ctx.fail("no channels-first twin op " + twin.op_type + " (internal error)");
   std::vector<Tensor> permuted(ctx.inputs.size());
   std::vector<const Tensor*> inputs;
-  for (size_t i = 0; i < ctx.inputs.size(); ++i) {
+  for (size_t i = 0; i < ctx.inputs.size() && i < twin.inputs.size(); ++i) {
     if (ctx.inputs[i] && i < channels_last_inputs.size() && channels_last_inputs[i]) {
       permuted[i] = permute_tensor(*ctx.inputs[i], to_channels_first_perm(ctx.inputs[i]->rank()));
       inputs.push_back(&permuted[i]);

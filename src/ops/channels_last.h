@@ -20,6 +20,7 @@ Tensor permute_tensor(const Tensor& tensor, const std::vector<int64_t>& perm);
 
 // Infers `ctx` (a channels-last node) through `infer` run on `twin` (the same node in channels-first form):
 // the inputs flagged in `channels_last_inputs` are permuted to channels-first first, every output back after.
+// The twin takes the node's first twin.inputs.size() inputs (a channels-last op may have inputs of its own after).
 void infer_channels_last(InferContext& ctx, const Node& twin, const std::vector<bool>& channels_last_inputs,
                          InferFunction infer);
 // Runs the twin's reference kernel the same way.

@@ -5,6 +5,7 @@
 
 #include "ops/channels_last.h"
 #include "ops/conv_geometry.h"
+#include "ops/evaluate.h"
 #include "ops/shape_util.h"
 
 namespace normrt {
@@ -307,23 +308,66 @@ void conv_transpose_reference(KernelContext& ctx) {
 
 // ai.normrt NhwcConv: the channels-last form of a 2-D Conv (src/ops/channels_last.h), with Conv's attributes.
 // X [N, H, W, C], W [M, kH, kW, C / group] (cuDNN's KRSC filter layout), B [M] (optional) -> Y [N, oH, oW, M].
+// An optional fourth input R of Y's shape exactly (no broadcasting) is added: Y = Conv(X, W, B) + R, rounded once
+// to the output type (conv_residual_fusion writes it for a residual Add after a convolution).
 Node channels_first_conv(const Node& node) {
   Node twin = node;
   twin.op_type = "Conv";
   twin.domain = "";
+  if (twin.inputs.size() > 3) twin.inputs.resize(3);  // the residual is NhwcConv's own
   return twin;
 }
 
 const std::vector<bool> kNhwcConvLayouts{true, true, false};
 
+bool has_residual(const Node& node) { return node.inputs.size() > 3 && !node.inputs[3].empty(); }
+
 void infer_nhwc_conv(InferContext& ctx) {
+  if (ctx.num_inputs() < 2 || ctx.num_inputs() > 4)
+    ctx.fail("takes two to four inputs: X, W, an optional B and an optional residual R of Y's shape");
   for (size_t i = 0; i < 2 && i < ctx.num_inputs(); ++i)
     if (ctx.has_input(i) && ctx.shape(i).has_rank && ctx.shape(i).rank() != 4)
       ctx.fail("input " + std::to_string(i) + " " + ctx.shape(i).to_string() + " must have rank 4 (NhwcConv is 2-D)");
   infer_channels_last(ctx, channels_first_conv(ctx.node), kNhwcConvLayouts, infer_conv);
+  if (!has_residual(ctx.node) || !ctx.has_input(3)) return;
+  const DataType t = ctx.outputs[0].dtype;
+  if (ctx.dtype(3) != t)
+    ctx.fail(std::string("residual R has type ") + dtype_name(ctx.dtype(3)) + " but Y has type " + dtype_name(t));
+  const Shape& y = ctx.outputs[0].shape;
+  const Shape& r = ctx.shape(3);
+  bool same = !y.has_rank || !r.has_rank || y.rank() == r.rank();
+  for (size_t d = 0; same && y.has_rank && r.has_rank && d < r.rank(); ++d)
+    same = !y.dims[d].known() || !r.dims[d].known() || y.dims[d].value == r.dims[d].value;
+  if (!same) ctx.fail("residual R " + r.to_string() + " must have Y's shape " + y.to_string() + " (no broadcasting)");
 }
 
-void nhwc_conv_reference(KernelContext& ctx) { run_channels_last(ctx, channels_first_conv(ctx.node), kNhwcConvLayouts); }
+Tensor as_float64(const Tensor& t) {
+  Tensor d(DataType::kFloat64, t.dims());
+  for (int64_t i = 0; i < t.numel(); ++i) d.data<double>()[i] = element_as_double(t, i);
+  return d;
+}
+
+void nhwc_conv_reference(KernelContext& ctx) {
+  const Node twin = channels_first_conv(ctx.node);
+  if (!has_residual(ctx.node) || !ctx.has_input(3)) return run_channels_last(ctx, twin, kNhwcConvLayouts);
+  // With a residual: the convolution in float64, R added, one rounding to Y's type (as the fused kernels do).
+  Tensor& Y = ctx.out(0);
+  const Tensor& R = ctx.in(3);
+  if (R.dims() != Y.dims())
+    ctx.fail("residual R [" + dims_to_string(R.dims()) + "] must have Y's shape [" + dims_to_string(Y.dims()) + "]");
+  std::vector<Tensor> held;
+  held.push_back(permute_tensor(as_float64(ctx.in(0)), to_channels_first_perm(4)));
+  held.push_back(permute_tensor(as_float64(ctx.in(1)), to_channels_first_perm(4)));
+  if (ctx.has_input(2)) held.push_back(as_float64(ctx.in(2)));
+  std::vector<const Tensor*> inputs;
+  for (const Tensor& t : held) inputs.push_back(&t);
+  if (!ctx.has_input(2)) inputs.push_back(nullptr);
+  const std::vector<Tensor> outputs = run_node(twin, ctx.opset, inputs);
+  const Tensor conv = permute_tensor(outputs.at(0), to_channels_last_perm(4));
+  if (conv.dims() != Y.dims()) ctx.fail("the convolution came back as [" + dims_to_string(conv.dims()) + "] (internal error)");
+  for (int64_t i = 0; i < Y.numel(); ++i)
+    set_element_from_double(Y, i, conv.data<double>()[i] + element_as_double(R, i));
+}
 
 }  // namespace
 

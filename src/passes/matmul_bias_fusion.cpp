@@ -41,17 +41,6 @@ std::string refusal(const Graph& g, const GraphQuery& q, const GraphTypes& types
   return "";
 }
 
-bool same_shape(const Shape& a, const Shape& b) {
-  if (!a.has_rank || !b.has_rank || a.rank() != b.rank()) return false;
-  for (size_t d = 0; d < a.rank(); ++d) {
-    const Dim& x = a.dims[d];
-    const Dim& y = b.dims[d];
-    if (x.known() != y.known() || (x.known() ? x.value != y.value : x.symbol.empty() || x.symbol != y.symbol))
-      return false;
-  }
-  return true;
-}
-
 // z = MatMulBias(a, W, bias) read only by Add(z, r) | Add(r, z), r of z's shape exactly and not a constant:
 // the residual joins as input 3 (the GEMM adds it as C with beta 1). One join per call; false when none.
 bool fuse_one_residual(Graph& graph, PassReport& report, const NodeAccept& accept) {
@@ -67,7 +56,7 @@ bool fuse_one_residual(Graph& graph, PassReport& report, const NodeAccept& accep
     const std::string r = other_input(add, z);
     auto zt = types.types.find(z), rt = types.types.find(r);
     if (r.empty() || r == z || graph.is_initializer(r) || zt == types.types.end() || rt == types.types.end() ||
-        zt->second.dtype != rt->second.dtype || !same_shape(zt->second.shape, rt->second.shape))
+        zt->second.dtype != rt->second.dtype || !provably_same_shape(zt->second.shape, rt->second.shape))
       continue;  // a broadcast or constant add: not a residual
     Node fused = linear;
     fused.name = add.name.empty() ? linear.name + "/residual" : add.name;

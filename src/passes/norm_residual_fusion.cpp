@@ -20,17 +20,6 @@ namespace {
 
 constexpr const char* kPass = "norm_residual_fusion";
 
-bool same_shape(const Shape& a, const Shape& b) {
-  if (!a.has_rank || !b.has_rank || a.rank() != b.rank()) return false;
-  for (size_t i = 0; i < a.rank(); ++i) {
-    const Dim& x = a.dims[i];
-    const Dim& y = b.dims[i];
-    if (x.known() != y.known()) return false;
-    if (x.known() ? x.value != y.value : (x.symbol.empty() || x.symbol != y.symbol)) return false;
-  }
-  return true;
-}
-
 // One rewrite; false when no candidate is left.
 bool fuse_one(Graph& graph, PassReport& report, std::set<std::string>* refused) {
   const GraphTypes types = infer_types_tolerant(graph);
@@ -51,7 +40,7 @@ bool fuse_one(Graph& graph, PassReport& report, std::set<std::string>* refused) 
     if (r == y) why = "it adds y to itself";
     else if (ty == types.types.end() || tr == types.types.end()) why = "the types of y or of the residual are unknown";
     else if (ty->second.dtype != tr->second.dtype) why = "the residual's dtype differs from y's";
-    else if (!same_shape(ty->second.shape, tr->second.shape))
+    else if (!provably_same_shape(ty->second.shape, tr->second.shape))
       why = "the residual " + tr->second.shape.to_string() + " does not have y's shape " +
             ty->second.shape.to_string() + " (the fused residual does not broadcast)";
     if (!why.empty()) {

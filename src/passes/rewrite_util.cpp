@@ -160,6 +160,17 @@ bool is_float_type(DataType dtype) {
          dtype == DataType::kFloat64;
 }
 
+bool provably_same_shape(const Shape& a, const Shape& b) {
+  if (!a.has_rank || !b.has_rank || a.rank() != b.rank()) return false;
+  for (size_t d = 0; d < a.rank(); ++d) {
+    const Dim& x = a.dims[d];
+    const Dim& y = b.dims[d];
+    if (x.known() != y.known() || (x.known() ? x.value != y.value : x.symbol.empty() || x.symbol != y.symbol))
+      return false;
+  }
+  return true;
+}
+
 bool close_to(double a, double b, double relative_tolerance) {
   return std::fabs(a - b) <= relative_tolerance * std::fabs(b);
 }

@@ -46,6 +46,9 @@ class KnownValues {
 };
 
 bool is_op(const Node* node, const char* op_type);  // default domain, this op type
+// Whether two shapes are provably equal before run time: the same rank, each dim known and equal or unknown with
+// the same name. A residual that joins a fused node must pass this, since the fused add does not broadcast.
+bool provably_same_shape(const Shape& a, const Shape& b);
 bool is_float_type(DataType dtype);
 // |a - b| <= tolerance * |b|: exporters print constants like 1/sqrt(2) at float32 precision or fewer digits.
 bool close_to(double a, double b, double relative_tolerance = 1e-5);
