@@ -64,7 +64,7 @@ inline double elements(const TypeShape& ts) { return static_cast<double>(element
 
 // Estimated multiply-adds of running `node`: every input and output element once, and for the ops whose work per
 // output element grows with an input, that factor (the reduction length of Conv, ConvTranspose, MatMul, Gemm and
-// ai.normrt's MatMulBias and PermutedMatMul, the window of pooling).
+// ai.normrt's NhwcConv, MatMulBias, PermutedMatMul and MatMulGroup, the window of pooling).
 inline double node_work(const Node& node, const GraphTypes& types) {
   auto type_of = [&](size_t i, bool output) -> const TypeShape* {
     const auto& names = output ? node.outputs : node.inputs;
@@ -80,10 +80,11 @@ inline double node_work(const Node& node, const GraphTypes& types) {
   double factor = 1;
   const TypeShape* second = type_of(1, false);
   const TypeShape* first = type_of(0, false);
-  if ((node.op_type == "Conv" || node.op_type == "ConvTranspose") && second && second->shape.rank() > 0)
+  if ((node.op_type == "Conv" || node.op_type == "ConvTranspose" || node.op_type == "NhwcConv") && second &&
+      second->shape.rank() > 0)
     factor = elements(*second) / std::max<double>(1, static_cast<double>(second->shape.dims[0].value));
   else if ((node.op_type == "MatMul" || node.op_type == "Gemm" || node.op_type == "MatMulBias" ||
-            node.op_type == "PermutedMatMul") &&
+            node.op_type == "PermutedMatMul" || node.op_type == "MatMulGroup") &&
            first)
     for (const Dim& d : first->shape.dims) factor = std::max(factor, static_cast<double>(d.value));
   else if (node.op_type == "MaxPool" || node.op_type == "AveragePool")

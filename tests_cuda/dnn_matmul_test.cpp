@@ -66,6 +66,31 @@ TEST(CublasLtMatMulBias, MatchesReference) {
     }
 }
 
+// ai.normrt MatMulGroup: n projections of one tensor as one pointer-array GEMM (q, k, v of the UNet at batch 1 and
+// 3, odd sizes, a single row, the most the pointer list takes, an empty reduction).
+TEST(CublasMatMulGroup, MatchesReference) {
+  NORMRT_REQUIRE_GPU();
+  struct Case {
+    Dims a, w;
+    size_t count;
+  };
+  const std::vector<Case> cases = {{{1, 1024, 320}, {320, 320}, 3}, {{3, 256, 64}, {64, 64}, 3}, {{5, 33, 17}, {17, 31}, 2},
+                                   {{7, 5}, {5, 9}, 8},              {{1, 1, 8}, {8, 3}, 4},      {{2, 3, 0}, {0, 5}, 2}};
+  for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
+    for (const Case& c : cases) {
+      Node node = make_node("MatMulGroup", c.count + 1, c.count);
+      node.domain = kNormrtDomain;
+      const Tensor a = random_tensor(dtype, c.a);
+      std::vector<Tensor> ws;
+      for (size_t i = 0; i < c.count; ++i) ws.push_back(random_tensor(dtype, c.w));
+      std::vector<const Tensor*> inputs{&a};
+      for (const Tensor& w : ws) inputs.push_back(&w);
+      EXPECT_EQ(check_node("cublas_matmul_group", node, inputs, tolerance_for(dtype, std::max<int64_t>(1, c.a.back()))), "")
+          << "MatMulGroup x" << c.count << " " << dtype_name(dtype) << " [" << dims_to_string(c.a) << "] x ["
+          << dims_to_string(c.w) << "]";
+    }
+}
+
 // ai.normrt PermutedMatMul: the transposes read and written in place by strided GEMMs (attention's head split
 // and merge at batch 1 and 3, an operand through op T, a broadcast batch, float16 with d = 40 as in SD-1.5).
 TEST(CublasPermutedMatMul, MatchesReference) {

@@ -560,6 +560,76 @@ NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublas_permuted_matmul", kNormrtDomain, 
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublaslt_matmul_bias", kNormrtDomain, "MatMulBias", matmul_bias_accepts,
                                        matmul_bias_run, matmul_bias_workspace, nullptr, {}, 0});
 
+// ---- ai.normrt MatMulGroup: Y_i[..., N] = A[..., K] B_i[K, N] for n matrices of one shape, as one batched GEMM
+// whose pointer arrays (A n times, each B_i, each Y_i: unrelated buffers) a one-block kernel writes into the
+// workspace. Attention's q, k and v projections at batch 1 are three GEMMs of a few dozen tiles each; batched,
+// they fill the GPU once instead of three times.
+
+size_t matmul_group_workspace(const CudaKernelContext&) {
+  return 3 * static_cast<size_t>(kMaxGemmPointerList) * sizeof(void*);
+}
+
+void matmul_group_run(CudaKernelContext& ctx) {
+  check_types(ctx);
+  const size_t count = ctx.inputs.size() - 1;
+  if (count < 1 || count > static_cast<size_t>(kMaxGemmPointerList) || ctx.outputs.size() != count)
+    ctx.fail("takes A and 1 to " + std::to_string(kMaxGemmPointerList) + " matrices, one output each");
+  const DeviceValue& a = ctx.in(0);
+  if (a.dims.size() < 2) ctx.fail("A [" + dims_to_string(a.dims) + "] must have rank >= 2");
+  const int64_t K = a.dims.back();
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < a.dims.size(); ++d) rows *= a.dims[d];
+  const Dims& b_dims = ctx.in(1).dims;
+  if (b_dims.size() != 2 || b_dims[0] != K) ctx.fail("B_1 [" + dims_to_string(b_dims) + "] must be [K, N] with K = " + std::to_string(K));
+  const int64_t N = b_dims[1];
+  Dims y_dims(a.dims.begin(), a.dims.end() - 1);
+  y_dims.push_back(N);
+  GemmPointerList list;
+  list.count = static_cast<int>(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (ctx.in(i + 1).dims != b_dims) ctx.fail("the matrices B_i differ in shape");
+    DeviceValue& y = ctx.out(i);
+    if (y.dims != y_dims) ctx.fail("output " + std::to_string(i) + " [" + dims_to_string(y.dims) + "] is not [" + dims_to_string(y_dims) + "]");
+    list.a[i] = a.data;
+    list.b[i] = ctx.in(i + 1).data;
+    list.y[i] = y.data;
+  }
+  if (rows == 0 || N == 0) return;
+  if (K == 0) {  // an empty sum: zeros
+    for (size_t i = 0; i < count; ++i)
+      ctx.check(cudaMemsetAsync(ctx.out(i).data, 0, ctx.out(i).nbytes(), ctx.stream), "cudaMemsetAsync");
+    return;
+  }
+  if (!ctx.workspace || ctx.workspace_bytes < matmul_group_workspace(ctx)) ctx.fail("the pointer arrays need workspace");
+  void** slots = static_cast<void**>(ctx.workspace);
+  const void** a_ptrs = const_cast<const void**>(slots);
+  const void** b_ptrs = a_ptrs + kMaxGemmPointerList;
+  void** y_ptrs = slots + 2 * kMaxGemmPointerList;
+  ctx.check(gemm_pointer_list(list, a_ptrs, b_ptrs, y_ptrs, ctx.stream), "gemm_pointer_list");
+  // Column-major: Y_i^T [N, rows] = B_i^T [N, K] A^T [K, rows].
+  const cudaDataType_t type = cuda_type(a.dtype);
+  const float alpha = 1.0f, beta = 0.0f;
+  const cublasComputeType_t compute =
+      ctx.allow_tf32 && type == CUDA_R_32F ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const int m = as_int(ctx, N), n = as_int(ctx, rows), k = as_int(ctx, K);
+  ctx.check(cublasGemmBatchedEx(ctx.cublas, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &alpha, b_ptrs, type, m, a_ptrs, type, k,
+                                &beta, y_ptrs, type, m, static_cast<int>(count), compute, CUBLAS_GEMM_DEFAULT),
+            "cublasGemmBatchedEx");
+}
+
+bool matmul_group_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
+  if (inputs.size() < 2 || inputs.size() > static_cast<size_t>(kMaxGemmPointerList) + 1 ||
+      node.outputs.size() != inputs.size() - 1 || !same_float_types(inputs))
+    return false;
+  if (!inputs[0].shape.has_rank || inputs[0].shape.rank() < 2) return false;
+  for (size_t i = 1; i < inputs.size(); ++i)
+    if (!inputs[i].shape.has_rank || inputs[i].shape.rank() != 2) return false;
+  return true;
+}
+
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublas_matmul_group", kNormrtDomain, "MatMulGroup", matmul_group_accepts,
+                                       matmul_group_run, matmul_group_workspace, nullptr, {}, 0});
+
 }  // namespace
 }  // namespace cuda
 }  // namespace normrt

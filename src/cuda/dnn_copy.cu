@@ -100,6 +100,22 @@ cudaError_t gemm_pointer_arrays(const GemmPointerArgs& args, const void** a, con
   return cudaGetLastError();
 }
 
+__global__ void gemm_pointer_list_kernel(const GemmPointerList list, const void** a, const void** b, void** y) {
+  const int i = threadIdx.x;
+  if (i >= list.count) return;
+  a[i] = list.a[i];
+  b[i] = list.b[i];
+  y[i] = list.y[i];
+}
+
+cudaError_t gemm_pointer_list(const GemmPointerList& list, const void** a, const void** b, void** y,
+                              cudaStream_t stream) {
+  if (list.count < 0 || list.count > kMaxGemmPointerList) return cudaErrorInvalidValue;
+  if (list.count == 0) return cudaSuccess;
+  gemm_pointer_list_kernel<<<1, kMaxGemmPointerList, 0, stream>>>(list, a, b, y);
+  return cudaGetLastError();
+}
+
 cudaError_t broadcast_matrix(const void* c, int64_t c_rows, int64_t c_cols, void* y, int64_t rows, int64_t cols,
                              int element_bytes, cudaStream_t stream) {
   const int64_t total = rows * cols;

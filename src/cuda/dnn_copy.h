@@ -42,5 +42,17 @@ struct GemmPointerArgs {
 cudaError_t gemm_pointer_arrays(const GemmPointerArgs& args, const void** a, const void** b, void** y,
                                 cudaStream_t stream);
 
+// The operand addresses of a batched GEMM whose operands are unrelated buffers (ai.normrt MatMulGroup's
+// weights and outputs), passed by value and written on the device like gemm_pointer_arrays.
+constexpr int kMaxGemmPointerList = 8;
+struct GemmPointerList {
+  int count = 0;
+  const void* a[kMaxGemmPointerList] = {};
+  const void* b[kMaxGemmPointerList] = {};
+  void* y[kMaxGemmPointerList] = {};
+};
+cudaError_t gemm_pointer_list(const GemmPointerList& list, const void** a, const void** b, void** y,
+                              cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace normrt

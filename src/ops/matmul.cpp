@@ -149,6 +149,50 @@ void permuted_matmul_reference(KernelContext& ctx) {
   std::memcpy(out.raw(), y.raw(), y.nbytes());
 }
 
+// ai.normrt MatMulGroup(A, B_1, ..., B_n) -> Y_1, ..., Y_n: Y_i = MatMul(A, B_i) for matrices B_i [K, N] of one
+// shape, A of rank >= 2. matmul_grouping writes it for the projections that read one tensor (attention's q, k and
+// v), which a device then runs as one batched GEMM.
+void infer_matmul_group(InferContext& ctx) {
+  const size_t n = ctx.num_inputs();
+  if (n < 3 || ctx.node.outputs.size() != n - 1)
+    ctx.fail("takes A and two or more matrices B_i, and has one output per matrix (" + std::to_string(n) +
+             " inputs, " + std::to_string(ctx.node.outputs.size()) + " outputs)");
+  for (size_t i = 0; i < n; ++i)
+    if (!ctx.has_input(i)) ctx.fail("input " + std::to_string(i) + " is missing");
+  check_types(ctx, n);
+  const Shape& a = ctx.shape(0);
+  if (a.has_rank && a.rank() < 2) ctx.fail("A " + a.to_string() + " must have rank >= 2");
+  for (size_t i = 1; i < n; ++i) {
+    const Shape& b = ctx.shape(i);
+    if (b.has_rank && b.rank() != 2) ctx.fail("B_" + std::to_string(i) + " " + b.to_string() + " must be a matrix [K, N]");
+    const Shape& b1 = ctx.shape(1);
+    for (size_t d = 0; b.has_rank && b1.has_rank && d < 2; ++d)
+      if (b.dims[d].known() && b1.dims[d].known() && b.dims[d].value != b1.dims[d].value)
+        ctx.fail("B_" + std::to_string(i) + " " + b.to_string() + " and B_1 " + b1.to_string() + " differ in shape");
+  }
+  for (size_t i = 1; i < n; ++i) {
+    InferContext one(ctx.node, ctx.opset);
+    one.inputs = {ctx.input(0), ctx.input(i)};
+    infer_matmul(one);
+    ctx.set_output(i - 1, one.outputs[0].dtype, one.outputs[0].shape);
+  }
+}
+
+void matmul_group_reference(KernelContext& ctx) {
+  Node matmul;
+  matmul.op_type = "MatMul";
+  matmul.name = ctx.node.name + "/matmul";
+  matmul.inputs = {"a", "b"};
+  matmul.outputs = {"y"};
+  for (size_t i = 1; i < ctx.inputs.size(); ++i) {
+    const Tensor y = run_node(matmul, 13, {&ctx.in(0), &ctx.in(i)})[0];
+    Tensor& out = ctx.out(i - 1);
+    if (out.dims() != y.dims() || out.dtype() != y.dtype())
+      ctx.fail("computed [" + dims_to_string(y.dims()) + "], expected [" + dims_to_string(out.dims()) + "]");
+    std::memcpy(out.raw(), y.raw(), y.nbytes());
+  }
+}
+
 void infer_gemm(InferContext& ctx) {
   check_types(ctx, 3);
   ctx.require_rank(0, 2, 2);
@@ -333,5 +377,6 @@ NORMRT_REGISTER_OP("", "MatMul", infer_matmul, matmul_reference);
 NORMRT_REGISTER_OP("", "Gemm", infer_gemm, gemm_reference);
 NORMRT_REGISTER_OP(kNormrtDomain, "MatMulBias", infer_matmul_bias, matmul_reference);
 NORMRT_REGISTER_OP(kNormrtDomain, "PermutedMatMul", infer_permuted_matmul, permuted_matmul_reference);
+NORMRT_REGISTER_OP(kNormrtDomain, "MatMulGroup", infer_matmul_group, matmul_group_reference);
 
 }  // namespace normrt
