@@ -127,6 +127,11 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
       return backend->has_kernel(node, graph.opset(node.domain), inputs);
     });
     graph.verify();
+    // Output channels a tensor-core convolution can take: multiples of 8.
+    pad_conv_channels(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
+      return backend->has_kernel(node, graph.opset(node.domain), inputs);
+    });
+    graph.verify();
     // Projections of one tensor (q, k, v): one batched GEMM.
     group_matmuls(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
       return backend->has_kernel(node, graph.opset(node.domain), inputs);

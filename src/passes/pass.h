@@ -95,6 +95,10 @@ void fuse_matmul_bias(Graph& graph, PassReport& report, const NodeAccept& accept
 // them in place (device engines, after the layout pass; src/passes/matmul_transpose_folding.cpp).
 void fold_matmul_transposes(Graph& graph, PassReport& report, const NodeAccept& accept);
 
+// Pads a float16 ai.normrt NhwcConv's output channels to a multiple of 8 with zero filters and slices them back,
+// where `accept` says the device runs both (device engines; src/passes/conv_channel_padding.cpp).
+void pad_conv_channels(Graph& graph, PassReport& report, const NodeAccept& accept);
+
 // Joins the MatMuls of one tensor by constant matrices of one shape (attention's q, k, v) into ai.normrt
 // MatMulGroup where `accept` says the device has the kernel (device engines; src/passes/matmul_grouping.cpp).
 void group_matmuls(Graph& graph, PassReport& report, const NodeAccept& accept);
