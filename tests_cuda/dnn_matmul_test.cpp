@@ -40,7 +40,8 @@ TEST(CublasMatMul, MatchesReference) {
 }
 
 // ai.normrt MatMulBias: one cublasLt GEMM with the bias in its epilogue; batch dims fold into M (odd sizes,
-// a long reduction, a Linear layer of the UNet at batch 2).
+// a long reduction, a Linear layer of the UNet at batch 2). With no config given, check_node tunes first, so the
+// algorithm tune() measured fastest is the one checked.
 TEST(CublasLtMatMulBias, MatchesReference) {
   NORMRT_REQUIRE_GPU();
   const std::vector<std::pair<Dims, Dims>> cases = {
@@ -64,6 +65,23 @@ TEST(CublasLtMatMulBias, MatchesReference) {
                 "")
           << "MatMulBias + residual " << dtype_name(dtype) << " [" << dims_to_string(a_dims) << "]";
     }
+}
+
+// A stored cuBLASLt algorithm this GPU or problem cannot take (another version's id, a tile that does not exist,
+// a missing attribute, garbage) falls back to the heuristic's choice and still computes the right answer.
+TEST(CublasLtMatMulBias, AnyStoredAlgorithmWorks) {
+  NORMRT_REQUIRE_GPU();
+  Node node = make_node("MatMulBias", 3);
+  node.domain = kNormrtDomain;
+  for (DataType dtype : {DataType::kFloat32, DataType::kFloat16}) {
+    Tensor a = random_tensor(dtype, {2, 33, 64}), w = random_tensor(dtype, {64, 40}), bias = random_tensor(dtype, {40});
+    for (const char* config :
+         {"lt_algo=99999;lt_tile=0;lt_splitk=1;lt_reduction=0;lt_swizzle=0;lt_custom=0;lt_stages=0;lt_inner=0;lt_cluster=0",
+          "lt_algo=0;lt_tile=4000000000;lt_splitk=1;lt_reduction=0;lt_swizzle=0;lt_custom=0;lt_stages=0;lt_inner=0;lt_cluster=0",
+          "lt_algo=0", "lt_algo=-3;lt_tile=-1", "garbage", "@5:lt_algo=1|junk"})
+      EXPECT_EQ(check_node("cublaslt_matmul_bias", node, {&a, &w, &bias}, tolerance_for(dtype, 64), config), "")
+          << dtype_name(dtype) << " config '" << config << "'";
+  }
 }
 
 // ai.normrt MatMulGroup: n projections of one tensor as one pointer-array GEMM (q, k, v of the UNet at batch 1 and

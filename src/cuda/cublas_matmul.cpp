@@ -16,6 +16,7 @@
 //    the optional residual as its C (beta 1).
 #include <algorithm>
 #include <climits>
+#include <map>
 
 #include "cuda/dnn_copy.h"
 #include "cuda/dnn_util.h"
@@ -223,88 +224,277 @@ void destroy_desc(cublasLtMatmulDesc_t d) { cublasLtMatmulDescDestroy(d); }
 void destroy_layout(cublasLtMatrixLayout_t l) { cublasLtMatrixLayoutDestroy(l); }
 void destroy_pref(cublasLtMatmulPreference_t p) { cublasLtMatmulPreferenceDestroy(p); }
 
-void matmul_bias_run(CudaKernelContext& ctx) {
-  check_types(ctx);
+// One MatMulBias problem in cuBLASLt's terms: the operation (bias epilogue), the layouts and the preference
+// (workspace, the operands' real alignments).
+struct LtProblem {
+  LtObject<cublasLtMatmulDesc_t, destroy_desc> op;
+  LtObject<cublasLtMatrixLayout_t, destroy_layout> lw, la, ly;
+  LtObject<cublasLtMatmulPreference_t, destroy_pref> pref;
+  cudaDataType_t type = CUDA_R_32F;
+  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  size_t workspace = 0;
+};
+
+void make_lt_problem(CudaKernelContext& ctx, int64_t M, int64_t N, int64_t K, const void* c, LtProblem* p) {
   const DeviceValue& a = ctx.in(0);
   const DeviceValue& w = ctx.in(1);
-  const DeviceValue& bias = ctx.in(2);
-  const DeviceValue* residual = ctx.has_input(3) ? &ctx.in(3) : nullptr;  // Y's shape: the GEMM's C, beta 1
-  if (a.dims.size() < 2 || w.dims.size() != 2 || bias.dims.size() != 1 || bias.dims[0] != w.dims[1])
-    ctx.fail("expects A of rank >= 2, W [K, N] and bias [N]; got A [" + dims_to_string(a.dims) + "], W [" +
-             dims_to_string(w.dims) + "], bias [" + dims_to_string(bias.dims) + "]");
-  const int64_t K = w.dims[0], N = w.dims[1];
-  if (a.dims.back() != K) ctx.fail("inner dimensions differ: A [" + dims_to_string(a.dims) + "], W [" + dims_to_string(w.dims) + "]");
   DeviceValue& y = ctx.out(0);
-  if (residual && residual->dims != y.dims)
-    ctx.fail("residual [" + dims_to_string(residual->dims) + "] must have Y's shape [" + dims_to_string(y.dims) + "]");
-  if (y.numel() == 0) return;
-  const int64_t M = y.numel() / N;
-  const int bytes = element_bytes(y.dtype);
-  // y += residual, for the paths that do not give the GEMM the residual as C.
-  auto add_residual = [&]() {
-    if (!residual) return;
-    const float one = 1.0f;
-    ctx.check(cublasAxpyEx(ctx.cublas, as_int(ctx, y.numel()), &one, CUDA_R_32F, residual->data, cuda_type(y.dtype), 1,
-                           y.data, cuda_type(y.dtype), 1, CUDA_R_32F),
-              "cublasAxpyEx");
-  };
-  if (K == 0) {  // an empty sum: the bias (and residual) alone
-    ctx.check(broadcast_matrix(bias.data, 1, N, y.data, M, N, bytes, ctx.stream), "broadcast_matrix");
-    add_residual();
-    return;
-  }
-  const cudaDataType_t type = cuda_type(y.dtype);
-  const cublasComputeType_t compute =
-      ctx.allow_tf32 && type == CUDA_R_32F ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  LtObject<cublasLtMatmulDesc_t, destroy_desc> op;
-  ctx.check(cublasLtMatmulDescCreate(&op.handle, compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  p->type = cuda_type(y.dtype);
+  p->compute = ctx.allow_tf32 && p->type == CUDA_R_32F ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  ctx.check(cublasLtMatmulDescCreate(&p->op.handle, p->compute, CUDA_R_32F), "cublasLtMatmulDescCreate");
   const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-  ctx.check(cublasLtMatmulDescSetAttribute(op.handle, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+  ctx.check(cublasLtMatmulDescSetAttribute(p->op.handle, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
             "cublasLtMatmulDescSetAttribute(EPILOGUE)");
-  const void* bias_data = bias.data;
-  ctx.check(cublasLtMatmulDescSetAttribute(op.handle, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_data, sizeof(bias_data)),
+  const void* bias_data = ctx.in(2).data;
+  ctx.check(cublasLtMatmulDescSetAttribute(p->op.handle, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_data, sizeof(bias_data)),
             "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
-  LtObject<cublasLtMatrixLayout_t, destroy_layout> lw, la, ly;
-  ctx.check(cublasLtMatrixLayoutCreate(&lw.handle, type, N, K, N), "cublasLtMatrixLayoutCreate");
-  ctx.check(cublasLtMatrixLayoutCreate(&la.handle, type, K, M, K), "cublasLtMatrixLayoutCreate");
-  ctx.check(cublasLtMatrixLayoutCreate(&ly.handle, type, N, M, N), "cublasLtMatrixLayoutCreate");
-  LtObject<cublasLtMatmulPreference_t, destroy_pref> pref;
-  ctx.check(cublasLtMatmulPreferenceCreate(&pref.handle), "cublasLtMatmulPreferenceCreate");
-  const size_t workspace = ctx.workspace ? ctx.workspace_bytes : 0;
-  ctx.check(cublasLtMatmulPreferenceSetAttribute(pref.handle, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
-                                                 sizeof(workspace)),
+  ctx.check(cublasLtMatrixLayoutCreate(&p->lw.handle, p->type, N, K, N), "cublasLtMatrixLayoutCreate");
+  ctx.check(cublasLtMatrixLayoutCreate(&p->la.handle, p->type, K, M, K), "cublasLtMatrixLayoutCreate");
+  ctx.check(cublasLtMatrixLayoutCreate(&p->ly.handle, p->type, N, M, N), "cublasLtMatrixLayoutCreate");
+  ctx.check(cublasLtMatmulPreferenceCreate(&p->pref.handle), "cublasLtMatmulPreferenceCreate");
+  p->workspace = ctx.workspace ? std::min(ctx.workspace_bytes, kLtWorkspace) : 0;  // what workspace() asks for
+  ctx.check(cublasLtMatmulPreferenceSetAttribute(p->pref.handle, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &p->workspace,
+                                                 sizeof(p->workspace)),
             "cublasLtMatmulPreferenceSetAttribute");
   const std::pair<cublasLtMatmulPreferenceAttributes_t, const void*> aligned[] = {
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, w.data},
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, a.data},
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, residual ? residual->data : y.data},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, c},
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, y.data}};
   for (const auto& [attribute, pointer] : aligned) {
     const uint32_t align = alignment_of(pointer);
-    ctx.check(cublasLtMatmulPreferenceSetAttribute(pref.handle, attribute, &align, sizeof(align)),
+    ctx.check(cublasLtMatmulPreferenceSetAttribute(p->pref.handle, attribute, &align, sizeof(align)),
               "cublasLtMatmulPreferenceSetAttribute");
   }
+}
+
+// A cuBLASLt algorithm as the engine stores it: its id and every configuration attribute, each with its size.
+struct LtAttribute {
+  const char* key;
+  cublasLtMatmulAlgoConfigAttributes_t attribute;
+  size_t bytes;
+};
+constexpr LtAttribute kLtAttributes[] = {
+    {"lt_tile", CUBLASLT_ALGO_CONFIG_TILE_ID, 4},         {"lt_splitk", CUBLASLT_ALGO_CONFIG_SPLITK_NUM, 4},
+    {"lt_reduction", CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, 4}, {"lt_swizzle", CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, 4},
+    {"lt_custom", CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, 4}, {"lt_stages", CUBLASLT_ALGO_CONFIG_STAGES_ID, 4},
+    {"lt_inner", CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID, 2}, {"lt_cluster", CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, 2}};
+
+std::string lt_algo_config(const cublasLtMatmulAlgo_t& algo) {
+  std::map<std::string, int64_t> values;
+  int32_t id = 0;
+  size_t written = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof(id), &written) !=
+      CUBLAS_STATUS_SUCCESS)
+    return "";
+  values["lt_algo"] = id;
+  for (const LtAttribute& a : kLtAttributes) {
+    uint32_t v32 = 0;
+    uint16_t v16 = 0;
+    void* buf = a.bytes == 4 ? static_cast<void*>(&v32) : static_cast<void*>(&v16);
+    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, a.attribute, buf, a.bytes, &written) != CUBLAS_STATUS_SUCCESS)
+      return "";
+    values[a.key] = a.bytes == 4 ? static_cast<int64_t>(v32) : static_cast<int64_t>(v16);
+  }
+  return format_config(values);
+}
+
+// Whether `value` is among the ids an algorithm capability lists (an array of uint32_t).
+bool listed_capability(const cublasLtMatmulAlgo_t& algo, cublasLtMatmulAlgoCapAttributes_t cap, int64_t value) {
+  size_t bytes = 0;
+  if (cublasLtMatmulAlgoCapGetAttribute(&algo, cap, nullptr, 0, &bytes) != CUBLAS_STATUS_SUCCESS) return false;
+  std::vector<uint32_t> ids(bytes / sizeof(uint32_t));
+  if (ids.empty()) return value == 0;  // the algorithm lists none: only "undefined" (0)
+  if (cublasLtMatmulAlgoCapGetAttribute(&algo, cap, ids.data(), ids.size() * sizeof(uint32_t), &bytes) !=
+      CUBLAS_STATUS_SUCCESS)
+    return false;
+  return std::find(ids.begin(), ids.end(), static_cast<uint32_t>(value)) != ids.end();
+}
+
+template <typename T>
+bool scalar_capability(const cublasLtMatmulAlgo_t& algo, cublasLtMatmulAlgoCapAttributes_t cap, T* out) {
+  size_t written = 0;
+  return cublasLtMatmulAlgoCapGetAttribute(&algo, cap, out, sizeof(T), &written) == CUBLAS_STATUS_SUCCESS;
+}
+
+// The stored algorithm, if this cuBLASLt knows its id, its configuration is within the algorithm's capabilities
+// (an engine file is untrusted input: nothing unchecked reaches cuBLASLt), and cuBLASLt confirms it runs this
+// problem within the workspace.
+bool stored_lt_algo(CudaKernelContext& ctx, const LtProblem& p, cublasLtMatmulAlgo_t* algo) {
+  const auto config = parse_config(ctx.config);
+  if (!config.count("lt_algo")) return false;
+  for (const LtAttribute& a : kLtAttributes) {
+    if (!config.count(a.key)) return false;
+    const int64_t v = config.at(a.key);
+    if (v < 0 || v > (a.bytes == 4 ? int64_t{UINT32_MAX} : int64_t{UINT16_MAX})) return false;
+  }
+  int ids[256];
+  int count = 0;
+  if (cublasLtMatmulAlgoGetIds(ctx.cublas_lt, p.compute, CUDA_R_32F, p.type, p.type, p.type, p.type, 256, ids, &count) !=
+      CUBLAS_STATUS_SUCCESS)
+    return false;
+  const int64_t id = config.at("lt_algo");
+  if (std::find(ids, ids + std::min(count, 256), id) == ids + std::min(count, 256)) return false;
+  if (cublasLtMatmulAlgoInit(ctx.cublas_lt, p.compute, CUDA_R_32F, p.type, p.type, p.type, p.type, static_cast<int>(id),
+                             algo) != CUBLAS_STATUS_SUCCESS)
+    return false;
+  int32_t splitk_support = 0, custom_max = 0;
+  uint32_t reduction_mask = 0, swizzle_max = 0;
+  if (!scalar_capability(*algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &splitk_support) ||
+      !scalar_capability(*algo, CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &reduction_mask) ||
+      !scalar_capability(*algo, CUBLASLT_ALGO_CAP_CTA_SWIZZLING_SUPPORT, &swizzle_max) ||
+      !scalar_capability(*algo, CUBLASLT_ALGO_CAP_CUSTOM_OPTION_MAX, &custom_max))
+    return false;
+  const int64_t splitk = config.at("lt_splitk"), reduction = config.at("lt_reduction");
+  if (splitk < 1 || (splitk > 1 && (!splitk_support || splitk > 1024))) return false;
+  if (reduction != CUBLASLT_REDUCTION_SCHEME_NONE && (reduction & ~int64_t{reduction_mask}) != 0) return false;
+  if (config.at("lt_swizzle") > swizzle_max || config.at("lt_custom") > custom_max) return false;
+  if (!listed_capability(*algo, CUBLASLT_ALGO_CAP_TILE_IDS, config.at("lt_tile")) ||
+      !listed_capability(*algo, CUBLASLT_ALGO_CAP_STAGES_IDS, config.at("lt_stages")))
+    return false;
+  if (config.at("lt_inner") >= CUBLASLT_MATMUL_INNER_SHAPE_END || config.at("lt_cluster") >= CUBLASLT_CLUSTER_SHAPE_END)
+    return false;
+  for (const LtAttribute& a : kLtAttributes) {
+    const uint32_t v32 = static_cast<uint32_t>(config.at(a.key));
+    const uint16_t v16 = static_cast<uint16_t>(config.at(a.key));
+    const void* buf = a.bytes == 4 ? static_cast<const void*>(&v32) : static_cast<const void*>(&v16);
+    if (cublasLtMatmulAlgoConfigSetAttribute(algo, a.attribute, buf, a.bytes) != CUBLAS_STATUS_SUCCESS) return false;
+  }
+  cublasLtMatmulHeuristicResult_t check{};
+  return cublasLtMatmulAlgoCheck(ctx.cublas_lt, p.op.handle, p.lw.handle, p.la.handle, p.ly.handle, p.ly.handle, algo,
+                                 &check) == CUBLAS_STATUS_SUCCESS &&
+         check.workspaceSize <= p.workspace;
+}
+
+// MatMulBias's operands, checked: M, N, K and the residual (null when absent).
+struct BiasGemm {
+  int64_t M = 0, N = 0, K = 0;
+  const DeviceValue* residual = nullptr;
+};
+
+BiasGemm bias_gemm(CudaKernelContext& ctx) {
+  check_types(ctx);
+  const DeviceValue& a = ctx.in(0);
+  const DeviceValue& w = ctx.in(1);
+  const DeviceValue& bias = ctx.in(2);
+  BiasGemm g;
+  g.residual = ctx.has_input(3) ? &ctx.in(3) : nullptr;  // Y's shape: the GEMM's C, beta 1
+  if (a.dims.size() < 2 || w.dims.size() != 2 || bias.dims.size() != 1 || bias.dims[0] != w.dims[1])
+    ctx.fail("expects A of rank >= 2, W [K, N] and bias [N]; got A [" + dims_to_string(a.dims) + "], W [" +
+             dims_to_string(w.dims) + "], bias [" + dims_to_string(bias.dims) + "]");
+  g.K = w.dims[0];
+  g.N = w.dims[1];
+  if (a.dims.back() != g.K) ctx.fail("inner dimensions differ: A [" + dims_to_string(a.dims) + "], W [" + dims_to_string(w.dims) + "]");
+  const DeviceValue& y = ctx.out(0);
+  if (g.residual && g.residual->dims != y.dims)
+    ctx.fail("residual [" + dims_to_string(g.residual->dims) + "] must have Y's shape [" + dims_to_string(y.dims) + "]");
+  g.M = g.N == 0 ? 0 : y.numel() / g.N;
+  return g;
+}
+
+cublasStatus_t launch_lt(CudaKernelContext& ctx, const LtProblem& p, const BiasGemm& g, const cublasLtMatmulAlgo_t& algo) {
+  const float alpha = 1.0f, beta = g.residual ? 1.0f : 0.0f;
+  DeviceValue& y = ctx.out(0);
+  return cublasLtMatmul(ctx.cublas_lt, p.op.handle, &alpha, ctx.in(1).data, p.lw.handle, ctx.in(0).data, p.la.handle,
+                        &beta, g.residual ? g.residual->data : y.data, p.ly.handle, y.data, p.ly.handle, &algo,
+                        ctx.workspace, p.workspace, ctx.stream);
+}
+
+void matmul_bias_run(CudaKernelContext& ctx) {
+  const BiasGemm g = bias_gemm(ctx);
+  DeviceValue& y = ctx.out(0);
+  if (y.numel() == 0) return;
+  const int bytes = element_bytes(y.dtype);
+  // y += residual, for the paths that do not give the GEMM the residual as C.
+  auto add_residual = [&]() {
+    if (!g.residual) return;
+    const float one = 1.0f;
+    ctx.check(cublasAxpyEx(ctx.cublas, as_int(ctx, y.numel()), &one, CUDA_R_32F, g.residual->data, cuda_type(y.dtype),
+                           1, y.data, cuda_type(y.dtype), 1, CUDA_R_32F),
+              "cublasAxpyEx");
+  };
+  if (g.K == 0) {  // an empty sum: the bias (and residual) alone
+    ctx.check(broadcast_matrix(ctx.in(2).data, 1, g.N, y.data, g.M, g.N, bytes, ctx.stream), "broadcast_matrix");
+    add_residual();
+    return;
+  }
+  LtProblem p;
+  make_lt_problem(ctx, g.M, g.N, g.K, g.residual ? g.residual->data : y.data, &p);
+  // The algorithm tune() measured fastest at the nearest profile corner, else cuBLASLt's heuristic choice.
+  cublasLtMatmulAlgo_t algo;
+  if (stored_lt_algo(ctx, p, &algo) && launch_lt(ctx, p, g, algo) == CUBLAS_STATUS_SUCCESS) return;
   cublasLtMatmulHeuristicResult_t result{};
   int returned = 0;
-  const cublasStatus_t found = cublasLtMatmulAlgoGetHeuristic(ctx.cublas_lt, op.handle, lw.handle, la.handle,
-                                                              ly.handle, ly.handle, pref.handle, 1, &result, &returned);
-  const float alpha = 1.0f, beta = residual ? 1.0f : 0.0f;
+  const cublasStatus_t found = cublasLtMatmulAlgoGetHeuristic(ctx.cublas_lt, p.op.handle, p.lw.handle, p.la.handle,
+                                                              p.ly.handle, p.ly.handle, p.pref.handle, 1, &result, &returned);
   if (found == CUBLAS_STATUS_SUCCESS && returned > 0) {
-    ctx.check(cublasLtMatmul(ctx.cublas_lt, op.handle, &alpha, w.data, lw.handle, a.data, la.handle, &beta,
-                             residual ? residual->data : y.data, ly.handle, y.data, ly.handle, &result.algo,
-                             ctx.workspace, workspace, ctx.stream),
-              "cublasLtMatmul");
+    ctx.check(launch_lt(ctx, p, g, result.algo), "cublasLtMatmul");
     return;
   }
   // No epilogue algorithm for this problem: the bias broadcast into Y, a GEMM that accumulates onto it, then the
   // residual.
-  ctx.check(broadcast_matrix(bias.data, 1, N, y.data, M, N, bytes, ctx.stream), "broadcast_matrix");
-  GemmProblem p;
-  p.M = M;
-  p.N = N;
-  p.K = K;
-  gemm_call(ctx, p, a.data, w.data, y.data, 1.0f, 1.0f);
+  ctx.check(broadcast_matrix(ctx.in(2).data, 1, g.N, y.data, g.M, g.N, bytes, ctx.stream), "broadcast_matrix");
+  GemmProblem gp;
+  gp.M = g.M;
+  gp.N = g.N;
+  gp.K = g.K;
+  gemm_call(ctx, gp, ctx.in(0).data, ctx.in(1).data, y.data, 1.0f, 1.0f);
   add_residual();
+}
+
+// Whether a split-K algorithm adds its parts in fp32: cuBLASLt's in-place and output-type reductions add them in the
+// output type, which for float16 would round every partial sum (normrt's GEMMs accumulate in fp32).
+bool accumulates_in_fp32(const LtProblem& p, const std::string& config) {
+  const auto values = parse_config(config);
+  const int64_t splits = values.count("lt_splitk") ? values.at("lt_splitk") : 1;
+  const int64_t scheme =
+      values.count("lt_reduction") ? values.at("lt_reduction") : static_cast<int64_t>(CUBLASLT_REDUCTION_SCHEME_NONE);
+  return p.type == CUDA_R_32F || splits <= 1 || scheme == CUBLASLT_REDUCTION_SCHEME_NONE ||
+         scheme == CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+}
+
+// How many of cuBLASLt's ranked algorithms tune() times (its heuristic's first is not always the fastest at the
+// small M of batch 1, where split-K and tile shape decide).
+constexpr int kTimedLtAlgos = 12;
+
+// Measures cuBLASLt's first ranked algorithms at these shapes and returns the fastest's configuration ("" when
+// none runs: run() then asks the heuristic).
+std::string matmul_bias_tune(CudaKernelContext& ctx) {
+  const BiasGemm g = bias_gemm(ctx);
+  DeviceValue& y = ctx.out(0);
+  if (y.numel() == 0 || g.K == 0 || !y.data) return "";
+  LtProblem p;
+  make_lt_problem(ctx, g.M, g.N, g.K, g.residual ? g.residual->data : y.data, &p);
+  cublasLtMatmulHeuristicResult_t results[kTimedLtAlgos];
+  int returned = 0;
+  if (cublasLtMatmulAlgoGetHeuristic(ctx.cublas_lt, p.op.handle, p.lw.handle, p.la.handle, p.ly.handle, p.ly.handle,
+                                     p.pref.handle, kTimedLtAlgos, results, &returned) != CUBLAS_STATUS_SUCCESS)
+    return "";
+  cudaEvent_t start, stop;
+  ctx.check(cudaEventCreate(&start), "cudaEventCreate");
+  ctx.check(cudaEventCreate(&stop), "cudaEventCreate");
+  constexpr int kRuns = 10;
+  float best_ms = -1.0f;
+  std::string best;
+  for (int i = 0; i < returned; ++i) {
+    if (results[i].state != CUBLAS_STATUS_SUCCESS || results[i].workspaceSize > p.workspace) continue;
+    if (launch_lt(ctx, p, g, results[i].algo) != CUBLAS_STATUS_SUCCESS) continue;  // warm-up, and a check
+    bool ok = cudaEventRecord(start, ctx.stream) == cudaSuccess;
+    for (int r = 0; r < kRuns && ok; ++r) ok = launch_lt(ctx, p, g, results[i].algo) == CUBLAS_STATUS_SUCCESS;
+    float ms = -1.0f;
+    if (!ok || cudaEventRecord(stop, ctx.stream) != cudaSuccess || cudaEventSynchronize(stop) != cudaSuccess ||
+        cudaEventElapsedTime(&ms, start, stop) != cudaSuccess)
+      continue;
+    const std::string config = lt_algo_config(results[i].algo);
+    if (config.empty() || !accumulates_in_fp32(p, config)) continue;
+    if (best_ms < 0 || ms < best_ms) {
+      best_ms = ms;
+      best = config;
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return best;
 }
 
 // ---- ai.normrt PermutedMatMul: the transposes around a MatMul (attention's head split and merge) read and
@@ -558,7 +748,7 @@ NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublas_permuted_matmul", kNormrtDomain, 
                                        permuted_matmul_accepts, permuted_matmul_run, permuted_matmul_workspace, nullptr, {},
                                        0});
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublaslt_matmul_bias", kNormrtDomain, "MatMulBias", matmul_bias_accepts,
-                                       matmul_bias_run, matmul_bias_workspace, nullptr, {}, 0});
+                                       matmul_bias_run, matmul_bias_workspace, matmul_bias_tune, {}, 0});
 
 // ---- ai.normrt MatMulGroup: Y_i[..., N] = A[..., K] B_i[K, N] for n matrices of one shape, as one batched GEMM
 // whose pointer arrays (A n times, each B_i, each Y_i: unrelated buffers) a one-block kernel writes into the
