@@ -96,11 +96,13 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
   engine->source_name = options.source_name;
   engine->profiles = resolve_profiles(graph, options.profiles);
   optimize(graph, engine->build_report);
+  // What the device passes ask before writing a node only a device kernel runs.
+  const NodeAccept device_has_kernel = [&](const Node& node, const std::vector<TypeShape>& inputs) {
+    return backend && backend->has_kernel(node, graph.opset(node.domain), inputs);
+  };
   if (backend) {
     // Linear layers' bias into the GEMM where the device has the kernel (the CPU keeps oneDNN's MatMul).
-    fuse_matmul_bias(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
-      return backend->has_kernel(node, graph.opset(node.domain), inputs);
-    });
+    fuse_matmul_bias(graph, engine->build_report, device_has_kernel);
     graph.verify();
   }
   if (options.precision == "float16") {
@@ -118,24 +120,16 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
   }
   if (backend) {
     // Attention's head split and merge: read and written in place by strided GEMMs.
-    fold_matmul_transposes(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
-      return backend->has_kernel(node, graph.opset(node.domain), inputs);
-    });
+    fold_matmul_transposes(graph, engine->build_report, device_has_kernel);
     graph.verify();
     // Residual adds after channels-last convolutions: into the convolution's epilogue.
-    fuse_conv_residual(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
-      return backend->has_kernel(node, graph.opset(node.domain), inputs);
-    });
+    fuse_conv_residual(graph, engine->build_report, device_has_kernel);
     graph.verify();
     // Output channels a tensor-core convolution can take: multiples of 8.
-    pad_conv_channels(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
-      return backend->has_kernel(node, graph.opset(node.domain), inputs);
-    });
+    pad_conv_channels(graph, engine->build_report, device_has_kernel);
     graph.verify();
     // Projections of one tensor (q, k, v): one batched GEMM.
-    group_matmuls(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
-      return backend->has_kernel(node, graph.opset(node.domain), inputs);
-    });
+    group_matmuls(graph, engine->build_report, device_has_kernel);
     graph.verify();
   }
 

@@ -329,16 +329,7 @@ void infer_nhwc_conv(InferContext& ctx) {
     if (ctx.has_input(i) && ctx.shape(i).has_rank && ctx.shape(i).rank() != 4)
       ctx.fail("input " + std::to_string(i) + " " + ctx.shape(i).to_string() + " must have rank 4 (NhwcConv is 2-D)");
   infer_channels_last(ctx, channels_first_conv(ctx.node), kNhwcConvLayouts, infer_conv);
-  if (!has_residual(ctx.node) || !ctx.has_input(3)) return;
-  const DataType t = ctx.outputs[0].dtype;
-  if (ctx.dtype(3) != t)
-    ctx.fail(std::string("residual R has type ") + dtype_name(ctx.dtype(3)) + " but Y has type " + dtype_name(t));
-  const Shape& y = ctx.outputs[0].shape;
-  const Shape& r = ctx.shape(3);
-  bool same = !y.has_rank || !r.has_rank || y.rank() == r.rank();
-  for (size_t d = 0; same && y.has_rank && r.has_rank && d < r.rank(); ++d)
-    same = !y.dims[d].known() || !r.dims[d].known() || y.dims[d].value == r.dims[d].value;
-  if (!same) ctx.fail("residual R " + r.to_string() + " must have Y's shape " + y.to_string() + " (no broadcasting)");
+  if (has_residual(ctx.node) && ctx.has_input(3)) require_residual_like_output(ctx, 3, "residual R");
 }
 
 Tensor as_float64(const Tensor& t) {

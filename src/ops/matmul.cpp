@@ -79,16 +79,7 @@ void infer_matmul_bias(InferContext& ctx) {
   if (bias.has_rank && bias.rank() != 1) ctx.fail("bias " + bias.to_string() + " must have rank 1 ([N])");
   if (bias.has_rank && b.has_rank && bias.dims[0].known() && b.dims[1].known() && bias.dims[0].value != b.dims[1].value)
     ctx.fail("bias " + bias.to_string() + " must have N = " + std::to_string(b.dims[1].value) + " elements");
-  if (ctx.num_inputs() == 4 && ctx.has_input(3)) {
-    if (ctx.dtype(3) != t)
-      ctx.fail(std::string("residual has type ") + dtype_name(ctx.dtype(3)) + " but input 0 has type " + dtype_name(t));
-    const Shape& y = ctx.outputs[0].shape;
-    const Shape& r = ctx.shape(3);
-    bool same = !y.has_rank || !r.has_rank || y.rank() == r.rank();
-    for (size_t d = 0; same && y.has_rank && r.has_rank && d < r.rank(); ++d)
-      same = !y.dims[d].known() || !r.dims[d].known() || y.dims[d].value == r.dims[d].value;
-    if (!same) ctx.fail("residual " + r.to_string() + " must have Y's shape " + y.to_string() + " (no broadcasting)");
-  }
+  if (ctx.num_inputs() == 4 && ctx.has_input(3)) require_residual_like_output(ctx, 3, "residual");
 }
 
 // ai.normrt PermutedMatMul(A, B): Transpose(MatMul(Transpose(A, perm_a), Transpose(B, perm_b)), perm_y), each

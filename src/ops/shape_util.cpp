@@ -200,4 +200,15 @@ void from_doubles(const std::vector<double>& v, Tensor& t) {
   }
 }
 
+void require_residual_like_output(const InferContext& ctx, size_t input, const std::string& what) {
+  const TypeShape& y = ctx.outputs.at(0);
+  if (ctx.dtype(input) != y.dtype)
+    ctx.fail(what + " has type " + dtype_name(ctx.dtype(input)) + " but Y has type " + dtype_name(y.dtype));
+  const Shape& r = ctx.shape(input);
+  bool same = !y.shape.has_rank || !r.has_rank || y.shape.rank() == r.rank();
+  for (size_t d = 0; same && y.shape.has_rank && r.has_rank && d < r.rank(); ++d)
+    same = !y.shape.dims[d].known() || !r.dims[d].known() || y.shape.dims[d].value == r.dims[d].value;
+  if (!same) ctx.fail(what + " " + r.to_string() + " must have Y's shape " + y.shape.to_string() + " (no broadcasting)");
+}
+
 }  // namespace normrt

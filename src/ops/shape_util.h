@@ -11,6 +11,9 @@ namespace normrt {
 // Numpy-style multidirectional broadcast of the input shapes; unknown dims stay unknown unless another input
 // fixes them (a known dim > 1 wins over an unknown one only when the other is known to be 1 or equal).
 Shape broadcast_shapes(const InferContext& ctx, const std::vector<Shape>& shapes);
+// Fails naming `what` unless input `input` has output 0's dtype and shape: a fused residual does not broadcast
+// (dims unknown on either side pass; the run-time check has the concrete ones).
+void require_residual_like_output(const InferContext& ctx, size_t input, const std::string& what);
 Dims broadcast_dims(const std::vector<Dims>& dims);  // concrete; throws when incompatible
 
 // Maps a possibly negative axis into [0, rank); fails naming the node when out of range.

@@ -26,12 +26,7 @@ PatternGraph nhwc_graph() {
   return p;
 }
 
-std::string records(const PassReport& report, bool applied) {
-  std::string all;
-  for (const PassRecord& r : report.records)
-    if (r.pass == "conv_residual_fusion" && r.applied == applied) all += r.description + "\n";
-  return all;
-}
+std::string records(const PassReport& report, bool applied) { return records_of(report, "conv_residual_fusion", applied); }
 
 int residual_convs(const Graph& g) {
   int n = 0;

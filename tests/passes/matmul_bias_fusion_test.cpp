@@ -26,12 +26,7 @@ int count(const Graph& g, const std::string& op) {
   return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op_type == op; }));
 }
 
-std::string records(const PassReport& report, bool applied) {
-  std::string all;
-  for (const PassRecord& r : report.records)
-    if (r.pass == "matmul_bias_fusion" && r.applied == applied) all += r.description + "\n";
-  return all;
-}
+std::string records(const PassReport& report, bool applied) { return records_of(report, "matmul_bias_fusion", applied); }
 
 Tensor run_graph(const Graph& g, const Tensor& x) {
   BuildOptions options;

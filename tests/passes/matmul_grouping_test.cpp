@@ -10,12 +10,7 @@ namespace {
 
 const NodeAccept kAcceptAll = [](const Node&, const std::vector<TypeShape>&) { return true; };
 
-std::string records(const PassReport& report, bool applied) {
-  std::string all;
-  for (const PassRecord& r : report.records)
-    if (r.pass == "matmul_grouping" && r.applied == applied) all += r.description + "\n";
-  return all;
-}
+std::string records(const PassReport& report, bool applied) { return records_of(report, "matmul_grouping", applied); }
 
 void expect_same_at_batches(const Graph& original, const Graph& grouped) {
   for (int64_t batch : {1, 3})

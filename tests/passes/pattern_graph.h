@@ -91,6 +91,14 @@ inline std::string describe_report(const PassReport &report) {
   return s;
 }
 
+// The descriptions of `pass`'s records with this `applied` state, one per line.
+inline std::string records_of(const PassReport &report, const std::string &pass, bool applied) {
+  std::string all;
+  for (const PassRecord &r : report.records)
+    if (r.pass == pass && r.applied == applied) all += r.description + "\n";
+  return all;
+}
+
 // Whether some record of `pass` with this `applied` state mentions every part.
 inline bool reported(const PassReport &report, const std::string &pass, bool applied,
                      const std::vector<std::string> &parts) {
