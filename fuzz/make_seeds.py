@@ -133,6 +133,24 @@ def seeds():
         "FusedLayerNorm", [helper.make_node("LayerNorm", ["x", "s"], ["y"], domain="ai.normrt", axis=-1,
                                             activation="LeakyRelu", alpha=0.1)],
         [vi("x", (3, 8))], [vi("y", None)], [init("s", w(8))], extra_opsets=[("ai.normrt", 1)])
+    # The device passes' ops (ai.normrt), which an engine file or a hostile model may carry too.
+    out["NhwcConvResidual"] = model(
+        "NhwcConvResidual", [helper.make_node("NhwcConv", ["x", "w", "b", "r"], ["y"], domain="ai.normrt",
+                                              pads=[1, 1, 1, 1])],
+        [vi("x", (2, 5, 4, 3)), vi("r", (2, 5, 4, 6))], [vi("y", None)], [init("w", w(6, 3, 3, 3)), init("b", w(6))],
+        extra_opsets=[("ai.normrt", 1)])
+    out["MatMulGroup"] = model(
+        "MatMulGroup", [helper.make_node("MatMulGroup", ["x", "w1", "w2", "w3"], ["q", "k", "v"], domain="ai.normrt")],
+        [vi("x", (2, 3, 4))], [vi("q", None), vi("k", None), vi("v", None)],
+        [init("w1", w(4, 5)), init("w2", w(4, 5)), init("w3", w(4, 5))], extra_opsets=[("ai.normrt", 1)])
+    out["MatMulBiasResidual"] = model(
+        "MatMulBiasResidual", [helper.make_node("MatMulBias", ["x", "w", "b", "r"], ["y"], domain="ai.normrt")],
+        [vi("x", (2, 3, 4)), vi("r", (2, 3, 5))], [vi("y", None)], [init("w", w(4, 5)), init("b", w(5))],
+        extra_opsets=[("ai.normrt", 1)])
+    out["PermutedMatMul"] = model(
+        "PermutedMatMul", [helper.make_node("PermutedMatMul", ["a", "b"], ["y"], domain="ai.normrt",
+                                            perm_a=[0, 2, 1, 3], perm_b=[0, 2, 3, 1], perm_y=[0, 2, 1, 3])],
+        [vi("a", (2, 3, 2, 4)), vi("b", (2, 3, 2, 4))], [vi("y", None)], extra_opsets=[("ai.normrt", 1)])
     out["Pad"] = model("Pad", [helper.make_node("Pad", ["x", "p", "v"], ["y"], mode="reflect")], [vi("x", (2, 3, 4))],
                        [vi("y", None)], [init("p", np.array([0, 1, 2, 0, 1, 1], np.int64)), init("v", np.float32(0))])
     out["PadEdge"] = model("PadEdge", [helper.make_node("Pad", ["x", "p"], ["y"], mode="edge")], [vi("x", (3, 4))],

@@ -217,6 +217,18 @@ TEST(ConvTranspose, HandComputedFromOnnxDocs) {
   expect_values(run(n1, {&x1, &w1, &b1})[0], {1, 1, 10}, {0.5, 0.5, 0.5, 1.5, 1.5, 1.5, 2.5, 2.5, 2.5, 0.5});
 }
 
+// An input axis of extent 0 still has an output of extent (0 - 1) * stride + kernel: the bias alone (a fuzzed
+// model; the reference once indexed the empty input).
+TEST(ConvTranspose, AnEmptyInputAxisGivesTheBias) {
+  Tensor x(DataType::kFloat32, {1, 2, 3, 0});
+  Tensor w = filled({2, 3, 3, 3}, 1.0f);
+  Tensor b = float_tensor({0.5f, -1.0f, 2.0f}, {3});
+  const auto out = run(make_node("ConvTranspose", 3), {&x, &w, &b});
+  std::vector<float> want;
+  for (float v : {0.5f, -1.0f, 2.0f}) want.insert(want.end(), 5 * 2, v);
+  expect_values(out[0], {1, 3, 5, 2}, want);
+}
+
 TEST(ConvTranspose, MatchesNaiveOnRandomProblems) {
   const std::vector<ConvCase> cases = {
       {{1, 3, 5}, 2, {3}, {1}, {1}, {0, 0}, 1},

@@ -86,6 +86,11 @@ TEST(Slice, HandComputedClampingAndNegativeSteps) {
   EXPECT_EQ(slice1(0, -1, 1), (V{0, 1, 2, 3, 4, 5, 6, 7, 8}));
   EXPECT_EQ(slice1(-1, -11, -2), (V{9, 7, 5, 3, 1}));
   EXPECT_EQ(slice1(20, 30, 1), (V{}));
+  // A huge step that selects one element (a fuzzed model: step times stride overflowed in the kernel).
+  Tensor rows = tensor_of(DataType::kFloat32, {3, 6}, iota(18));
+  std::vector<int64_t> axes0 = {0}, axes1 = {1}, huge = {5981343255101439999};
+  EXPECT_EQ(values_of(run_slice(rows, {1}, {3}, &axes0, &huge)[0]), (V{6, 7, 8, 9, 10, 11}));
+  EXPECT_EQ(values_of(run_slice(rows, {4}, {6}, &axes1, &huge)[0]), (V{4, 10, 16}));
   // Default axes (0..n-1) and steps (1); int32 parameters.
   Tensor m = tensor_of(DataType::kFloat32, {3, 4}, iota(12));
   EXPECT_EQ(values_of(run_slice(m, {1, 1}, {3, 3})[0]), (V{5, 6, 9, 10}));
