@@ -223,7 +223,8 @@ void slice_run(CudaKernelContext& ctx) {
     else
       start = std::clamp<int64_t>(start, -1, dim - 1);
     if (y.dims[axis] > 0) base += start * strides[axis];
-    out_strides[axis] = steps[i] * strides[axis];
+    // One element or none: the step never moves (a huge one would overflow the product; fuzzed Slice, CPU side).
+    out_strides[axis] = y.dims[axis] > 1 ? steps[i] * strides[axis] : 0;
   }
   strided_gather(ctx, x.data, base, y.data, dtype_size(x.dtype), y.dims, out_strides);
 }
