@@ -29,12 +29,6 @@ Tensor zero_padded_rows(const Tensor& t, int64_t rows) {
   return out;
 }
 
-Tensor int64_vector(std::vector<int64_t> values) {
-  Tensor t(DataType::kInt64, {static_cast<int64_t>(values.size())});
-  for (size_t i = 0; i < values.size(); ++i) t.data<int64_t>()[i] = values[i];
-  return t;
-}
-
 }  // namespace
 
 void pad_conv_channels(Graph& graph, PassReport& report, const NodeAccept& accept) {
@@ -54,44 +48,45 @@ void pad_conv_channels(Graph& graph, PassReport& report, const NodeAccept& accep
     }
     const int64_t m = w->dims()[0];
     const int64_t padded = (m + kChannelMultiple - 1) / kChannelMultiple * kChannelMultiple;
+    const bool has_bias = conv.inputs.size() == 3 && !conv.input(2).empty();
+    // Ask the device first, with the padded types; nothing is written to the graph for a refused candidate.
+    std::vector<TypeShape> wide_types = node_input_types(graph, types, conv);
+    wide_types[1].shape.dims[0] = Dim(padded);
+    if (has_bias) wide_types[2].shape.dims[0] = Dim(padded);
+    TypeShape slice_input{w->dtype(), Shape()};
     const std::string& y = conv.outputs[0];
-    Node wide = conv;
-    wide.name = conv.name + "/padded";
-    wide.inputs[1] = fresh_value_name(graph, conv.input(1) + "/padded");
-    graph.initializers[wide.inputs[1]] = zero_padded_rows(*w, padded);
-    if (conv.inputs.size() == 3 && !conv.input(2).empty()) {
-      wide.inputs[2] = fresh_value_name(graph, conv.input(2) + "/padded");
-      graph.initializers[wide.inputs[2]] = zero_padded_rows(graph.initializers.at(conv.input(2)), padded);
-    }
-    wide.outputs = {fresh_value_name(graph, y + "/padded")};
-    Node slice;
-    slice.name = conv.name + "/channels";
-    slice.op_type = "Slice";
-    const std::string starts = fresh_value_name(graph, y + "/starts"), ends = fresh_value_name(graph, y + "/ends"),
-                      axes = fresh_value_name(graph, y + "/axes");
-    graph.initializers[starts] = int64_vector({0});
-    graph.initializers[ends] = int64_vector({m});
-    graph.initializers[axes] = int64_vector({3});
-    slice.inputs = {wide.outputs[0], starts, ends, axes};
-    slice.outputs = {y};
-    std::vector<TypeShape> wide_types = node_input_types(graph, types, wide);
-    TypeShape slice_input = wide_types.empty() ? TypeShape{} : wide_types[0];
     auto yt = types.types.find(y);
     if (yt != types.types.end() && yt->second.shape.has_rank && yt->second.shape.rank() == 4) {
       slice_input = yt->second;
       slice_input.shape.dims[3] = Dim(padded);
     }
-    std::vector<TypeShape> slice_types = node_input_types(graph, types, slice);
-    slice_types[0] = slice_input;
-    if (!accept(wide, wide_types) || !accept(slice, slice_types)) {
-      for (const std::string& name : {wide.inputs[1], wide.inputs.size() == 3 ? wide.inputs[2] : std::string(),
-                                      starts, ends, axes})
-        if (!name.empty() && name != conv.input(1) && (conv.inputs.size() < 3 || name != conv.input(2)))
-          graph.initializers.erase(name);
+    const TypeShape index{DataType::kInt64, Shape::from_dims({1})};
+    Node slice;
+    slice.name = conv.name + "/channels";
+    slice.op_type = "Slice";
+    slice.inputs = {"", "", "", ""};  // named below, once accepted
+    slice.outputs = {y};
+    Node wide = conv;
+    wide.name = conv.name + "/padded";
+    if (!accept(wide, wide_types) || !accept(slice, {slice_input, index, index, index})) {
       report.refused(kPass, conv.describe() + " keeps " + std::to_string(m) +
                                 " output channels: the device has no kernel for the padded form");
       nodes.push_back(std::move(conv));
       continue;
+    }
+    wide.inputs[1] = fresh_value_name(graph, conv.input(1) + "/padded");
+    graph.initializers[wide.inputs[1]] = zero_padded_rows(*w, padded);
+    if (has_bias) {
+      wide.inputs[2] = fresh_value_name(graph, conv.input(2) + "/padded");
+      graph.initializers[wide.inputs[2]] = zero_padded_rows(graph.initializers.at(conv.input(2)), padded);
+    }
+    wide.outputs = {fresh_value_name(graph, y + "/padded")};
+    slice.inputs[0] = wide.outputs[0];
+    const std::vector<int64_t> bounds[] = {{0}, {m}, {3}};  // starts, ends, axes
+    const char* suffixes[] = {"/starts", "/ends", "/axes"};
+    for (size_t k = 0; k < 3; ++k) {
+      slice.inputs[k + 1] = fresh_value_name(graph, y + suffixes[k]);
+      graph.initializers[slice.inputs[k + 1]] = int64_vector(bounds[k]);
     }
     report.applied(kPass, conv.describe() + ": " + std::to_string(m) + " output channels padded to " +
                               std::to_string(padded) + " zero filters, then sliced back");

@@ -178,12 +178,6 @@ class Upgrade {
     return name;
   }
 
-  Tensor int64s(const std::vector<int64_t>& v) {
-    Tensor t(DataType::kInt64, {static_cast<int64_t>(v.size())});
-    for (size_t i = 0; i < v.size(); ++i) t.data<int64_t>()[i] = v[i];
-    return t;
-  }
-
   // An attribute of `node` that became input `index`: moved when present.
   void attribute_to_input(Node& node, const std::string& key, size_t index, const Tensor& value) {
     if (!node.has_attribute(key)) return;
@@ -212,17 +206,17 @@ class Upgrade {
     }
     if (kReduce.count(op)) {
       if (from_ < (op == "ReduceSum" ? 13 : 18) && node.has_attribute("axes"))
-        attribute_to_input(node, "axes", 1, int64s(node.attr_ints("axes")));
+        attribute_to_input(node, "axes", 1, int64_vector(node.attr_ints("axes")));
       out->push_back(node);
       return true;
     }
     if (op == "Squeeze" || op == "Unsqueeze") {
-      if (from_ < 13) attribute_to_input(node, "axes", 1, int64s(node.attr_ints("axes")));
+      if (from_ < 13) attribute_to_input(node, "axes", 1, int64_vector(node.attr_ints("axes")));
       out->push_back(node);
       return true;
     }
     if (op == "Split") {
-      if (from_ < 13) attribute_to_input(node, "split", 1, int64s(node.attr_ints("split")));
+      if (from_ < 13) attribute_to_input(node, "split", 1, int64_vector(node.attr_ints("split")));
       if (!node.has_input(1) && !node.has_attribute("num_outputs")) {
         node.attributes["num_outputs"] = int_attribute(static_cast<int64_t>(node.outputs.size()));
         done_ += std::string(done_.empty() ? "" : "; ") + "num_outputs set to " + std::to_string(node.outputs.size());

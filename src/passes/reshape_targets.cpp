@@ -53,9 +53,7 @@ size_t fold_round(Graph& graph) {
   for (auto& [i, values] : folds) {
     Node& node = graph.nodes[i];
     const std::string name = fresh_value_name(graph, node.input(1) + "/constant");
-    Tensor t(DataType::kInt64, {static_cast<int64_t>(values.size())});
-    for (size_t k = 0; k < values.size(); ++k) t.data<int64_t>()[k] = values[k];
-    graph.initializers[name] = t;
+    graph.initializers[name] = int64_vector(values);
     node.inputs[1] = name;
   }
   return folds.size();

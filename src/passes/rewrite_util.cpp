@@ -175,6 +175,12 @@ bool close_to(double a, double b, double relative_tolerance) {
   return std::fabs(a - b) <= relative_tolerance * std::fabs(b);
 }
 
+Tensor int64_vector(const std::vector<int64_t>& values) {
+  Tensor t(DataType::kInt64, {static_cast<int64_t>(values.size())});
+  for (size_t i = 0; i < values.size(); ++i) t.data<int64_t>()[i] = values[i];
+  return t;
+}
+
 Attribute int_attribute(int64_t value) {
   Attribute a;
   a.type = AttributeType::kInt;

@@ -53,6 +53,9 @@ bool is_float_type(DataType dtype);
 // |a - b| <= tolerance * |b|: exporters print constants like 1/sqrt(2) at float32 precision or fewer digits.
 bool close_to(double a, double b, double relative_tolerance = 1e-5);
 
+// A 1-D int64 tensor of `values`: the index inputs passes write (Slice bounds, Reshape targets, axes inputs).
+Tensor int64_vector(const std::vector<int64_t>& values);
+
 Attribute int_attribute(int64_t value);
 Attribute float_attribute(float value);
 Attribute string_attribute(const std::string& value);
