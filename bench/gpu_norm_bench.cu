@@ -4,7 +4,10 @@
 // launches, no graph). One JSON line per (shape, dtype, layout) on --out, a table on stdout.
 //
 //   gpu_norm_bench [--out results.jsonl] [--replays 15] [--quick] [--only 8x320x64x64:fp16:NCHW] [--profile]
-//                  [--cluster 1|2|4|8]  (fixes the blocks per unit instead of the planner's choice)
+//                  [--cluster 1|2|4|8] [--shape NxCxHxW:G ...] [--hot] [--no-pdl]
+// --cluster fixes the blocks per unit instead of the planner's choice; --shape replaces the default shapes;
+// --hot rotates over two buffer pairs only, so small tensors stay in L2 as they do between a network's layers.
+// --no-pdl launches without programmatic dependent launch (each call then starts after the previous one ends).
 // --profile: no timing, three plain launches of GN+SiLU per selected case (for ncu).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -76,9 +79,9 @@ struct Shape {
   int N, C, H, W, G;
 };
 
-const Shape kShapes[] = {{2, 320, 64, 64, 32}, {8, 320, 64, 64, 32},  {8, 640, 32, 32, 32},
-                         {16, 1280, 16, 16, 32}, {32, 256, 56, 56, 32}, {1, 64, 256, 256, 32},
-                         {1, 512, 64, 64, 32},  {64, 512, 8, 8, 32}};
+const std::vector<Shape> kShapes = {{2, 320, 64, 64, 32}, {8, 320, 64, 64, 32},  {8, 640, 32, 32, 32},
+                                    {16, 1280, 16, 16, 32}, {32, 256, 56, 56, 32}, {1, 64, 256, 256, 32},
+                                    {1, 512, 64, 64, 32},  {64, 512, 8, 8, 32}};
 
 // Median microseconds per call of a graph of `iters` calls built by `body(i)`.
 template <typename Body>
@@ -146,6 +149,10 @@ int main(int argc, char** argv) {
   bool quick = false, profile = false;
   int cluster_size = 0;
   std::vector<std::string> only;
+  std::vector<Shape> shapes = kShapes;
+  bool custom_shapes = false;
+  bool hot = false;
+  bool programmatic = true;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--out") && i + 1 < argc) {
       out_path = argv[++i];
@@ -153,15 +160,30 @@ int main(int argc, char** argv) {
       replays = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
+    } else if (!std::strcmp(argv[i], "--hot")) {
+      hot = true;
+    } else if (!std::strcmp(argv[i], "--no-pdl")) {
+      programmatic = false;
     } else if (!std::strcmp(argv[i], "--profile")) {
       profile = true;
     } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
       only.push_back(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) {
+      // Replaces the default list (repeatable): NxCxHxW:G, e.g. ResNet-50's 1x256x56x56:32.
+      Shape sh{};
+      if (std::sscanf(argv[++i], "%dx%dx%dx%d:%d", &sh.N, &sh.C, &sh.H, &sh.W, &sh.G) != 5 || sh.N <= 0 ||
+          sh.C <= 0 || sh.H <= 0 || sh.W <= 0 || sh.G <= 0 || sh.C % sh.G != 0) {
+        std::fprintf(stderr, "--shape wants NxCxHxW:G with G dividing C, got %s\n", argv[i]);
+        return 2;
+      }
+      if (!custom_shapes) shapes.clear();
+      custom_shapes = true;
+      shapes.push_back(sh);
     } else if (!std::strcmp(argv[i], "--cluster") && i + 1 < argc) {
       cluster_size = std::atoi(argv[++i]);
     } else {
       std::fprintf(stderr, "usage: %s [--out results.jsonl] [--replays N] [--quick] [--only NxCxHxW:dtype:layout]"
-                   " [--profile] [--cluster 1|2|4|8]\n", argv[0]);
+                   " [--profile] [--cluster 1|2|4|8] [--shape NxCxHxW:G ...] [--hot] [--no-pdl]\n", argv[0]);
       return 2;
     }
   }
@@ -202,7 +224,7 @@ int main(int argc, char** argv) {
               "floor", "copy us", "GN us", "GN+SiLU", "%copy", "%copy", "launch", "plan");
   for (DataType dtype : {DataType::kFloat16, DataType::kFloat32})
     for (Layout layout : {Layout::kNCHW, Layout::kNHWC})
-      for (const Shape& sh : kShapes) {
+      for (const Shape& sh : shapes) {
         if (quick && sh.N > 8) continue;
         char key[96];
         std::snprintf(key, sizeof(key), "%dx%dx%dx%d:%s:%s", sh.N, sh.C, sh.H, sh.W, dtype_name(dtype),
@@ -212,7 +234,7 @@ int main(int argc, char** argv) {
         const size_t count = static_cast<size_t>(sh.N) * sh.C * sh.H * sh.W;
         const size_t bytes = count * esize;
         // x and y rotate over `sets` pairs: together more than 3x the L2, so every call reads from HBM.
-        const int sets = std::max(2, static_cast<int>(std::ceil(3.0 * l2 / (2.0 * bytes))) + 1);
+        const int sets = hot ? 2 : std::max(2, static_cast<int>(std::ceil(3.0 * l2 / (2.0 * bytes))) + 1);
         const double est_us = 2.0 * bytes / (peak_tbs * 1e12) * 1e6 + 2.0;
         const int iters = std::max(20, std::min(1000, static_cast<int>(3000.0 / est_us)));
 
@@ -242,6 +264,7 @@ int main(int argc, char** argv) {
         a.x = xs[0];
         a.y = ys[0];
         a.cluster_size = cluster_size;
+        a.programmatic_launch = programmatic;
         GroupNormPlan plan;
         normrt::cuda::Status st = normrt::cuda::group_norm_plan(a, &plan);
         if (!st.ok() && cluster_size) {  // a fixed cluster size need not fit every shape
@@ -335,9 +358,10 @@ int main(int argc, char** argv) {
                        "{\"N\": %d, \"C\": %d, \"H\": %d, \"W\": %d, \"G\": %d, \"dtype\": \"%s\", \"layout\": \"%s\", "
                        "\"bytes_moved\": %zu, \"floor_us\": %.3f, \"copy_us\": %.3f, \"normrt_gn_us\": %.3f, "
                        "\"normrt_gn_silu_us\": %.3f, \"normrt_launch_us\": %.3f, \"iters\": %d, \"sets\": %d, "
-                       "\"plan\": \"%s\"}\n",
+                       "\"plan\": \"%s\", \"pdl\": %s}\n",
                        sh.N, sh.C, sh.H, sh.W, sh.G, dtype_name(dtype), layout == Layout::kNCHW ? "NCHW" : "NHWC",
-                       2 * bytes, floor_us, copy_us, gn_us, silu_us, launch_us, iters, sets, plan_text);
+                       2 * bytes, floor_us, copy_us, gn_us, silu_us, launch_us, iters, sets, plan_text,
+                       programmatic ? "true" : "false");
           std::fflush(out);
         }
         for (int s = 0; s < sets; ++s) {

@@ -542,6 +542,120 @@ TEST_F(CudaNorm, BenchmarkShapesTakeTheOnePassPathWithWideLoads) {
     }
 }
 
+// Programmatic dependent launch: the second of two chained calls may start while the first still runs, and
+// must wait for it before reading. The intermediate tensor starts as NaN, so a read before the first call has
+// written it shows up in the second call's output. Direct launches and a replayed CUDA graph, on every kernel
+// family (NCHW bulk copy, NHWC TMA, the generic NHWC kernel, the split pair, LayerNorm rows).
+TEST_F(CudaNorm, ChainedCallsWaitForTheCallBefore) {
+  struct Chain {
+    Shape shape;
+    Layout layout;
+    DataType dtype;
+    NormAlgorithm algo;
+  };
+  const Chain chains[] = {{{8, 320, 4096, 32}, Layout::kNCHW, DataType::kFloat16, NormAlgorithm::kAuto},
+                          {{8, 320, 4096, 32}, Layout::kNHWC, DataType::kFloat16, NormAlgorithm::kAuto},
+                          {{3, 24, 333, 8}, Layout::kNHWC, DataType::kFloat32, NormAlgorithm::kAuto},
+                          {{2, 640, 1031, 32}, Layout::kNHWC, DataType::kFloat32, NormAlgorithm::kSplit},
+                          {{1, 64, 65536, 32}, Layout::kNCHW, DataType::kBFloat16, NormAlgorithm::kSplit},
+                          {{4096, 768, 1, 1}, Layout::kNCHW, DataType::kFloat16, NormAlgorithm::kAuto}};
+  for (const Chain& ch : chains) {
+    const Shape& sh = ch.shape;
+    const size_t count = static_cast<size_t>(sh.N * sh.C * sh.HW);
+    const size_t bytes = count * dtype_size(ch.dtype);
+    std::mt19937_64 rng(g_seed++);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    std::vector<float> x(count);
+    for (auto& v : x) v = static_cast<float>(2.0 + 3.0 * normal(rng));
+    DeviceBuffer dx(bytes), dm(bytes), dy(bytes);
+    ASSERT_NE(dy.ptr, nullptr);
+    dx.upload(to_storage(x, ch.dtype));
+    GroupNormArgs first;
+    first.N = sh.N;
+    first.C = sh.C;
+    first.spatial = sh.HW;
+    first.groups = sh.G;
+    first.layout = ch.layout;
+    first.dtype = ch.dtype;
+    first.activation = Activation::kSilu;
+    first.algorithm = ch.algo;
+    first.x = dx.ptr;
+    first.y = dm.ptr;
+    GroupNormArgs second = first;
+    second.activation = Activation::kNone;
+    second.x = dm.ptr;
+    second.y = dy.ptr;
+    GroupNormPlan plan;
+    ASSERT_TRUE(normrt::cuda::group_norm_plan(first, &plan).ok());
+    DeviceBuffer ws1(plan.workspace_bytes), ws2(plan.workspace_bytes);
+    first.workspace = ws1.ptr;
+    second.workspace = ws2.ptr;
+    first.workspace_bytes = second.workspace_bytes = plan.workspace_bytes;
+    cudaStream_t stream;
+    ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+
+    const std::string what = describe_args(first) + " plan " + normrt::cuda::to_string(plan.algorithm) +
+                             (plan.bulk_copy ? "+bulk" : plan.tma ? "+tma" : plan.rows ? "+rows" : "");
+    auto check = [&](const char* how) {
+      std::vector<uint8_t> mb(bytes), yb(bytes);
+      ASSERT_EQ(cudaMemcpy(mb.data(), dm.ptr, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(yb.data(), dy.ptr, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+      const std::vector<float> m = from_storage(mb, ch.dtype), y = from_storage(yb, ch.dtype);
+      const int64_t Cg = sh.C / sh.G;
+      auto index = [&](int64_t n, int64_t c, int64_t s) -> size_t {
+        return ch.layout == Layout::kNCHW ? static_cast<size_t>((n * sh.C + c) * sh.HW + s)
+                                          : static_cast<size_t>((n * sh.HW + s) * sh.C + c);
+      };
+      const double tol = ch.dtype == DataType::kFloat32 ? 1e-4 : ch.dtype == DataType::kFloat16 ? 1e-3 : 8e-3;
+      size_t bad = 0;
+      for (int64_t n = 0; n < sh.N; ++n)
+        for (int64_t g = 0; g < sh.G; ++g) {
+          double sum = 0, m2 = 0;
+          for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c)
+            for (int64_t s = 0; s < sh.HW; ++s) sum += m[index(n, c, s)];
+          const double cnt = static_cast<double>(Cg * sh.HW), mean = sum / cnt;
+          for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c)
+            for (int64_t s = 0; s < sh.HW; ++s) m2 += (m[index(n, c, s)] - mean) * (m[index(n, c, s)] - mean);
+          const double rstd = 1.0 / std::sqrt(m2 / cnt + 1e-5);
+          for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c)
+            for (int64_t s = 0; s < sh.HW; ++s) {
+              const size_t i = index(n, c, s);
+              const double ref = (m[i] - mean) * rstd;
+              if (!std::isfinite(m[i]) || !(std::fabs(y[i] - ref) <= tol * (1 + std::fabs(ref)))) ++bad;
+            }
+        }
+      EXPECT_EQ(bad, 0u) << how << ": " << bad << " of " << count << " outputs of the second call off; " << what;
+    };
+
+    ASSERT_EQ(cudaMemset(dm.ptr, 0xff, bytes), cudaSuccess);  // NaN in every dtype
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    Status s = normrt::cuda::group_norm_forward(first, stream);
+    ASSERT_TRUE(s.ok()) << s.message;
+    s = normrt::cuda::group_norm_forward(second, stream);
+    ASSERT_TRUE(s.ok()) << s.message;
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    check("direct launches");
+
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    EXPECT_TRUE(normrt::cuda::group_norm_forward(first, stream).ok());
+    EXPECT_TRUE(normrt::cuda::group_norm_forward(second, stream).ok());
+    ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+    ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+    for (auto& v : x) v = static_cast<float>(-1.0 + 0.5 * normal(rng));
+    dx.upload(to_storage(x, ch.dtype));
+    ASSERT_EQ(cudaMemset(dm.ptr, 0xff, bytes), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    check("graph replay");
+    EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
+    EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+    EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  }
+}
+
 // The planner on its own, for devices that need not be present (this runs without a GPU, in CI too): every plan
 // of a wide sweep fits the device it was made for, and the NHWC kernel's invariants hold (whole vectors per row,
 // at most 8 groups per vector, 16-byte vectors wherever C allows them).

@@ -46,6 +46,10 @@ struct GroupNormArgs {
   // Blocks per unit of the one-pass kernels: 0 lets the planner choose; 1, 2, 4 or 8 fixes it (tuning and
   // benchmarks; the plan fails when a block's share does not fit its shared memory).
   int cluster_size = 0;
+  // Programmatic dependent launch (Hopper): the kernel may start while the kernel before it on the stream is
+  // still finishing, sets up, then waits for it (griddepcontrol.wait) before reading any tensor. Hides the
+  // launch latency that dominates small tensors; off gives a plain launch (same results).
+  bool programmatic_launch = true;
 };
 
 struct Status {
@@ -106,6 +110,7 @@ struct LayerNormArgs {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   NormAlgorithm algorithm = NormAlgorithm::kAuto;
+  bool programmatic_launch = true;  // as GroupNormArgs::programmatic_launch
 };
 
 GroupNormArgs layer_norm_as_group_norm(const LayerNormArgs& args);
