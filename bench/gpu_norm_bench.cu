@@ -4,10 +4,11 @@
 // launches, no graph). One JSON line per (shape, dtype, layout) on --out, a table on stdout.
 //
 //   gpu_norm_bench [--out results.jsonl] [--replays 15] [--quick] [--only 8x320x64x64:fp16:NCHW] [--profile]
-//                  [--cluster 1|2|4|8] [--shape NxCxHxW:G ...] [--hot] [--no-pdl]
+//                  [--cluster 1|2|4|8] [--shape NxCxHxW:G ...] [--hot] [--no-pdl] [--split]
 // --cluster fixes the blocks per unit instead of the planner's choice; --shape replaces the default shapes;
 // --hot rotates over two buffer pairs only, so small tensors stay in L2 as they do between a network's layers.
 // --no-pdl launches without programmatic dependent launch (each call then starts after the previous one ends).
+// --split forces the two-kernel algorithm (statistics, then normalize).
 // --profile: no timing, three plain launches of GN+SiLU per selected case (for ncu).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -30,6 +31,7 @@ using normrt::cuda::DataType;
 using normrt::cuda::GroupNormArgs;
 using normrt::cuda::GroupNormPlan;
 using normrt::cuda::Layout;
+using normrt::cuda::NormAlgorithm;
 
 #define CHECK(call)                                                                                     \
   do {                                                                                                  \
@@ -153,6 +155,7 @@ int main(int argc, char** argv) {
   bool custom_shapes = false;
   bool hot = false;
   bool programmatic = true;
+  NormAlgorithm algorithm = NormAlgorithm::kAuto;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--out") && i + 1 < argc) {
       out_path = argv[++i];
@@ -164,6 +167,8 @@ int main(int argc, char** argv) {
       hot = true;
     } else if (!std::strcmp(argv[i], "--no-pdl")) {
       programmatic = false;
+    } else if (!std::strcmp(argv[i], "--split")) {
+      algorithm = NormAlgorithm::kSplit;
     } else if (!std::strcmp(argv[i], "--profile")) {
       profile = true;
     } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
@@ -183,7 +188,7 @@ int main(int argc, char** argv) {
       cluster_size = std::atoi(argv[++i]);
     } else {
       std::fprintf(stderr, "usage: %s [--out results.jsonl] [--replays N] [--quick] [--only NxCxHxW:dtype:layout]"
-                   " [--profile] [--cluster 1|2|4|8] [--shape NxCxHxW:G ...] [--hot] [--no-pdl]\n", argv[0]);
+                   " [--profile] [--cluster 1|2|4|8] [--shape NxCxHxW:G ...] [--hot] [--no-pdl] [--split]\n", argv[0]);
       return 2;
     }
   }
@@ -265,6 +270,7 @@ int main(int argc, char** argv) {
         a.y = ys[0];
         a.cluster_size = cluster_size;
         a.programmatic_launch = programmatic;
+        a.algorithm = algorithm;
         GroupNormPlan plan;
         normrt::cuda::Status st = normrt::cuda::group_norm_plan(a, &plan);
         if (!st.ok() && cluster_size) {  // a fixed cluster size need not fit every shape
