@@ -9,7 +9,9 @@
 # then one device call, carrying .devcarry:
 #   bash bench/gpu.sh .devcarry
 # STAGES picks stages (default "tests cli networks"; "kernels" adds the normalization kernel benchmark);
-# NETWORK_FLAGS are passed to gpu_networks.py (e.g. "--no-compile --models resnet50_gn").
+# NETWORK_FLAGS are passed to gpu_networks.py (e.g. "--no-compile --models resnet50_gn"); NORM_FLAGS and
+# TORCH_FLAGS to gpu_norm_bench and gpu_norm.py (e.g. both "--hot --shape 1x256x56x56:32", plus
+# "--only 1x256x56x56:fp16:NHWC" for the first and "--dtypes fp16 --layouts NHWC" for the second).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PACK=$(cd "${1:-.devcarry}" && pwd)
@@ -85,7 +87,8 @@ fi
 
 if [[ " $STAGES " == *" kernels "* ]]; then
   echo "== normalization kernels"
-  timeout "${BENCH_TIMEOUT:-180}" "$BIN/gpu_norm_bench" --out "$RESULTS/normrt.jsonl" > "$RESULTS/normrt.log" 2>&1 || status=1
+  timeout "${BENCH_TIMEOUT:-180}" "$BIN/gpu_norm_bench" --out "$RESULTS/normrt.jsonl" ${NORM_FLAGS:-} \
+    > "$RESULTS/normrt.log" 2>&1 || status=1
   timeout "${TORCH_TIMEOUT:-420}" python3 "$HERE/gpu_norm.py" --out "$RESULTS/torch.jsonl" ${TORCH_FLAGS:-} \
     > "$RESULTS/torch.log" 2>&1 || status=1
   python3 "$HERE/gpu_norm.py" --table-only --out "$RESULTS/torch.jsonl" --normrt "$RESULTS/normrt.jsonl" \

@@ -5,6 +5,10 @@ three times the L2, median of 15 replays. Peers: F.group_norm, F.group_norm + F.
 the latter, and the same-size device-to-device copy.
 
     python3 bench/gpu_norm.py --out torch.jsonl [--normrt normrt.jsonl --table table.md] [--no-compile]
+        [--shape NxCxHxW:G ...] [--dtypes fp16 fp32] [--layouts NCHW NHWC] [--hot]
+
+--shape replaces the default shapes (as gpu_norm_bench --shape); --hot rotates over two buffers only, so small
+tensors stay in L2 as they do between a network's layers (pair it with gpu_norm_bench --hot).
 
 With --normrt, also prints (and writes to --table) the combined table: normrt vs copy vs PyTorch.
 """
@@ -61,16 +65,16 @@ def run_torch(args):
     print(f"# {props.name}, torch {torch.__version__}, L2 {l2 / 1e6:.0f} MB", flush=True)
     gen = torch.Generator(device="cuda")
     gen.manual_seed(0)
-    for dtype_name in ("fp16", "fp32"):
+    for dtype_name in args.dtypes:
         dtype = torch.float16 if dtype_name == "fp16" else torch.float32
-        for layout in ("NCHW", "NHWC"):
-            for (N, C, H, W, G) in SHAPES:
+        for layout in args.layouts:
+            for (N, C, H, W, G) in args.shapes:
                 if args.quick and N > 8:
                     continue
                 t0 = time.time()
                 esize = 2 if dtype == torch.float16 else 4
                 nbytes = N * C * H * W * esize
-                sets = max(2, math.ceil(3.0 * l2 / (2.0 * nbytes)) + 1)
+                sets = 2 if args.hot else max(2, math.ceil(3.0 * l2 / (2.0 * nbytes)) + 1)
                 est_us = 2.0 * nbytes / 2.5e12 * 1e6 + 2.0
                 iters = max(20, min(1000, int(3000.0 / est_us)))
                 fmt = torch.channels_last if layout == "NHWC" else torch.contiguous_format
@@ -96,7 +100,7 @@ def run_torch(args):
                     return body
 
                 row = {"N": N, "C": C, "H": H, "W": W, "G": G, "dtype": dtype_name, "layout": layout,
-                       "iters": iters, "sets": sets}
+                       "iters": iters, "sets": sets, "hot": args.hot}
                 row["torch_copy_us"] = time_graph(torch, lambda i: ys[i % sets].copy_(xs[i % sets]), iters)
                 row["torch_gn_us"] = time_graph(torch, keep(gn), iters)
                 row["torch_gn_silu_us"] = time_graph(torch, keep(gn_silu), iters)
@@ -129,7 +133,8 @@ def table(torch_path, normrt_path):
     nh, n = load(normrt_path)
     lines = [
         f"GPU: {nh.get('gpu', '?')}; 1 GiB copy {nh.get('copy_1GiB_tbs', 0):.2f} TB/s; torch {th.get('torch', '?')}."
-        " Microseconds per call, CUDA-graph replay, inputs rotated over > 3x L2. %copy = copy time / normrt time"
+        " Microseconds per call, CUDA-graph replay, inputs rotated over > 3x L2 (two buffers, in L2, where the"
+        " runs were --hot). %copy = copy time / normrt time"
         " (100% = the same-size device-to-device copy measured in the same run).",
         "",
         "| N×C×H×W, G | dtype | layout | copy | normrt GN | normrt GN+SiLU | % of copy GN / GN+SiLU | F.group_norm |"
@@ -153,6 +158,19 @@ def table(torch_path, normrt_path):
     return "\n".join(lines) + "\n"
 
 
+def parse_shape(text):
+    """NxCxHxW:G, e.g. 1x256x56x56:32."""
+    try:
+        dims, groups = text.split(":")
+        N, C, H, W = (int(v) for v in dims.split("x"))
+        G = int(groups)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shape wants NxCxHxW:G, got {text!r}")
+    if min(N, C, H, W, G) <= 0 or C % G:
+        raise argparse.ArgumentTypeError(f"--shape wants positive sizes with G dividing C, got {text!r}")
+    return (N, C, H, W, G)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="torch.jsonl")
@@ -161,7 +179,13 @@ def main():
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--table-only", action="store_true", help="only merge existing --out and --normrt files")
+    ap.add_argument("--shape", dest="shapes", action="append", type=parse_shape,
+                    help="NxCxHxW:G (repeatable; replaces the default shapes)")
+    ap.add_argument("--dtypes", nargs="+", choices=["fp16", "fp32"], default=["fp16", "fp32"])
+    ap.add_argument("--layouts", nargs="+", choices=["NCHW", "NHWC"], default=["NCHW", "NHWC"])
+    ap.add_argument("--hot", action="store_true", help="two buffers only: the data stays in L2")
     args = ap.parse_args()
+    args.shapes = args.shapes or SHAPES
     if not args.table_only:
         run_torch(args)
     if args.normrt:
