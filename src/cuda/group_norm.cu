@@ -832,10 +832,12 @@ __global__ void __launch_bounds__(512, 2) group_norm_nchw_bulk_kernel(const Bulk
           : "memory");
     }
   }
+  // Table entry i (below) is channel i % Cg of the block's unit or of its team i / Cg's unit.
+  auto table_unit = [&](uint32_t i) { return p.cs > 1 ? unit : blockIdx.x * p.upb + i / p.Cg; };
+  auto table_channel = [&](uint32_t i, uint32_t u) { return (u % p.G) * p.Cg + i % p.Cg; };
   float first_gamma = 1.0f, first_beta = 0.0f;  // table entry t's parameters
-  if (t < p.table_channels) {
-    const uint32_t u = p.cs > 1 ? unit : blockIdx.x * p.upb + t / p.Cg;
-    const uint32_t ch = (u < p.units ? u % p.G : 0u) * p.Cg + t % p.Cg;
+  if (t < p.table_channels && table_unit(t) < p.units) {
+    const uint32_t ch = table_channel(t, table_unit(t));
     if (p.gamma) first_gamma = __ldg(p.gamma + ch);
     if (p.beta) first_beta = __ldg(p.beta + ch);
   }
@@ -901,11 +903,10 @@ __global__ void __launch_bounds__(512, 2) group_norm_nchw_bulk_kernel(const Bulk
   // (a, b') per channel: y = act((x - K) * a + b') + residual. The first entry's gamma and beta were loaded
   // while the data was in flight.
   for (uint32_t i = t; i < p.table_channels; i += nthreads) {
-    const uint32_t g_team = i / p.Cg, c = i % p.Cg;
-    const uint32_t u = p.cs > 1 ? unit : blockIdx.x * p.upb + g_team;
+    const uint32_t u = table_unit(i);
     if (u >= p.units) continue;
-    const float2 s = stat[g_team];
-    const uint32_t ch = (u % p.G) * p.Cg + c;
+    const float2 s = stat[i / p.Cg];
+    const uint32_t ch = table_channel(i, u);
     const float gv = i == t ? first_gamma : p.gamma ? __ldg(p.gamma + ch) : 1.0f;
     const float bv = i == t ? first_beta : p.beta ? __ldg(p.beta + ch) : 0.0f;
     const float av = s.y * gv;
@@ -1184,29 +1185,6 @@ __global__ void __launch_bounds__(256) layer_norm_rows_kernel(const RowParams p)
   }
 }
 
-template <typename Kernel>
-cudaError_t launch_rows_kernel(Kernel kernel, const RowParams& p, cudaStream_t stream, int blocks,
-                               bool programmatic) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(blocks);
-  cfg.blockDim = dim3(256);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr;
-  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr.val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = &attr;
-  cfg.numAttrs = programmatic ? 1 : 0;
-  return cudaLaunchKernelEx(&cfg, kernel, p);
-}
-
-template <typename T>
-cudaError_t launch_rows(const RowParams& p, cudaStream_t stream, int blocks, bool programmatic) {
-  const uint32_t vecs = (p.nv + 31) / 32;
-  if (vecs <= 1) return launch_rows_kernel(layer_norm_rows_kernel<T, 1>, p, stream, blocks, programmatic);
-  if (vecs <= 2) return launch_rows_kernel(layer_norm_rows_kernel<T, 2>, p, stream, blocks, programmatic);
-  if (vecs <= 4) return launch_rows_kernel(layer_norm_rows_kernel<T, 4>, p, stream, blocks, programmatic);
-  return launch_rows_kernel(layer_norm_rows_kernel<T, 8>, p, stream, blocks, programmatic);
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Host side
@@ -1661,13 +1639,11 @@ cudaError_t prepare_kernel(Kernel kernel) {
   return e;
 }
 
-// One block per unit launches without a cluster attribute: the kernels' cluster barriers then act on the
-// implicit one-block cluster, and the launch skips the cluster scheduling (H100, ncu: a 1x512x7x7 GroupNorm
-// took 2.8 us with 0.45 us of it on the SMs when launched as clusters of one).
-uint32_t cluster_attribute(uint32_t blocks_per_unit) { return blocks_per_unit > 1 ? blocks_per_unit : 0u; }
-
-// Launches `kernel` with the plan's grid in clusters of `cluster` blocks (no cluster attribute when 0), or, with
-// `resident` set, asks how many such clusters the device holds at once.
+// Launches `kernel` with the plan's grid in clusters of `cluster` blocks, or, with `resident` set, asks how many
+// such clusters the device holds at once. A cluster of 0 or 1 launches without a cluster attribute: the
+// kernels' cluster barriers then act on the implicit one-block cluster, and the launch skips the cluster
+// scheduling (H100, ncu: a 1x512x7x7 GroupNorm took 2.8 us with 0.45 us of it on the SMs when launched as
+// clusters of one).
 template <typename Kernel, typename Args>
 cudaError_t launch_planned(Kernel kernel, const Args& args, const LaunchPlan& plan, uint32_t cluster,
                            cudaStream_t stream, int* resident) {
@@ -1679,7 +1655,7 @@ cudaError_t launch_planned(Kernel kernel, const Args& args, const LaunchPlan& pl
   if (resident) return resident_clusters(kernel, cfg, std::max<uint32_t>(cluster, 1), resident);
   cudaLaunchAttribute attrs[2];
   cfg.attrs = attrs;
-  if (cluster > 0) {
+  if (cluster > 1) {
     attrs[cfg.numAttrs].id = cudaLaunchAttributeClusterDimension;
     attrs[cfg.numAttrs].val.clusterDim.x = cluster;
     attrs[cfg.numAttrs].val.clusterDim.y = 1;
@@ -1701,8 +1677,7 @@ cudaError_t launch_one(const LaunchPlan& plan, cudaStream_t stream, int* residen
   auto kernel = KIND == 0 ? group_norm_kernel<T, VB, MODE> : group_norm_nhwc_kernel<T, VB, MODE, KIND == 2>;
   static const cudaError_t attr = prepare_kernel(kernel);
   if (attr != cudaSuccess) return attr;
-  return launch_planned(kernel, plan.p, plan, MODE == 0 ? cluster_attribute(plan.p.blocks_per_unit) : 0u, stream,
-                        resident);
+  return launch_planned(kernel, plan.p, plan, MODE == 0 ? plan.p.blocks_per_unit : 0u, stream, resident);
 }
 
 template <typename T, int MODE, int KIND>
@@ -1732,7 +1707,18 @@ cudaError_t launch_bulk(const LaunchPlan& plan, cudaStream_t stream, int* reside
   auto kernel = group_norm_nchw_bulk_kernel<T>;
   static const cudaError_t attr = prepare_kernel(kernel);
   if (attr != cudaSuccess) return attr;
-  return launch_planned(kernel, plan.bp, plan, plan.bp.cs > 1 ? plan.bp.cs : 0u, stream, resident);
+  return launch_planned(kernel, plan.bp, plan, plan.bp.cs, stream, resident);
+}
+
+// LayerNorm rows: the plan's grid of 256-thread blocks, no shared memory, no clusters.
+template <typename T>
+cudaError_t launch_rows(const LaunchPlan& plan, cudaStream_t stream) {
+  const uint32_t vecs = (plan.rp.nv + 31) / 32;
+  auto kernel = vecs <= 1   ? layer_norm_rows_kernel<T, 1>
+                : vecs <= 2 ? layer_norm_rows_kernel<T, 2>
+                : vecs <= 4 ? layer_norm_rows_kernel<T, 4>
+                            : layer_norm_rows_kernel<T, 8>;
+  return launch_planned(kernel, plan.rp, plan, 0u, stream, nullptr);
 }
 
 // cuTensorMapEncodeTiled from the driver, found once through the runtime (no link to libcuda).
@@ -1775,7 +1761,7 @@ cudaError_t launch_nhwc_tma_kernel(const NhwcTmaParams& q, const LaunchPlan& pla
   auto kernel = group_norm_nhwc_tma_kernel<T, STRADDLE>;
   static const cudaError_t attr = prepare_kernel(kernel);
   if (attr != cudaSuccess) return attr;
-  return launch_planned(kernel, q, plan, cluster_attribute(plan.p.blocks_per_unit), stream, resident);
+  return launch_planned(kernel, q, plan, plan.p.blocks_per_unit, stream, resident);
 }
 
 // The NHWC TMA kernel for x and y (the plan's own pointers when querying occupancy).
@@ -1881,11 +1867,9 @@ Status group_norm_forward(const GroupNormArgs& args, cudaStream_t stream) {
   if (!s.ok()) return s;
   if (plan.rows) {
     cudaError_t e = cudaErrorInvalidValue;
-    const int blocks = static_cast<int>(plan.blocks);
-    const bool pdl = plan.programmatic;
-    if (args.dtype == DataType::kFloat32) e = launch_rows<float>(plan.rp, stream, blocks, pdl);
-    if (args.dtype == DataType::kFloat16) e = launch_rows<__half>(plan.rp, stream, blocks, pdl);
-    if (args.dtype == DataType::kBFloat16) e = launch_rows<__nv_bfloat16>(plan.rp, stream, blocks, pdl);
+    if (args.dtype == DataType::kFloat32) e = launch_rows<float>(plan, stream);
+    if (args.dtype == DataType::kFloat16) e = launch_rows<__half>(plan, stream);
+    if (args.dtype == DataType::kBFloat16) e = launch_rows<__nv_bfloat16>(plan, stream);
     return cuda_status(e, "group_norm: row kernel launch");
   }
   if (plan.bulk) return cuda_status(launch_bulk_dtype(plan, args.dtype, stream), "group_norm: bulk-copy kernel launch");
