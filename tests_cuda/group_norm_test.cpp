@@ -158,6 +158,30 @@ const char* name(DataType t) {
   return t == DataType::kFloat32 ? "fp32" : t == DataType::kFloat16 ? "fp16" : "bf16";
 }
 
+// Index of element (n, ch, s) of an [N, C, HW] (NCHW) or [N, HW, C] (NHWC) tensor.
+size_t element_index(Layout layout, int64_t C, int64_t HW, int64_t n, int64_t ch, int64_t s) {
+  return layout == Layout::kNCHW ? static_cast<size_t>((n * C + ch) * HW + s)
+                                 : static_cast<size_t>((n * HW + s) * C + ch);
+}
+
+// Mean and 1 / sqrt(variance + eps) of group g of sample n, in double, two passes over the group.
+std::pair<double, double> group_moments(const std::vector<float>& x, Layout layout, int64_t C, int64_t HW,
+                                        int64_t G, int64_t n, int64_t g, double eps) {
+  const int64_t Cg = C / G;
+  double sum = 0;
+  for (int64_t ch = g * Cg; ch < (g + 1) * Cg; ++ch)
+    for (int64_t s = 0; s < HW; ++s) sum += x[element_index(layout, C, HW, n, ch, s)];
+  const double cnt = static_cast<double>(Cg * HW);
+  const double mean = sum / cnt;
+  double m2 = 0;
+  for (int64_t ch = g * Cg; ch < (g + 1) * Cg; ++ch)
+    for (int64_t s = 0; s < HW; ++s) {
+      const double d = x[element_index(layout, C, HW, n, ch, s)] - mean;
+      m2 += d * d;
+    }
+  return {mean, 1.0 / std::sqrt(m2 / cnt + eps)};
+}
+
 double activate(double v, Activation act, double alpha) {
   switch (act) {
     case Activation::kNone:
@@ -235,10 +259,7 @@ Outcome run_case(const Case& c) {
   std::normal_distribution<double> normal(0.0, 1.0);
   std::uniform_real_distribution<double> uni(-1.0, 1.0);
 
-  auto index = [&](int64_t n, int64_t ch, int64_t s) -> size_t {
-    return c.layout == Layout::kNCHW ? static_cast<size_t>((n * c.C + ch) * c.HW + s)
-                                     : static_cast<size_t>((n * c.HW + s) * c.C + ch);
-  };
+  auto index = [&](int64_t n, int64_t ch, int64_t s) { return element_index(c.layout, c.C, c.HW, n, ch, s); };
 
   std::vector<double> ch_off(static_cast<size_t>(c.N * c.C));
   for (auto& v : ch_off) v = c.channel_offset * uni(rng);
@@ -261,18 +282,7 @@ Outcome run_case(const Case& c) {
   std::vector<double> ref(count);
   for (int64_t n = 0; n < c.N; ++n)
     for (int64_t g = 0; g < c.G; ++g) {
-      double sum = 0;
-      for (int64_t ch = g * Cg; ch < (g + 1) * Cg; ++ch)
-        for (int64_t s = 0; s < c.HW; ++s) sum += x[index(n, ch, s)];
-      const double cnt = static_cast<double>(Cg * c.HW);
-      const double mean = sum / cnt;
-      double m2 = 0;
-      for (int64_t ch = g * Cg; ch < (g + 1) * Cg; ++ch)
-        for (int64_t s = 0; s < c.HW; ++s) {
-          const double d = x[index(n, ch, s)] - mean;
-          m2 += d * d;
-        }
-      const double rstd = 1.0 / std::sqrt(m2 / cnt + static_cast<double>(c.eps));
+      const auto [mean, rstd] = group_moments(x, c.layout, c.C, c.HW, c.G, n, g, static_cast<double>(c.eps));
       for (int64_t ch = g * Cg; ch < (g + 1) * Cg; ++ch)
         for (int64_t s = 0; s < c.HW; ++s) {
           const size_t i = index(n, ch, s);
@@ -602,24 +612,14 @@ TEST_F(CudaNorm, ChainedCallsWaitForTheCallBefore) {
       ASSERT_EQ(cudaMemcpy(yb.data(), dy.ptr, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
       const std::vector<float> m = from_storage(mb, ch.dtype), y = from_storage(yb, ch.dtype);
       const int64_t Cg = sh.C / sh.G;
-      auto index = [&](int64_t n, int64_t c, int64_t s) -> size_t {
-        return ch.layout == Layout::kNCHW ? static_cast<size_t>((n * sh.C + c) * sh.HW + s)
-                                          : static_cast<size_t>((n * sh.HW + s) * sh.C + c);
-      };
       const double tol = ch.dtype == DataType::kFloat32 ? 1e-4 : ch.dtype == DataType::kFloat16 ? 1e-3 : 8e-3;
       size_t bad = 0;
       for (int64_t n = 0; n < sh.N; ++n)
         for (int64_t g = 0; g < sh.G; ++g) {
-          double sum = 0, m2 = 0;
-          for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c)
-            for (int64_t s = 0; s < sh.HW; ++s) sum += m[index(n, c, s)];
-          const double cnt = static_cast<double>(Cg * sh.HW), mean = sum / cnt;
-          for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c)
-            for (int64_t s = 0; s < sh.HW; ++s) m2 += (m[index(n, c, s)] - mean) * (m[index(n, c, s)] - mean);
-          const double rstd = 1.0 / std::sqrt(m2 / cnt + 1e-5);
+          const auto [mean, rstd] = group_moments(m, ch.layout, sh.C, sh.HW, sh.G, n, g, 1e-5);
           for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c)
             for (int64_t s = 0; s < sh.HW; ++s) {
-              const size_t i = index(n, c, s);
+              const size_t i = element_index(ch.layout, sh.C, sh.HW, n, c, s);
               const double ref = (m[i] - mean) * rstd;
               if (!std::isfinite(m[i]) || !(std::fabs(y[i] - ref) <= tol * (1 + std::fabs(ref)))) ++bad;
             }
