@@ -151,8 +151,7 @@ int main(int argc, char** argv) {
   bool quick = false, profile = false;
   int cluster_size = 0;
   std::vector<std::string> only;
-  std::vector<Shape> shapes = kShapes;
-  bool custom_shapes = false;
+  std::vector<Shape> shapes;  // --shape; kShapes when none is given
   bool hot = false;
   bool programmatic = true;
   NormAlgorithm algorithm = NormAlgorithm::kAuto;
@@ -181,8 +180,6 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "--shape wants NxCxHxW:G with G dividing C, got %s\n", argv[i]);
         return 2;
       }
-      if (!custom_shapes) shapes.clear();
-      custom_shapes = true;
       shapes.push_back(sh);
     } else if (!std::strcmp(argv[i], "--cluster") && i + 1 < argc) {
       cluster_size = std::atoi(argv[++i]);
@@ -192,6 +189,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (shapes.empty()) shapes = kShapes;
   FILE* out = out_path ? std::fopen(out_path, "w") : nullptr;
   if (out_path && !out) {
     std::fprintf(stderr, "cannot write %s\n", out_path);
@@ -238,7 +236,8 @@ int main(int argc, char** argv) {
         const size_t esize = dtype == DataType::kFloat32 ? 4 : 2;
         const size_t count = static_cast<size_t>(sh.N) * sh.C * sh.H * sh.W;
         const size_t bytes = count * esize;
-        // x and y rotate over `sets` pairs: together more than 3x the L2, so every call reads from HBM.
+        // x and y rotate over `sets` pairs: together more than 3x the L2, so every call reads from HBM (--hot:
+        // two pairs, which stay in L2).
         const int sets = hot ? 2 : std::max(2, static_cast<int>(std::ceil(3.0 * l2 / (2.0 * bytes))) + 1);
         const double est_us = 2.0 * bytes / (peak_tbs * 1e12) * 1e6 + 2.0;
         const int iters = std::max(20, std::min(1000, static_cast<int>(3000.0 / est_us)));
