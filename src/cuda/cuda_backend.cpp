@@ -95,6 +95,7 @@ CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::m
     flush = std::make_unique<DeviceBuffer>(2 * static_cast<size_t>(std::max(prop.l2CacheSize, 1 << 20)));
   }
   std::any state;
+  std::map<std::string, std::string> tuned_problems;  // tuning_problem_key -> choice, at these shapes
   for (size_t i = 0; i < engine.graph.nodes.size(); ++i) {
     if (!engine.runs_on_device(i)) continue;
     const CudaKernel* kernel = CudaKernelRegistry::global().find(engine.device_plan.kernels[i]);
@@ -109,6 +110,36 @@ CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::m
     for (const auto& in : node.inputs)
       if (!in.empty() && !types.types.at(in).shape.fully_known()) shapes_known = false;
     if (!shapes_known || outputs_known) continue;  // data-dependent shapes, or shape arithmetic: nothing to tune
+    // A problem tuned before at this corner (the same kernel, attributes and shapes; other weights) takes the
+    // same choice without measuring again.
+    std::vector<DeviceValue> problem;
+    for (const auto& in : node.inputs) {
+      DeviceValue v;
+      if (!in.empty()) {
+        v.dtype = types.types.at(in).dtype;
+        v.dims = types.types.at(in).shape.concrete();
+        auto known = types.values.find(in);
+        if (known != types.values.end()) v.host = &known->second;
+      }
+      problem.push_back(v);
+    }
+    std::vector<DeviceValue> problem_outputs;
+    for (const auto& out : node.outputs) {
+      DeviceValue v;
+      if (!out.empty()) {
+        v.dtype = types.types.at(out).dtype;
+        v.dims = types.types.at(out).shape.concrete();
+      }
+      problem_outputs.push_back(v);
+    }
+    const std::string problem_key =
+        tuning_problem_key(kernel->name, node, engine.steps[i].opset, engine.precision == "tf32",
+                           reference && (*reference)[i] ? (*reference)[i]->second : "", problem, problem_outputs);
+    const int64_t problem_elements = problem.empty() ? 0 : problem[0].numel();
+    if (auto seen = tuned_problems.find(problem_key); !problem_key.empty() && seen != tuned_problems.end()) {
+      configs[i] = std::make_pair(problem_elements, seen->second);
+      continue;
+    }
     CudaKernelContext ctx(node, engine.steps[i].opset);
     ctx.allow_tf32 = engine.precision == "tf32";
     std::vector<Tensor> host_inputs;
@@ -162,6 +193,7 @@ CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::m
         if (own < 0 || (other >= 0 && other <= own)) chosen = fallback;
       }
       configs[i] = std::make_pair(elements, chosen);
+      if (!problem_key.empty()) tuned_problems[problem_key] = chosen;
     } catch (const Error& e) {
       throw Error(e.code(), "tuning " + node.describe() + " (kernel " + kernel->name + ") for profile " +
                                 std::to_string(p) + " on " + gpu.name + ": " + e.what());

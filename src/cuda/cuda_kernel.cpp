@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace normrt {
 namespace cuda {
@@ -20,6 +21,103 @@ std::string join_tuned_configs(const std::vector<std::pair<int64_t, std::string>
     joined += "@" + std::to_string(elements) + ":" + config;
   }
   return joined;
+}
+
+namespace {
+
+// FNV-1a over raw bytes: tensor contents in a tuning key.
+uint64_t fnv1a(const void* data, size_t bytes, uint64_t h = 1469598103934665603ull) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+void append_dims(std::string& key, const Dims& dims) {
+  key += "[";
+  for (size_t i = 0; i < dims.size(); ++i) key += (i ? "," : "") + std::to_string(dims[i]);
+  key += "]";
+}
+
+void append_float(std::string& key, float f) {
+  uint32_t bits = 0;
+  std::memcpy(&bits, &f, sizeof(bits));
+  key += std::to_string(bits);
+}
+
+bool is_floating(DataType t) {
+  return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16 || t == DataType::kFloat64;
+}
+
+// Strings go in with their length, so that no choice of names and values can make two keys alike.
+void append_string(std::string& key, const std::string& s) { key += std::to_string(s.size()) + ":" + s; }
+
+}  // namespace
+
+std::string tuning_problem_key(const std::string& kernel, const Node& node, int64_t opset, bool allow_tf32,
+                               const std::string& reference, const std::vector<DeviceValue>& inputs,
+                               const std::vector<DeviceValue>& outputs) {
+  std::string key;
+  append_string(key, kernel);
+  append_string(key, node.domain);
+  append_string(key, node.op_type);
+  key += "|opset " + std::to_string(opset) + (allow_tf32 ? "|tf32" : "|fp32") + "|ref ";
+  append_string(key, reference);
+  for (const auto& [name, a] : node.attributes) {  // a std::map: always in the same order
+    key += "|attr ";
+    append_string(key, name);
+    key += " " + std::to_string(static_cast<int>(a.type)) + " ";
+    switch (a.type) {
+      case AttributeType::kFloat:
+        append_float(key, a.f);
+        break;
+      case AttributeType::kInt:
+        key += std::to_string(a.i);
+        break;
+      case AttributeType::kString:
+        append_string(key, a.s);
+        break;
+      case AttributeType::kFloats:
+        for (float f : a.floats) {
+          append_float(key, f);
+          key += ",";
+        }
+        break;
+      case AttributeType::kInts:
+        for (int64_t i : a.ints) key += std::to_string(i) + ",";
+        break;
+      case AttributeType::kStrings:
+        for (const std::string& s : a.strings) append_string(key, s);
+        break;
+      case AttributeType::kTensor:
+        key += std::string(dtype_name(a.t.dtype()));
+        append_dims(key, a.t.dims());
+        key += std::to_string(fnv1a(a.t.raw(), a.t.nbytes()));
+        break;
+      case AttributeType::kGraph:
+        return "";
+    }
+  }
+  for (const DeviceValue& v : inputs) {
+    key += "|in ";
+    if (!v.present()) {
+      key += "-";
+      continue;
+    }
+    key += dtype_name(v.dtype);
+    append_dims(key, v.dims);
+    if (v.host && !is_floating(v.dtype)) key += " = " + std::to_string(fnv1a(v.host->raw(), v.host->nbytes()));
+    else if (v.host) key += " weights";
+  }
+  for (const DeviceValue& v : outputs) {
+    key += "|out ";
+    if (!v.present()) {
+      key += "-";
+      continue;
+    }
+    key += dtype_name(v.dtype);
+    append_dims(key, v.dims);
+  }
+  return key;
 }
 
 std::string tuned_config_for(const std::string& stored, int64_t elements) {

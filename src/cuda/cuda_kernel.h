@@ -104,6 +104,16 @@ std::string join_tuned_configs(const std::vector<std::pair<int64_t, std::string>
 // then takes its safe default).
 std::string tuned_config_for(const std::string& stored, int64_t elements);
 
+// What tune() measures for a node, as a string: kernel, op, opset, TF32, the configuration it is compared with
+// (`reference`, the opt corner's choice, or ""), every attribute and every input's and output's dtype and shape. Known
+// floating-point inputs (weights) count by dtype and shape only, since two nodes that differ in their weights
+// alone time the same; other known inputs (shapes, axes) count by value. A build tunes each distinct problem once
+// (ResNet-50's repeated blocks, the UNet's mid block). "" for a node that cannot be keyed (a graph attribute),
+// which is tuned on its own.
+std::string tuning_problem_key(const std::string& kernel, const Node& node, int64_t opset, bool allow_tf32,
+                               const std::string& reference, const std::vector<DeviceValue>& inputs,
+                               const std::vector<DeviceValue>& outputs);
+
 class CudaKernelRegistry {
  public:
   static CudaKernelRegistry& global();
