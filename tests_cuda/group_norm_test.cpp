@@ -428,15 +428,16 @@ TEST_F(CudaNorm, EveryActivationWithAndWithoutResidual) {
         }
 }
 
-// Both algorithms, forced, at shapes that take the other one by default too.
-TEST_F(CudaNorm, ClusterAndSplitAgree) {
+// Every algorithm, forced, at shapes that take another one by default too (kRegisters is NHWC only, and only
+// where a unit fits the registers of 16 blocks).
+TEST_F(CudaNorm, ClusterSplitAndRegistersAgree) {
   const Shape shapes[] = {{2, 320, 1024, 32}, {1, 64, 4096, 32}, {3, 24, 49, 6}, {1, 8, 262144, 1},
                           {4, 30, 1000, 10},  {8, 64, 1, 64},    {1, 640, 1024, 32}};
   int i = 0;
   for (const Shape& sh : shapes)
     for (Layout layout : kLayouts)
       for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
-        for (NormAlgorithm algo : {NormAlgorithm::kCluster, NormAlgorithm::kSplit}) {
+        for (NormAlgorithm algo : {NormAlgorithm::kCluster, NormAlgorithm::kSplit, NormAlgorithm::kRegisters}) {
           Case c;
           c.N = sh.N;
           c.C = sh.C;
@@ -456,7 +457,7 @@ TEST_F(CudaNorm, ClusterAndSplitAgree) {
           probe.layout = layout;
           probe.dtype = dtype;
           probe.algorithm = algo;
-          if (!normrt::cuda::group_norm_plan(probe, nullptr).ok()) continue;  // group too big for a cluster
+          if (!normrt::cuda::group_norm_plan(probe, nullptr).ok()) continue;  // too big for a cluster, or NCHW
           SCOPED_TRACE(describe(c));
           const Outcome o = run_case(c);
           EXPECT_EQ(o.algo, algo);
@@ -700,7 +701,16 @@ TEST(CudaNormPlan, EveryPlanFitsTheDevice) {
                   ASSERT_TRUE(plan.vector_bytes == 2 || plan.vector_bytes == 4 || plan.vector_bytes == 8 ||
                               plan.vector_bytes == 16) << what;
                   ASSERT_GE(plan.vector_bytes, esize) << what;
-                  if (plan.algorithm == NormAlgorithm::kCluster) {
+                  if (plan.algorithm == NormAlgorithm::kRegisters) {
+                    // NHWC only, at most 512-thread blocks in clusters of up to 16; one wave, or two without clusters.
+                    ASSERT_EQ(layout, Layout::kNHWC) << what;
+                    ASSERT_EQ(plan.vector_bytes, 16) << what;
+                    ASSERT_LE(plan.threads, 512) << what;
+                    ASSERT_TRUE(plan.cluster_size >= 1 && plan.cluster_size <= 16) << what;
+                    ASSERT_EQ(plan.blocks % plan.cluster_size, 0) << what;
+                    ASSERT_LE(plan.blocks, plan.cluster_size == 1 ? 2 * dev.sms : dev.sms) << what;
+                    ASSERT_EQ(plan.workspace_bytes, 0u) << what;
+                  } else if (plan.algorithm == NormAlgorithm::kCluster) {
                     ASSERT_TRUE(plan.cluster_size >= 1 && plan.cluster_size <= 8) << what;
                     ASSERT_EQ(plan.blocks % plan.cluster_size, 0) << what;
                   } else {
@@ -749,6 +759,48 @@ TEST(CudaNormPlan, NhwcRowsOfNarrowHalfGroupsHoldSixteenChannels) {
   }
 }
 
+// Small NHWC tensors (ResNet-50-GN at batch 1) take the registers kernel, in the smallest clusters that keep a
+// block's share near 8K elements; tensors too large for one wave of it keep the shared-memory kernels.
+TEST(CudaNormPlan, SmallNhwcTensorsTakeTheRegistersKernel) {
+  const normrt::cuda::DeviceProperties h100{132, 232448, 9};
+  struct Want {
+    int64_t N, C, HW;
+    DataType dtype;
+    NormAlgorithm algorithm;
+    int cluster_size;
+  };
+  const Want wants[] = {
+      {1, 512, 49, DataType::kFloat16, NormAlgorithm::kRegisters, 1},
+      {1, 256, 196, DataType::kFloat16, NormAlgorithm::kRegisters, 1},
+      {1, 512, 784, DataType::kFloat16, NormAlgorithm::kRegisters, 4},
+      {1, 256, 3136, DataType::kFloat16, NormAlgorithm::kRegisters, 8},
+      {1, 64, 12544, DataType::kFloat16, NormAlgorithm::kRegisters, 16},  // nothing smaller holds it
+      {8, 2048, 49, DataType::kFloat16, NormAlgorithm::kRegisters, 1},    // two waves of one-block units
+      {8, 128, 784, DataType::kFloat16, NormAlgorithm::kRegisters, 2},
+      {1, 512, 49, DataType::kFloat32, NormAlgorithm::kRegisters, 1},
+      {8, 128, 784, DataType::kFloat32, NormAlgorithm::kCluster, 0},      // 128 blocks in clusters of 4
+      {8, 64, 3136, DataType::kFloat16, NormAlgorithm::kCluster, 0},
+      {1, 320, 4096, DataType::kFloat32, NormAlgorithm::kCluster, 0},     // clusters of 16: too many blocks
+      {8, 320, 4096, DataType::kFloat16, NormAlgorithm::kCluster, 0},
+  };
+  for (const Want& w : wants) {
+    GroupNormArgs a;
+    a.x = a.y = reinterpret_cast<void*>(256);
+    a.N = w.N;
+    a.C = w.C;
+    a.spatial = w.HW;
+    a.groups = 32;
+    a.layout = Layout::kNHWC;
+    a.dtype = w.dtype;
+    GroupNormPlan plan;
+    ASSERT_TRUE(normrt::cuda::group_norm_plan_for(a, h100, &plan).ok()) << describe_args(a);
+    EXPECT_EQ(plan.algorithm, w.algorithm) << describe_args(a);
+    if (w.cluster_size) {
+      EXPECT_EQ(plan.cluster_size, w.cluster_size) << describe_args(a);
+    }
+  }
+}
+
 TEST_F(CudaNorm, LayerNorm) {
   // Rows of whole 16-byte vectors up to 256 of them take the one-warp-per-row kernel (768, 320, 1280, 2048 and
   // 40 in float16; 1000 and 1024 in float32), the others the group kernels.
@@ -785,16 +837,19 @@ TEST_F(CudaNorm, LayerNorm) {
 }
 
 // Every cluster size the planner may choose computes the same thing, on the NHWC TMA kernel (sector-aligned
-// rows, straddling vectors, clipped last boxes, trailing blocks with no rows) and the NCHW bulk kernel alike.
+// rows, straddling vectors, clipped last boxes, trailing blocks with no rows), the NHWC registers kernel (up to
+// 16 blocks, blocks with no rows) and the NCHW bulk kernel alike.
 TEST_F(CudaNorm, EveryClusterSizeAgrees) {
   const Shape shapes[] = {{2, 320, 3136, 32}, {3, 30, 1000, 10}, {1, 640, 49, 32}, {2, 64, 4096, 32},
-                          {1, 96, 2051, 8}};
+                          {1, 96, 2051, 8}, {1, 64, 12544, 32}, {2, 40, 5, 4}};
   int i = 0;
-  int tma = 0;
+  int tma = 0, registers = 0;
   for (const Shape& sh : shapes)
     for (Layout layout : kLayouts)
       for (DataType dtype : kTypes)
-        for (int cluster_size : {1, 2, 4, 8}) {
+        for (NormAlgorithm algo : {NormAlgorithm::kCluster, NormAlgorithm::kRegisters})
+        for (int cluster_size : {1, 2, 4, 8, 16}) {
+          if (cluster_size == 16 && algo != NormAlgorithm::kRegisters) continue;
           Case c;
           c.N = sh.N;
           c.C = sh.C;
@@ -803,6 +858,7 @@ TEST_F(CudaNorm, EveryClusterSizeAgrees) {
           c.layout = layout;
           c.dtype = dtype;
           c.cluster_size = cluster_size;
+          c.algo = algo;
           c.act = kActs[i++ % 8];
           c.residual = i % 2 == 0;
           c.in_place = i % 3 == 0;
@@ -815,23 +871,37 @@ TEST_F(CudaNorm, EveryClusterSizeAgrees) {
           probe.layout = layout;
           probe.dtype = dtype;
           probe.cluster_size = cluster_size;
+          probe.algorithm = algo;
           const Status s = normrt::cuda::group_norm_plan(probe, nullptr);
           if (!s.ok()) {  // a block's share does not fit: the message says so and names the way out
-            EXPECT_NE(s.message.find("does not fit"), std::string::npos) << s.message;
-            if (cluster_size < 8) {
-              EXPECT_NE(s.message.find("larger cluster_size"), std::string::npos) << s.message;
+            if (algo == NormAlgorithm::kRegisters) {
+              EXPECT_NE(s.message.find("kRegisters needs NHWC"), std::string::npos) << s.message;
+              if (cluster_size < 16 && layout == Layout::kNHWC && (sh.C * (dtype == DataType::kFloat32 ? 4 : 2)) % 16 == 0) {
+                EXPECT_NE(s.message.find("larger cluster_size"), std::string::npos) << s.message;
+              }
+            } else {
+              EXPECT_NE(s.message.find("does not fit"), std::string::npos) << s.message;
+              if (cluster_size < 8) {
+                EXPECT_NE(s.message.find("larger cluster_size"), std::string::npos) << s.message;
+              }
             }
             continue;
           }
           SCOPED_TRACE(describe(c));
           const Outcome o = run_case(c);
           EXPECT_EQ(o.plan.cluster_size, cluster_size);
+          EXPECT_EQ(o.plan.algorithm, algo);
           if (o.plan.tma) {
             EXPECT_GE(o.plan.resident_clusters, 1);
             ++tma;
           }
+          if (algo == NormAlgorithm::kRegisters) {
+            EXPECT_GE(o.plan.resident_clusters, 1);
+            ++registers;
+          }
         }
   EXPECT_GT(tma, 20);
+  EXPECT_GT(registers, 40);
 }
 
 TEST_F(CudaNorm, BadArgumentsAreErrorsThatSayWhy) {
@@ -872,8 +942,17 @@ TEST_F(CudaNorm, BadArgumentsAreErrorsThatSayWhy) {
 
   a.cluster_size = 3;
   s = normrt::cuda::group_norm_plan(a, nullptr);
-  EXPECT_NE(s.message.find("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8, got 3"), std::string::npos)
+  EXPECT_NE(s.message.find("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8 (or 16 with kRegisters), got 3"),
+            std::string::npos)
       << s.message;
+  a.cluster_size = 16;  // beyond the portable cluster size: the registers kernel only
+  s = normrt::cuda::group_norm_plan(a, nullptr);
+  EXPECT_NE(s.message.find("(or 16 with kRegisters), got 16"), std::string::npos) << s.message;
+  a.algorithm = NormAlgorithm::kRegisters;  // NCHW
+  s = normrt::cuda::group_norm_plan(a, nullptr);
+  EXPECT_NE(s.message.find("kRegisters needs NHWC"), std::string::npos) << s.message;
+  EXPECT_NE(s.message.find("use kAuto, kCluster or kSplit"), std::string::npos) << s.message;
+  a.algorithm = NormAlgorithm::kAuto;
   a.cluster_size = 8;
   s = normrt::cuda::group_norm_plan(a, nullptr);  // 16 MB: not even an 8-block cluster holds it
   EXPECT_NE(s.message.find("does not fit the shared memory of a 8-block cluster; use NormAlgorithm::kSplit"),

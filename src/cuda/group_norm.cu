@@ -32,6 +32,7 @@ namespace {
 namespace cg = cooperative_groups;
 
 constexpr int kMaxThreads = 1024;
+constexpr int kMaxRegisterThreads = 512;  // the registers kernel: 128 registers a thread
 
 // ---------------------------------------------------------------------------------------------------------
 // Device helpers
@@ -1110,6 +1111,104 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_tma_kernel(const 
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// NHWC, kRegisters: each thread loads its (at most VPT) vectors of the block's rows into registers, the
+// statistics merge across the cluster, and the normalize works from the same registers. No shared-memory tile,
+// no TMA, no mbarriers: for small tensors (ResNet-50 at batch 1: 50-800 KB per GroupNorm) a kernel's time is
+// its chain of latencies, not its bytes, and this is the shortest chain (one load round trip, one cluster
+// barrier, one store round trip). Rows, columns and slots follow the cluster kernels' vocabulary above.
+template <typename T, bool STRADDLE, int VPT>
+__global__ void __launch_bounds__(kMaxRegisterThreads, 1) group_norm_nhwc_registers_kernel(const Params p) {
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  constexpr int S = STRADDLE ? V : 1;
+  using Raw = uint4;
+  extern __shared__ __align__(16) unsigned char smem[];
+  float4* part = reinterpret_cast<float4*>(smem);  // k block partials
+  float2* stat = reinterpret_cast<float2*>(part + p.k);
+  float2* red = stat + p.k;
+
+  const uint32_t t = threadIdx.x;
+  const uint32_t unit = blockIdx.x / p.blocks_per_unit;
+  const uint32_t rank = blockIdx.x % p.blocks_per_unit;
+  const uint32_t n = unit / p.units_per_sample;
+  const uint32_t ch_base = (unit % p.units_per_sample) * p.k * p.Cg;
+  const int64_t base = static_cast<int64_t>(n) * p.HW * p.C + ch_base;
+  const bool active = t < p.R * p.Lv;
+  const uint32_t col = active ? t % p.Lv : 0u;
+  const uint32_t row0 = t / p.Lv;
+  const uint32_t c0 = col * V;
+  const uint32_t j0 = c0 / p.Cg;
+  const uint32_t lo = min(rank * p.rows_per_block, p.unit_rows);
+  const uint32_t hi = min(lo + p.rows_per_block, p.unit_rows);
+  const T* xs = static_cast<const T*>(p.x) + base;
+  const Raw* xv = reinterpret_cast<const Raw*>(xs) + static_cast<size_t>(lo) * p.row_stride + col;
+  const Raw* rv = p.residual ? reinterpret_cast<const Raw*>(static_cast<const T*>(p.residual) + base) +
+                                   static_cast<size_t>(lo) * p.row_stride + col
+                             : nullptr;
+  auto here = [&](int i) { return active && lo + row0 + i * p.R < hi; };
+  auto offset = [&](int i) { return static_cast<size_t>(row0 + i * p.R) * p.row_stride; };
+
+  wait_for_previous_kernel();
+  // Every load this thread will make, x and residual, is in flight before anything waits for one. Both are
+  // read before the cluster barrier, so y may alias either.
+  Raw v[VPT], res[VPT];
+#pragma unroll
+  for (int i = 0; i < VPT; ++i)
+    if (here(i)) v[i] = __ldcs(xv + offset(i));
+  if (rv) {
+#pragma unroll
+    for (int i = 0; i < VPT; ++i)
+      if (here(i)) res[i] = __ldcs(rv + offset(i));
+  }
+  float K[S];
+  const uint32_t slots = nhwc_slots<T, S, 0>(p, c0, j0, unit, xs, K);
+  auto acc = [](int e) { return STRADDLE ? e : 0; };
+  // gamma and beta too: after the statistics they would be a second round trip on the critical path.
+  float a[V], b[V];
+  affine_vector<V>(p.gamma, ch_base + c0, 1.0f, a);
+  affine_vector<V>(p.beta, ch_base + c0, 0.0f, b);
+
+  float sum[S], sq[S];
+#pragma unroll
+  for (int e = 0; e < S; ++e) sum[e] = sq[e] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < VPT; ++i) {
+    if (!here(i)) continue;
+    float f[V];
+    unpack<T, Raw, V>(v[i], f);
+#pragma unroll
+    for (int e = 0; e < V; ++e) {
+      const float d = f[e] - K[acc(e)];
+      sum[acc(e)] += d;
+      sq[acc(e)] = fmaf(d, d, sq[acc(e)]);
+    }
+  }
+  nhwc_block_partials<S, V>(p, sum, sq, slots, hi - lo, red, part);
+  unit_statistics<T, 0>(p, part, stat, unit, rank, xs);
+  allow_next_kernel();
+
+#pragma unroll
+  for (int e = 0; e < V; ++e) {
+    const float2 st = stat[j0 + ((slots >> (3 * acc(e))) & 7u)];
+    a[e] *= st.y;
+    b[e] = fmaf(-st.x, a[e], b[e]);
+  }
+  Raw* yv = reinterpret_cast<Raw*>(static_cast<T*>(p.y) + base) + static_cast<size_t>(lo) * p.row_stride + col;
+#pragma unroll
+  for (int i = 0; i < VPT; ++i) {
+    if (!here(i)) continue;
+    float f[V];
+    unpack<T, Raw, V>(v[i], f);
+#pragma unroll
+    for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K[acc(e)], a[e], b[e]);
+    float rf[V];
+    if (rv) unpack<T, Raw, V>(res[i], rf);
+    finish_vector(f, rv ? rf : nullptr, p.residual_first, p.act, p.alpha);
+    yv[offset(i)] = pack<T, Raw, V>(f);
+  }
+  cg::this_cluster().barrier_wait();  // unit_statistics arrived: our partials stay until the cluster read them
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Rows (LayerNorm: spatial = 1, one group per sample) of at most 32 * 8 16-byte vectors: one warp per row, which
 // it reads once into registers. Mean, then the sum of squared deviations from it, both exact in fp32 from the
 // registers (no shift needed); then the affine, activation and residual as everywhere else.
@@ -1235,6 +1334,8 @@ struct LaunchPlan {
   BulkParams bp{};
   bool tma = false;   // NHWC one-pass kernel on the tensor memory accelerator (p below, plus box_rows)
   bool rows = false;  // LayerNorm-shaped: one warp per row (rp)
+  bool registers = false;  // NHWC kRegisters kernel (p), vectors_per_thread its template
+  uint32_t vectors_per_thread = 0;
   RowParams rp{};
   uint32_t box_rows = 0;
   Params p{};
@@ -1445,8 +1546,10 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
   uint32_t cs = 1;
   auto tile_of = [&](uint32_t c) { return static_cast<uint64_t>(ceil_div(p.unit_rows, c)) * row_bytes; };
   if (a.cluster_size != 0) {
-    if (a.cluster_size != 1 && a.cluster_size != 2 && a.cluster_size != 4 && a.cluster_size != 8)
-      return invalid("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8, got " +
+    if ((a.cluster_size != 1 && a.cluster_size != 2 && a.cluster_size != 4 && a.cluster_size != 8 &&
+         a.cluster_size != 16) ||
+        (a.cluster_size == 16 && a.algorithm != NormAlgorithm::kRegisters))
+      return invalid("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8 (or 16 with kRegisters), got " +
                      std::to_string(a.cluster_size));
     if (a.algorithm == NormAlgorithm::kSplit) return invalid("cluster_size applies to the one-pass kernels, not kSplit");
     cs = static_cast<uint32_t>(a.cluster_size);
@@ -1472,9 +1575,63 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
   const uint64_t cluster_smem = cluster_tile + extra_smem(cluster_threads);
   const bool cluster_fits = cluster_smem <= static_cast<uint64_t>(dev.smem_optin);
 
+  // kRegisters (NHWC, 16-byte vectors): a block's rows fit its threads' registers, at most kRegisterVectors
+  // vectors a thread and about 4 (independent loads in flight). registers_fit(c) sets R and the vectors a
+  // thread holds (a power of two: the kernel's template) for a unit split over c blocks.
+  constexpr uint32_t kRegisterVectors = 8;
+  uint32_t reg_R = 0, reg_vpt = 0;
+  auto registers_fit = [&](uint32_t c) {
+    if (!nhwc || vb != 16 || p.Lv > static_cast<uint32_t>(kMaxRegisterThreads)) return false;
+    const uint32_t rows = ceil_div(p.unit_rows, c);
+    const uint32_t r_max = kMaxRegisterThreads / p.Lv;
+    const uint32_t r = std::min(r_max, std::max<uint32_t>(1, ceil_div(rows, 4)));
+    const uint32_t need = ceil_div(rows, r);
+    const uint64_t smem = static_cast<uint64_t>(k) * 24 + static_cast<uint64_t>(round_up(r * p.Lv, 32)) * p.slots * 8;
+    // 16-bit vectors that straddle groups keep 16 sums, shifts and affine terms a thread: 8 vectors spill.
+    const uint32_t most = p.slots > 1 && esize == 2 ? kRegisterVectors / 2 : kRegisterVectors;
+    if (need > most || smem > static_cast<uint64_t>(dev.smem_optin)) return false;
+    reg_R = r;
+    for (reg_vpt = 1; reg_vpt < need;) reg_vpt *= 2;
+    return true;
+  };
+  // Blocks per unit: the fewest (up to 8) that leave each block at most 8K elements, then more while a block's
+  // share does not fit its registers. (H100, 2026-11-26, ResNet-50's GroupNorms at batch 1 and 8 with the data
+  // in L2, every cluster size forced: each doubling of the cluster costs 0.5-1 us, so one block per unit wins
+  // up to about 12 KB of fp16 and 25 KB of fp32; 8K elements a block was within 10% of the best size at every
+  // shape. Clusters of 16 were slower than 8 wherever both fit, up to 3x.)
+  constexpr uint64_t kRegisterBlockElements = 8192;
+  uint32_t reg_cs = 0;
+  if (a.cluster_size != 0) {
+    if (registers_fit(static_cast<uint32_t>(a.cluster_size))) reg_cs = static_cast<uint32_t>(a.cluster_size);
+  } else {
+    uint32_t c = 1;
+    while (c < 8 && static_cast<uint64_t>(ceil_div(p.unit_rows, c)) * p.Lv * V > kRegisterBlockElements) c *= 2;
+    while (c < 16 && !registers_fit(c)) c *= 2;
+    if (registers_fit(c)) reg_cs = c;
+  }
   NormAlgorithm algo = a.algorithm;
+  // Small tensors take the registers kernel when its blocks fit the GPU at once: without clusters, up to two
+  // blocks of at most 256 threads per SM; clusters of 2, a block per SM; larger clusters, half the SMs (the
+  // GPCs do not pack clusters of 4 to 16 to the last SM). (H100 and H200, 2026-11-26: 8x2048x7x7 fp16, 256
+  // one-block units, ran 1.15x faster than on the TMA kernel; 128 blocks in clusters of 4 and 8 (fp32 8x128x28x28
+  // and 8x64x56x56) ran 1.2x slower, 128 blocks in clusters of 2 (fp16 8x128x28x28) 1.2x faster.)
+  if (algo == NormAlgorithm::kAuto && reg_cs != 0) {
+    registers_fit(reg_cs);
+    const uint64_t blocks = units * reg_cs, sms = static_cast<uint64_t>(dev.sms);
+    const bool fits = reg_cs == 1   ? blocks <= sms || (blocks <= 2 * sms && reg_R * p.Lv <= 256)
+                      : reg_cs == 2 ? blocks <= sms
+                                    : blocks <= sms / 2;
+    if (fits) algo = NormAlgorithm::kRegisters;
+  }
   if (algo == NormAlgorithm::kAuto)
     algo = cluster_fits || a.cluster_size ? NormAlgorithm::kCluster : NormAlgorithm::kSplit;
+  if (algo == NormAlgorithm::kRegisters && reg_cs == 0)
+    return invalid(std::string("kRegisters needs NHWC, C and the pointers aligned to 16 bytes, and a unit of at "
+                               "most 8 vectors a thread over ") +
+                   (a.cluster_size ? std::to_string(a.cluster_size) : std::string("16")) +
+                   " blocks of " + std::to_string(kMaxRegisterThreads) + " threads; use " +
+                   (a.cluster_size && a.cluster_size < 16 ? "a larger cluster_size or " : "") +
+                   "kAuto, kCluster or kSplit");
   if (algo == NormAlgorithm::kCluster && !cluster_fits)
     return invalid("a group of " + std::to_string(tile_of(1)) + " bytes does not fit the shared memory of " +
                    (a.cluster_size ? "a " + std::to_string(cs) + "-block" : std::string("an 8-block")) +
@@ -1488,6 +1645,23 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
   info.groups_per_unit = static_cast<int>(k);
   info.groups_per_vector = nhwc ? static_cast<int>(p.slots) : 1;
   out->vector_bytes = vb;
+  if (algo == NormAlgorithm::kRegisters) {
+    registers_fit(reg_cs);
+    p.rows_per_block = ceil_div(p.unit_rows, reg_cs);
+    p.blocks_per_unit = reg_cs;
+    p.R = reg_R;
+    p.tile_bytes = 0;
+    out->registers = true;
+    out->vectors_per_thread = reg_vpt;
+    out->threads = round_up(reg_R * p.Lv, 32);
+    out->smem = static_cast<size_t>(k) * 24 + static_cast<size_t>(out->threads) * p.slots * 8;
+    out->blocks = static_cast<uint32_t>(units * reg_cs);
+    info.cluster_size = static_cast<int>(reg_cs);
+    info.threads = static_cast<int>(out->threads);
+    info.blocks = static_cast<int64_t>(out->blocks);
+    info.shared_bytes = out->smem;
+    return Status{};
+  }
   if (algo == NormAlgorithm::kCluster) {
     p.rows_per_block = cluster_rows;
     p.blocks_per_unit = cs;
@@ -1639,6 +1813,13 @@ cudaError_t prepare_kernel(Kernel kernel) {
   return e;
 }
 
+// The registers kernel may run clusters of 16 blocks, beyond the portable 8 (H100 and H200 take 16).
+template <typename Kernel>
+cudaError_t prepare_registers_kernel(Kernel kernel) {
+  const cudaError_t e = prepare_kernel(kernel);
+  return e == cudaSuccess ? cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) : e;
+}
+
 // Launches `kernel` with the plan's grid in clusters of `cluster` blocks, or, with `resident` set, asks how many
 // such clusters the device holds at once. A cluster of 0 or 1 launches without a cluster attribute: the
 // kernels' cluster barriers then act on the implicit one-block cluster, and the launch skips the cluster
@@ -1708,6 +1889,42 @@ cudaError_t launch_bulk(const LaunchPlan& plan, cudaStream_t stream, int* reside
   static const cudaError_t attr = prepare_kernel(kernel);
   if (attr != cudaSuccess) return attr;
   return launch_planned(kernel, plan.bp, plan, plan.bp.cs, stream, resident);
+}
+
+template <typename T, bool STRADDLE>
+cudaError_t launch_registers_vpt(const LaunchPlan& plan, cudaStream_t stream, int* resident) {
+  constexpr int kMost = STRADDLE && sizeof(T) == 2 ? 4 : 8;  // as the planner's registers_fit
+  auto kernel = plan.vectors_per_thread <= 1   ? group_norm_nhwc_registers_kernel<T, STRADDLE, 1>
+                : plan.vectors_per_thread <= 2 ? group_norm_nhwc_registers_kernel<T, STRADDLE, 2>
+                : plan.vectors_per_thread <= 4 ? group_norm_nhwc_registers_kernel<T, STRADDLE, 4>
+                                               : group_norm_nhwc_registers_kernel<T, STRADDLE, kMost>;
+  static const cudaError_t attr[4] = {
+      prepare_registers_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, 1>),
+      prepare_registers_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, 2>),
+      prepare_registers_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, 4>),
+      prepare_registers_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, kMost>)};
+  for (cudaError_t e : attr)
+    if (e != cudaSuccess) return e;
+  return launch_planned(kernel, plan.p, plan, plan.p.blocks_per_unit, stream, resident);
+}
+
+template <typename T>
+cudaError_t launch_registers(const LaunchPlan& plan, cudaStream_t stream, int* resident) {
+  return plan.p.slots > 1 ? launch_registers_vpt<T, true>(plan, stream, resident)
+                          : launch_registers_vpt<T, false>(plan, stream, resident);
+}
+
+cudaError_t launch_registers_dtype(const LaunchPlan& plan, DataType dtype, cudaStream_t stream,
+                                   int* resident = nullptr) {
+  switch (dtype) {
+    case DataType::kFloat32:
+      return launch_registers<float>(plan, stream, resident);
+    case DataType::kFloat16:
+      return launch_registers<__half>(plan, stream, resident);
+    case DataType::kBFloat16:
+      return launch_registers<__nv_bfloat16>(plan, stream, resident);
+  }
+  return cudaErrorInvalidValue;
 }
 
 // LayerNorm rows: the plan's grid of 256-thread blocks, no shared memory, no clusters.
@@ -1835,6 +2052,10 @@ Status group_norm_plan(const GroupNormArgs& args, GroupNormPlan* plan) {
   *plan = lp.info;
   if (lp.rows) {
     // Warps loop over rows: nothing waits on another block.
+  } else if (lp.registers) {
+    int resident = 0;
+    s = cuda_status(launch_registers_dtype(lp, args.dtype, nullptr, &resident), "group_norm: occupancy query");
+    plan->resident_clusters = resident;
   } else if (lp.tma) {
     int resident = 0;
     s = launch_nhwc_tma(lp, args, nullptr, &resident);
@@ -1874,6 +2095,8 @@ Status group_norm_forward(const GroupNormArgs& args, cudaStream_t stream) {
   }
   if (plan.bulk) return cuda_status(launch_bulk_dtype(plan, args.dtype, stream), "group_norm: bulk-copy kernel launch");
   if (plan.tma) return launch_nhwc_tma(plan, args, stream);
+  if (plan.registers)
+    return cuda_status(launch_registers_dtype(plan, args.dtype, stream), "group_norm: registers kernel launch");
   if (plan.info.algorithm == NormAlgorithm::kCluster) {
     return cuda_status(launch_mode<0>(plan, args.dtype, stream), "group_norm: cluster kernel launch");
   }
@@ -1924,6 +2147,8 @@ const char* to_string(NormAlgorithm algorithm) {
       return "cluster";
     case NormAlgorithm::kSplit:
       return "split";
+    case NormAlgorithm::kRegisters:
+      return "registers";
   }
   return "?";
 }

@@ -21,8 +21,11 @@ enum class Activation { kNone, kRelu, kSilu, kElu, kGelu, kSigmoid, kTanh, kLeak
 
 // kCluster: one read of x; a group's data stays in the shared memory of a thread-block cluster.
 // kSplit: two kernels (partial statistics, then normalize); x is read twice, the second time mostly from L2.
-// kAuto picks kCluster whenever the group fits on chip.
-enum class NormAlgorithm { kAuto, kCluster, kSplit };
+// kRegisters (NHWC): one read of x into the registers of a cluster's threads (at most 8 16-byte vectors a
+//   thread, clusters of up to 16 blocks); no shared-memory tile. For small tensors, whose time is latency.
+// kAuto picks kRegisters for small NHWC tensors whose blocks fit the GPU at once, else kCluster whenever the
+// group fits on chip, else kSplit.
+enum class NormAlgorithm { kAuto, kCluster, kSplit, kRegisters };
 
 struct GroupNormArgs {
   const void* x = nullptr;         // [N, C, spatial] or [N, spatial, C], dtype
@@ -43,8 +46,8 @@ struct GroupNormArgs {
   void* workspace = nullptr;  // group_norm_workspace_bytes(args) bytes of device memory (kSplit only); no init
   size_t workspace_bytes = 0;
   NormAlgorithm algorithm = NormAlgorithm::kAuto;
-  // Blocks per unit of the one-pass kernels: 0 lets the planner choose; 1, 2, 4 or 8 fixes it (tuning and
-  // benchmarks; the plan fails when a block's share does not fit its shared memory).
+  // Blocks per unit of the one-pass kernels: 0 lets the planner choose; 1, 2, 4 or 8 (16 with kRegisters)
+  // fixes it (tuning and benchmarks; the plan fails when a block's share does not fit on chip).
   int cluster_size = 0;
   // Programmatic dependent launch (Hopper): the kernel may start while the kernel before it on the stream is
   // still finishing, sets up, then waits for it (griddepcontrol.wait) before reading any tensor. Hides the
@@ -60,7 +63,7 @@ struct Status {
 
 // What the launcher will do for these arguments on the current device (for tests, benchmarks, logs).
 struct GroupNormPlan {
-  NormAlgorithm algorithm = NormAlgorithm::kAuto;  // kCluster or kSplit once planned
+  NormAlgorithm algorithm = NormAlgorithm::kAuto;  // kCluster, kSplit or kRegisters once planned
   int cluster_size = 0;       // blocks per group (cluster) or per unit (split)
   int threads = 0;            // per block
   int vector_bytes = 0;       // width of each global load/store
