@@ -1,7 +1,10 @@
 // cuDNN MaxPool and AveragePool kernels against the CPU reference on fresh random data (1-D, 2-D, 3-D; batch 1,
 // 2 and 5; odd extents; symmetric, asymmetric and automatic padding; ceil_mode; count_include_pad 0 and 1; fp32 and
 // fp16), and the nodes accepts() must refuse because cuDNN cannot match ONNX there.
+#include <cmath>
+
 #include "dnn_test_util.h"
+#include "ops/channels_last.h"
 
 namespace normrt {
 namespace cuda {
@@ -87,6 +90,60 @@ TEST(CudnnPool, AverageMatchesReference) {
   NORMRT_REQUIRE_GPU();
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
     for (const PoolCase& c : kAverageCases) check_pool("AveragePool", c, dtype);
+}
+
+// ai.normrt NhwcMaxPool / NhwcAveragePool (the layout pass's channels-last pooling, our own kernel) against its
+// reference on every 2-D case above, plus dilations and channel counts on both the 16-byte and the scalar path
+// (C = 16 and 64: vectors; 3, 5 and 6: scalars in fp16). No refusals here: the kernel reads taps directly, so
+// asymmetric padding, ceil_mode windows and count_include_pad all match ONNX.
+void check_nhwc_pool(const std::string& op, const PoolCase& c, DataType dtype, double low = -1.0, double high = 1.0) {
+  const std::string kernel = op == "MaxPool" ? "cuda_nhwc_max_pool" : "cuda_nhwc_average_pool";
+  for (int64_t batch : {c.x[0], int64_t{1}, int64_t{3}}) {
+    PoolCase at = c;
+    at.x[0] = batch;
+    Node node = pool_node("Nhwc" + op, at);
+    node.domain = kNormrtDomain;
+    const Tensor x = permute_tensor(random_tensor(dtype, at.x, low, high), to_channels_last_perm(4));
+    const Tolerance tol = dtype == DataType::kFloat16 ? Tolerance{1e-3, 1e-3} : Tolerance{1e-5, 1e-5};
+    EXPECT_EQ(check_node(kernel, node, {&x}, tol, "", 19), "")
+        << op << " X " << dims_to_string(at.x) << " " << dtype_name(dtype);
+  }
+}
+
+std::vector<PoolCase> nhwc_cases(const std::vector<PoolCase>& cases) {
+  std::vector<PoolCase> out;
+  for (const PoolCase& c : cases)
+    if (c.x.size() == 4) out.push_back(c);
+  out.push_back({{2, 64, 15, 13}, {3, 3}, {2, 2}, {1, 1, 1, 1}, true, true});
+  out.push_back({{1, 5, 9, 9}, {2, 3}, {1, 2}, {0, 1, 1, 0}, true, false});
+  out.push_back({{3, 6, 10, 10}, {3, 3}, {1, 1}, {1, 1, 1, 1}});
+  return out;
+}
+
+TEST(NhwcPool, MaxMatchesReference) {
+  NORMRT_REQUIRE_GPU();
+  for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
+    for (const PoolCase& c : nhwc_cases(kMaxCases)) {
+      check_nhwc_pool("MaxPool", c, dtype);
+      check_nhwc_pool("MaxPool", c, dtype, -3.0, -1.0);  // padded taps must never win
+    }
+}
+
+TEST(NhwcPool, AverageMatchesReference) {
+  NORMRT_REQUIRE_GPU();
+  for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
+    for (const PoolCase& c : nhwc_cases(kAverageCases)) check_nhwc_pool("AveragePool", c, dtype);
+}
+
+TEST(NhwcPool, DilatedMaxAndNaNMatchReference) {
+  NORMRT_REQUIRE_GPU();
+  PoolCase c{{2, 16, 11, 12}, {3, 3}, {1, 2}, {2, 2, 2, 2}};
+  Node node = pool_node("NhwcMaxPool", c);
+  node.domain = kNormrtDomain;
+  set_ints(node, "dilations", {2, 3});
+  Tensor x = permute_tensor(random_tensor(DataType::kFloat32, c.x), to_channels_last_perm(4));
+  for (int64_t i = 0; i < x.numel(); i += 97) x.data<float>()[i] = std::nanf("");  // a NaN wins its windows
+  EXPECT_EQ(check_node("cuda_nhwc_max_pool", node, {&x}, Tolerance{1e-6, 1e-6}), "");
 }
 
 TEST(CudnnPool, RefusesWhatCudnnCannotMatch) {

@@ -733,8 +733,25 @@ TEST(CudaNormPlan, EveryPlanFitsTheDevice) {
 // NHWC row widths (the planner alone; no GPU needed): rows hold at least 32 channels, and 16 for 16-bit groups
 // of at most 4 channels, whose 32-channel rows left a ResNet-50 batch-1 sample with too few units (H100: 1.2-1.3x
 // slower); fp32 keeps 32.
-TEST(CudaNormPlan, NhwcRowsOfNarrowHalfGroupsHoldSixteenChannels) {
+// The plan of an NHWC GroupNorm(32) on an H100 that need not be present; `what` describes the arguments.
+GroupNormPlan h100_nhwc_plan(int64_t N, int64_t C, int64_t HW, DataType dtype, std::string* what) {
   const normrt::cuda::DeviceProperties h100{132, 232448, 9};
+  GroupNormArgs a;
+  a.x = a.y = reinterpret_cast<void*>(256);
+  a.N = N;
+  a.C = C;
+  a.spatial = HW;
+  a.groups = 32;
+  a.layout = Layout::kNHWC;
+  a.dtype = dtype;
+  *what = describe_args(a);
+  GroupNormPlan plan;
+  const Status s = normrt::cuda::group_norm_plan_for(a, h100, &plan);
+  EXPECT_TRUE(s.ok()) << *what << ": " << s.message;
+  return plan;
+}
+
+TEST(CudaNormPlan, NhwcRowsOfNarrowHalfGroupsHoldSixteenChannels) {
   struct Want {
     int64_t C, HW;
     DataType dtype;
@@ -745,24 +762,15 @@ TEST(CudaNormPlan, NhwcRowsOfNarrowHalfGroupsHoldSixteenChannels) {
                         {512, 49, DataType::kFloat16, 32},    {64, 3136, DataType::kFloat32, 32},
                         {128, 784, DataType::kFloat32, 32}};
   for (const Want& w : wants) {
-    GroupNormArgs a;
-    a.x = a.y = reinterpret_cast<void*>(256);
-    a.N = 1;
-    a.C = w.C;
-    a.spatial = w.HW;
-    a.groups = 32;
-    a.layout = Layout::kNHWC;
-    a.dtype = w.dtype;
-    GroupNormPlan plan;
-    ASSERT_TRUE(normrt::cuda::group_norm_plan_for(a, h100, &plan).ok()) << describe_args(a);
-    EXPECT_EQ(plan.groups_per_unit * (w.C / 32), w.channels_per_row) << describe_args(a);
+    std::string what;
+    const GroupNormPlan plan = h100_nhwc_plan(1, w.C, w.HW, w.dtype, &what);
+    EXPECT_EQ(plan.groups_per_unit * (w.C / 32), w.channels_per_row) << what;
   }
 }
 
 // Small NHWC tensors (ResNet-50-GN at batch 1) take the registers kernel, in the smallest clusters that keep a
 // block's share near 8K elements; tensors too large for one wave of it keep the shared-memory kernels.
 TEST(CudaNormPlan, SmallNhwcTensorsTakeTheRegistersKernel) {
-  const normrt::cuda::DeviceProperties h100{132, 232448, 9};
   struct Want {
     int64_t N, C, HW;
     DataType dtype;
@@ -784,19 +792,11 @@ TEST(CudaNormPlan, SmallNhwcTensorsTakeTheRegistersKernel) {
       {8, 320, 4096, DataType::kFloat16, NormAlgorithm::kCluster, 0},
   };
   for (const Want& w : wants) {
-    GroupNormArgs a;
-    a.x = a.y = reinterpret_cast<void*>(256);
-    a.N = w.N;
-    a.C = w.C;
-    a.spatial = w.HW;
-    a.groups = 32;
-    a.layout = Layout::kNHWC;
-    a.dtype = w.dtype;
-    GroupNormPlan plan;
-    ASSERT_TRUE(normrt::cuda::group_norm_plan_for(a, h100, &plan).ok()) << describe_args(a);
-    EXPECT_EQ(plan.algorithm, w.algorithm) << describe_args(a);
+    std::string what;
+    const GroupNormPlan plan = h100_nhwc_plan(w.N, w.C, w.HW, w.dtype, &what);
+    EXPECT_EQ(plan.algorithm, w.algorithm) << what;
     if (w.cluster_size) {
-      EXPECT_EQ(plan.cluster_size, w.cluster_size) << describe_args(a);
+      EXPECT_EQ(plan.cluster_size, w.cluster_size) << what;
     }
   }
 }

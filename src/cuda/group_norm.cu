@@ -527,6 +527,22 @@ __device__ __forceinline__ uint32_t nhwc_slots(const Params& p, uint32_t c0, uin
   return slots;
 }
 
+// NHWC: adds one vector's elements, each minus its accumulator's shift, to the accumulators' sums and sums of
+// squares. S accumulators: 1 when the whole vector is in one group, V (one per element) when it may straddle.
+template <typename T, int V, int S, typename Raw>
+__device__ __forceinline__ void accumulate_shifted(const Raw raw, const float (&K)[S], float (&sum)[S],
+                                                   float (&sq)[S]) {
+  float f[V];
+  unpack<T, Raw, V>(raw, f);
+#pragma unroll
+  for (int e = 0; e < V; ++e) {
+    const int a = S == 1 ? 0 : e;
+    const float d = f[e] - K[a];
+    sum[a] += d;
+    sq[a] = fmaf(d, d, sq[a]);
+  }
+}
+
 // NHWC: collapses each thread's shifted sums per group (inactive threads write zeros) into red, then one warp
 // per group adds the entries of every row slot and every column that touches the group, in a fixed order, into
 // part[g], the block's partial over `rows` rows.
@@ -638,14 +654,7 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_kernel(const Para
         for (int u = 0; u < U; ++u) {
           const uint32_t rr = r + u * p.R;
           if (rr < hi) {
-            float f[V];
-            unpack<T, Raw, V>(v[u], f);
-#pragma unroll
-            for (int e = 0; e < V; ++e) {
-              const float d = f[e] - K[acc(e)];
-              sum[acc(e)] += d;
-              sq[acc(e)] = fmaf(d, d, sq[acc(e)]);
-            }
+            accumulate_shifted<T, V>(v[u], K, sum, sq);
             if constexpr (MODE == 0) tile[(rr - lo) * p.Lv + col] = v[u];
           }
         }
@@ -1056,14 +1065,7 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_tma_kernel(const 
       mbar_wait(smem_addr(bars + b), 0);
 #pragma unroll 4
       for (; r < end; r += p.R) {
-        float f[V];
-        unpack<T, Raw, V>(tile[r * p.Lv + col], f);
-#pragma unroll
-        for (int e = 0; e < V; ++e) {
-          const float d = f[e] - K[acc(e)];
-          sum[acc(e)] += d;
-          sq[acc(e)] = fmaf(d, d, sq[acc(e)]);
-        }
+        accumulate_shifted<T, V>(tile[r * p.Lv + col], K, sum, sq);
       }
     }
   }
@@ -1173,14 +1175,7 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, 1) group_norm_nhwc_regist
 #pragma unroll
   for (int i = 0; i < VPT; ++i) {
     if (!here(i)) continue;
-    float f[V];
-    unpack<T, Raw, V>(v[i], f);
-#pragma unroll
-    for (int e = 0; e < V; ++e) {
-      const float d = f[e] - K[acc(e)];
-      sum[acc(e)] += d;
-      sq[acc(e)] = fmaf(d, d, sq[acc(e)]);
-    }
+    accumulate_shifted<T, V>(v[i], K, sum, sq);
   }
   nhwc_block_partials<S, V>(p, sum, sq, slots, hi - lo, red, part);
   unit_statistics<T, 0>(p, part, stat, unit, rank, xs);
@@ -1914,17 +1909,24 @@ cudaError_t launch_registers(const LaunchPlan& plan, cudaStream_t stream, int* r
                           : launch_registers_vpt<T, false>(plan, stream, resident);
 }
 
-cudaError_t launch_registers_dtype(const LaunchPlan& plan, DataType dtype, cudaStream_t stream,
-                                   int* resident = nullptr) {
+// Calls f with a value of dtype's storage type (float, __half or __nv_bfloat16): the one dtype switch of the
+// launchers.
+template <typename F>
+cudaError_t with_storage_type(DataType dtype, F&& f) {
   switch (dtype) {
     case DataType::kFloat32:
-      return launch_registers<float>(plan, stream, resident);
+      return f(float{});
     case DataType::kFloat16:
-      return launch_registers<__half>(plan, stream, resident);
+      return f(__half{});
     case DataType::kBFloat16:
-      return launch_registers<__nv_bfloat16>(plan, stream, resident);
+      return f(__nv_bfloat16{});
   }
   return cudaErrorInvalidValue;
+}
+
+cudaError_t launch_registers_dtype(const LaunchPlan& plan, DataType dtype, cudaStream_t stream,
+                                   int* resident = nullptr) {
+  return with_storage_type(dtype, [&](auto t) { return launch_registers<decltype(t)>(plan, stream, resident); });
 }
 
 // LayerNorm rows: the plan's grid of 256-thread blocks, no shared memory, no clusters.
@@ -1993,47 +1995,21 @@ Status launch_nhwc_tma(const LaunchPlan& plan, const GroupNormArgs& a, cudaStrea
     if (!s.ok()) return s;
   }
   const bool straddle = plan.p.slots > 1;
-  cudaError_t e = cudaErrorInvalidValue;
-  switch (a.dtype) {
-    case DataType::kFloat32:
-      e = straddle ? launch_nhwc_tma_kernel<float, true>(q, plan, stream, resident)
-                   : launch_nhwc_tma_kernel<float, false>(q, plan, stream, resident);
-      break;
-    case DataType::kFloat16:
-      e = straddle ? launch_nhwc_tma_kernel<__half, true>(q, plan, stream, resident)
-                   : launch_nhwc_tma_kernel<__half, false>(q, plan, stream, resident);
-      break;
-    case DataType::kBFloat16:
-      e = straddle ? launch_nhwc_tma_kernel<__nv_bfloat16, true>(q, plan, stream, resident)
-                   : launch_nhwc_tma_kernel<__nv_bfloat16, false>(q, plan, stream, resident);
-      break;
-  }
+  const cudaError_t e = with_storage_type(a.dtype, [&](auto t) {
+    using T = decltype(t);
+    return straddle ? launch_nhwc_tma_kernel<T, true>(q, plan, stream, resident)
+                    : launch_nhwc_tma_kernel<T, false>(q, plan, stream, resident);
+  });
   return cuda_status(e, resident ? "group_norm: occupancy query" : "group_norm: TMA kernel launch");
 }
 
 template <int MODE>
 cudaError_t launch_mode(const LaunchPlan& plan, DataType dtype, cudaStream_t stream, int* resident = nullptr) {
-  switch (dtype) {
-    case DataType::kFloat32:
-      return launch_layout<float, MODE>(plan, stream, resident);
-    case DataType::kFloat16:
-      return launch_layout<__half, MODE>(plan, stream, resident);
-    case DataType::kBFloat16:
-      return launch_layout<__nv_bfloat16, MODE>(plan, stream, resident);
-  }
-  return cudaErrorInvalidValue;
+  return with_storage_type(dtype, [&](auto t) { return launch_layout<decltype(t), MODE>(plan, stream, resident); });
 }
 
 cudaError_t launch_bulk_dtype(const LaunchPlan& plan, DataType dtype, cudaStream_t stream, int* resident = nullptr) {
-  switch (dtype) {
-    case DataType::kFloat32:
-      return launch_bulk<float>(plan, stream, resident);
-    case DataType::kFloat16:
-      return launch_bulk<__half>(plan, stream, resident);
-    case DataType::kBFloat16:
-      return launch_bulk<__nv_bfloat16>(plan, stream, resident);
-  }
-  return cudaErrorInvalidValue;
+  return with_storage_type(dtype, [&](auto t) { return launch_bulk<decltype(t)>(plan, stream, resident); });
 }
 
 // The plan on the current device.
@@ -2087,10 +2063,8 @@ Status group_norm_forward(const GroupNormArgs& args, cudaStream_t stream) {
   Status s = plan_here(args, &plan);
   if (!s.ok()) return s;
   if (plan.rows) {
-    cudaError_t e = cudaErrorInvalidValue;
-    if (args.dtype == DataType::kFloat32) e = launch_rows<float>(plan, stream);
-    if (args.dtype == DataType::kFloat16) e = launch_rows<__half>(plan, stream);
-    if (args.dtype == DataType::kBFloat16) e = launch_rows<__nv_bfloat16>(plan, stream);
+    const cudaError_t e =
+        with_storage_type(args.dtype, [&](auto t) { return launch_rows<decltype(t)>(plan, stream); });
     return cuda_status(e, "group_norm: row kernel launch");
   }
   if (plan.bulk) return cuda_status(launch_bulk_dtype(plan, args.dtype, stream), "group_norm: bulk-copy kernel launch");

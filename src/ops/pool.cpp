@@ -1,4 +1,5 @@
-// MaxPool (with its optional Indices output), AveragePool, GlobalAveragePool and GlobalMaxPool.
+// MaxPool (with its optional Indices output), AveragePool, GlobalAveragePool and GlobalMaxPool, and the
+// channels-last NhwcMaxPool / NhwcAveragePool the layout pass writes.
 // Opset differences handled: AveragePool's dilations exist from opset 19 (an earlier model that sets them is
 // refused); MaxPool has dilations, ceil_mode and storage_order throughout 11-21 and int8/uint8 from opset 12.
 // The reference kernels lift windows to three spatial axes and compute in double.
@@ -6,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "ops/channels_last.h"
 #include "ops/conv_geometry.h"
 #include "ops/shape_util.h"
 
@@ -222,9 +224,34 @@ void global_pool_reference(KernelContext& ctx) {
   from_doubles(y, Y);
 }
 
+// ai.normrt NhwcMaxPool / NhwcAveragePool: the channels-last forms of a 2-D MaxPool / AveragePool
+// (src/ops/channels_last.h) with their twins' attributes: X [N, H, W, C] -> Y [N, oH, oW, C]. No Indices output.
+Node channels_first_pool(const Node& node) {
+  Node twin = node;
+  twin.op_type = node.op_type == "NhwcMaxPool" ? "MaxPool" : "AveragePool";
+  twin.domain = "";
+  return twin;
+}
+
+const std::vector<bool> kNhwcPoolLayouts{true};
+
+void infer_nhwc_pool(InferContext& ctx) {
+  if (ctx.num_inputs() != 1 || ctx.node.outputs.size() != 1)
+    ctx.fail("takes one input X and gives one output Y (no Indices)");
+  if (ctx.has_input(0) && ctx.shape(0).has_rank && ctx.shape(0).rank() != 4)
+    ctx.fail("input 0 " + ctx.shape(0).to_string() + " must have rank 4 ([N, H, W, C]: channels-last pooling is 2-D)");
+  infer_channels_last(ctx, channels_first_pool(ctx.node), kNhwcPoolLayouts, infer_pool);
+}
+
+void nhwc_pool_reference(KernelContext& ctx) {
+  run_channels_last(ctx, channels_first_pool(ctx.node), kNhwcPoolLayouts);
+}
+
 }  // namespace
 
 NORMRT_REGISTER_OP("", "MaxPool", infer_pool, max_pool_reference);
+NORMRT_REGISTER_OP(kNormrtDomain, "NhwcMaxPool", infer_nhwc_pool, nhwc_pool_reference);
+NORMRT_REGISTER_OP(kNormrtDomain, "NhwcAveragePool", infer_nhwc_pool, nhwc_pool_reference);
 NORMRT_REGISTER_OP("", "AveragePool", infer_pool, average_pool_reference);
 NORMRT_REGISTER_OP("", "GlobalAveragePool", infer_global_pool, global_pool_reference);
 NORMRT_REGISTER_OP("", "GlobalMaxPool", infer_global_pool, global_pool_reference);

@@ -20,9 +20,11 @@
 //       - Concat over channels when every input is NHWC or a constant (the axis becomes 3);
 //       - Resize whose scales / sizes / roi are constants (permuted) and without an `axes` attribute;
 //       - Pad (style transfer's reflection pads) whose pads, or axes when given, are constants;
-//       - Slice whose axes are constants, or absent with a known number of starts (the axes are renumbered).
+//       - Slice whose axes are constants, or absent with a known number of starts (the axes are renumbered);
+//       - 2-D MaxPool (without Indices) and AveragePool become ai.normrt NhwcMaxPool / NhwcAveragePool where the
+//         device has a kernel for them (ResNet's stem pool, between its first GroupNorm and first convolution).
 //     The Transposes left stand where the layout really changes: at the graph's inputs and outputs and around
-//     ops that need channels-first data (Reshape, pooling, ...).
+//     ops that need channels-first data (Reshape, ...).
 //  3. Attention blocks flatten a feature map to tokens and back (x.flatten(2).transpose(1, 2) and its inverse).
 //     Around an NHWC map those chains only reshape:
 //       Transpose(to NCHW) -> Reshape [N, C, H*W] -> Transpose(0, 2, 1)   is  Reshape(x_nhwc, [0, H*W, C])
@@ -347,6 +349,22 @@ class LayoutRewriter {
           continue;
         }
         move_below(r, inputs, reader.attributes, added);
+        return true;
+      }
+      if ((reader.op_type == "MaxPool" || reader.op_type == "AveragePool") && rank4(y) &&
+          reader.inputs.size() == 1) {
+        // Its channels-last form, where the device runs it (the Transpose then moves below it).
+        const std::string source = nhwc_source(producers, reader.inputs[0]);
+        const TypeShape* source_type = source.empty() ? nullptr : type_of(source);
+        if (!source_type) continue;
+        Node pooled = reader;
+        pooled.op_type = "Nhwc" + reader.op_type;
+        pooled.domain = kNormrtDomain;
+        if (!accept_(pooled, {*source_type})) continue;
+        const auto attributes = reader.attributes;
+        graph_.nodes[r].op_type = pooled.op_type;
+        graph_.nodes[r].domain = pooled.domain;
+        move_below(r, {source}, attributes, added);
         return true;
       }
       if (reader.op_type == "Concat" && rank4(y)) {

@@ -1,7 +1,7 @@
-// The channels-last layout: the ops it writes (ai.normrt NhwcConv, GroupNorm with channels_last = 1) against
-// their channels-first twins on fresh random data, and the pass on hand-built graphs: the engine computes what
-// the channels-first engine does, with only the layout transposes the graph's borders need, and Convs the
-// device cannot take channels-last stay, each with its reason.
+// The channels-last layout: the ops it writes (ai.normrt NhwcConv, NhwcMaxPool / NhwcAveragePool, GroupNorm with
+// channels_last = 1) against their channels-first twins on fresh random data, and the pass on hand-built graphs:
+// the engine computes what the channels-first engine does, with only the layout transposes the graph's borders
+// need, and Convs the device cannot take channels-last stay, each with its reason.
 #include <algorithm>
 
 #include "engine/engine.h"
@@ -51,6 +51,57 @@ TEST(NhwcConv, RefusesInputsThatAreNotRankFour) {
   nhwc.domain = kNormrtDomain;
   const Tensor x = random_tensor({2, 9, 4}), w = random_tensor({3, 3, 4});
   expect_error([&] { run(nhwc, {&x, &w}); }, {"must have rank 4", "NhwcConv is 2-D"});
+}
+
+// ai.normrt NhwcMaxPool / NhwcAveragePool against MaxPool / AveragePool on the data permuted back: padding,
+// ceil_mode, dilations and count_include_pad included.
+TEST(NhwcPool, MatchesPoolOnPermutedData) {
+  struct PoolCase {
+    const char* op;
+    Dims x;
+    int64_t kernel, stride, pad, dilation;
+    bool ceil_mode, include_pad;
+  };
+  const PoolCase cases[] = {
+      {"MaxPool", {2, 16, 14, 12}, 3, 2, 1, 1, false, false},  // ResNet's stem pool
+      {"MaxPool", {1, 3, 9, 10}, 3, 2, 0, 1, true, false},
+      {"MaxPool", {3, 5, 11, 9}, 3, 1, 2, 2, false, false},
+      {"AveragePool", {2, 8, 7, 9}, 3, 2, 1, 1, false, true},
+      {"AveragePool", {2, 8, 7, 9}, 3, 2, 1, 1, true, false},
+      {"AveragePool", {1, 4, 8, 8}, 2, 2, 0, 1, false, false},
+  };
+  for (const PoolCase& c : cases) {
+    SCOPED_TRACE(std::string(c.op) + " x " + dims_to_string(c.x));
+    Node pool = make_node(c.op, 1);
+    set_ints(pool, "kernel_shape", {c.kernel, c.kernel});
+    set_ints(pool, "strides", {c.stride, c.stride});
+    set_ints(pool, "pads", {c.pad, c.pad, c.pad, c.pad});
+    if (c.dilation != 1) set_ints(pool, "dilations", {c.dilation, c.dilation});
+    if (c.ceil_mode) set_int(pool, "ceil_mode", 1);
+    if (c.include_pad) set_int(pool, "count_include_pad", 1);
+    Node nhwc = pool;
+    nhwc.op_type = std::string("Nhwc") + c.op;
+    nhwc.domain = kNormrtDomain;
+    const Tensor x = random_tensor(c.x);
+    const Tensor expected = to_last(run(pool, {&x}, 19)[0]);
+    const Tensor x_last = to_last(x);
+    const Tensor actual = run(nhwc, {&x_last}, 19)[0];
+    ASSERT_EQ(actual.dims(), expected.dims());
+    EXPECT_LE(relative_error(actual, expected), 1e-6);
+  }
+}
+
+TEST(NhwcPool, RefusesInputsThatAreNotRankFourAndIndices) {
+  Node pool = make_node("NhwcMaxPool", 1);
+  pool.domain = kNormrtDomain;
+  set_ints(pool, "kernel_shape", {2});
+  const Tensor x = random_tensor({2, 9, 4});
+  expect_error([&] { run(pool, {&x}); }, {"must have rank 4", "channels-last pooling is 2-D"});
+  Node indices = make_node("NhwcMaxPool", 1, 2);
+  indices.domain = kNormrtDomain;
+  set_ints(indices, "kernel_shape", {2, 2});
+  const Tensor x4 = random_tensor({1, 4, 4, 2});
+  expect_error([&] { run(indices, {&x4}); }, {"one output Y (no Indices)"});
 }
 
 TEST(GroupNormChannelsLast, MatchesChannelsFirstWithActivationAndResidual) {
@@ -334,6 +385,40 @@ Graph pads_and_slices(bool pads_from_input) {
   p.add("Slice", {"p2", "starts4", "ends4"}, "y");            // no axes: 0, 1, 2, 3
   p.output("y");
   return p.graph;
+}
+
+// ResNet's stem: conv -> GroupNorm+ReLU -> MaxPool -> conv. The pool runs channels-last between them, so the only
+// layout Transposes left are the input's and the output's (a channels-first MaxPool needed two more around it).
+TEST(ChannelsLastLayout, TheStemPoolRunsChannelsLast) {
+  PatternGraph p(17);
+  p.graph.name = "stem";
+  p.input("x", {Dim::unknown("batch"), 3, 16, 16});
+  p.constant("w1", random_tensor({8, 3, 3, 3})).constant("w2", random_tensor({8, 8, 3, 3}));
+  p.constant("gamma", random_tensor({8})).constant("beta", random_tensor({8}));
+  Node& conv1 = p.add("Conv", {"x", "w1"}, "c1");
+  conv1.attributes["pads"] = ints_attribute({1, 1, 1, 1});
+  conv1.attributes["strides"] = ints_attribute({2, 2});
+  Node& gn = p.add("GroupNorm", {"c1", "gamma", "beta"}, "n1");
+  gn.domain = kNormrtDomain;
+  gn.attributes["num_groups"] = int_attribute(4);
+  gn.attributes["activation"] = string_attribute("Relu");
+  p.graph.opsets[kNormrtDomain] = 1;
+  Node& pool = p.add("MaxPool", {"n1"}, "pooled");
+  pool.attributes["kernel_shape"] = ints_attribute({3, 3});
+  pool.attributes["strides"] = ints_attribute({2, 2});
+  pool.attributes["pads"] = ints_attribute({1, 1, 1, 1});
+  p.add("Conv", {"pooled", "w2"}, "y").attributes["pads"] = ints_attribute({1, 1, 1, 1});
+  p.output("y");
+  auto engines = build_both_layouts(p.graph, Profile{{{"x", ShapeRange{{1, 3, 16, 16}, {2, 3, 16, 16}, {2, 3, 16, 16}}}}});
+  const std::map<std::string, Tensor> inputs{{"x", random_tensor({2, 3, 16, 16})}};
+  const auto expected = ExecutionContext(engines["nchw"]).run(inputs);
+  const auto actual = ExecutionContext(engines["nhwc"]).run(inputs);
+  ASSERT_EQ(actual[0].second.dims(), expected[0].second.dims());
+  EXPECT_LE(relative_error(actual[0].second, expected[0].second), 1e-5);
+  const Graph& g = engines["nhwc"]->graph;
+  EXPECT_EQ(count(g, "NhwcMaxPool"), 1);
+  EXPECT_EQ(count(g, "MaxPool"), 0);
+  EXPECT_EQ(count(g, "Transpose"), 2);
 }
 
 TEST(ChannelsLastLayout, PadsAndSlicesRunChannelsLast) {
