@@ -661,7 +661,7 @@ TEST_F(CudaNorm, ChainedCallsWaitForTheCallBefore) {
 // of a wide sweep fits the device it was made for, and the NHWC kernel's invariants hold (whole vectors per row,
 // at most 8 groups per vector, 16-byte vectors wherever C allows them).
 TEST(CudaNormPlan, EveryPlanFitsTheDevice) {
-  const normrt::cuda::DeviceProperties devices[] = {{132, 232448, 9}, {114, 232448, 9}, {16, 101376, 9}};
+  const normrt::cuda::DeviceProperties devices[] = {{132, 232448, 9, 16}, {114, 232448, 9, 8}, {16, 101376, 9, 8}};
   const int64_t channels[] = {1, 3, 4, 6, 7, 8, 13, 24, 26, 32, 40, 48, 64, 96, 128, 256, 320, 512, 640, 960, 1280,
                               2048, 4096};
   const int64_t spatials[] = {1, 7, 49, 100, 1024, 3136, 4096, 65536};
@@ -706,7 +706,7 @@ TEST(CudaNormPlan, EveryPlanFitsTheDevice) {
                     ASSERT_EQ(layout, Layout::kNHWC) << what;
                     ASSERT_EQ(plan.vector_bytes, 16) << what;
                     ASSERT_LE(plan.threads, 512) << what;
-                    ASSERT_TRUE(plan.cluster_size >= 1 && plan.cluster_size <= 16) << what;
+                    ASSERT_TRUE(plan.cluster_size >= 1 && plan.cluster_size <= dev.max_cluster) << what;
                     ASSERT_EQ(plan.blocks % plan.cluster_size, 0) << what;
                     ASSERT_LE(plan.blocks, plan.cluster_size == 1 ? 2 * dev.sms : dev.sms) << what;
                     ASSERT_EQ(plan.workspace_bytes, 0u) << what;
@@ -734,8 +734,9 @@ TEST(CudaNormPlan, EveryPlanFitsTheDevice) {
 // of at most 4 channels, whose 32-channel rows left a ResNet-50 batch-1 sample with too few units (H100: 1.2-1.3x
 // slower); fp32 keeps 32.
 // The plan of an NHWC GroupNorm(32) on an H100 that need not be present; `what` describes the arguments.
-GroupNormPlan h100_nhwc_plan(int64_t N, int64_t C, int64_t HW, DataType dtype, std::string* what) {
-  const normrt::cuda::DeviceProperties h100{132, 232448, 9};
+GroupNormPlan h100_nhwc_plan(int64_t N, int64_t C, int64_t HW, DataType dtype, std::string* what,
+                             int max_cluster = 16) {
+  const normrt::cuda::DeviceProperties h100{132, 232448, 9, max_cluster};
   GroupNormArgs a;
   a.x = a.y = reinterpret_cast<void*>(256);
   a.N = N;
@@ -799,6 +800,22 @@ TEST(CudaNormPlan, SmallNhwcTensorsTakeTheRegistersKernel) {
       EXPECT_EQ(plan.cluster_size, w.cluster_size) << what;
     }
   }
+  // A GPU that schedules clusters of at most 8 (fewer SMs per GPC) never gets 16: that unit takes the TMA kernel.
+  std::string what;
+  EXPECT_EQ(h100_nhwc_plan(1, 64, 12544, DataType::kFloat16, &what, 8).algorithm, NormAlgorithm::kCluster) << what;
+  GroupNormArgs a;
+  a.x = a.y = reinterpret_cast<void*>(256);
+  a.N = 1;
+  a.C = 64;
+  a.spatial = 12544;
+  a.groups = 32;
+  a.layout = Layout::kNHWC;
+  a.dtype = DataType::kFloat16;
+  a.algorithm = NormAlgorithm::kRegisters;
+  a.cluster_size = 16;
+  const Status s = normrt::cuda::group_norm_plan_for(a, {132, 232448, 9, 8}, nullptr);
+  EXPECT_NE(s.message.find("cluster_size 16: this GPU schedules clusters of at most 8 blocks"), std::string::npos)
+      << s.message;
 }
 
 TEST_F(CudaNorm, LayerNorm) {
@@ -874,9 +891,11 @@ TEST_F(CudaNorm, EveryClusterSizeAgrees) {
           probe.algorithm = algo;
           const Status s = normrt::cuda::group_norm_plan(probe, nullptr);
           if (!s.ok()) {  // a block's share does not fit: the message says so and names the way out
+            if (s.message.find("this GPU schedules clusters of at most 8") != std::string::npos) continue;
             if (algo == NormAlgorithm::kRegisters) {
               EXPECT_NE(s.message.find("kRegisters needs NHWC"), std::string::npos) << s.message;
-              if (cluster_size < 16 && layout == Layout::kNHWC && (sh.C * (dtype == DataType::kFloat32 ? 4 : 2)) % 16 == 0) {
+              const int64_t esize = dtype == DataType::kFloat32 ? 4 : 2;
+              if (cluster_size < 16 && layout == Layout::kNHWC && (sh.C * esize) % 16 == 0) {
                 EXPECT_NE(s.message.find("larger cluster_size"), std::string::npos) << s.message;
               }
             } else {
@@ -942,8 +961,9 @@ TEST_F(CudaNorm, BadArgumentsAreErrorsThatSayWhy) {
 
   a.cluster_size = 3;
   s = normrt::cuda::group_norm_plan(a, nullptr);
-  EXPECT_NE(s.message.find("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8 (or 16 with kRegisters), got 3"),
-            std::string::npos)
+  EXPECT_NE(
+      s.message.find("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8 (or 16 with kRegisters), got 3"),
+      std::string::npos)
       << s.message;
   a.cluster_size = 16;  // beyond the portable cluster size: the registers kernel only
   s = normrt::cuda::group_norm_plan(a, nullptr);

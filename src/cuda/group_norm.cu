@@ -1299,6 +1299,32 @@ Status invalid(const std::string& message) {
   return s;
 }
 
+// 16 where the device schedules clusters of 16 blocks (beyond the portable 8; an H100 SXM or H200 does, a GPU
+// with fewer SMs per GPC may not), else 8. Asked of the registers kernel, the one kernel that launches them.
+int largest_cluster() {
+  auto kernel = group_norm_nhwc_registers_kernel<__half, false, 1>;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess) {
+    cudaGetLastError();
+    return 8;
+  }
+  cudaLaunchAttribute cluster[1];
+  cluster[0].id = cudaLaunchAttributeClusterDimension;
+  cluster[0].val.clusterDim.x = 16;
+  cluster[0].val.clusterDim.y = 1;
+  cluster[0].val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(16);
+  cfg.blockDim = dim3(128);
+  cfg.attrs = cluster;
+  cfg.numAttrs = 1;
+  int resident = 0;
+  if (cudaOccupancyMaxActiveClusters(&resident, kernel, &cfg) != cudaSuccess) {
+    cudaGetLastError();
+    return 8;
+  }
+  return resident >= 1 ? 16 : 8;
+}
+
 Status device_info(DeviceProperties* info) {
   static std::mutex mutex;
   static DeviceProperties cache[64];
@@ -1314,6 +1340,7 @@ Status device_info(DeviceProperties* info) {
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     if (e == cudaSuccess) e = cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, dev);
     if (e != cudaSuccess) return cuda_status(e, "group_norm: cudaDeviceGetAttribute");
+    d.max_cluster = largest_cluster();
     cache[dev] = d;
     cached[dev] = true;
   }
@@ -1547,6 +1574,9 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
       return invalid("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8 (or 16 with kRegisters), got " +
                      std::to_string(a.cluster_size));
     if (a.algorithm == NormAlgorithm::kSplit) return invalid("cluster_size applies to the one-pass kernels, not kSplit");
+    if (a.cluster_size > dev.max_cluster)
+      return invalid("cluster_size " + std::to_string(a.cluster_size) + ": this GPU schedules clusters of at most " +
+                     std::to_string(dev.max_cluster) + " blocks");
     cs = static_cast<uint32_t>(a.cluster_size);
   }
   while (a.cluster_size == 0 && cs < 8) {
@@ -1601,7 +1631,7 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
   } else {
     uint32_t c = 1;
     while (c < 8 && static_cast<uint64_t>(ceil_div(p.unit_rows, c)) * p.Lv * V > kRegisterBlockElements) c *= 2;
-    while (c < 16 && !registers_fit(c)) c *= 2;
+    while (c < static_cast<uint32_t>(dev.max_cluster) && !registers_fit(c)) c *= 2;
     if (registers_fit(c)) reg_cs = c;
   }
   NormAlgorithm algo = a.algorithm;
@@ -1623,9 +1653,9 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
   if (algo == NormAlgorithm::kRegisters && reg_cs == 0)
     return invalid(std::string("kRegisters needs NHWC, C and the pointers aligned to 16 bytes, and a unit of at "
                                "most 8 vectors a thread over ") +
-                   (a.cluster_size ? std::to_string(a.cluster_size) : std::string("16")) +
+                   std::to_string(a.cluster_size ? a.cluster_size : dev.max_cluster) +
                    " blocks of " + std::to_string(kMaxRegisterThreads) + " threads; use " +
-                   (a.cluster_size && a.cluster_size < 16 ? "a larger cluster_size or " : "") +
+                   (a.cluster_size && a.cluster_size < dev.max_cluster ? "a larger cluster_size or " : "") +
                    "kAuto, kCluster or kSplit");
   if (algo == NormAlgorithm::kCluster && !cluster_fits)
     return invalid("a group of " + std::to_string(tile_of(1)) + " bytes does not fit the shared memory of " +

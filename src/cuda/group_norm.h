@@ -22,7 +22,8 @@ enum class Activation { kNone, kRelu, kSilu, kElu, kGelu, kSigmoid, kTanh, kLeak
 // kCluster: one read of x; a group's data stays in the shared memory of a thread-block cluster.
 // kSplit: two kernels (partial statistics, then normalize); x is read twice, the second time mostly from L2.
 // kRegisters (NHWC): one read of x into the registers of a cluster's threads (at most 8 16-byte vectors a
-//   thread, clusters of up to 16 blocks); no shared-memory tile. For small tensors, whose time is latency.
+//   thread, clusters of up to 16 blocks where the device schedules them); no shared-memory tile. For small
+//   tensors, whose time is latency.
 // kAuto picks kRegisters for small NHWC tensors whose blocks fit the GPU at once, else kCluster whenever the
 // group fits on chip, else kSplit.
 enum class NormAlgorithm { kAuto, kCluster, kSplit, kRegisters };
@@ -46,8 +47,9 @@ struct GroupNormArgs {
   void* workspace = nullptr;  // group_norm_workspace_bytes(args) bytes of device memory (kSplit only); no init
   size_t workspace_bytes = 0;
   NormAlgorithm algorithm = NormAlgorithm::kAuto;
-  // Blocks per unit of the one-pass kernels: 0 lets the planner choose; 1, 2, 4 or 8 (16 with kRegisters)
-  // fixes it (tuning and benchmarks; the plan fails when a block's share does not fit on chip).
+  // Blocks per unit of the one-pass kernels: 0 lets the planner choose; 1, 2, 4 or 8 (16 with kRegisters, on a
+  // device that schedules it) fixes it (tuning and benchmarks; the plan fails when a block's share does not fit
+  // on chip).
   int cluster_size = 0;
   // Programmatic dependent launch (Hopper): the kernel may start while the kernel before it on the stream is
   // still finishing, sets up, then waits for it (griddepcontrol.wait) before reading any tensor. Hides the
@@ -88,6 +90,7 @@ struct DeviceProperties {
   int sms = 0;
   int smem_optin = 0;  // bytes of shared memory one block may use
   int major = 0;       // compute capability
+  int max_cluster = 8;  // the largest cluster the device schedules: 8 (portable) or 16 (H100 SXM, H200)
 };
 Status group_norm_plan_for(const GroupNormArgs& args, const DeviceProperties& device, GroupNormPlan* plan);
 // 0 when the cluster kernel is used; callers may always pass at least this much.

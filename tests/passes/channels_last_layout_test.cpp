@@ -409,7 +409,8 @@ TEST(ChannelsLastLayout, TheStemPoolRunsChannelsLast) {
   pool.attributes["pads"] = ints_attribute({1, 1, 1, 1});
   p.add("Conv", {"pooled", "w2"}, "y").attributes["pads"] = ints_attribute({1, 1, 1, 1});
   p.output("y");
-  auto engines = build_both_layouts(p.graph, Profile{{{"x", ShapeRange{{1, 3, 16, 16}, {2, 3, 16, 16}, {2, 3, 16, 16}}}}});
+  const ShapeRange range{{1, 3, 16, 16}, {2, 3, 16, 16}, {2, 3, 16, 16}};
+  auto engines = build_both_layouts(p.graph, Profile{{{"x", range}}});
   const std::map<std::string, Tensor> inputs{{"x", random_tensor({2, 3, 16, 16})}};
   const auto expected = ExecutionContext(engines["nchw"]).run(inputs);
   const auto actual = ExecutionContext(engines["nhwc"]).run(inputs);
