@@ -387,9 +387,10 @@ Graph pads_and_slices(bool pads_from_input) {
   return p.graph;
 }
 
-// ResNet's stem: conv -> GroupNorm+ReLU -> MaxPool -> conv. The pool runs channels-last between them, so the only
-// layout Transposes left are the input's and the output's (a channels-first MaxPool needed two more around it).
-TEST(ChannelsLastLayout, TheStemPoolRunsChannelsLast) {
+// ResNet's stem: conv -> GroupNorm+ReLU -> pool -> conv. The pool runs channels-last between them, so the only
+// layout Transposes left are the input's and the output's (a channels-first pool needs two more around it). A
+// MaxPool whose Indices the graph reads stays channels-first (NhwcMaxPool has no Indices).
+Graph stem(const std::string& pool_op, bool indices) {
   PatternGraph p(17);
   p.graph.name = "stem";
   p.input("x", {Dim::unknown("batch"), 3, 16, 16});
@@ -403,23 +404,45 @@ TEST(ChannelsLastLayout, TheStemPoolRunsChannelsLast) {
   gn.attributes["num_groups"] = int_attribute(4);
   gn.attributes["activation"] = string_attribute("Relu");
   p.graph.opsets[kNormrtDomain] = 1;
-  Node& pool = p.add("MaxPool", {"n1"}, "pooled");
+  Node& pool = p.add(pool_op, {"n1"}, "pooled");
   pool.attributes["kernel_shape"] = ints_attribute({3, 3});
   pool.attributes["strides"] = ints_attribute({2, 2});
   pool.attributes["pads"] = ints_attribute({1, 1, 1, 1});
+  if (pool_op == "AveragePool") pool.attributes["count_include_pad"] = int_attribute(1);
+  if (indices) pool.outputs.push_back("where");
   p.add("Conv", {"pooled", "w2"}, "y").attributes["pads"] = ints_attribute({1, 1, 1, 1});
   p.output("y");
-  const ShapeRange range{{1, 3, 16, 16}, {2, 3, 16, 16}, {2, 3, 16, 16}};
-  auto engines = build_both_layouts(p.graph, Profile{{{"x", range}}});
-  const std::map<std::string, Tensor> inputs{{"x", random_tensor({2, 3, 16, 16})}};
-  const auto expected = ExecutionContext(engines["nchw"]).run(inputs);
-  const auto actual = ExecutionContext(engines["nhwc"]).run(inputs);
-  ASSERT_EQ(actual[0].second.dims(), expected[0].second.dims());
-  EXPECT_LE(relative_error(actual[0].second, expected[0].second), 1e-5);
-  const Graph& g = engines["nhwc"]->graph;
-  EXPECT_EQ(count(g, "NhwcMaxPool"), 1);
-  EXPECT_EQ(count(g, "MaxPool"), 0);
-  EXPECT_EQ(count(g, "Transpose"), 2);
+  if (indices) p.output("where");
+  return p.graph;
+}
+
+TEST(ChannelsLastLayout, TheStemPoolRunsChannelsLast) {
+  struct Form {
+    const char* op;
+    bool indices;
+    const char* nhwc_op;
+    int transposes;
+  };
+  for (const Form& f : {Form{"MaxPool", false, "NhwcMaxPool", 2}, Form{"AveragePool", false, "NhwcAveragePool", 2},
+                        Form{"MaxPool", true, "", 4}}) {
+    SCOPED_TRACE(std::string(f.op) + (f.indices ? " with Indices" : ""));
+    const ShapeRange range{{1, 3, 16, 16}, {2, 3, 16, 16}, {2, 3, 16, 16}};
+    auto engines = build_both_layouts(stem(f.op, f.indices), Profile{{{"x", range}}});
+    const std::map<std::string, Tensor> inputs{{"x", random_tensor({2, 3, 16, 16})}};
+    const auto expected = ExecutionContext(engines["nchw"]).run(inputs);
+    const auto actual = ExecutionContext(engines["nhwc"]).run(inputs);
+    ASSERT_EQ(actual.size(), expected.size());
+    for (size_t i = 0; i < actual.size(); ++i) {
+      ASSERT_EQ(actual[i].second.dims(), expected[i].second.dims()) << actual[i].first;
+      EXPECT_LE(relative_error(actual[i].second, expected[i].second), 1e-5) << actual[i].first;
+    }
+    const Graph& g = engines["nhwc"]->graph;
+    EXPECT_EQ(count(g, f.op), f.indices ? 1 : 0);
+    if (!f.indices) {
+      EXPECT_EQ(count(g, f.nhwc_op), 1);
+    }
+    EXPECT_EQ(count(g, "Transpose"), f.transposes);
+  }
 }
 
 TEST(ChannelsLastLayout, PadsAndSlicesRunChannelsLast) {
