@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace normrt {
@@ -1601,23 +1602,28 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
   const bool cluster_fits = cluster_smem <= static_cast<uint64_t>(dev.smem_optin);
 
   // kRegisters (NHWC, 16-byte vectors): a block's rows fit its threads' registers, at most kRegisterVectors
-  // vectors a thread and about 4 (independent loads in flight). registers_fit(c) sets R and the vectors a
-  // thread holds (a power of two: the kernel's template) for a unit split over c blocks.
+  // vectors a thread and about 4 (independent loads in flight). registers_shape(c) is the block for a unit split
+  // over c blocks (R rows a pass, the vectors a thread holds as a power of two: the kernel's template), or
+  // nothing when it does not fit.
   constexpr uint32_t kRegisterVectors = 8;
-  uint32_t reg_R = 0, reg_vpt = 0;
-  auto registers_fit = [&](uint32_t c) {
-    if (!nhwc || vb != 16 || p.Lv > static_cast<uint32_t>(kMaxRegisterThreads)) return false;
+  struct RegisterBlock {
+    uint32_t R, vectors, threads;
+    uint64_t smem;
+  };
+  auto registers_shape = [&](uint32_t c) -> std::optional<RegisterBlock> {
+    if (!nhwc || vb != 16 || p.Lv > static_cast<uint32_t>(kMaxRegisterThreads)) return std::nullopt;
     const uint32_t rows = ceil_div(p.unit_rows, c);
     const uint32_t r_max = kMaxRegisterThreads / p.Lv;
-    const uint32_t r = std::min(r_max, std::max<uint32_t>(1, ceil_div(rows, 4)));
-    const uint32_t need = ceil_div(rows, r);
-    const uint64_t smem = static_cast<uint64_t>(k) * 24 + static_cast<uint64_t>(round_up(r * p.Lv, 32)) * p.slots * 8;
+    RegisterBlock b;
+    b.R = std::min(r_max, std::max<uint32_t>(1, ceil_div(rows, 4)));
+    b.threads = round_up(b.R * p.Lv, 32);
+    b.smem = static_cast<uint64_t>(k) * 24 + static_cast<uint64_t>(b.threads) * p.slots * 8;
+    const uint32_t need = ceil_div(rows, b.R);
     // 16-bit vectors that straddle groups keep 16 sums, shifts and affine terms a thread: 8 vectors spill.
     const uint32_t most = p.slots > 1 && esize == 2 ? kRegisterVectors / 2 : kRegisterVectors;
-    if (need > most || smem > static_cast<uint64_t>(dev.smem_optin)) return false;
-    reg_R = r;
-    for (reg_vpt = 1; reg_vpt < need;) reg_vpt *= 2;
-    return true;
+    if (need > most || b.smem > static_cast<uint64_t>(dev.smem_optin)) return std::nullopt;
+    for (b.vectors = 1; b.vectors < need;) b.vectors *= 2;
+    return b;
   };
   // Blocks per unit: the fewest (up to 8) that leave each block at most 8K elements, then more while a block's
   // share does not fit its registers. (H100, 2026-11-26, ResNet-50's GroupNorms at batch 1 and 8 with the data
@@ -1625,32 +1631,30 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
   // up to about 12 KB of fp16 and 25 KB of fp32; 8K elements a block was within 10% of the best size at every
   // shape. Clusters of 16 were slower than 8 wherever both fit, up to 3x.)
   constexpr uint64_t kRegisterBlockElements = 8192;
-  uint32_t reg_cs = 0;
-  if (a.cluster_size != 0) {
-    if (registers_fit(static_cast<uint32_t>(a.cluster_size))) reg_cs = static_cast<uint32_t>(a.cluster_size);
-  } else {
-    uint32_t c = 1;
-    while (c < 8 && static_cast<uint64_t>(ceil_div(p.unit_rows, c)) * p.Lv * V > kRegisterBlockElements) c *= 2;
-    while (c < static_cast<uint32_t>(dev.max_cluster) && !registers_fit(c)) c *= 2;
-    if (registers_fit(c)) reg_cs = c;
+  uint32_t reg_cs = static_cast<uint32_t>(a.cluster_size);
+  if (reg_cs == 0) {
+    reg_cs = 1;
+    while (reg_cs < 8 && static_cast<uint64_t>(ceil_div(p.unit_rows, reg_cs)) * p.Lv * V > kRegisterBlockElements)
+      reg_cs *= 2;
+    while (reg_cs < static_cast<uint32_t>(dev.max_cluster) && !registers_shape(reg_cs)) reg_cs *= 2;
   }
+  const std::optional<RegisterBlock> reg = registers_shape(reg_cs);
   NormAlgorithm algo = a.algorithm;
   // Small tensors take the registers kernel when its blocks fit the GPU at once: without clusters, up to two
   // blocks of at most 256 threads per SM; clusters of 2, a block per SM; larger clusters, half the SMs (the
   // GPCs do not pack clusters of 4 to 16 to the last SM). (H100 and H200, 2026-11-26: 8x2048x7x7 fp16, 256
   // one-block units, ran 1.15x faster than on the TMA kernel; 128 blocks in clusters of 4 and 8 (fp32 8x128x28x28
   // and 8x64x56x56) ran 1.2x slower, 128 blocks in clusters of 2 (fp16 8x128x28x28) 1.2x faster.)
-  if (algo == NormAlgorithm::kAuto && reg_cs != 0) {
-    registers_fit(reg_cs);
+  if (algo == NormAlgorithm::kAuto && reg) {
     const uint64_t blocks = units * reg_cs, sms = static_cast<uint64_t>(dev.sms);
-    const bool fits = reg_cs == 1   ? blocks <= sms || (blocks <= 2 * sms && reg_R * p.Lv <= 256)
+    const bool fits = reg_cs == 1   ? blocks <= sms || (blocks <= 2 * sms && reg->R * p.Lv <= 256)
                       : reg_cs == 2 ? blocks <= sms
                                     : blocks <= sms / 2;
     if (fits) algo = NormAlgorithm::kRegisters;
   }
   if (algo == NormAlgorithm::kAuto)
     algo = cluster_fits || a.cluster_size ? NormAlgorithm::kCluster : NormAlgorithm::kSplit;
-  if (algo == NormAlgorithm::kRegisters && reg_cs == 0)
+  if (algo == NormAlgorithm::kRegisters && !reg)
     return invalid(std::string("kRegisters needs NHWC, C and the pointers aligned to 16 bytes, and a unit of at "
                                "most 8 vectors a thread over ") +
                    std::to_string(a.cluster_size ? a.cluster_size : dev.max_cluster) +
@@ -1671,15 +1675,14 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
   info.groups_per_vector = nhwc ? static_cast<int>(p.slots) : 1;
   out->vector_bytes = vb;
   if (algo == NormAlgorithm::kRegisters) {
-    registers_fit(reg_cs);
     p.rows_per_block = ceil_div(p.unit_rows, reg_cs);
     p.blocks_per_unit = reg_cs;
-    p.R = reg_R;
+    p.R = reg->R;
     p.tile_bytes = 0;
     out->registers = true;
-    out->vectors_per_thread = reg_vpt;
-    out->threads = round_up(reg_R * p.Lv, 32);
-    out->smem = static_cast<size_t>(k) * 24 + static_cast<size_t>(out->threads) * p.slots * 8;
+    out->vectors_per_thread = reg->vectors;
+    out->threads = reg->threads;
+    out->smem = static_cast<size_t>(reg->smem);
     out->blocks = static_cast<uint32_t>(units * reg_cs);
     info.cluster_size = static_cast<int>(reg_cs);
     info.threads = static_cast<int>(out->threads);
@@ -1918,7 +1921,7 @@ cudaError_t launch_bulk(const LaunchPlan& plan, cudaStream_t stream, int* reside
 
 template <typename T, bool STRADDLE>
 cudaError_t launch_registers_vpt(const LaunchPlan& plan, cudaStream_t stream, int* resident) {
-  constexpr int kMost = STRADDLE && sizeof(T) == 2 ? 4 : 8;  // as the planner's registers_fit
+  constexpr int kMost = STRADDLE && sizeof(T) == 2 ? 4 : 8;  // as the planner's registers_shape
   auto kernel = plan.vectors_per_thread <= 1   ? group_norm_nhwc_registers_kernel<T, STRADDLE, 1>
                 : plan.vectors_per_thread <= 2 ? group_norm_nhwc_registers_kernel<T, STRADDLE, 2>
                 : plan.vectors_per_thread <= 4 ? group_norm_nhwc_registers_kernel<T, STRADDLE, 4>

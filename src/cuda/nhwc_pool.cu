@@ -25,19 +25,6 @@ struct NhwcPoolParams {
   int include_pad = 0;  // average: divide by the taps inside input plus padding (else inside the input only)
 };
 
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __half from_float<__half>(float v) {
-  return __float2half_rn(v);
-}
-
 template <typename T, int V>
 struct alignas(sizeof(T) * V) Vec {
   T e[V];
@@ -76,7 +63,7 @@ __global__ void nhwc_pool_kernel(const T* __restrict__ x, T* __restrict__ y, con
         const Vec<T, V> v = *reinterpret_cast<const Vec<T, V>*>(row + static_cast<int64_t>(iw) * p.C);
 #pragma unroll
         for (int e = 0; e < V; ++e) {
-          const float f = to_float(v.e[e]);
+          const float f = load_as(v.e[e]);
           if constexpr (MAX) {
             // The first maximum wins and a NaN propagates, as in the reference (and PyTorch).
             if (f > acc[e] || (isnan(f) && !isnan(acc[e]))) acc[e] = f;
@@ -97,7 +84,7 @@ __global__ void nhwc_pool_kernel(const T* __restrict__ x, T* __restrict__ y, con
     }
     Vec<T, V> out;
 #pragma unroll
-    for (int e = 0; e < V; ++e) out.e[e] = from_float<T>(acc[e]);
+    for (int e = 0; e < V; ++e) out.e[e] = store_as<T>(acc[e]);
     *reinterpret_cast<Vec<T, V>*>(y + i * V) = out;
   }
 }
