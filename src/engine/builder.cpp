@@ -119,6 +119,9 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
     });
   }
   if (backend) {
+    // Attention as one kernel that never stores the scores, where the device has it.
+    fuse_attention(graph, engine->build_report, device_has_kernel);
+    graph.verify();
     // Attention's head split and merge: read and written in place by strided GEMMs.
     fold_matmul_transposes(graph, engine->build_report, device_has_kernel);
     graph.verify();

@@ -91,6 +91,11 @@ void convert_to_channels_last(Graph& graph, PassReport& report, const ChannelsLa
 // device has a kernel for it (device engines; src/passes/matmul_bias_fusion.cpp).
 void fuse_matmul_bias(Graph& graph, PassReport& report, const NodeAccept& accept);
 
+// Replaces attention written out (head-split Transposes, MatMul, an optional scalar scale, Softmax over the keys,
+// MatMul, head-merge Transpose) by one ai.normrt Attention where `accept` says the device has the kernel (device
+// engines, before matmul_transpose_folding; src/passes/attention_fusion.cpp).
+void fuse_attention(Graph& graph, PassReport& report, const NodeAccept& accept);
+
 // Joins the Transposes around a MatMul to it as ai.normrt PermutedMatMul where `accept` says the device reads
 // them in place (device engines, after the layout pass; src/passes/matmul_transpose_folding.cpp).
 void fold_matmul_transposes(Graph& graph, PassReport& report, const NodeAccept& accept);

@@ -1,0 +1,135 @@
+// ai.normrt Attention on CUDA (cuda_attention, the float16 flash kernel) against the CPU reference on fresh random
+// data: batch 1 to 5, one to eight heads, every head-size class up to 160 (SD-1.5's 40, 80 and 160 among them),
+// query and key lengths off the 64-tiles (1, 33, 77, 130, 255, ...), mild and peaked softmaxes; what it refuses;
+// and a float16 engine whose written-out attention becomes the kernel, against the float32 CPU engine.
+#include <cmath>
+
+#include "cuda_kernel_test_util.h"
+#include "dnn_test_util.h"
+#include "engine/engine.h"
+
+namespace normrt {
+namespace cuda {
+namespace testing {
+namespace {
+
+Node attention_node(float scale) {
+  Node n = make_node("Attention", 3);
+  n.domain = kNormrtDomain;
+  set_float(n, "scale", scale);
+  return n;
+}
+
+TEST(CudaAttention, MatchesReference) {
+  NORMRT_REQUIRE_GPU();
+  struct Case {
+    int64_t n, lq, lk, h, d;
+    float scale;  // 0: 1 / sqrt(d)
+  };
+  const Case cases[] = {
+      {1, 1, 1, 1, 8, 0},      {2, 64, 64, 8, 40, 0},    {3, 77, 130, 2, 80, 0},  {1, 100, 33, 3, 160, 0},
+      {2, 65, 1, 1, 16, 0},    {4, 257, 255, 5, 72, 1},  {1, 1024, 1024, 2, 40, 0}, {2, 64, 64, 8, 160, 1},
+      {1, 63, 200, 1, 112, 0}, {5, 3, 70, 7, 24, -0.5f}, {1, 300, 64, 1, 8, 0},   {2, 129, 191, 3, 96, 0},
+      {1, 40, 50, 2, 136, 0},  {1, 17, 300, 1, 56, 2},
+  };
+  for (const Case& c : cases) {
+    const float scale = c.scale != 0 ? c.scale : 1.0f / std::sqrt(static_cast<float>(c.d));
+    Tensor q = random_tensor(DataType::kFloat16, {c.n, c.lq, c.h, c.d});
+    Tensor k = random_tensor(DataType::kFloat16, {c.n, c.lk, c.h, c.d});
+    Tensor v = random_tensor(DataType::kFloat16, {c.n, c.lk, c.h, c.d});
+    // P is rounded to fp16 before P V (as every flash kernel does): about 5e-4 of each weight, averaged out.
+    EXPECT_EQ(check_node("cuda_attention", attention_node(scale), {&q, &k, &v}, Tolerance{3e-3, 3e-3}), "")
+        << c.n << "x" << c.lq << "x" << c.lk << " heads " << c.h << " d " << c.d << " scale " << scale;
+  }
+}
+
+TEST(CudaAttention, RefusesWhatItCannotRun) {
+  NORMRT_REQUIRE_GPU();
+  Tensor q = random_tensor(DataType::kFloat16, {1, 4, 2, 12});  // head size 12: not a multiple of 8
+  EXPECT_THROW(run_cuda_node("cuda_attention", attention_node(1), 1, {&q, &q, &q}), std::exception);
+  Tensor big = random_tensor(DataType::kFloat16, {1, 4, 1, 168});  // beyond 160
+  EXPECT_THROW(run_cuda_node("cuda_attention", attention_node(1), 1, {&big, &big, &big}), std::exception);
+  Tensor f32 = random_tensor(DataType::kFloat32, {1, 4, 2, 16});  // float32 keeps the unfused GEMMs
+  EXPECT_THROW(run_cuda_node("cuda_attention", attention_node(1), 1, {&f32, &f32, &f32}), std::exception);
+  Tensor none = random_tensor(DataType::kFloat16, {1, 0, 2, 16});
+  Tensor some = random_tensor(DataType::kFloat16, {1, 4, 2, 16});
+  try {
+    run_cuda_node("cuda_attention", attention_node(1), 1, {&some, &none, &none});
+    ADD_FAILURE() << "no keys ran";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("K and V have no tokens"), std::string::npos) << e.what();
+  }
+}
+
+// x [N, L, C] -> q, k, v heads [N, 2, L, 40] -> softmax(q k^T / sqrt(40)) v -> [N, L, C], as PyTorch exports it.
+Graph attention_graph(int64_t length) {
+  const int64_t heads = 2, d = 40, c = heads * d;
+  Graph g;
+  g.name = "attention";
+  g.opsets[""] = 17;
+  g.inputs.push_back(ValueInfo{"x", DataType::kFloat32, Shape({Dim::unknown("batch"), length, c})});
+  auto ints = [](std::vector<int64_t> v) {
+    Tensor t(DataType::kInt64, {static_cast<int64_t>(v.size())});
+    for (size_t i = 0; i < v.size(); ++i) t.data<int64_t>()[i] = v[i];
+    return t;
+  };
+  g.initializers["split"] = ints({0, length, heads, d});
+  g.initializers["merge"] = ints({0, length, c});
+  Tensor scale(DataType::kFloat32, {});
+  scale.data<float>()[0] = 1.0f / std::sqrt(static_cast<float>(d));
+  g.initializers["c"] = scale;
+  auto add = [&](const std::string& op, std::vector<std::string> in, const std::string& out) -> Node& {
+    Node n;
+    n.op_type = op;
+    n.name = op + "_" + out;
+    n.inputs = std::move(in);
+    n.outputs = {out};
+    g.nodes.push_back(std::move(n));
+    return g.nodes.back();
+  };
+  for (const std::string s : {"q", "k", "v"}) {
+    g.initializers["w" + s] = random_tensor(DataType::kFloat32, {c, c}, -0.3, 0.3);
+    add("MatMul", {"x", "w" + s}, s + "_lin");
+    add("Reshape", {s + "_lin", "split"}, s + "_heads");
+    set_ints(add("Transpose", {s + "_heads"}, s + "_t"), "perm", s == "k" ? std::vector<int64_t>{0, 2, 3, 1}
+                                                                       : std::vector<int64_t>{0, 2, 1, 3});
+  }
+  add("MatMul", {"q_t", "k_t"}, "scores");
+  add("Mul", {"scores", "c"}, "scaled");
+  set_int(add("Softmax", {"scaled"}, "probs"), "axis", -1);
+  add("MatMul", {"probs", "v_t"}, "o");
+  set_ints(add("Transpose", {"o"}, "o_t"), "perm", {0, 2, 1, 3});
+  add("Reshape", {"o_t", "merge"}, "y");
+  g.outputs.push_back(ValueInfo{"y", DataType::kUndefined, Shape()});
+  return g;
+}
+
+TEST(CudaAttention, Float16EngineFusesTheWrittenOutAttention) {
+  NORMRT_REQUIRE_GPU();
+  const int64_t length = 200;
+  auto options = [&](const std::string& device, const std::string& precision) {
+    BuildOptions o;
+    o.device = device;
+    o.precision = precision;
+    o.profiles.push_back(Profile{{{"x", ShapeRange{{1, length, 80}, {2, length, 80}, {4, length, 80}}}}});
+    return o;
+  };
+  const Graph graph = attention_graph(length);  // one set of random weights for both engines
+  auto gpu = build_engine(graph, options("cuda", "float16"));
+  auto cpu = build_engine(graph, options("cpu", "float32"));
+  int fused = 0;
+  for (const Node& n : gpu->graph.nodes) fused += n.op_type == "Attention";
+  EXPECT_EQ(fused, 1) << "the float16 engine runs the written-out attention as one node";
+  ExecutionContext on_gpu(gpu), on_cpu(cpu);
+  for (int64_t batch : {1, 3, 4}) {
+    std::map<std::string, Tensor> in = {{"x", random_tensor(DataType::kFloat32, {batch, length, 80}, -2, 2)}};
+    const auto got = on_gpu.run(in), want = on_cpu.run(in);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(compare_tensors(got[0].second, want[0].second, 1e-2, 1e-2), "") << "batch " << batch;
+  }
+}
+
+}  // namespace
+}  // namespace testing
+}  // namespace cuda
+}  // namespace normrt
