@@ -1,5 +1,6 @@
-// ai.normrt Attention (attention_fusion's one node for softmax(scale * q k^T) v; src/ops/attention.cpp) in float16:
-// a flash-attention kernel that streams the keys through shared memory and never stores the scores.
+// ai.normrt Attention (attention_fusion's one node for softmax(scale * q k^T) v; src/ops/attention.cpp): flash-attention
+// kernels that stream the keys through shared memory and never store the scores, for float16 and (on TF32 tensor
+// cores, --tf32 engines only) float32.
 //
 // A block takes 64 queries of one (batch, head); each of its 4 warps owns 16 of them. Per tile of 64 keys a warp
 // computes its 16x64 scores with mma.sync m16n8k16 (fp16 in, fp32 accumulate), updates each row's running max and
@@ -16,6 +17,7 @@
 #include <climits>
 #include <cmath>
 #include <mutex>
+#include <type_traits>
 
 #include "cuda/cuda_kernel.h"
 #include "cuda/cuda_util.h"
@@ -30,11 +32,12 @@ constexpr int kWarps = kBlockM / 16;
 constexpr int kThreads = kWarps * 32;
 constexpr int kMaxHeadSize = 160;  // SD-1.5's largest; the accumulators of larger heads would spill
 
+template <typename T>
 struct AttentionParams {
-  const __half* q = nullptr;
-  const __half* k = nullptr;
-  const __half* v = nullptr;
-  __half* y = nullptr;
+  const T* q = nullptr;
+  const T* k = nullptr;
+  const T* v = nullptr;
+  T* y = nullptr;
   int Lq = 0, Lk = 0, H = 0, D = 0;
   float scale_log2 = 0;  // scale * log2(e): the softmax runs in base 2
 };
@@ -80,22 +83,22 @@ __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
-// Rows [row0, row0 + 64) of one head ([L, H, D] with token stride H * D) into shared rows of STRIDE halves,
-// columns [0, DPAD); what lies past L or D is zero.
-template <int DPAD, int STRIDE>
-__device__ __forceinline__ void load_tile_async(__half* dst, const __half* head, int64_t token, int row0, int rows,
-                                                int D) {
-  constexpr int kChunksPerRow = DPAD / 8;
-  for (int c = threadIdx.x; c < 64 * kChunksPerRow; c += kThreads) {
-    const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
+// Rows [row0, row0 + ROWS) of one head ([L, H, D] with token stride H * D) into shared rows of STRIDE elements,
+// columns [0, DPAD); what lies past L or D is zero. D is a multiple of the 16-byte chunk.
+template <typename T, int ROWS, int DPAD, int STRIDE>
+__device__ __forceinline__ void load_tile_async(T* dst, const T* head, int64_t token, int row0, int rows, int D) {
+  constexpr int kChunk = 16 / sizeof(T);
+  constexpr int kChunksPerRow = DPAD / kChunk;
+  for (int c = threadIdx.x; c < ROWS * kChunksPerRow; c += kThreads) {
+    const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * kChunk;
     const bool inside = row0 + r < rows && col < D;
-    const __half* src = inside ? head + (row0 + r) * token + col : head;
+    const T* src = inside ? head + (row0 + r) * token + col : head;
     copy_async_16(dst + r * STRIDE + col, src, inside ? 16 : 0);
   }
 }
 
 template <int DPAD>
-__global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) {
+__global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__half> p) {
   constexpr int kStride = DPAD + 8;  // halves per shared row: 16-byte aligned, ldmatrix rows in distinct banks
   constexpr int kSteps = DPAD / 16;  // k-steps of q k^T over the head size
   constexpr int kTiles = DPAD / 8;   // n-tiles of the output accumulator
@@ -114,9 +117,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) 
   const __half* v_head = p.v + (n * p.Lk * p.H + h) * p.D;
   const int tiles = (p.Lk + kBlockN - 1) / kBlockN;
 
-  load_tile_async<DPAD, kStride>(sq, q_head, token, m0, p.Lq, p.D);
-  load_tile_async<DPAD, kStride>(sk, k_head, token, 0, p.Lk, p.D);
-  load_tile_async<DPAD, kStride>(sv, v_head, token, 0, p.Lk, p.D);
+  load_tile_async<__half, 64, DPAD, kStride>(sq, q_head, token, m0, p.Lq, p.D);
+  load_tile_async<__half, 64, DPAD, kStride>(sk, k_head, token, 0, p.Lk, p.D);
+  load_tile_async<__half, 64, DPAD, kStride>(sv, v_head, token, 0, p.Lk, p.D);
   copy_async_commit();
 
   uint32_t qf[kSteps][4];
@@ -128,9 +131,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) 
   for (int j = 0; j < tiles; ++j) {
     const int buffer = j & 1;
     if (j + 1 < tiles) {  // the next tile's K and V load while this one computes
-      load_tile_async<DPAD, kStride>(sk + (buffer ^ 1) * kBlockN * kStride, k_head, token, (j + 1) * kBlockN, p.Lk,
+      load_tile_async<__half, 64, DPAD, kStride>(sk + (buffer ^ 1) * kBlockN * kStride, k_head, token, (j + 1) * kBlockN, p.Lk,
                                      p.D);
-      load_tile_async<DPAD, kStride>(sv + (buffer ^ 1) * kBlockN * kStride, v_head, token, (j + 1) * kBlockN, p.Lk,
+      load_tile_async<__half, 64, DPAD, kStride>(sv + (buffer ^ 1) * kBlockN * kStride, v_head, token, (j + 1) * kBlockN, p.Lk,
                                      p.D);
       copy_async_commit();
       copy_async_wait<1>();
@@ -224,42 +227,270 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) 
   }
 }
 
-constexpr size_t shared_bytes(int dpad) { return static_cast<size_t>(kBlockM + 4 * kBlockN) * (dpad + 8) * 2; }
+// ---- float32 storage with TF32 tensor cores (engines built with --tf32) ----
+//
+// The same flash loop on mma.sync m16n8k8 tf32 (operands rounded to TF32 as cuBLAS's TF32 GEMMs do, fp32
+// accumulate) with 32 keys per tile to keep fp32 tiles small. The m16n8k8 accumulator layout is not the next
+// mma's A layout, so P reaches A through quad shuffles. Fragments come from shared memory with scalar loads whose
+// row strides are chosen so that the 32 lanes hit 32 banks: Q and K rows are D + 4 words (lanes read (g, t)),
+// V rows a multiple of 32 plus 8 (lanes read (t, g)).
 
-template <int DPAD>
-void launch(const CudaKernelContext& ctx, const AttentionParams& p, int N) {
-  static std::once_flag opted_in;  // beyond 48 KB of dynamic shared memory needs asking once per kernel
-  static cudaError_t opt_in_status = cudaSuccess;
-  std::call_once(opted_in, [] {
-    opt_in_status = cudaFuncSetAttribute(attention_kernel<DPAD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(shared_bytes(DPAD)));
-  });
-  ctx.check(opt_in_status, "cudaFuncSetAttribute(attention_kernel shared memory)");
-  const dim3 grid(static_cast<unsigned>((p.Lq + kBlockM - 1) / kBlockM), static_cast<unsigned>(p.H),
-                  static_cast<unsigned>(N));
-  attention_kernel<DPAD><<<grid, kThreads, shared_bytes(DPAD), ctx.stream>>>(p);
-  check_launch(ctx, "attention_kernel");
+constexpr int kBlockN32 = 32;  // keys per tile for float32
+
+__device__ __forceinline__ uint32_t to_tf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
 }
 
-// The head size D (= Dv) the kernel takes: a multiple of 8 (16-byte rows) up to kMaxHeadSize.
+// c[16x8] += a[16x8] b[8x8]: TF32 operands, fp32 accumulators.
+__device__ __forceinline__ void mma_16x8x8_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+template <int DPAD>
+struct Tf32Layout {
+  static constexpr int kQKStride = DPAD + 4;                          // words, = 4 mod 8
+  static constexpr int kVStride = DPAD + (40 - DPAD % 32) % 32;        // words, = 8 mod 32
+  static constexpr int kQ = 0;
+  static constexpr int kK = kBlockM * kQKStride;                       // two buffers of kBlockN32 rows
+  static constexpr int kV = kK + 2 * kBlockN32 * kQKStride;            // two buffers
+  static constexpr int kWords = kV + 2 * kBlockN32 * kVStride;
+};
+
+template <int DPAD>
+__global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParams<float> p) {
+  using L = Tf32Layout<DPAD>;
+  constexpr int kSteps = DPAD / 8;  // k-steps of q k^T, and n-tiles of the output accumulator
+  extern __shared__ __align__(16) unsigned char shared_raw[];
+  float* sq = reinterpret_cast<float*>(shared_raw) + L::kQ;
+  float* sk = reinterpret_cast<float*>(shared_raw) + L::kK;
+  float* sv = reinterpret_cast<float*>(shared_raw) + L::kV;
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / 4, quad_lane = lane % 4;
+  const int64_t n = blockIdx.z, h = blockIdx.y;
+  const int m0 = blockIdx.x * kBlockM;
+  const int64_t token = static_cast<int64_t>(p.H) * p.D;
+  const float* q_head = p.q + (n * p.Lq * p.H + h) * p.D;
+  const float* k_head = p.k + (n * p.Lk * p.H + h) * p.D;
+  const float* v_head = p.v + (n * p.Lk * p.H + h) * p.D;
+  const int tiles = (p.Lk + kBlockN32 - 1) / kBlockN32;
+
+  load_tile_async<float, kBlockM, DPAD, L::kQKStride>(sq, q_head, token, m0, p.Lq, p.D);
+  load_tile_async<float, kBlockN32, DPAD, L::kQKStride>(sk, k_head, token, 0, p.Lk, p.D);
+  load_tile_async<float, kBlockN32, DPAD, L::kVStride>(sv, v_head, token, 0, p.Lk, p.D);
+  copy_async_commit();
+
+  float o[kSteps][4];
+#pragma unroll
+  for (int t = 0; t < kSteps; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+  const float* qw = sq + warp * 16 * L::kQKStride;  // this warp's 16 queries
+  // The lanes holding P(row, t) and P(row, t + 4) of an 8-key score tile, and which of their pair it is.
+  const int from_low = group * 4 + quad_lane / 2, from_high = from_low + 2;
+  const bool odd = quad_lane & 1;
+
+  for (int j = 0; j < tiles; ++j) {
+    const int buffer = j & 1;
+    if (j + 1 < tiles) {
+      load_tile_async<float, kBlockN32, DPAD, L::kQKStride>(sk + (buffer ^ 1) * kBlockN32 * L::kQKStride, k_head,
+                                                            token, (j + 1) * kBlockN32, p.Lk, p.D);
+      load_tile_async<float, kBlockN32, DPAD, L::kVStride>(sv + (buffer ^ 1) * kBlockN32 * L::kVStride, v_head,
+                                                           token, (j + 1) * kBlockN32, p.Lk, p.D);
+      copy_async_commit();
+      copy_async_wait<1>();
+    } else {
+      copy_async_wait<0>();
+    }
+    __syncthreads();
+    const float* ks = sk + buffer * kBlockN32 * L::kQKStride;
+    const float* vs = sv + buffer * kBlockN32 * L::kVStride;
+
+    float sc[kBlockN32 / 8][4];
+#pragma unroll
+    for (int t = 0; t < kBlockN32 / 8; ++t) sc[t][0] = sc[t][1] = sc[t][2] = sc[t][3] = 0.f;
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+      const int c = s * 8 + quad_lane;
+      const uint32_t a[4] = {to_tf32(qw[group * L::kQKStride + c]), to_tf32(qw[(group + 8) * L::kQKStride + c]),
+                             to_tf32(qw[group * L::kQKStride + c + 4]),
+                             to_tf32(qw[(group + 8) * L::kQKStride + c + 4])};
+#pragma unroll
+      for (int t = 0; t < kBlockN32 / 8; ++t) {
+        const float* key = ks + (t * 8 + group) * L::kQKStride + c;
+        mma_16x8x8_tf32(sc[t], a, to_tf32(key[0]), to_tf32(key[4]));
+      }
+    }
+
+    const int key0 = j * kBlockN32 + 2 * quad_lane;
+#pragma unroll
+    for (int t = 0; t < kBlockN32 / 8; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        sc[t][e] = key0 + t * 8 + (e & 1) < p.Lk ? sc[t][e] * p.scale_log2 : -INFINITY;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float top = -INFINITY;
+#pragma unroll
+      for (int t = 0; t < kBlockN32 / 8; ++t) top = fmaxf(top, fmaxf(sc[t][2 * r], sc[t][2 * r + 1]));
+      top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
+      top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
+      const float next = fmaxf(row_max[r], top);
+      const float alpha = exp2f(row_max[r] - next);
+      row_max[r] = next;
+      row_sum[r] *= alpha;
+#pragma unroll
+      for (int t = 0; t < kSteps; ++t) o[t][2 * r] *= alpha, o[t][2 * r + 1] *= alpha;
+#pragma unroll
+      for (int t = 0; t < kBlockN32 / 8; ++t) {
+        sc[t][2 * r] = exp2f(sc[t][2 * r] - next);
+        sc[t][2 * r + 1] = exp2f(sc[t][2 * r + 1] - next);
+        row_sum[r] += sc[t][2 * r] + sc[t][2 * r + 1];
+      }
+    }
+
+    // O += P V, 8 keys per k-step: P's A fragment gathered from the quad that holds each column.
+#pragma unroll
+    for (int t = 0; t < kBlockN32 / 8; ++t) {
+      auto pick = [&](int e, int from) {
+        const float even = __shfl_sync(0xffffffffu, sc[t][e], from);
+        const float odd_value = __shfl_sync(0xffffffffu, sc[t][e + 1], from);
+        return to_tf32(odd ? odd_value : even);
+      };
+      const uint32_t a[4] = {pick(0, from_low), pick(2, from_low), pick(0, from_high), pick(2, from_high)};
+      const float* rows = vs + (t * 8 + quad_lane) * L::kVStride + group;
+#pragma unroll
+      for (int d = 0; d < kSteps; ++d)
+        mma_16x8x8_tf32(o[d], a, to_tf32(rows[d * 8]), to_tf32(rows[4 * L::kVStride + d * 8]));
+    }
+    __syncthreads();
+  }
+
+  float* y_head = p.y + (n * p.Lq * p.H + h) * p.D;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = row_sum[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inv = 1.f / sum;
+    const int row = m0 + warp * 16 + group + 8 * r;
+    if (row >= p.Lq) continue;
+#pragma unroll
+    for (int t = 0; t < kSteps; ++t) {
+      const int col = t * 8 + 2 * quad_lane;
+      if (col < p.D)
+        *reinterpret_cast<float2*>(y_head + row * token + col) = make_float2(o[t][2 * r] * inv, o[t][2 * r + 1] * inv);
+    }
+  }
+}
+
+// ---- launch ----
+
+template <typename Kernel>
+void launch_kernel(const CudaKernelContext& ctx, Kernel kernel, size_t shared, int Lq, int H, int N, const void* p,
+                   std::once_flag* opted_in, cudaError_t* opt_in_status) {
+  // Beyond 48 KB of dynamic shared memory needs asking once per kernel.
+  std::call_once(*opted_in, [&] {
+    *opt_in_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
+  });
+  ctx.check(*opt_in_status, "cudaFuncSetAttribute(attention shared memory)");
+  const dim3 grid(static_cast<unsigned>((Lq + kBlockM - 1) / kBlockM), static_cast<unsigned>(H), static_cast<unsigned>(N));
+  void* args[] = {const_cast<void*>(p)};
+  ctx.check(cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, dim3(kThreads), args, shared, ctx.stream),
+            "attention kernel launch");
+}
+
+template <int DPAD>
+void launch(const CudaKernelContext& ctx, const AttentionParams<__half>& p, int N) {
+  static std::once_flag opted_in;
+  static cudaError_t status = cudaSuccess;
+  const size_t shared = static_cast<size_t>(kBlockM + 4 * kBlockN) * (DPAD + 8) * sizeof(__half);
+  launch_kernel(ctx, attention_kernel<DPAD>, shared, p.Lq, p.H, N, &p, &opted_in, &status);
+}
+
+template <int DPAD>
+void launch(const CudaKernelContext& ctx, const AttentionParams<float>& p, int N) {
+  static std::once_flag opted_in;
+  static cudaError_t status = cudaSuccess;
+  const size_t shared = static_cast<size_t>(Tf32Layout<DPAD>::kWords) * sizeof(float);
+  launch_kernel(ctx, attention_tf32_kernel<DPAD>, shared, p.Lq, p.H, N, &p, &opted_in, &status);
+}
+
+// The head size D (= Dv) the kernels take: a multiple of 8 (whole 16-byte rows in either type) up to kMaxHeadSize.
 bool head_size_ok(int64_t d) { return d >= 8 && d <= kMaxHeadSize && d % 8 == 0; }
 
+// float32 inputs run on TF32 tensor cores: the builder offers them only to --tf32 engines.
 bool attention_accepts(const Node& node, int64_t, const std::vector<TypeShape>& inputs) {
   if (inputs.size() != 3 || node.outputs.size() != 1) return false;
+  const DataType t = inputs[0].dtype;
+  if (t != DataType::kFloat16 && t != DataType::kFloat32) return false;
   for (const TypeShape& in : inputs)
-    if (in.dtype != DataType::kFloat16 || !in.shape.has_rank || in.shape.rank() != 4) return false;
+    if (in.dtype != t || !in.shape.has_rank || in.shape.rank() != 4) return false;
   const Dim& d = inputs[0].shape.dims[3];
   const Dim& dv = inputs[2].shape.dims[3];
   return d.known() && dv.known() && d.value == dv.value && head_size_ok(d.value) &&
          std::isfinite(node.attr_float("scale", 1.0f));
 }
 
+template <typename T>
+void run_typed(CudaKernelContext& ctx, const DeviceValue& q, const DeviceValue& k, const DeviceValue& v,
+               DeviceValue& y) {
+  AttentionParams<T> p;
+  p.q = static_cast<const T*>(q.data);
+  p.k = static_cast<const T*>(k.data);
+  p.v = static_cast<const T*>(v.data);
+  p.y = static_cast<T*>(y.data);
+  p.Lq = static_cast<int>(q.dims[1]), p.Lk = static_cast<int>(k.dims[1]), p.H = static_cast<int>(q.dims[2]);
+  p.D = static_cast<int>(q.dims[3]);
+  p.scale_log2 = static_cast<float>(ctx.node.attr_float("scale", 1.0f) * 1.4426950408889634);
+  const int n = static_cast<int>(q.dims[0]);
+  if constexpr (std::is_same_v<T, float>) {
+    switch ((p.D + 7) / 8) {  // float32: the head padded to 8
+      case 1: return launch<8>(ctx, p, n);
+      case 2: return launch<16>(ctx, p, n);
+      case 3: return launch<24>(ctx, p, n);
+      case 4: return launch<32>(ctx, p, n);
+      case 5: return launch<40>(ctx, p, n);
+      case 6: return launch<48>(ctx, p, n);
+      case 7:
+      case 8: return launch<64>(ctx, p, n);
+      case 9:
+      case 10: return launch<80>(ctx, p, n);
+      case 11:
+      case 12: return launch<96>(ctx, p, n);
+      case 13:
+      case 14:
+      case 15:
+      case 16: return launch<128>(ctx, p, n);
+      default: return launch<160>(ctx, p, n);
+    }
+  } else {
+    switch ((p.D + 15) / 16) {  // float16: the head padded to 16, one mma k-step
+      case 1: return launch<16>(ctx, p, n);
+      case 2: return launch<32>(ctx, p, n);
+      case 3: return launch<48>(ctx, p, n);
+      case 4: return launch<64>(ctx, p, n);
+      case 5: return launch<80>(ctx, p, n);
+      case 6: return launch<96>(ctx, p, n);
+      case 7:
+      case 8: return launch<128>(ctx, p, n);
+      default: return launch<160>(ctx, p, n);
+    }
+  }
+}
+
 void attention_run(CudaKernelContext& ctx) {
   const DeviceValue &q = ctx.in(0), &k = ctx.in(1), &v = ctx.in(2);
   DeviceValue& y = ctx.out(0);
-  for (const DeviceValue* t : {&q, &k, &v})
-    if (t->dtype != DataType::kFloat16 || t->dims.size() != 4)
-      ctx.fail("Q, K and V must be float16 [N, L, H, D]");
+  const DataType t = q.dtype;
+  for (const DeviceValue* x : {&q, &k, &v})
+    if ((t != DataType::kFloat16 && t != DataType::kFloat32) || x->dtype != t || x->dims.size() != 4)
+      ctx.fail("Q, K and V must be float16 or float32 [N, L, H, D] of one type");
   const int64_t N = q.dims[0], Lq = q.dims[1], H = q.dims[2], D = q.dims[3], Lk = k.dims[1];
   if (k.dims != Dims{N, Lk, H, D} || v.dims != Dims{N, Lk, H, D} || y.dims != Dims{N, Lq, H, D})
     ctx.fail("Q [" + dims_to_string(q.dims) + "], K [" + dims_to_string(k.dims) + "], V [" + dims_to_string(v.dims) +
@@ -272,25 +503,10 @@ void attention_run(CudaKernelContext& ctx) {
              "] is beyond the grid (batch and heads up to 65535, lengths up to 2^31 - 1)");
   for (const void* ptr : {q.data, k.data, v.data, y.data})
     if (!aligned_to(ptr, 16)) ctx.fail("Q, K, V and Y must start on 16-byte boundaries");
-  AttentionParams p;
-  p.q = static_cast<const __half*>(q.data);
-  p.k = static_cast<const __half*>(k.data);
-  p.v = static_cast<const __half*>(v.data);
-  p.y = static_cast<__half*>(y.data);
-  p.Lq = static_cast<int>(Lq), p.Lk = static_cast<int>(Lk), p.H = static_cast<int>(H), p.D = static_cast<int>(D);
-  p.scale_log2 = static_cast<float>(ctx.node.attr_float("scale", 1.0f) * 1.4426950408889634);
-  const int n = static_cast<int>(N);
-  switch ((D + 15) / 16) {
-    case 1: return launch<16>(ctx, p, n);
-    case 2: return launch<32>(ctx, p, n);
-    case 3: return launch<48>(ctx, p, n);
-    case 4: return launch<64>(ctx, p, n);
-    case 5: return launch<80>(ctx, p, n);
-    case 6: return launch<96>(ctx, p, n);
-    case 7:
-    case 8: return launch<128>(ctx, p, n);
-    default: return launch<160>(ctx, p, n);
-  }
+  if (t == DataType::kFloat16)
+    run_typed<__half>(ctx, q, k, v, y);
+  else
+    run_typed<float>(ctx, q, k, v, y);
 }
 
 }  // namespace

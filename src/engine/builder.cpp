@@ -119,8 +119,12 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
     });
   }
   if (backend) {
-    // Attention as one kernel that never stores the scores, where the device has it.
-    fuse_attention(graph, engine->build_report, device_has_kernel);
+    // Attention as one kernel that never stores the scores, where the device has it. Its float32 form computes on
+    // TF32 tensor cores, which strict float32 engines do not allow: they keep the GEMMs and the Softmax.
+    fuse_attention(graph, engine->build_report, [&](const Node& node, const std::vector<TypeShape>& inputs) {
+      const bool float32 = !inputs.empty() && inputs[0].dtype == DataType::kFloat32;
+      return (!float32 || options.precision != "float32") && device_has_kernel(node, inputs);
+    });
     graph.verify();
     // Attention's head split and merge: read and written in place by strided GEMMs.
     fold_matmul_transposes(graph, engine->build_report, device_has_kernel);
