@@ -28,6 +28,7 @@ const std::map<std::string, Expected> kExpected = {
     {"unet_block", {3, 0, 1}},      // norm1, norm2, attn_norm; ln is nn.LayerNorm
     {"style_transfer", {0, 9, 0}},  // InstanceNorm2d: c1-c3, 2 x 2 in the res blocks, u1, u2
     {"audio1d", {3, 0, 0}},         // gn1 (G = 1), gn2, gn3 (G = C)
+    {"spatial_transformer", {1, 0, 2}},  // norm; ln1 and ln2
 };
 
 nlohmann::json read_json(const std::string &path) {
@@ -135,5 +136,6 @@ TEST(FusedPyTorchModels, PackNetDepth) { check_fixture("packnet"); }
 TEST(FusedPyTorchModels, DiffusionUNetBlock) { check_fixture("unet_block"); }
 TEST(FusedPyTorchModels, StyleTransferKeepsInstanceNorms) { check_fixture("style_transfer"); }
 TEST(FusedPyTorchModels, Audio1d) { check_fixture("audio1d"); }
+TEST(FusedPyTorchModels, SpatialTransformer) { check_fixture("spatial_transformer"); }
 
 }  // namespace normrt::test

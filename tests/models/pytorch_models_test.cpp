@@ -84,6 +84,7 @@ TEST(PyTorchModels, PackNetDepth) { check_model("packnet"); }
 TEST(PyTorchModels, DiffusionUNetBlock) { check_model("unet_block"); }
 TEST(PyTorchModels, StyleTransfer) { check_model("style_transfer"); }
 TEST(PyTorchModels, Audio1d) { check_model("audio1d"); }
+TEST(PyTorchModels, SpatialTransformer) { check_model("spatial_transformer"); }
 
 TEST(PyTorchModelsChannelsLast, ConvGroupNormRelu) { check_model("conv_gn_relu", "nhwc", true); }
 TEST(PyTorchModelsChannelsLast, ResNetGroupNorm) { check_model("resnet_gn", "nhwc", true); }

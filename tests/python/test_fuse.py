@@ -40,6 +40,7 @@ EXPECTED = {  # model: (nn.GroupNorm modules, InstanceNorm modules, nn.LayerNorm
     "unet_block": (3, 0, 1),
     "style_transfer": (0, 9, 0),
     "audio1d": (3, 0, 0),
+    "spatial_transformer": (1, 0, 2),
 }
 
 
