@@ -97,6 +97,107 @@ __device__ __forceinline__ void load_tile_async(T* dst, const T* head, int64_t t
   }
 }
 
+// A block's (batch, head): where its Q, K, V and Y rows start; consecutive tokens are `token` = H * D apart.
+template <typename T>
+struct HeadRows {
+  const T* q;
+  const T* k;
+  const T* v;
+  T* y;
+  int64_t token;
+  __device__ explicit HeadRows(const AttentionParams<T>& p) {
+    const int64_t n = blockIdx.z, h = blockIdx.y;
+    token = static_cast<int64_t>(p.H) * p.D;
+    q = p.q + (n * p.Lq * p.H + h) * p.D;
+    k = p.k + (n * p.Lk * p.H + h) * p.D;
+    v = p.v + (n * p.Lk * p.H + h) * p.D;
+    y = p.y + (n * p.Lq * p.H + h) * p.D;
+  }
+};
+
+// Key/value tile `tile` (ROWS keys) into shared buffer `buffer` of two, as one cp.async group.
+template <typename T, int ROWS, int DPAD, int K_STRIDE, int V_STRIDE>
+__device__ __forceinline__ void load_key_tile_async(T* sk, T* sv, const HeadRows<T>& head, int tile, int buffer,
+                                                    int Lk, int D) {
+  load_tile_async<T, ROWS, DPAD, K_STRIDE>(sk + buffer * ROWS * K_STRIDE, head.k, head.token, tile * ROWS, Lk, D);
+  load_tile_async<T, ROWS, DPAD, V_STRIDE>(sv + buffer * ROWS * V_STRIDE, head.v, head.token, tile * ROWS, Lk, D);
+  copy_async_commit();
+}
+
+// Before computing key tile j: starts tile j + 1's loads into the other buffer, waits for tile j's (and, at j = 0,
+// the queries'), and syncs the block.
+template <typename T, int ROWS, int DPAD, int K_STRIDE, int V_STRIDE>
+__device__ __forceinline__ void await_key_tile(T* sk, T* sv, const HeadRows<T>& head, int j, int tiles, int Lk,
+                                               int D) {
+  if (j + 1 < tiles) {
+    load_key_tile_async<T, ROWS, DPAD, K_STRIDE, V_STRIDE>(sk, sv, head, j + 1, (j + 1) & 1, Lk, D);
+    copy_async_wait<1>();
+  } else {
+    copy_async_wait<0>();
+  }
+  __syncthreads();
+}
+
+// One key tile's online softmax for a lane's two query rows (the fragments' group and group + 8): scales the scores
+// (keys past Lk count as -inf), updates each row's running max and sum, rescales the output accumulator and leaves
+// exp2(score - max) in `sc`. Each row's max is shared by the quad of lanes that hold it; its sum stays per lane
+// until store_rows (the rescaling factor is the quad's, so partial sums stay consistent).
+template <int SCORE_TILES, int OUT_TILES>
+__device__ __forceinline__ void online_softmax(float (&sc)[SCORE_TILES][4], float (&o)[OUT_TILES][4],
+                                               float (&row_max)[2], float (&row_sum)[2], int key0, int Lk,
+                                               float scale_log2) {
+#pragma unroll
+  for (int t = 0; t < SCORE_TILES; ++t)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) sc[t][e] = key0 + t * 8 + (e & 1) < Lk ? sc[t][e] * scale_log2 : -INFINITY;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float top = -INFINITY;
+#pragma unroll
+    for (int t = 0; t < SCORE_TILES; ++t) top = fmaxf(top, fmaxf(sc[t][2 * r], sc[t][2 * r + 1]));
+    top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
+    top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
+    const float next = fmaxf(row_max[r], top);  // finite: every tile holds at least one key
+    const float alpha = exp2f(row_max[r] - next);
+    row_max[r] = next;
+    row_sum[r] *= alpha;
+#pragma unroll
+    for (int t = 0; t < OUT_TILES; ++t) o[t][2 * r] *= alpha, o[t][2 * r + 1] *= alpha;
+#pragma unroll
+    for (int t = 0; t < SCORE_TILES; ++t) {
+      sc[t][2 * r] = exp2f(sc[t][2 * r] - next);
+      sc[t][2 * r + 1] = exp2f(sc[t][2 * r + 1] - next);
+      row_sum[r] += sc[t][2 * r] + sc[t][2 * r + 1];
+    }
+  }
+}
+
+__device__ __forceinline__ void store_pair(__half* y, float a, float b) {
+  *reinterpret_cast<uint32_t*>(y) = pack_half2(a, b);
+}
+__device__ __forceinline__ void store_pair(float* y, float a, float b) { *reinterpret_cast<float2*>(y) = make_float2(a, b); }
+
+// The output accumulator's rows (first_row and first_row + 8) divided by their softmax sums, as column pairs; rows
+// past Lq and columns past D (the head's padding) are not written.
+template <typename T, int OUT_TILES>
+__device__ __forceinline__ void store_rows(T* y_head, int64_t token, int first_row, int Lq, int D, int quad_lane,
+                                           const float (&o)[OUT_TILES][4], const float (&row_sum)[2]) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = row_sum[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inv = 1.f / sum;
+    const int row = first_row + 8 * r;
+    if (row >= Lq) continue;
+#pragma unroll
+    for (int t = 0; t < OUT_TILES; ++t) {
+      const int col = t * 8 + 2 * quad_lane;
+      if (col < D) store_pair(y_head + row * token + col, o[t][2 * r] * inv, o[t][2 * r + 1] * inv);
+    }
+  }
+}
+
 template <int DPAD>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__half> p) {
   constexpr int kStride = DPAD + 8;  // halves per shared row: 16-byte aligned, ldmatrix rows in distinct banks
@@ -109,18 +210,11 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__h
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad_lane = lane % 4;  // mma fragment coordinates
-  const int64_t n = blockIdx.z, h = blockIdx.y;
   const int m0 = blockIdx.x * kBlockM;
-  const int64_t token = static_cast<int64_t>(p.H) * p.D;
-  const __half* q_head = p.q + (n * p.Lq * p.H + h) * p.D;
-  const __half* k_head = p.k + (n * p.Lk * p.H + h) * p.D;
-  const __half* v_head = p.v + (n * p.Lk * p.H + h) * p.D;
+  const HeadRows<__half> head(p);
   const int tiles = (p.Lk + kBlockN - 1) / kBlockN;
-
-  load_tile_async<__half, 64, DPAD, kStride>(sq, q_head, token, m0, p.Lq, p.D);
-  load_tile_async<__half, 64, DPAD, kStride>(sk, k_head, token, 0, p.Lk, p.D);
-  load_tile_async<__half, 64, DPAD, kStride>(sv, v_head, token, 0, p.Lk, p.D);
-  copy_async_commit();
+  load_tile_async<__half, kBlockM, DPAD, kStride>(sq, head.q, head.token, m0, p.Lq, p.D);
+  load_key_tile_async<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, 0, 0, p.Lk, p.D);
 
   uint32_t qf[kSteps][4];
   float o[kTiles][4];
@@ -130,17 +224,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__h
 
   for (int j = 0; j < tiles; ++j) {
     const int buffer = j & 1;
-    if (j + 1 < tiles) {  // the next tile's K and V load while this one computes
-      load_tile_async<__half, 64, DPAD, kStride>(sk + (buffer ^ 1) * kBlockN * kStride, k_head, token, (j + 1) * kBlockN, p.Lk,
-                                     p.D);
-      load_tile_async<__half, 64, DPAD, kStride>(sv + (buffer ^ 1) * kBlockN * kStride, v_head, token, (j + 1) * kBlockN, p.Lk,
-                                     p.D);
-      copy_async_commit();
-      copy_async_wait<1>();
-    } else {
-      copy_async_wait<0>();
-    }
-    __syncthreads();
+    await_key_tile<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, j, tiles, p.Lk, p.D);
     if (j == 0) {  // this warp's 16 queries as A fragments, kept for every tile
 #pragma unroll
       for (int s = 0; s < kSteps; ++s)
@@ -163,33 +247,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__h
         mma_16x8x16(sc[2 * pair + 1], qf[s], b[2], b[3]);
       }
 
-    // Online softmax over this tile: keys past Lk count as -inf.
-    const int key0 = j * kBlockN + 2 * quad_lane;
-#pragma unroll
-    for (int t = 0; t < kBlockN / 8; ++t)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        sc[t][e] = key0 + t * 8 + (e & 1) < p.Lk ? sc[t][e] * p.scale_log2 : -INFINITY;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float top = -INFINITY;
-#pragma unroll
-      for (int t = 0; t < kBlockN / 8; ++t) top = fmaxf(top, fmaxf(sc[t][2 * r], sc[t][2 * r + 1]));
-      top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
-      top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
-      const float next = fmaxf(row_max[r], top);  // finite: every tile holds at least one key
-      const float alpha = exp2f(row_max[r] - next);
-      row_max[r] = next;
-      row_sum[r] *= alpha;
-#pragma unroll
-      for (int t = 0; t < kTiles; ++t) o[t][2 * r] *= alpha, o[t][2 * r + 1] *= alpha;
-#pragma unroll
-      for (int t = 0; t < kBlockN / 8; ++t) {
-        sc[t][2 * r] = exp2f(sc[t][2 * r] - next);
-        sc[t][2 * r + 1] = exp2f(sc[t][2 * r + 1] - next);
-        row_sum[r] += sc[t][2 * r] + sc[t][2 * r + 1];
-      }
-    }
+    online_softmax(sc, o, row_max, row_sum, j * kBlockN + 2 * quad_lane, p.Lk, p.scale_log2);
 
     // O += P V: two score n-tiles make one A fragment of 16 keys; V's rows are B's k, read transposed.
 #pragma unroll
@@ -209,22 +267,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__h
     __syncthreads();  // every warp is done with this buffer before the next iteration refills it
   }
 
-  __half* y_head = p.y + (n * p.Lq * p.H + h) * p.D;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = row_sum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float inv = 1.f / sum;
-    const int row = m0 + warp * 16 + group + 8 * r;
-    if (row >= p.Lq) continue;
-#pragma unroll
-    for (int t = 0; t < kTiles; ++t) {
-      const int col = t * 8 + 2 * quad_lane;
-      if (col < p.D)
-        *reinterpret_cast<uint32_t*>(y_head + row * token + col) = pack_half2(o[t][2 * r] * inv, o[t][2 * r + 1] * inv);
-    }
-  }
+  store_rows(head.y, head.token, m0 + warp * 16 + group, p.Lq, p.D, quad_lane, o, row_sum);
 }
 
 // ---- float32 storage with TF32 tensor cores (engines built with --tf32) ----
@@ -273,18 +316,11 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad_lane = lane % 4;
-  const int64_t n = blockIdx.z, h = blockIdx.y;
   const int m0 = blockIdx.x * kBlockM;
-  const int64_t token = static_cast<int64_t>(p.H) * p.D;
-  const float* q_head = p.q + (n * p.Lq * p.H + h) * p.D;
-  const float* k_head = p.k + (n * p.Lk * p.H + h) * p.D;
-  const float* v_head = p.v + (n * p.Lk * p.H + h) * p.D;
+  const HeadRows<float> head(p);
   const int tiles = (p.Lk + kBlockN32 - 1) / kBlockN32;
-
-  load_tile_async<float, kBlockM, DPAD, L::kQKStride>(sq, q_head, token, m0, p.Lq, p.D);
-  load_tile_async<float, kBlockN32, DPAD, L::kQKStride>(sk, k_head, token, 0, p.Lk, p.D);
-  load_tile_async<float, kBlockN32, DPAD, L::kVStride>(sv, v_head, token, 0, p.Lk, p.D);
-  copy_async_commit();
+  load_tile_async<float, kBlockM, DPAD, L::kQKStride>(sq, head.q, head.token, m0, p.Lq, p.D);
+  load_key_tile_async<float, kBlockN32, DPAD, L::kQKStride, L::kVStride>(sk, sv, head, 0, 0, p.Lk, p.D);
 
   float o[kSteps][4];
 #pragma unroll
@@ -297,17 +333,7 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
 
   for (int j = 0; j < tiles; ++j) {
     const int buffer = j & 1;
-    if (j + 1 < tiles) {
-      load_tile_async<float, kBlockN32, DPAD, L::kQKStride>(sk + (buffer ^ 1) * kBlockN32 * L::kQKStride, k_head,
-                                                            token, (j + 1) * kBlockN32, p.Lk, p.D);
-      load_tile_async<float, kBlockN32, DPAD, L::kVStride>(sv + (buffer ^ 1) * kBlockN32 * L::kVStride, v_head,
-                                                           token, (j + 1) * kBlockN32, p.Lk, p.D);
-      copy_async_commit();
-      copy_async_wait<1>();
-    } else {
-      copy_async_wait<0>();
-    }
-    __syncthreads();
+    await_key_tile<float, kBlockN32, DPAD, L::kQKStride, L::kVStride>(sk, sv, head, j, tiles, p.Lk, p.D);
     const float* ks = sk + buffer * kBlockN32 * L::kQKStride;
     const float* vs = sv + buffer * kBlockN32 * L::kVStride;
 
@@ -327,32 +353,7 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
       }
     }
 
-    const int key0 = j * kBlockN32 + 2 * quad_lane;
-#pragma unroll
-    for (int t = 0; t < kBlockN32 / 8; ++t)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        sc[t][e] = key0 + t * 8 + (e & 1) < p.Lk ? sc[t][e] * p.scale_log2 : -INFINITY;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float top = -INFINITY;
-#pragma unroll
-      for (int t = 0; t < kBlockN32 / 8; ++t) top = fmaxf(top, fmaxf(sc[t][2 * r], sc[t][2 * r + 1]));
-      top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
-      top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
-      const float next = fmaxf(row_max[r], top);
-      const float alpha = exp2f(row_max[r] - next);
-      row_max[r] = next;
-      row_sum[r] *= alpha;
-#pragma unroll
-      for (int t = 0; t < kSteps; ++t) o[t][2 * r] *= alpha, o[t][2 * r + 1] *= alpha;
-#pragma unroll
-      for (int t = 0; t < kBlockN32 / 8; ++t) {
-        sc[t][2 * r] = exp2f(sc[t][2 * r] - next);
-        sc[t][2 * r + 1] = exp2f(sc[t][2 * r + 1] - next);
-        row_sum[r] += sc[t][2 * r] + sc[t][2 * r + 1];
-      }
-    }
+    online_softmax(sc, o, row_max, row_sum, j * kBlockN32 + 2 * quad_lane, p.Lk, p.scale_log2);
 
     // O += P V, 8 keys per k-step: P's A fragment gathered from the quad that holds each column.
 #pragma unroll
@@ -371,22 +372,7 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
     __syncthreads();
   }
 
-  float* y_head = p.y + (n * p.Lq * p.H + h) * p.D;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = row_sum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float inv = 1.f / sum;
-    const int row = m0 + warp * 16 + group + 8 * r;
-    if (row >= p.Lq) continue;
-#pragma unroll
-    for (int t = 0; t < kSteps; ++t) {
-      const int col = t * 8 + 2 * quad_lane;
-      if (col < p.D)
-        *reinterpret_cast<float2*>(y_head + row * token + col) = make_float2(o[t][2 * r] * inv, o[t][2 * r + 1] * inv);
-    }
-  }
+  store_rows(head.y, head.token, m0 + warp * 16 + group, p.Lq, p.D, quad_lane, o, row_sum);
 }
 
 // ---- launch ----

@@ -12,50 +12,13 @@ namespace {
 
 constexpr const char* kPass = "attention_fusion";
 
-struct AttentionForm {
-  std::string scaling = "Mul";  // "Mul", "MulLeft" (constant first), "Div" or "" (no scale)
-  int64_t softmax_axis = -1;
-  bool probs_also_output = false;
-  std::vector<int64_t> merge_perm{0, 2, 1, 3};
-  int64_t opset = 17;
-};
-
-// x [N, L, C] with C = heads * d = 2 * 4 -> q, k, v [N, heads, L, d] -> softmax(q k^T * c) v -> [N, L, C]
-Graph attention(const AttentionForm& form) {
-  PatternGraph p(form.opset);
-  p.graph.name = "attention";
-  p.input("x", {Dim::unknown("batch"), 6, 8});
-  p.constant("split", int64_tensor({0, 6, 2, 4}, {4})).constant("merge", int64_tensor({0, 6, 8}, {3}));
-  p.scalar("c", 0.5f);
-  for (const char* name : {"q", "k", "v"}) {
-    const std::string s(name);
-    p.constant("w" + s, random_tensor({8, 8}));
-    p.add("MatMul", {"x", "w" + s}, s + "_lin");
-    p.add("Reshape", {s + "_lin", "split"}, s + "_heads");
-    p.add("Transpose", {s + "_heads"}, s + "_t").attributes["perm"] =
-        ints_attribute(s == "k" ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{0, 2, 1, 3});
-  }
-  p.add("MatMul", {"q_t", "k_t"}, "scores");
-  std::string scaled = "scores";
-  if (form.scaling == "Mul") p.add("Mul", {"scores", "c"}, scaled = "scaled");
-  if (form.scaling == "MulLeft") p.add("Mul", {"c", "scores"}, scaled = "scaled");
-  if (form.scaling == "Div") p.add("Div", {"scores", "c"}, scaled = "scaled");
-  p.add("Softmax", {scaled}, "probs").attributes["axis"] = int_attribute(form.softmax_axis);
-  p.add("MatMul", {"probs", "v_t"}, "o");
-  p.add("Transpose", {"o"}, "o_t").attributes["perm"] = ints_attribute(form.merge_perm);
-  p.add("Reshape", {"o_t", "merge"}, "y");
-  p.output("y");
-  if (form.probs_also_output) p.output("probs");
-  return p.graph;
-}
-
 const NodeAccept kAcceptAll = [](const Node&, const std::vector<TypeShape>&) { return true; };
 
 TEST(AttentionFusion, TheWrittenOutChainBecomesOneNode) {
   for (const std::string scaling : {"Mul", "MulLeft", "Div", ""}) {
     AttentionForm form;
     form.scaling = scaling;
-    const Graph original = attention(form);
+    const Graph original = written_out_attention(form);
     Graph g = original;
     PassReport report;
     fuse_attention(g, report, kAcceptAll);
@@ -82,7 +45,7 @@ TEST(AttentionFusion, ChainsThatDifferStayAndSayWhy) {
   cases[2].form.merge_perm = {0, 1, 3, 2};
   cases[2].why = "p v is not merged back by a Transpose (0, 2, 1, 3)";
   for (const Case& c : cases) {
-    Graph g = attention(c.form);
+    Graph g = written_out_attention(c.form);
     PassReport report;
     fuse_attention(g, report, kAcceptAll);
     EXPECT_EQ(count_ops(g, "Attention", kNormrtDomain), 0) << c.why;
@@ -92,7 +55,7 @@ TEST(AttentionFusion, ChainsThatDifferStayAndSayWhy) {
     }
   }
   {  // the device refuses: the chain stays and the record says so
-    Graph g = attention(AttentionForm{});
+    Graph g = written_out_attention(AttentionForm{});
     PassReport report;
     fuse_attention(g, report, [](const Node&, const std::vector<TypeShape>&) { return false; });
     EXPECT_EQ(count_ops(g, "Softmax"), 1);
@@ -101,7 +64,7 @@ TEST(AttentionFusion, ChainsThatDifferStayAndSayWhy) {
   {  // opset 11's Softmax defaults to axis 1 (a 2-D coercion at axis 1): not the keys
     AttentionForm form;
     form.opset = 11;
-    Graph g = attention(form);
+    Graph g = written_out_attention(form);
     g.nodes[g.nodes.size() - 4].attributes.erase("axis");
     ASSERT_EQ(g.nodes[g.nodes.size() - 4].op_type, "Softmax");
     PassReport report;
@@ -111,7 +74,7 @@ TEST(AttentionFusion, ChainsThatDifferStayAndSayWhy) {
   {  // CPU engines do not run the pass
     BuildOptions options;
     options.profiles.push_back(Profile{{{"x", ShapeRange{{1, 6, 8}, {2, 6, 8}, {2, 6, 8}}}}});
-    EXPECT_EQ(count_ops(build_engine(attention(AttentionForm{}), options)->graph, "Attention"), 0);
+    EXPECT_EQ(count_ops(build_engine(written_out_attention(AttentionForm{}), options)->graph, "Attention"), 0);
   }
 }
 

@@ -12,28 +12,12 @@
 namespace normrt::test {
 namespace {
 
-// x [N, L, C] with C = heads * d -> q, k, v [N, heads, L, d] -> softmax(q k^T) v -> [N, L, heads, d] -> [N, L, C]
+// The written-out attention with no scale, k's Transpose optionally a graph output too.
 Graph attention(bool k_also_output) {
-  PatternGraph p(17);
-  p.graph.name = "attention";
-  p.input("x", {Dim::unknown("batch"), 6, 8});
-  p.constant("split", int64_tensor({0, 6, 2, 4}, {4})).constant("merge", int64_tensor({0, 6, 8}, {3}));
-  for (const char* name : {"q", "k", "v"}) {
-    const std::string s(name);
-    p.constant("w" + s, random_tensor({8, 8}));
-    p.add("MatMul", {"x", "w" + s}, s + "_lin");
-    p.add("Reshape", {s + "_lin", "split"}, s + "_heads");
-    p.add("Transpose", {s + "_heads"}, s + "_t").attributes["perm"] =
-        ints_attribute(s == "k" ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{0, 2, 1, 3});
-  }
-  p.add("MatMul", {"q_t", "k_t"}, "scores");
-  p.add("Softmax", {"scores"}, "probs").attributes["axis"] = int_attribute(-1);
-  p.add("MatMul", {"probs", "v_t"}, "o");
-  p.add("Transpose", {"o"}, "o_t").attributes["perm"] = ints_attribute({0, 2, 1, 3});
-  p.add("Reshape", {"o_t", "merge"}, "y");
-  p.output("y");
-  if (k_also_output) p.output("k_t");
-  return p.graph;
+  AttentionForm form;
+  form.scaling = "";
+  form.k_also_output = k_also_output;
+  return written_out_attention(form);
 }
 
 int count(const Graph& g, const std::string& op) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "passes/pass.h"
+#include "passes/rewrite_util.h"
 #include "test_util.h"
 
 namespace normrt::test {
@@ -82,6 +83,46 @@ inline void expect_same_outputs(const Graph &original, const Graph &rewritten,
     ASSERT_TRUE(b.count(name)) << name;
     EXPECT_LE(relative_error(b.at(name), t), tolerance) << "output " << name;
   }
+}
+
+struct AttentionForm {
+  std::string scaling = "Mul";  // "Mul", "MulLeft" (constant first), "Div" or "" (no scale)
+  int64_t softmax_axis = -1;
+  bool probs_also_output = false;
+  bool k_also_output = false;  // k's head-split Transpose output is a graph output too
+  std::vector<int64_t> merge_perm{0, 2, 1, 3};
+  int64_t opset = 17;
+};
+
+// Attention as exporters write it, for the attention pass tests: x [N, 6, 8] with 8 = 2 heads * 4 -> q, k, v
+// [N, heads, 6, 4] (Reshape + Transpose) -> softmax(q k^T [* c]) v -> merge Transpose -> Reshape [N, 6, 8].
+inline Graph written_out_attention(const AttentionForm &form) {
+  PatternGraph p(form.opset);
+  p.graph.name = "attention";
+  p.input("x", {Dim::unknown("batch"), 6, 8});
+  p.constant("split", int64_tensor({0, 6, 2, 4}, {4})).constant("merge", int64_tensor({0, 6, 8}, {3}));
+  if (!form.scaling.empty()) p.scalar("c", 0.5f);
+  for (const char* name : {"q", "k", "v"}) {
+    const std::string s(name);
+    p.constant("w" + s, random_tensor({8, 8}));
+    p.add("MatMul", {"x", "w" + s}, s + "_lin");
+    p.add("Reshape", {s + "_lin", "split"}, s + "_heads");
+    p.add("Transpose", {s + "_heads"}, s + "_t").attributes["perm"] =
+        ints_attribute(s == "k" ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{0, 2, 1, 3});
+  }
+  p.add("MatMul", {"q_t", "k_t"}, "scores");
+  std::string scaled = "scores";
+  if (form.scaling == "Mul") p.add("Mul", {"scores", "c"}, scaled = "scaled");
+  if (form.scaling == "MulLeft") p.add("Mul", {"c", "scores"}, scaled = "scaled");
+  if (form.scaling == "Div") p.add("Div", {"scores", "c"}, scaled = "scaled");
+  p.add("Softmax", {scaled}, "probs").attributes["axis"] = int_attribute(form.softmax_axis);
+  p.add("MatMul", {"probs", "v_t"}, "o");
+  p.add("Transpose", {"o"}, "o_t").attributes["perm"] = ints_attribute(form.merge_perm);
+  p.add("Reshape", {"o_t", "merge"}, "y");
+  p.output("y");
+  if (form.probs_also_output) p.output("probs");
+  if (form.k_also_output) p.output("k_t");
+  return p.graph;
 }
 
 inline std::string describe_report(const PassReport &report) {
