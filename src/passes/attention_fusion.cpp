@@ -7,9 +7,13 @@
 //   y = Transpose(MatMul(p, v), (0, 2, 1, 3))
 //   ==>  y = Attention(q4, k4, v4, scale = c | 1 / c | 1)       q4, k4, v4, y: [N, L, H, D]
 //
+// q, k and v may also be slices of one packed projection X5 [N, L, 3, H, D], as `qkv.permute(2, 0, 3, 1, 4)` and
+// `qkv[i]` export (timm's ViT, the fixture unet_block): q = Gather(Transpose(X5, (2, 0, 3, 1, 4)), i), k the same
+// followed by Transpose (0, 1, 3, 2). The fused form then reads Gather(X5, i, axis = 2) [N, L, H, D].
+//
 // The scores, the scaled scores, the probabilities and p v must have no other reader and be no graph output. The
-// head-split Transposes go when the Attention was their only reader. Chains that differ (other perms, a mask, a
-// Softmax on another axis) and nodes the device refuses stay as they are, each recorded.
+// head-split nodes go when nothing else reads them. Chains that differ (other perms, a mask, a Softmax on another
+// axis) and nodes the device refuses stay as they are, each recorded.
 #include <set>
 
 #include "passes/graph_query.h"
@@ -30,18 +34,50 @@ std::string transposed_from(const GraphQuery& q, const std::string& value, const
   return t->input(0);
 }
 
+// Where q, k or v comes from, as [N, L, H, D]: a tensor, or slice `packed_index` of a packed X5 [N, L, 3, H, D].
+struct Operand {
+  std::string tensor;
+  int64_t packed_index = -1;
+};
+
+// Gather(Transpose(X5, (2, 0, 3, 1, 4)), i) with a constant scalar i in [0, 3): X5 and i, else false.
+bool packed_slice(const GraphQuery& q, KnownValues& known, const std::string& value, Operand* out) {
+  const Node* gather = q.producer(value);
+  if (!is_op(gather, "Gather") || gather->inputs.size() != 2 || gather->attr_int("axis", 0) != 0) return false;
+  const Tensor* index = known.value(gather->input(1));
+  double i = -1;
+  if (!index || index->rank() != 0 || !known.scalar(gather->input(1), &i) || i < 0 || i > 2) return false;
+  const Node* t = q.producer(gather->input(0));
+  if (!is_op(t, "Transpose") || t->inputs.size() != 1 || t->attr_ints("perm") != std::vector<int64_t>{2, 0, 3, 1, 4})
+    return false;
+  *out = Operand{t->input(0), static_cast<int64_t>(i)};
+  return true;
+}
+
+// q or v (head_split (0, 2, 1, 3)), or k transposed for q k^T (key_split (0, 2, 3, 1)): false when neither form.
+bool head_operand(const GraphQuery& q, KnownValues& known, const std::string& value, bool is_key, Operand* out) {
+  const std::string direct = transposed_from(q, value, is_key ? kKeySplit : kHeadSplit);
+  if (!direct.empty()) {
+    *out = Operand{direct, -1};
+    return true;
+  }
+  if (!is_key) return packed_slice(q, known, value, out);
+  const std::string slice = transposed_from(q, value, {0, 1, 3, 2});
+  return !slice.empty() && packed_slice(q, known, slice, out);
+}
+
 struct Chain {
   const Node* scores = nullptr;  // MatMul(q, k)
   const Node* scaling = nullptr;  // Mul / Div by a scalar, or null
   const Node* softmax = nullptr;
   const Node* context = nullptr;  // MatMul(p, v)
   const Node* merge = nullptr;    // Transpose(p v, (0, 2, 1, 3))
-  std::string q4, k4, v4;
+  Operand q4, k4, v4;
   double scale = 1;
 };
 
 // The chain around `softmax`, or why it is not one ("" with *chain filled when it is).
-std::string match(const Graph& graph, const GraphQuery& q, const Node& softmax, Chain* chain) {
+std::string match(const Graph& graph, const GraphQuery& q, KnownValues& known, const Node& softmax, Chain* chain) {
   const int64_t opset = graph.opset("");
   if (softmax.inputs.size() != 1 || softmax.outputs.size() != 1) return "not a one-input Softmax";
   const int64_t axis = softmax.attr_int("axis", opset >= 13 ? -1 : 1);
@@ -52,14 +88,12 @@ std::string match(const Graph& graph, const GraphQuery& q, const Node& softmax, 
   const Node* producer = q.producer(s);
   if (is_op(producer, "Mul") || is_op(producer, "Div")) {
     const bool is_div = is_op(producer, "Div");
+    // The scale may be computed from static dims (PyTorch exports `d ** -0.5` with d read from a shape).
     double c = 0;
-    std::vector<double> values;
     int scalar_input = -1;
-    for (int i = 0; i < 2 && producer->inputs.size() == 2; ++i)
-      if (q.constant_values(producer->input(i), &values) && values.size() == 1 && (!is_div || i == 1)) scalar_input = i;
-    if (scalar_input < 0) return "the scores are scaled by something other than a scalar constant";
-    q.constant_values(producer->input(scalar_input), &values);
-    c = values[0];
+    for (int i = 0; i < 2 && producer->inputs.size() == 2 && scalar_input < 0; ++i)
+      if ((!is_div || i == 1) && known.scalar(producer->input(i), &c)) scalar_input = i;
+    if (scalar_input < 0) return "the scores are scaled by something other than a scalar known before run time";
     if (is_div && c == 0) return "the scores are divided by zero";
     chain->scale = is_div ? 1.0 / c : c;
     chain->scaling = producer;
@@ -69,18 +103,18 @@ std::string match(const Graph& graph, const GraphQuery& q, const Node& softmax, 
   }
   if (!is_op(producer, "MatMul") || producer->inputs.size() != 2) return "the scores do not come from a MatMul";
   chain->scores = producer;
-  chain->q4 = transposed_from(q, producer->input(0), kHeadSplit);
-  chain->k4 = transposed_from(q, producer->input(1), kKeySplit);
-  if (chain->q4.empty() || chain->k4.empty())
-    return "q and k do not come from the head split (Transposes (0, 2, 1, 3) and (0, 2, 3, 1))";
+  if (!head_operand(q, known, producer->input(0), false, &chain->q4) ||
+      !head_operand(q, known, producer->input(1), true, &chain->k4))
+    return "q and k do not come from the head split (Transposes (0, 2, 1, 3) and (0, 2, 3, 1), or slices of a "
+           "packed [N, L, 3, H, D] projection)";
   const std::string& p = softmax.outputs[0];
   if (!q.has_single_use(p)) return "its probabilities have another reader";
   const Node* context = &graph.nodes[q.readers(p)[0]];
   if (!is_op(context, "MatMul") || context->inputs.size() != 2 || context->input(0) != p)
     return "its probabilities are not the left operand of a MatMul";
   chain->context = context;
-  chain->v4 = transposed_from(q, context->input(1), kHeadSplit);
-  if (chain->v4.empty()) return "v does not come from the head split (Transpose (0, 2, 1, 3))";
+  if (!head_operand(q, known, context->input(1), false, &chain->v4))
+    return "v does not come from the head split (Transpose (0, 2, 1, 3), or a slice of a packed projection)";
   const std::string& o = context->outputs[0];
   if (!q.has_single_use(o)) return "p v has another reader";
   const Node* merge = &graph.nodes[q.readers(o)[0]];
@@ -93,11 +127,13 @@ std::string match(const Graph& graph, const GraphQuery& q, const Node& softmax, 
 // One chain fused; false when none is left to try.
 bool fuse_one(Graph& graph, PassReport& report, const NodeAccept& accept, std::set<std::string>* decided) {
   const GraphQuery q(graph);
+  const GraphTypes types = infer_types_tolerant(graph);
+  KnownValues known(graph, types);
   for (const Node& softmax : graph.nodes) {
     if (!is_op(&softmax, "Softmax") || softmax.outputs.size() != 1 || decided->count(softmax.outputs[0])) continue;
     decided->insert(softmax.outputs[0]);
     Chain chain;
-    const std::string why = match(graph, q, softmax, &chain);
+    const std::string why = match(graph, q, known, softmax, &chain);
     if (!why.empty()) {
       // Only chains that start like attention are worth a record; a classifier's Softmax is not a candidate.
       if (chain.scores) report.refused(kPass, softmax.describe() + " stays unfused: " + why);
@@ -107,24 +143,54 @@ bool fuse_one(Graph& graph, PassReport& report, const NodeAccept& accept, std::s
     fused.name = softmax.name + "/attention";
     fused.op_type = "Attention";
     fused.domain = kNormrtDomain;
-    fused.inputs = {chain.q4, chain.k4, chain.v4};
     fused.outputs = {chain.merge->outputs[0]};
     fused.attributes["scale"] = float_attribute(static_cast<float>(chain.scale));
-    const GraphTypes types = infer_types_tolerant(graph);
-    if (!accept(fused, node_input_types(graph, types, fused))) {
+    // Packed operands become Gather(X5, i, axis = 2) nodes placed just before the fused node.
+    std::vector<Node> slices;
+    std::vector<TypeShape> operand_types;
+    bool slices_accepted = true;
+    const char* names[] = {"q", "k", "v"};
+    const Operand* operands[] = {&chain.q4, &chain.k4, &chain.v4};
+    for (int i = 0; i < 3; ++i) {
+      Node probe;
+      probe.inputs = {operands[i]->tensor};
+      TypeShape type = node_input_types(graph, types, probe)[0];
+      if (operands[i]->packed_index < 0) {
+        fused.inputs.push_back(operands[i]->tensor);
+        operand_types.push_back(type);
+        continue;
+      }
+      Node gather;
+      gather.name = fused.name + "/" + names[i];
+      gather.op_type = "Gather";
+      gather.inputs = {operands[i]->tensor, gather.name + "_index"};
+      gather.outputs = {gather.name};
+      gather.attributes["axis"] = int_attribute(2);
+      const TypeShape index_type{DataType::kInt64, Shape(std::vector<Dim>{})};
+      slices_accepted = slices_accepted && accept(gather, {type, index_type});
+      if (type.shape.has_rank && type.shape.rank() == 5) type.shape.dims.erase(type.shape.dims.begin() + 2);
+      fused.inputs.push_back(gather.outputs[0]);
+      operand_types.push_back(type);
+      slices.push_back(gather);
+    }
+    if (!slices_accepted || !accept(fused, operand_types)) {
       report.refused(kPass, softmax.describe() + " stays unfused: the device has no attention kernel for these "
                                                  "types and head sizes");
       continue;
     }
-    std::set<const Node*> gone{chain.scores, chain.scaling, chain.softmax, chain.context, chain.merge};
-    // The head-split Transposes go when the chain was their only reader.
-    for (const std::string& operand : {chain.scores->input(0), chain.scores->input(1), chain.context->input(1)})
-      if (q.has_single_use(operand)) gone.insert(q.producer(operand));
+    for (int i = 0; i < 3; ++i)
+      if (operands[i]->packed_index >= 0) {
+        Tensor index(DataType::kInt64, {});
+        index.data<int64_t>()[0] = operands[i]->packed_index;
+        graph.initializers[fused.name + "/" + names[i] + "_index"] = index;
+      }
+    const std::set<const Node*> gone{chain.scores, chain.scaling, chain.softmax, chain.context, chain.merge};
     std::vector<Node> nodes;
     std::vector<std::string> erased;
     for (const Node& n : graph.nodes) {
-      if (&n == chain.merge) {
-        nodes.push_back(fused);  // the last node of the chain: every input of the fused node is defined before it
+      if (&n == chain.merge) {  // the last node of the chain: every input of the fused node is defined before it
+        nodes.insert(nodes.end(), slices.begin(), slices.end());
+        nodes.push_back(fused);
       } else if (gone.count(&n)) {
         erased.insert(erased.end(), n.outputs.begin(), n.outputs.end());
       } else {
@@ -133,7 +199,8 @@ bool fuse_one(Graph& graph, PassReport& report, const NodeAccept& accept, std::s
     }
     report.applied(kPass, softmax.describe() + " with " + chain.scores->describe() + " and " +
                               chain.context->describe() + " -> " + fused.describe() + " (scale " +
-                              std::to_string(chain.scale) + ")");
+                              std::to_string(chain.scale) + (slices.empty() ? "" : ", q/k/v sliced from a packed "
+                                                                                   "projection") + ")");
     for (const std::string& v : erased)
       if (v != fused.outputs[0]) graph.value_info.erase(v);
     graph.nodes = std::move(nodes);
@@ -147,8 +214,10 @@ bool fuse_one(Graph& graph, PassReport& report, const NodeAccept& accept, std::s
 void fuse_attention(Graph& graph, PassReport& report, const NodeAccept& accept) {
   if (!graph.opsets.count(kNormrtDomain)) graph.opsets[kNormrtDomain] = 1;
   std::set<std::string> decided;  // Softmax outputs already tried
-  while (fuse_one(graph, report, accept, &decided)) {
-  }
+  bool fused = false;
+  while (fuse_one(graph, report, accept, &decided)) fused = true;
+  // The head-split Transposes and slices nothing reads any more.
+  if (fused) eliminate_dead_nodes(graph, report);
 }
 
 }  // namespace normrt

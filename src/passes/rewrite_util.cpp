@@ -74,6 +74,28 @@ KnownValues::KnownValues(const Graph& graph, const GraphTypes& types) : graph_(g
 
 const Tensor* KnownValues::value(const std::string& name) { return evaluate(name, 0); }
 
+// Gather(Shape(x), i) on axis 0 is known when the dims it picks are, though Shape(x) is not (the batch): PyTorch
+// exports `d ** -0.5` with d = x.shape[-1] // heads this way.
+const Tensor* KnownValues::known_dims_of_shape(const Node& gather, int depth) {
+  if (!is_op(&gather, "Gather") || gather.inputs.size() != 2 || gather.attr_int("axis", 0) != 0) return nullptr;
+  const Node* shape_node = query_.producer(gather.input(0));
+  if (!is_op(shape_node, "Shape") || shape_node->has_attribute("start") || shape_node->has_attribute("end"))
+    return nullptr;
+  const Shape x = shape(shape_node->input(0));
+  const Tensor* index = evaluate(gather.input(1), depth + 1);
+  if (!x.has_rank || !index || (index->dtype() != DataType::kInt64 && index->dtype() != DataType::kInt32)) return nullptr;
+  Tensor dims(DataType::kInt64, index->dims());
+  const int64_t rank = static_cast<int64_t>(x.rank());
+  for (int64_t i = 0; i < index->numel(); ++i) {
+    int64_t axis = static_cast<int64_t>(element_as_double(*index, i));
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank || !x.dims[static_cast<size_t>(axis)].known()) return nullptr;
+    dims.data<int64_t>()[i] = x.dims[static_cast<size_t>(axis)].value;
+  }
+  unknown_.erase(gather.outputs[0]);
+  return &(cache_[gather.outputs[0]] = std::move(dims));
+}
+
 const Tensor* KnownValues::evaluate(const std::string& name, int depth) {
   if (name.empty()) return nullptr;
   auto known = types_.values.find(name);
@@ -85,6 +107,7 @@ const Tensor* KnownValues::evaluate(const std::string& name, int depth) {
   unknown_.insert(name);  // until proven known; also stops cycles in a malformed graph
   const Node* producer = query_.producer(name);
   if (!producer) return nullptr;
+  if (const Tensor* dims = known_dims_of_shape(*producer, depth)) return dims;
   const OpSchema* schema = find_schema(*producer);
   if (!schema) return nullptr;
   Node node = *producer;

@@ -1,6 +1,7 @@
-// attention_fusion on a real PyTorch export (the spatial_transformer fixture, SD / diffusers' self-attention at
-// opsets 11, 13 and 17): after the builder's graph optimizations the written-out attention is one ai.normrt
-// Attention, and the graph with it (every node on its reference kernel) gives PyTorch's outputs.
+// attention_fusion on real PyTorch exports at opsets 11, 13 and 17: the spatial_transformer fixture (SD / diffusers'
+// self-attention, separate q/k/v) and unet_block (one packed qkv projection sliced after a 5-D permute). After the
+// builder's graph optimizations the written-out attention is one ai.normrt Attention, and the graph with it (every
+// node on its reference kernel) gives PyTorch's outputs.
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -17,12 +18,12 @@ nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(f);
 }
 
-TEST(AttentionFusionOnPyTorchExports, SpatialTransformerBecomesOneAttention) {
+void check_fixture(const std::string& model, const std::string& output) {
   const std::string root = NORMRT_FIXTURES_DIR;
   const auto index = read_json(root + "/fixtures.json");
   int checked = 0;
   for (const auto& entry : index["models"]) {
-    if (entry["model"] != "spatial_transformer") continue;
+    if (entry["model"] != model) continue;
     const std::string dir = root + "/" + entry["dir"].get<std::string>();
     SCOPED_TRACE(dir);
     Graph g = import_onnx_file(dir + "/model.onnx");
@@ -40,12 +41,15 @@ TEST(AttentionFusionOnPyTorchExports, SpatialTransformerBecomesOneAttention) {
       for (const auto& in : spec["inputs"]) feeds[in["name"]] = read_npy(case_dir + "/" + in["file"].get<std::string>());
       const auto outputs = run_reference(g, feeds);
       const Tensor expected = read_npy(case_dir + "/" + spec["outputs"][0]["file"].get<std::string>());
-      EXPECT_LE(relative_error(outputs.at("out"), expected), 1e-4) << case_dir;
+      EXPECT_LE(relative_error(outputs.at(output), expected), 1e-4) << case_dir;
     }
     ++checked;
   }
   EXPECT_EQ(checked, 3) << "expected the fixture at opsets 11, 13 and 17";
 }
+
+TEST(AttentionFusionOnPyTorchExports, SpatialTransformerBecomesOneAttention) { check_fixture("spatial_transformer", "out"); }
+TEST(AttentionFusionOnPyTorchExports, PackedQkvBecomesOneAttention) { check_fixture("unet_block", "out"); }
 
 }  // namespace
 }  // namespace normrt::test

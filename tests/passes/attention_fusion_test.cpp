@@ -33,6 +33,58 @@ TEST(AttentionFusion, TheWrittenOutChainBecomesOneNode) {
   }
 }
 
+// One projection packed as [N, L, 3, heads, d] and sliced by Gather after a 5-D permute (timm's ViT, the fixture
+// unet_block): the fused node reads the three slices through Gathers on axis 2.
+Graph packed_attention() {
+  PatternGraph p(17);
+  p.input("x", {Dim::unknown("batch"), 6, 8});
+  p.constant("wqkv", random_tensor({8, 24})).constant("split", int64_tensor({0, 6, 3, 2, 4}, {5}));
+  p.constant("merge", int64_tensor({0, 6, 8}, {3})).scalar("c", 0.5f);
+  p.add("MatMul", {"x", "wqkv"}, "qkv_lin");
+  p.add("Reshape", {"qkv_lin", "split"}, "qkv5");
+  p.add("Transpose", {"qkv5"}, "qkv_t").attributes["perm"] = ints_attribute({2, 0, 3, 1, 4});
+  for (int64_t i = 0; i < 3; ++i) {
+    const std::string name = std::string(1, "qkv"[i]);
+    p.constant(name + "_index", int64_tensor({i}, {}));
+    p.add("Gather", {"qkv_t", name + "_index"}, name).attributes["axis"] = int_attribute(0);
+  }
+  p.add("Transpose", {"k"}, "k_t").attributes["perm"] = ints_attribute({0, 1, 3, 2});
+  p.add("MatMul", {"q", "k_t"}, "scores");
+  p.add("Mul", {"scores", "c"}, "scaled");
+  p.add("Softmax", {"scaled"}, "probs").attributes["axis"] = int_attribute(-1);
+  p.add("MatMul", {"probs", "v"}, "o");
+  p.add("Transpose", {"o"}, "o_t").attributes["perm"] = ints_attribute({0, 2, 1, 3});
+  p.add("Reshape", {"o_t", "merge"}, "y");
+  p.output("y");
+  return p.graph;
+}
+
+TEST(AttentionFusion, PackedProjectionSlicesBecomeGathersOnTheirAxis) {
+  const Graph original = packed_attention();
+  Graph g = original;
+  PassReport report;
+  fuse_attention(g, report, kAcceptAll);
+  g.verify();
+  ASSERT_EQ(count_ops(g, "Attention", kNormrtDomain), 1) << describe_report(report);
+  EXPECT_EQ(count_ops(g, "Transpose") + count_ops(g, "Softmax"), 0) << describe_report(report);
+  EXPECT_EQ(count_ops(g, "Gather"), 3);
+  for (const Node& n : g.nodes) {
+    if (n.op_type == "Gather") {
+      EXPECT_EQ(n.attr_int("axis", 0), 2) << n.describe();
+    }
+  }
+  EXPECT_TRUE(reported(report, kPass, true, {"sliced from a packed projection"})) << describe_report(report);
+  for (int64_t batch : {1, 3}) expect_same_outputs(original, g, {{"x", random_tensor({batch, 6, 8}, -2, 2)}}, 1e-6);
+  {  // the device takes the Attention but not the Gathers: nothing changes
+    Graph refused = packed_attention();
+    PassReport r;
+    fuse_attention(refused, r, [](const Node& n, const std::vector<TypeShape>&) { return n.op_type != "Gather"; });
+    EXPECT_EQ(count_ops(refused, "Attention", kNormrtDomain), 0);
+    EXPECT_EQ(count_ops(refused, "Gather"), 3);
+    EXPECT_EQ(count_ops(refused, "Transpose"), 3);
+  }
+}
+
 TEST(AttentionFusion, ChainsThatDifferStayAndSayWhy) {
   struct Case {
     AttentionForm form;

@@ -123,3 +123,33 @@ TEST(ShapeValues, OverflowIsUnknownNotUndefined) {
 
 }  // namespace
 }  // namespace normrt::test
+
+namespace normrt::test {
+namespace {
+
+// KnownValues: a dim read from a shape is known when that dim is static, though the batch is not (PyTorch's
+// `d ** -0.5` with d from x.shape); the batch itself stays unknown.
+TEST(KnownValues, StaticDimsOfAShapeWithADynamicBatch) {
+  PatternGraph p(17);
+  p.input("x", {Dim::unknown("batch"), 8, 16});
+  p.constant("last", int64_tensor({-1}, {})).constant("first", int64_tensor({0}, {}));
+  p.constant("both", int64_tensor({1, 2}, {2})).constant("half", float_tensor({-0.5f}, {}));
+  p.add("Shape", {"x"}, "shape");
+  p.add("Gather", {"shape", "last"}, "d");
+  p.add("Cast", {"d"}, "d_float").attributes["to"] = int_attribute(static_cast<int64_t>(DataType::kFloat32));
+  p.add("Pow", {"d_float", "half"}, "scale");
+  p.add("Gather", {"shape", "first"}, "batch");
+  p.add("Gather", {"shape", "both"}, "dims");
+  const GraphTypes types = infer_types_tolerant(p.graph);
+  KnownValues known(p.graph, types);
+  double scale = 0;
+  ASSERT_TRUE(known.scalar("scale", &scale));
+  EXPECT_DOUBLE_EQ(scale, 0.25);
+  std::vector<double> dims;
+  ASSERT_TRUE(known.doubles("dims", &dims));
+  EXPECT_EQ(dims, (std::vector<double>{8, 16}));
+  EXPECT_EQ(known.value("batch"), nullptr);
+}
+
+}  // namespace
+}  // namespace normrt::test
