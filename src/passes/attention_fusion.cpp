@@ -74,6 +74,7 @@ struct Chain {
   const Node* merge = nullptr;    // Transpose(p v, (0, 2, 1, 3))
   Operand q4, k4, v4;
   double scale = 1;
+  bool attention_like = false;  // the Softmax reads a (scaled) MatMul
 };
 
 // The chain around `softmax`, or why it is not one ("" with *chain filled when it is).
@@ -84,8 +85,12 @@ std::string match(const Graph& graph, const GraphQuery& q, KnownValues& known, c
   if (axis != -1 && axis != 3) return "the Softmax is not over the last axis of [N, H, Lq, Lk]";
   chain->softmax = &softmax;
   std::string s = softmax.input(0);
-  if (!q.has_single_use(s)) return "its scores have another reader";
   const Node* producer = q.producer(s);
+  // Worth a record when refused: the Softmax reads a MatMul, or a MatMul times or over something.
+  const bool scaled = (is_op(producer, "Mul") || is_op(producer, "Div")) && producer->inputs.size() == 2;
+  chain->attention_like = is_op(producer, "MatMul") || (scaled && (is_op(q.producer(producer->input(0)), "MatMul") ||
+                                                                   is_op(q.producer(producer->input(1)), "MatMul")));
+  if (!q.has_single_use(s)) return "its scores have another reader";
   if (is_op(producer, "Mul") || is_op(producer, "Div")) {
     const bool is_div = is_op(producer, "Div");
     // The scale may be computed from static dims (PyTorch exports `d ** -0.5` with d read from a shape).
@@ -136,7 +141,7 @@ bool fuse_one(Graph& graph, PassReport& report, const NodeAccept& accept, std::s
     const std::string why = match(graph, q, known, softmax, &chain);
     if (!why.empty()) {
       // Only chains that start like attention are worth a record; a classifier's Softmax is not a candidate.
-      if (chain.scores) report.refused(kPass, softmax.describe() + " stays unfused: " + why);
+      if (chain.attention_like) report.refused(kPass, softmax.describe() + " stays unfused: " + why);
       continue;
     }
     Node fused;

@@ -90,7 +90,9 @@ TEST(AttentionFusion, ChainsThatDifferStayAndSayWhy) {
     AttentionForm form;
     std::string why;
   };
-  std::vector<Case> cases(3);
+  std::vector<Case> cases(4);
+  cases[3].form.scaling = "Input";
+  cases[3].why = "the scores are scaled by something other than a scalar known before run time";
   cases[0].form.softmax_axis = 2;
   cases[1].form.probs_also_output = true;
   cases[1].why = "its probabilities have another reader";

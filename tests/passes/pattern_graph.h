@@ -86,7 +86,7 @@ inline void expect_same_outputs(const Graph &original, const Graph &rewritten,
 }
 
 struct AttentionForm {
-  std::string scaling = "Mul";  // "Mul", "MulLeft" (constant first), "Div" or "" (no scale)
+  std::string scaling = "Mul";  // "Mul", "MulLeft" (constant first), "Div", "Input" (by graph input s) or ""
   int64_t softmax_axis = -1;
   bool probs_also_output = false;
   bool k_also_output = false;  // k's head-split Transpose output is a graph output too
@@ -115,6 +115,7 @@ inline Graph written_out_attention(const AttentionForm &form) {
   if (form.scaling == "Mul") p.add("Mul", {"scores", "c"}, scaled = "scaled");
   if (form.scaling == "MulLeft") p.add("Mul", {"c", "scores"}, scaled = "scaled");
   if (form.scaling == "Div") p.add("Div", {"scores", "c"}, scaled = "scaled");
+  if (form.scaling == "Input") p.input("s", {}).add("Mul", {"scores", "s"}, scaled = "scaled");
   p.add("Softmax", {scaled}, "probs").attributes["axis"] = int_attribute(form.softmax_axis);
   p.add("MatMul", {"probs", "v_t"}, "o");
   p.add("Transpose", {"o"}, "o_t").attributes["perm"] = ints_attribute(form.merge_perm);
