@@ -64,7 +64,7 @@ inline double elements(const TypeShape& ts) { return static_cast<double>(element
 
 // Estimated multiply-adds of running `node`: every input and output element once, and for the ops whose work per
 // output element grows with an input, that factor (the reduction length of Conv, ConvTranspose, MatMul, Gemm and
-// ai.normrt's NhwcConv, MatMulBias, PermutedMatMul and MatMulGroup, the window of pooling).
+// ai.normrt's NhwcConv, MatMulBias, PermutedMatMul and MatMulGroup, the keys of Attention, the window of pooling).
 inline double node_work(const Node& node, const GraphTypes& types) {
   auto type_of = [&](size_t i, bool output) -> const TypeShape* {
     const auto& names = output ? node.outputs : node.inputs;
@@ -87,7 +87,16 @@ inline double node_work(const Node& node, const GraphTypes& types) {
             node.op_type == "PermutedMatMul" || node.op_type == "MatMulGroup") &&
            first)
     for (const Dim& d : first->shape.dims) factor = std::max(factor, static_cast<double>(d.value));
-  else if (node.op_type == "MaxPool" || node.op_type == "AveragePool")
+  else if (node.op_type == "Attention" && first && second && first->shape.rank() == 4 &&
+           second->shape.rank() == 4) {
+    // Per output element [n, i, h, c]: Lk scores of D products each (shared by the row's Dv elements) and Lk
+    // products with V.
+    const TypeShape* y = type_of(0, true);
+    const double lk = static_cast<double>(second->shape.dims[1].value);
+    const double d = static_cast<double>(first->shape.dims[3].value);
+    const double dv = y && y->shape.rank() == 4 ? static_cast<double>(y->shape.dims[3].value) : 1;
+    factor = std::max(1.0, lk * (1 + d / std::max(1.0, dv)));
+  } else if (node.op_type == "MaxPool" || node.op_type == "AveragePool")
     try {
       for (int64_t k : node.attr_ints("kernel_shape")) factor *= static_cast<double>(std::max<int64_t>(1, k));
     } catch (const Error&) {

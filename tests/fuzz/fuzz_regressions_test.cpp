@@ -73,4 +73,19 @@ TEST(FuzzHarness, ResealingReachesTheParser) {
   expect_error([&] { deserialize_engine(resealed, "resealed"); }, {"section 0 is not where"});
 }
 
+// An Attention's work grows with its keys: a few-kilobyte file declaring [1, 4096, 1, 8] queries and keys is
+// about 300M multiply-adds on the reference kernel, which the harness must count rather than run.
+TEST(FuzzHarness, AttentionWorkCountsItsKeys) {
+  Node node;
+  node.op_type = "Attention";
+  node.domain = kNormrtDomain;
+  node.inputs = {"q", "k", "v"};
+  node.outputs = {"y"};
+  GraphTypes types;
+  for (const char* name : {"q", "k", "v", "y"})
+    types.types[name] = TypeShape{DataType::kFloat32, Shape(std::vector<Dim>{1, 4096, 1, 8})};
+  const double elements = 4096.0 * 8;
+  EXPECT_GE(fuzz::node_work(node, types), elements * 4096 * 2);
+}
+
 }  // namespace normrt::test
