@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/shape_util.h"
+#include "passes/shape_values.h"
 
 namespace normrt {
 
@@ -70,30 +71,35 @@ GraphTypes infer_types_tolerant(const Graph& graph) {
   return result;
 }
 
-KnownValues::KnownValues(const Graph& graph, const GraphTypes& types) : graph_(graph), types_(types), query_(graph) {}
+KnownValues::KnownValues(const Graph& graph, const GraphTypes& types) : graph_(graph), types_(types), query_(graph) {
+  for (const Node& n : graph.nodes)
+    for (const std::string& out : n.outputs) producers_[out] = &n;
+}
 
 const Tensor* KnownValues::value(const std::string& name) { return evaluate(name, 0); }
 
-// Gather(Shape(x), i) on axis 0 is known when the dims it picks are, though Shape(x) is not (the batch): PyTorch
-// exports `d ** -0.5` with d = x.shape[-1] // heads this way.
-const Tensor* KnownValues::known_dims_of_shape(const Node& gather, int depth) {
-  if (!is_op(&gather, "Gather") || gather.inputs.size() != 2 || gather.attr_int("axis", 0) != 0) return nullptr;
-  const Node* shape_node = query_.producer(gather.input(0));
-  if (!is_op(shape_node, "Shape") || shape_node->has_attribute("start") || shape_node->has_attribute("end"))
+// A small integer value that shape arithmetic (shape_values.h) knows element by element, though Shape(x) itself is
+// not known (the batch): PyTorch exports `d ** -0.5` with d = x.shape[-1] // heads this way.
+const Tensor* KnownValues::known_from_shapes(const std::string& name) {
+  auto type = types_.types.find(name);
+  if (type == types_.types.end() || !type->second.shape.has_rank || type->second.shape.rank() > 1 ||
+      (type->second.dtype != DataType::kInt64 && type->second.dtype != DataType::kInt32))
     return nullptr;
-  const Shape x = shape(shape_node->input(0));
-  const Tensor* index = evaluate(gather.input(1), depth + 1);
-  if (!x.has_rank || !index || (index->dtype() != DataType::kInt64 && index->dtype() != DataType::kInt32)) return nullptr;
-  Tensor dims(DataType::kInt64, index->dims());
-  const int64_t rank = static_cast<int64_t>(x.rank());
-  for (int64_t i = 0; i < index->numel(); ++i) {
-    int64_t axis = static_cast<int64_t>(element_as_double(*index, i));
-    if (axis < 0) axis += rank;
-    if (axis < 0 || axis >= rank || !x.dims[static_cast<size_t>(axis)].known()) return nullptr;
-    dims.data<int64_t>()[i] = x.dims[static_cast<size_t>(axis)].value;
+  const TypeLookup lookup = [&](const std::string& value) -> const TypeShape* {
+    auto it = types_.types.find(value);
+    return it == types_.types.end() ? nullptr : &it->second;
+  };
+  const auto elements = shape_value(graph_, producers_, lookup, name);
+  if (!elements) return nullptr;
+  const Dims dims = type->second.shape.rank() == 0 ? Dims{} : Dims{static_cast<int64_t>(elements->size())};
+  if (element_count(dims) != static_cast<int64_t>(elements->size())) return nullptr;
+  Tensor t(type->second.dtype, dims);
+  for (size_t i = 0; i < elements->size(); ++i) {
+    if (!(*elements)[i].known) return nullptr;
+    set_element_from_double(t, static_cast<int64_t>(i), static_cast<double>((*elements)[i].value));
   }
-  unknown_.erase(gather.outputs[0]);
-  return &(cache_[gather.outputs[0]] = std::move(dims));
+  unknown_.erase(name);
+  return &(cache_[name] = std::move(t));
 }
 
 const Tensor* KnownValues::evaluate(const std::string& name, int depth) {
@@ -107,7 +113,7 @@ const Tensor* KnownValues::evaluate(const std::string& name, int depth) {
   unknown_.insert(name);  // until proven known; also stops cycles in a malformed graph
   const Node* producer = query_.producer(name);
   if (!producer) return nullptr;
-  if (const Tensor* dims = known_dims_of_shape(*producer, depth)) return dims;
+  if (const Tensor* from_shapes = known_from_shapes(name)) return from_shapes;
   const OpSchema* schema = find_schema(*producer);
   if (!schema) return nullptr;
   Node node = *producer;

@@ -20,9 +20,9 @@ GraphTypes infer_types_tolerant(const Graph& graph);
 // The types of `node`'s inputs, for a backend's accept(): from `types`, else an initializer's own, else unknown.
 std::vector<TypeShape> node_input_types(const Graph& graph, const GraphTypes& types, const Node& node);
 
-// Values known before run time: initializers, the shape arithmetic infer_types_tolerant folded, dims read from a
-// shape whose dims they pick are static (Gather(Shape(x), i) with the batch unknown), and what follows from those
-// through small nodes, CastLike included (its value depends only on the type of its second
+// Values known before run time: initializers, the shape arithmetic infer_types_tolerant folded, small integer values
+// whose every element shape_value (shape_values.h) knows though the batch is not (Gather(Shape(x), i) of a static
+// dim), and what follows from those through small nodes, CastLike included (its value depends only on the type of its second
 // input, which the exporters' `CastLike(1.0, x)` relies on). Evaluations are cached.
 class KnownValues {
  public:
@@ -39,10 +39,11 @@ class KnownValues {
 
  private:
   const Tensor* evaluate(const std::string& name, int depth);
-  const Tensor* known_dims_of_shape(const Node& gather, int depth);
+  const Tensor* known_from_shapes(const std::string& name);
   const Graph& graph_;
   const GraphTypes& types_;
   GraphQuery query_;
+  std::map<std::string, const Node*> producers_;  // for shape_value
   std::map<std::string, Tensor> cache_;
   std::set<std::string> unknown_;
 };
