@@ -152,6 +152,7 @@ bool fuse_one(Graph& graph, PassReport& report, const NodeAccept& accept, std::s
     fused.attributes["scale"] = float_attribute(static_cast<float>(chain.scale));
     // Packed operands become Gather(X5, i, axis = 2) nodes placed just before the fused node.
     std::vector<Node> slices;
+    std::vector<std::pair<std::string, int64_t>> slice_indices;  // each slice's index initializer, written on success
     std::vector<TypeShape> operand_types;
     bool slices_accepted = true;
     const char* names[] = {"q", "k", "v"};
@@ -177,18 +178,18 @@ bool fuse_one(Graph& graph, PassReport& report, const NodeAccept& accept, std::s
       fused.inputs.push_back(gather.outputs[0]);
       operand_types.push_back(type);
       slices.push_back(gather);
+      slice_indices.emplace_back(gather.input(1), operands[i]->packed_index);
     }
     if (!slices_accepted || !accept(fused, operand_types)) {
       report.refused(kPass, softmax.describe() + " stays unfused: the device has no attention kernel for these "
                                                  "types and head sizes");
       continue;
     }
-    for (int i = 0; i < 3; ++i)
-      if (operands[i]->packed_index >= 0) {
-        Tensor index(DataType::kInt64, {});
-        index.data<int64_t>()[0] = operands[i]->packed_index;
-        graph.initializers[fused.name + "/" + names[i] + "_index"] = index;
-      }
+    for (const auto& [name, value] : slice_indices) {
+      Tensor index(DataType::kInt64, {});
+      index.data<int64_t>()[0] = value;
+      graph.initializers[name] = index;
+    }
     const std::set<const Node*> gone{chain.scores, chain.scaling, chain.softmax, chain.context, chain.merge};
     std::vector<Node> nodes;
     std::vector<std::string> erased;
