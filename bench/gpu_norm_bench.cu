@@ -4,12 +4,13 @@
 // launches, no graph). One JSON line per (shape, dtype, layout) on --out, a table on stdout.
 //
 //   gpu_norm_bench [--out results.jsonl] [--replays 15] [--quick] [--only 8x320x64x64:fp16:NCHW] [--profile]
-//                  [--cluster 1|2|4|8|16] [--shape NxCxHxW:G ...] [--hot] [--no-pdl] [--split|--registers|--smem]
+//                  [--cluster 1|2|4|8|16] [--shape NxCxHxW:G ...] [--hot] [--no-pdl] [--split|--registers|--smem|--grid]
 // --cluster fixes the blocks per unit instead of the planner's choice; --shape replaces the default shapes;
 // --hot rotates over two buffer pairs only, so small tensors stay in L2 as they do between a network's layers.
 // --no-pdl launches without programmatic dependent launch (each call then starts after the previous one ends).
 // --split forces the two-kernel algorithm (statistics, then normalize); --registers the NHWC registers kernel
-// and --smem the shared-memory one-pass kernels (kCluster), the two kAuto chooses between.
+// and --smem the shared-memory one-pass kernels (kCluster), the two kAuto chooses between; --grid the NHWC
+// whole-grid one-pass kernel (kGrid).
 // --profile: no timing, three plain launches of GN+SiLU per selected case (for ncu).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -173,6 +174,8 @@ int main(int argc, char** argv) {
       algorithm = NormAlgorithm::kRegisters;
     } else if (!std::strcmp(argv[i], "--smem")) {
       algorithm = NormAlgorithm::kCluster;
+    } else if (!std::strcmp(argv[i], "--grid")) {
+      algorithm = NormAlgorithm::kGrid;
     } else if (!std::strcmp(argv[i], "--profile")) {
       profile = true;
     } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
@@ -190,7 +193,7 @@ int main(int argc, char** argv) {
       cluster_size = std::atoi(argv[++i]);
     } else {
       std::fprintf(stderr, "usage: %s [--out results.jsonl] [--replays N] [--quick] [--only NxCxHxW:dtype:layout]"
-                   " [--profile] [--cluster 1|2|4|8|16] [--shape NxCxHxW:G ...] [--hot] [--no-pdl] [--split|--registers|--smem]\n", argv[0]);
+                   " [--profile] [--cluster 1|2|4|8|16] [--shape NxCxHxW:G ...] [--hot] [--no-pdl] [--split|--registers|--smem|--grid]\n", argv[0]);
       return 2;
     }
   }
@@ -278,7 +281,7 @@ int main(int argc, char** argv) {
         GroupNormPlan plan;
         normrt::cuda::Status st = normrt::cuda::group_norm_plan(a, &plan);
         // A fixed cluster size or the registers kernel need not fit every shape.
-        if (!st.ok() && (cluster_size || algorithm == NormAlgorithm::kRegisters)) {
+        if (!st.ok() && (cluster_size || algorithm == NormAlgorithm::kRegisters || algorithm == NormAlgorithm::kGrid)) {
           std::printf("%s: no plan with --cluster %d --algorithm %s: %s\n", key, cluster_size,
                       normrt::cuda::to_string(algorithm), st.message.c_str());
           for (int s = 0; s < sets; ++s) {

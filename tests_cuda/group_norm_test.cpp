@@ -429,15 +429,16 @@ TEST_F(CudaNorm, EveryActivationWithAndWithoutResidual) {
 }
 
 // Every algorithm, forced, at shapes that take another one by default too (kRegisters is NHWC only, and only
-// where a unit fits the registers of 16 blocks).
-TEST_F(CudaNorm, ClusterSplitAndRegistersAgree) {
+// where a unit fits the registers of 16 blocks; kGrid is NHWC only, where the tensor fits the SMs at once).
+TEST_F(CudaNorm, EveryForcedAlgorithmAgrees) {
   const Shape shapes[] = {{2, 320, 1024, 32}, {1, 64, 4096, 32}, {3, 24, 49, 6}, {1, 8, 262144, 1},
                           {4, 30, 1000, 10},  {8, 64, 1, 64},    {1, 640, 1024, 32}};
   int i = 0;
   for (const Shape& sh : shapes)
     for (Layout layout : kLayouts)
       for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
-        for (NormAlgorithm algo : {NormAlgorithm::kCluster, NormAlgorithm::kSplit, NormAlgorithm::kRegisters}) {
+        for (NormAlgorithm algo : {NormAlgorithm::kCluster, NormAlgorithm::kSplit, NormAlgorithm::kRegisters,
+                                   NormAlgorithm::kGrid}) {
           Case c;
           c.N = sh.N;
           c.C = sh.C;
@@ -464,10 +465,67 @@ TEST_F(CudaNorm, ClusterSplitAndRegistersAgree) {
         }
 }
 
+// The whole-grid NHWC kernel on its own: batch 1 to 7, spatial sizes that split unevenly over the blocks (down
+// to blocks with no rows), groups of 1 to 64 channels, vectors straddling groups (Cg = 10, 4, 3 at 16-bit),
+// InstanceNorm (G = C), every dtype, activations, residuals and in place.
+TEST_F(CudaNorm, GridKernelMatchesTheReference) {
+  const Shape shapes[] = {{1, 64, 65536, 32}, {2, 320, 4096, 32}, {3, 320, 1000, 32}, {5, 96, 777, 3},
+                          {2, 40, 999, 10},   {4, 64, 1031, 64},  {7, 1280, 256, 32}, {1, 8, 300001, 2},
+                          {6, 48, 100, 16},   {2, 2048, 130, 32}, {1, 24, 7, 8}};
+  int i = 0;
+  size_t ran = 0;
+  for (const Shape& sh : shapes)
+    for (DataType dtype : kTypes) {
+      Case c;
+      c.N = sh.N;
+      c.C = sh.C;
+      c.HW = sh.HW;
+      c.G = sh.G;
+      c.layout = Layout::kNHWC;
+      c.dtype = dtype;
+      c.algo = NormAlgorithm::kGrid;
+      c.act = kActs[i % 8];
+      c.residual = i % 3 == 0;
+      c.in_place = i % 4 == 1;
+      ++i;
+      SCOPED_TRACE(describe(c));
+      const Outcome o = run_case(c);
+      EXPECT_EQ(o.algo, NormAlgorithm::kGrid);
+      EXPECT_GT(o.plan.workspace_bytes, 0u);
+      ++ran;
+    }
+  EXPECT_EQ(ran, std::size(shapes) * std::size(kTypes));
+}
+
+// kGrid where it cannot run says why and what to use instead: NCHW, and a tensor larger than every SM's shared
+// memory together.
+TEST_F(CudaNorm, GridRefusalsNameTheLimit) {
+  GroupNormArgs a;
+  a.x = a.y = reinterpret_cast<void*>(256);
+  a.N = 32;
+  a.C = 256;
+  a.spatial = 3136;
+  a.groups = 32;
+  a.dtype = DataType::kFloat16;
+  a.algorithm = NormAlgorithm::kGrid;
+  Status s = normrt::cuda::group_norm_plan(a, nullptr);
+  EXPECT_NE(s.message.find("kGrid needs NHWC"), std::string::npos) << s.message;
+  a.layout = Layout::kNHWC;  // 51 MB: more than the shared memory of the whole GPU
+  s = normrt::cuda::group_norm_plan(a, nullptr);
+  EXPECT_NE(s.message.find("small enough for the shared memory of every SM at once"), std::string::npos) << s.message;
+  EXPECT_NE(s.message.find("use kAuto, kCluster or kSplit"), std::string::npos) << s.message;
+  a.N = 1;
+  a.cluster_size = 2;
+  s = normrt::cuda::group_norm_plan(a, nullptr);
+  EXPECT_NE(s.message.find("cluster_size applies to kCluster and kRegisters, not kGrid"), std::string::npos)
+      << s.message;
+}
+
 TEST_F(CudaNorm, LargeMeanSmallVarianceAndConstantGroupsStayFinite) {
   for (Layout layout : kLayouts)
     for (DataType dtype : kTypes)
-      for (NormAlgorithm algo : {NormAlgorithm::kAuto, NormAlgorithm::kSplit}) {
+      for (NormAlgorithm algo : {NormAlgorithm::kAuto, NormAlgorithm::kSplit, NormAlgorithm::kGrid}) {
+        if (algo == NormAlgorithm::kGrid && layout == Layout::kNCHW) continue;
         Case c;
         c.N = 2;
         c.C = 32;
@@ -501,8 +559,9 @@ TEST_F(CudaNorm, LargeMeanSmallVarianceAndConstantGroupsStayFinite) {
 }
 
 TEST_F(CudaNorm, InPlaceAndDeterministic) {
-  for (NormAlgorithm algo : {NormAlgorithm::kAuto, NormAlgorithm::kSplit})
+  for (NormAlgorithm algo : {NormAlgorithm::kAuto, NormAlgorithm::kSplit, NormAlgorithm::kGrid})
     for (Layout layout : kLayouts) {
+      if (algo == NormAlgorithm::kGrid && layout == Layout::kNCHW) continue;
       Case c;
       c.N = 2;
       c.C = 64;
@@ -556,7 +615,8 @@ TEST_F(CudaNorm, BenchmarkShapesTakeTheOnePassPathWithWideLoads) {
 // Programmatic dependent launch: the second of two chained calls may start while the first still runs, and
 // must wait for it before reading. The intermediate tensor starts as NaN, so a read before the first call has
 // written it shows up in the second call's output. Direct launches and a replayed CUDA graph, on every kernel
-// family (NCHW bulk copy, NHWC TMA, the generic NHWC kernel, the split pair, LayerNorm rows).
+// family (NCHW bulk copy, NHWC TMA, the generic NHWC kernel, the split pair, the cooperative grid kernel,
+// LayerNorm rows).
 TEST_F(CudaNorm, ChainedCallsWaitForTheCallBefore) {
   struct Chain {
     Shape shape;
@@ -568,6 +628,7 @@ TEST_F(CudaNorm, ChainedCallsWaitForTheCallBefore) {
                           {{8, 320, 4096, 32}, Layout::kNHWC, DataType::kFloat16, NormAlgorithm::kAuto},
                           {{3, 24, 333, 8}, Layout::kNHWC, DataType::kFloat32, NormAlgorithm::kAuto},
                           {{2, 640, 1031, 32}, Layout::kNHWC, DataType::kFloat32, NormAlgorithm::kSplit},
+                          {{2, 640, 1031, 32}, Layout::kNHWC, DataType::kFloat16, NormAlgorithm::kGrid},
                           {{1, 64, 65536, 32}, Layout::kNCHW, DataType::kBFloat16, NormAlgorithm::kSplit},
                           {{4096, 768, 1, 1}, Layout::kNCHW, DataType::kFloat16, NormAlgorithm::kAuto}};
   for (const Chain& ch : chains) {
@@ -710,6 +771,17 @@ TEST(CudaNormPlan, EveryPlanFitsTheDevice) {
                     ASSERT_EQ(plan.blocks % plan.cluster_size, 0) << what;
                     ASSERT_LE(plan.blocks, plan.cluster_size == 1 ? 2 * dev.sms : dev.sms) << what;
                     ASSERT_EQ(plan.workspace_bytes, 0u) << what;
+                  } else if (plan.algorithm == NormAlgorithm::kGrid) {
+                    // NHWC, one or two blocks of at most 512 threads per SM, all resident at once.
+                    ASSERT_EQ(layout, Layout::kNHWC) << what;
+                    ASSERT_EQ(plan.vector_bytes, 16) << what;
+                    ASSERT_LE(plan.threads, 512) << what;
+                    ASSERT_LE(plan.blocks, 2 * dev.sms) << what;
+                    ASSERT_LE(plan.shared_bytes, plan.blocks > dev.sms ? (dev.smem_optin + 1024) / 2 - 1024
+                                                                       : static_cast<size_t>(dev.smem_optin))
+                        << what;
+                    ASSERT_EQ(plan.blocks % N, 0) << what;
+                    ASSERT_GE(plan.workspace_bytes, static_cast<size_t>(plan.blocks * G * 16 + N * G * 8)) << what;
                   } else if (plan.algorithm == NormAlgorithm::kCluster) {
                     ASSERT_TRUE(plan.cluster_size >= 1 && plan.cluster_size <= 8) << what;
                     ASSERT_EQ(plan.blocks % plan.cluster_size, 0) << what;
@@ -816,6 +888,22 @@ TEST(CudaNormPlan, SmallNhwcTensorsTakeTheRegistersKernel) {
   const Status s = normrt::cuda::group_norm_plan_for(a, {132, 232448, 9, 8}, nullptr);
   EXPECT_NE(s.message.find("cluster_size 16: this GPU schedules clusters of at most 8 blocks"), std::string::npos)
       << s.message;
+}
+
+// NHWC groups too large for a cluster's shared memory take the whole-grid kernel (one read of x) where the
+// tensor fits every SM's shared memory at once, and the two-pass split where it does not.
+TEST(CudaNormPlan, NhwcGroupsTooLargeForAClusterTakeTheGridKernel) {
+  std::string what;
+  GroupNormPlan plan = h100_nhwc_plan(1, 64, 65536, DataType::kFloat16, &what);
+  EXPECT_EQ(plan.algorithm, NormAlgorithm::kGrid) << what;
+  EXPECT_EQ(plan.blocks, 264) << what;  // two blocks on each of the 132 SMs
+  EXPECT_GE(plan.workspace_bytes, size_t{264} * 32 * 16) << what;
+  plan = h100_nhwc_plan(1, 64, 65536, DataType::kFloat32, &what);
+  EXPECT_EQ(plan.algorithm, NormAlgorithm::kGrid) << what;
+  plan = h100_nhwc_plan(1, 64, 4 * 65536, DataType::kFloat32, &what);  // 67 MB: more than the SMs hold
+  EXPECT_EQ(plan.algorithm, NormAlgorithm::kSplit) << what;
+  plan = h100_nhwc_plan(32, 256, 3136, DataType::kFloat16, &what);  // groups fit clusters: kept
+  EXPECT_EQ(plan.algorithm, NormAlgorithm::kCluster) << what;
 }
 
 TEST_F(CudaNorm, LayerNorm) {

@@ -1114,6 +1114,160 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_tma_kernel(const 
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// NHWC with 16-byte vectors, one pass over a whole grid (kGrid): for tensors that fit the shared memory of
+// the GPU at once but whose groups would need clusters larger than the GPCs schedule in one wave. Every block
+// owns whole rows (all C channels, so its share of x is one contiguous range) of one sample: the loads are
+// bulk copies in up to kMaxChunks chunks, each on its own mbarrier, statistics of the first chunks overlap the
+// later ones. Each block stores its partial per group in the workspace; after a grid-wide barrier (a
+// cooperative launch: the device holds every block at once) the blocks of a sample share out its groups, each
+// merging one group's partials in rank order, and after a second barrier every block reads its sample's
+// statistics and normalizes its tile in place, stored back by bulk copies.
+struct NhwcGridParams {
+  Params p;  // k = G (a unit is a sample), Lv = C / V, workspace: [N][blocks_per_unit][G] partials, [N][G] stats
+  uint32_t chunk_rows;
+};
+
+template <typename T, bool STRADDLE>
+__global__ void __launch_bounds__(512, 2) group_norm_nhwc_grid_kernel(const NhwcGridParams q) {
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  constexpr int S = STRADDLE ? V : 1;
+  using Raw = uint4;
+  const Params& p = q.p;
+  extern __shared__ __align__(128) unsigned char smem[];
+
+  const uint32_t t = threadIdx.x, lane = t & 31u, warp = t >> 5, nwarps = blockDim.x >> 5;
+  const uint32_t unit = blockIdx.x / p.blocks_per_unit;  // the sample
+  const uint32_t rank = blockIdx.x % p.blocks_per_unit;
+  const int64_t base = static_cast<int64_t>(unit) * p.HW * p.C;
+
+  Raw* tile = reinterpret_cast<Raw*>(smem);
+  float4* part = reinterpret_cast<float4*>(smem + p.tile_bytes);
+  float2* stat = reinterpret_cast<float2*>(part + p.k);
+  float2* red = stat + p.k;
+  uint64_t* bars = reinterpret_cast<uint64_t*>(red + blockDim.x * p.slots);
+
+  const uint32_t lo = min(rank * p.rows_per_block, p.unit_rows);
+  const uint32_t rows = min(lo + p.rows_per_block, p.unit_rows) - lo;
+  const uint32_t chunks = (rows + q.chunk_rows - 1) / q.chunk_rows;
+  const uint32_t chunk_vecs = q.chunk_rows * p.Lv;
+  const Raw* xg = reinterpret_cast<const Raw*>(static_cast<const T*>(p.x) + base) + static_cast<size_t>(lo) * p.Lv;
+  if (t == 0 && chunks > 0) {
+    for (uint32_t c = 0; c < chunks; ++c)
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_addr(bars + c)) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+  }
+  wait_for_previous_kernel();
+  if (t == 0 && chunks > 0) {
+    for (uint32_t c = 0; c < chunks; ++c) {
+      const uint32_t v0 = c * chunk_vecs, bytes = (min((c + 1) * q.chunk_rows, rows) * p.Lv - v0) * 16u;
+      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bars + c)), "r"(bytes)
+                   : "memory");
+      asm volatile(
+          "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+              smem_addr(tile + v0)),
+          "l"(xg + v0), "r"(bytes), "r"(smem_addr(bars + c))
+          : "memory");
+    }
+  }
+
+  const bool active = t < p.R * p.Lv;
+  const uint32_t col = active ? t % p.Lv : 0u;
+  const uint32_t row0 = t / p.Lv;
+  const uint32_t c0 = col * V;
+  const uint32_t j0 = c0 / p.Cg;
+  const T* xs = static_cast<const T*>(p.x) + base;
+  float K[S];  // read before any block writes y (which may alias x): the barrier below comes first
+  const uint32_t slots = nhwc_slots<T, S, 0>(p, c0, j0, unit, xs, K);
+  auto acc = [](int e) { return STRADDLE ? e : 0; };
+  float g[V], be[V];
+  affine_vector<V>(p.gamma, c0, 1.0f, g);
+  affine_vector<V>(p.beta, c0, 0.0f, be);
+  __syncthreads();  // the mbarriers are initialized
+
+  float sum[S], sq[S];
+#pragma unroll
+  for (int e = 0; e < S; ++e) sum[e] = sq[e] = 0.0f;
+  if (active) {
+    uint32_t r = row0;
+    for (uint32_t c = 0; c < chunks; ++c) {
+      const uint32_t end = min((c + 1) * q.chunk_rows, rows);
+      if (r >= end) continue;
+      mbar_wait(smem_addr(bars + c), 0);
+#pragma unroll 4
+      for (; r < end; r += p.R) accumulate_shifted<T, V>(tile[r * p.Lv + col], K, sum, sq);
+    }
+  }
+  nhwc_block_partials<S, V>(p, sum, sq, slots, rows, red, part);
+  __syncthreads();
+  const uint32_t bpu = p.blocks_per_unit;
+  auto finish = [&](const Partial& m) { return make_float2(m.o, rsqrtf(fmaxf(m.m2 / m.n, 0.0f) + p.eps)); };
+  if (bpu == 1) {
+    for (uint32_t j = t; j < p.k; j += blockDim.x) stat[j] = finish(to_partial(part[j]));
+  } else {
+    // Two steps, each after a grid-wide barrier (which also fences memory): block `rank` of a sample merges the
+    // partials of groups rank, rank + bpu, ... over the sample's blocks in rank order; then every block reads
+    // its sample's statistics. Each partial is read once: with every block merging every group, all blocks read
+    // the same few lines of the L2 at once (H100: 1x512x64x64 fp16 took 45 us against a 4.7 us copy).
+    float4* ws = p.workspace + static_cast<size_t>(unit) * bpu * p.k;
+    float2* stats = reinterpret_cast<float2*>(p.workspace + static_cast<size_t>(gridDim.x) * p.k) +
+                    static_cast<size_t>(unit) * p.k;
+    for (uint32_t j = t; j < p.k; j += blockDim.x) __stcg(ws + static_cast<size_t>(rank) * p.k + j, part[j]);
+    cg::grid_group grid = cg::this_grid();
+    grid.sync();
+    for (uint32_t j = rank + warp * bpu; j < p.k; j += nwarps * bpu) {
+      Partial m{0.0f, 0.0f, 0.0f};
+#pragma unroll 4
+      for (uint32_t r = lane; r < bpu; r += 32)
+        m = merge(m, to_partial(__ldcg(ws + static_cast<size_t>(r) * p.k + j)));  // L2: other SMs wrote them
+      m = warp_merge(m);
+      if (lane == 0) __stcg(stats + j, finish(m));
+    }
+    grid.sync();
+    for (uint32_t j = t; j < p.k; j += blockDim.x) stat[j] = __ldcg(stats + j);
+  }
+  __syncthreads();
+  allow_next_kernel();  // the next kernel's blocks take the place of ours as they finish storing
+
+  float a[V], bb[V];
+#pragma unroll
+  for (int e = 0; e < V; ++e) {
+    const float2 st = stat[j0 + ((slots >> (3 * acc(e))) & 7u)];
+    a[e] = st.y * g[e];
+    bb[e] = fmaf(-st.x, a[e], be[e]);
+  }
+  const Raw* rv = p.residual ? reinterpret_cast<const Raw*>(static_cast<const T*>(p.residual) + base) : nullptr;
+  Raw* yg = reinterpret_cast<Raw*>(static_cast<T*>(p.y) + base) + static_cast<size_t>(lo) * p.Lv;
+  uint32_t r = row0;
+  for (uint32_t c = 0; c < chunks; ++c) {
+    const uint32_t end = min((c + 1) * q.chunk_rows, rows);
+    if (active) {
+#pragma unroll 2
+      for (; r < end; r += p.R) {
+        float f[V];
+        unpack<T, Raw, V>(tile[r * p.Lv + col], f);
+#pragma unroll
+        for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K[acc(e)], a[e], bb[e]);
+        float rf[V];
+        if (rv) unpack<T, Raw, V>(__ldcs(rv + static_cast<size_t>(lo + r) * p.Lv + col), rf);
+        finish_vector(f, rv ? rf : nullptr, p.residual_first, p.act, p.alpha);
+        tile[r * p.Lv + col] = pack<T, Raw, V>(f);
+      }
+    }
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // our writes, visible to the bulk store
+    __syncthreads();
+    if (t == 0) {
+      const uint32_t v0 = c * chunk_vecs;
+      asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;" ::"l"(yg + v0),
+                   "r"(smem_addr(tile + v0)), "r"((end * p.Lv - v0) * 16u)
+                   : "memory");
+      asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+    }
+  }
+  if (t == 0) asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");  // smem stays valid until read
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // NHWC, kRegisters: each thread loads its (at most VPT) vectors of the block's rows into registers, the
 // statistics merge across the cluster, and the normalize works from the same registers. No shared-memory tile,
 // no TMA, no mbarriers: for small tensors (ResNet-50 at batch 1: 50-800 KB per GroupNorm) a kernel's time is
@@ -1358,6 +1512,8 @@ struct LaunchPlan {
   bool tma = false;   // NHWC one-pass kernel on the tensor memory accelerator (p below, plus box_rows)
   bool rows = false;  // LayerNorm-shaped: one warp per row (rp)
   bool registers = false;  // NHWC kRegisters kernel (p), vectors_per_thread its template
+  bool grid = false;       // NHWC kGrid kernel (p, chunk_rows), launched cooperatively
+  uint32_t chunk_rows = 0;
   uint32_t vectors_per_thread = 0;
   RowParams rp{};
   uint32_t box_rows = 0;
@@ -1374,12 +1530,13 @@ uint32_t round_up(uint32_t a, uint32_t b) { return (a + b - 1) / b * b; }
 
 bool aligned(const void* ptr, int bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
 
-Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out);
+// allow_grid false: kAuto never picks kGrid (the device cannot hold the grid at once after all).
+Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out, bool allow_grid);
 
 // The plan; rows of at most 256 whole 16-byte vectors with one group and no spatial extent (LayerNorm, and
 // GroupNorm(1) over [N, C]) take the one-warp-per-row kernel unless an algorithm or cluster size is asked for.
-Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out) {
-  Status s = make_group_plan(a, dev, out);
+Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out, bool allow_grid = true) {
+  Status s = make_group_plan(a, dev, out, allow_grid);
   if (!s.ok()) return s;
   out->programmatic = a.programmatic_launch;
   const int esize = static_cast<int>(dtype_size(a.dtype));
@@ -1422,7 +1579,7 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   return s;
 }
 
-Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out) {
+Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out, bool allow_grid) {
   if (!a.x) return invalid("x is null");
   if (!a.y) return invalid("y is null");
   if (a.N <= 0 || a.C <= 0 || a.spatial <= 0)
@@ -1639,7 +1796,48 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
     while (reg_cs < static_cast<uint32_t>(dev.max_cluster) && !registers_shape(reg_cs)) reg_cs *= 2;
   }
   const std::optional<RegisterBlock> reg = registers_shape(reg_cs);
+
+  // kGrid (NHWC, 16-byte vectors): blocks of whole rows (all C channels, at most 512 threads), as many per
+  // sample as the device holds at once with one or two blocks per SM, each block's rows in its shared memory.
+  struct GridBlock {
+    uint32_t blocks_per_sample, rows, R, threads, slots, chunk_rows;
+    uint64_t tile, smem;
+  };
+  auto grid_shape = [&]() -> std::optional<GridBlock> {
+    const uint32_t lv = C / V;
+    if (!nhwc || vb != 16 || lv > 512) return std::nullopt;
+    GridBlock b;
+    b.slots = 1;
+    for (uint32_t c = 0; c < lv; ++c) b.slots = std::max(b.slots, ((c + 1) * V - 1) / cg_ - c * V / cg_ + 1);
+    for (uint64_t per_sm : {2u, 1u}) {
+      const uint64_t capacity = per_sm * static_cast<uint64_t>(dev.sms);
+      if (capacity < static_cast<uint64_t>(a.N)) continue;
+      const uint64_t most = std::min<uint64_t>(capacity / static_cast<uint64_t>(a.N), HW);
+      b.rows = ceil_div(HW, most);
+      b.blocks_per_sample = ceil_div(HW, b.rows);
+      b.R = std::max<uint32_t>(1, std::min<uint32_t>(512 / lv, ceil_div(b.rows, 4)));
+      b.threads = round_up(b.R * lv, 32);
+      b.tile = (static_cast<uint64_t>(b.rows) * C * esize + 127) / 128 * 128;
+      const uint32_t chunks =
+          static_cast<uint32_t>(std::min<uint64_t>(kMaxChunks, std::max<uint64_t>(1, b.tile / (8 * 1024))));
+      b.chunk_rows = ceil_div(b.rows, chunks);
+      b.smem = b.tile + static_cast<uint64_t>(G) * 24 + static_cast<uint64_t>(b.threads) * b.slots * 8 +
+               kMaxChunks * 8;
+      // Each resident block also holds 1 KB the system reserves.
+      const uint64_t limit = (static_cast<uint64_t>(dev.smem_optin) + 1024) / per_sm - 1024;
+      if (b.smem <= limit) return b;
+    }
+    return std::nullopt;
+  };
+  const std::optional<GridBlock> grid = grid_shape();
   NormAlgorithm algo = a.algorithm;
+  if (algo == NormAlgorithm::kGrid && a.cluster_size != 0)
+    return invalid("cluster_size applies to kCluster and kRegisters, not kGrid");
+  if (algo == NormAlgorithm::kGrid && !grid)
+    return invalid("kGrid needs NHWC, C and the pointers aligned to 16 bytes, at most 512 vectors a row, and x small "
+                   "enough for the shared memory of every SM at once (" +
+                   std::to_string(static_cast<uint64_t>(dev.sms) * dev.smem_optin) +
+                   " bytes here); use kAuto, kCluster or kSplit");
   // Small tensors take the registers kernel when its blocks fit the GPU at once: without clusters, up to two
   // blocks of at most 256 threads per SM; clusters of 2, a block per SM; larger clusters, half the SMs (the
   // GPCs do not pack clusters of 4 to 16 to the last SM). (H100 and H200, 2026-11-26: 8x2048x7x7 fp16, 256
@@ -1652,6 +1850,10 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
                                     : blocks <= sms / 2;
     if (fits) algo = NormAlgorithm::kRegisters;
   }
+  // Where the one-pass kernels do not fit and two passes would read x twice, one grid reads it once. (Where the
+  // cluster kernels would run in several waves, plan_here, which can ask the device, also takes kGrid.)
+  if (algo == NormAlgorithm::kAuto && a.cluster_size == 0 && allow_grid && grid && !cluster_fits)
+    algo = NormAlgorithm::kGrid;
   if (algo == NormAlgorithm::kAuto)
     algo = cluster_fits || a.cluster_size ? NormAlgorithm::kCluster : NormAlgorithm::kSplit;
   if (algo == NormAlgorithm::kRegisters && !reg)
@@ -1674,6 +1876,32 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
   info.groups_per_unit = static_cast<int>(k);
   info.groups_per_vector = nhwc ? static_cast<int>(p.slots) : 1;
   out->vector_bytes = vb;
+  if (algo == NormAlgorithm::kGrid) {
+    p.k = G;
+    p.units_per_sample = 1;
+    p.unit_rows = HW;
+    p.Lv = C / V;
+    p.row_stride = p.Lv;
+    p.slots = grid->slots;
+    p.R = grid->R;
+    p.rows_per_block = grid->rows;
+    p.blocks_per_unit = grid->blocks_per_sample;
+    p.tile_bytes = static_cast<uint32_t>(grid->tile);
+    out->grid = true;
+    out->chunk_rows = grid->chunk_rows;
+    out->threads = grid->threads;
+    out->smem = static_cast<size_t>(grid->smem);
+    out->blocks = static_cast<uint32_t>(static_cast<uint64_t>(a.N) * grid->blocks_per_sample);
+    info.groups_per_unit = static_cast<int>(G);
+    info.groups_per_vector = static_cast<int>(grid->slots);
+    info.cluster_size = 1;
+    info.threads = static_cast<int>(out->threads);
+    info.blocks = static_cast<int64_t>(out->blocks);
+    info.shared_bytes = out->smem;
+    // Partials [N][blocks per sample][G], then statistics [N][G].
+    info.workspace_bytes = (static_cast<size_t>(out->blocks) * G + static_cast<size_t>(a.N) * G / 2 + 1) * sizeof(float4);
+    return Status{};
+  }
   if (algo == NormAlgorithm::kRegisters) {
     p.rows_per_block = ceil_div(p.unit_rows, reg_cs);
     p.blocks_per_unit = reg_cs;
@@ -1862,8 +2090,13 @@ cudaError_t launch_planned(Kernel kernel, const Args& args, const LaunchPlan& pl
   cfg.dynamicSmemBytes = plan.smem;
   cfg.stream = stream;
   if (resident) return resident_clusters(kernel, cfg, std::max<uint32_t>(cluster, 1), resident);
-  cudaLaunchAttribute attrs[2];
+  cudaLaunchAttribute attrs[3];
   cfg.attrs = attrs;
+  if (plan.grid) {  // the grid-wide barrier needs every block resident at once
+    attrs[cfg.numAttrs].id = cudaLaunchAttributeCooperative;
+    attrs[cfg.numAttrs].val.cooperative = 1;
+    ++cfg.numAttrs;
+  }
   if (cluster > 1) {
     attrs[cfg.numAttrs].id = cudaLaunchAttributeClusterDimension;
     attrs[cfg.numAttrs].val.clusterDim.x = cluster;
@@ -2036,6 +2269,38 @@ Status launch_nhwc_tma(const LaunchPlan& plan, const GroupNormArgs& a, cudaStrea
   return cuda_status(e, resident ? "group_norm: occupancy query" : "group_norm: TMA kernel launch");
 }
 
+template <typename T, bool STRADDLE>
+cudaError_t launch_nhwc_grid_kernel(const NhwcGridParams& q, const LaunchPlan& plan, cudaStream_t stream,
+                                    int* resident) {
+  auto kernel = group_norm_nhwc_grid_kernel<T, STRADDLE>;
+  static const cudaError_t attr = prepare_kernel(kernel);
+  if (attr != cudaSuccess) return attr;
+  if (resident) {  // blocks, not clusters: the whole grid must be resident
+    int dev = 0, sms = 0, per_sm = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    if (e == cudaSuccess)
+      e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, static_cast<int>(plan.threads), plan.smem);
+    *resident = per_sm * sms;
+    return e;
+  }
+  return launch_planned(kernel, q, plan, 0u, stream, nullptr);
+}
+
+// The NHWC grid kernel, or with `resident` set, how many of its blocks the device holds at once.
+Status launch_nhwc_grid(const LaunchPlan& plan, const GroupNormArgs& a, cudaStream_t stream, int* resident = nullptr) {
+  NhwcGridParams q{};
+  q.p = plan.p;
+  q.chunk_rows = plan.chunk_rows;
+  const bool straddle = plan.p.slots > 1;
+  const cudaError_t e = with_storage_type(a.dtype, [&](auto t) {
+    using T = decltype(t);
+    return straddle ? launch_nhwc_grid_kernel<T, true>(q, plan, stream, resident)
+                    : launch_nhwc_grid_kernel<T, false>(q, plan, stream, resident);
+  });
+  return cuda_status(e, resident ? "group_norm: occupancy query" : "group_norm: grid kernel launch");
+}
+
 template <int MODE>
 cudaError_t launch_mode(const LaunchPlan& plan, DataType dtype, cudaStream_t stream, int* resident = nullptr) {
   return with_storage_type(dtype, [&](auto t) { return launch_layout<decltype(t), MODE>(plan, stream, resident); });
@@ -2045,11 +2310,54 @@ cudaError_t launch_bulk_dtype(const LaunchPlan& plan, DataType dtype, cudaStream
   return with_storage_type(dtype, [&](auto t) { return launch_bulk<decltype(t)>(plan, stream, resident); });
 }
 
+// How many units (clusters; kGrid: blocks) of the plan's one-pass kernel the device holds at once; 0 for the
+// kernels that never wait on another block.
+Status resident_units(const LaunchPlan& lp, const GroupNormArgs& args, int* resident) {
+  *resident = 0;
+  if (lp.rows) return Status{};
+  if (lp.registers)
+    return cuda_status(launch_registers_dtype(lp, args.dtype, nullptr, resident), "group_norm: occupancy query");
+  if (lp.tma) return launch_nhwc_tma(lp, args, nullptr, resident);
+  if (lp.grid) return launch_nhwc_grid(lp, args, nullptr, resident);
+  if (lp.bulk) return cuda_status(launch_bulk_dtype(lp, args.dtype, nullptr, resident), "group_norm: occupancy query");
+  if (lp.info.algorithm == NormAlgorithm::kCluster)
+    return cuda_status(launch_mode<0>(lp, args.dtype, nullptr, resident), "group_norm: occupancy query");
+  return Status{};
+}
+
 // The plan on the current device.
 Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
   DeviceProperties dev;
   Status s = device_info(&dev);
-  return s.ok() ? make_plan(args, dev, plan) : s;
+  if (s.ok()) s = make_plan(args, dev, plan);
+  if (!s.ok()) return s;
+  int resident = 0;
+  if (plan->grid) {
+    // The planner counted shared memory only; a grid the device cannot hold at once would never pass its barrier.
+    s = resident_units(*plan, args, &resident);
+    if (!s.ok() || static_cast<int64_t>(resident) >= static_cast<int64_t>(plan->blocks)) return s;
+    if (args.algorithm == NormAlgorithm::kGrid)
+      return invalid("kGrid: the device holds " + std::to_string(resident) + " blocks of this kernel at once, the "
+                     "grid has " + std::to_string(plan->blocks) + "; use kAuto, kCluster or kSplit");
+    return make_plan(args, dev, plan, false);
+  }
+  // NHWC clusters the device runs in several waves: the whole grid at once instead, where it fits. (H100,
+  // 2026-11-27: 8x320x64x64 fp16, 32 units of 8 blocks where 30 fit at once, 31.6 us as clusters, 25.7 us on
+  // kGrid; where the clusters fit one wave they stayed faster: 1x512x64x64 fp16 9.6 us against 12.9 us.)
+  if (args.algorithm != NormAlgorithm::kAuto || args.cluster_size != 0 || args.layout != Layout::kNHWC ||
+      plan->info.algorithm != NormAlgorithm::kCluster || plan->p.blocks_per_unit <= 1)
+    return s;
+  s = resident_units(*plan, args, &resident);
+  if (!s.ok() || static_cast<int64_t>(resident) * plan->p.blocks_per_unit >= static_cast<int64_t>(plan->blocks))
+    return s;
+  GroupNormArgs grid_args = args;
+  grid_args.algorithm = NormAlgorithm::kGrid;
+  LaunchPlan grid;
+  if (!make_plan(grid_args, dev, &grid).ok() || !resident_units(grid, args, &resident).ok() ||
+      static_cast<int64_t>(resident) < static_cast<int64_t>(grid.blocks))
+    return s;
+  *plan = grid;
+  return s;
 }
 
 }  // namespace
@@ -2059,23 +2367,9 @@ Status group_norm_plan(const GroupNormArgs& args, GroupNormPlan* plan) {
   Status s = plan_here(args, &lp);
   if (!s.ok() || !plan) return s;
   *plan = lp.info;
-  if (lp.rows) {
-    // Warps loop over rows: nothing waits on another block.
-  } else if (lp.registers) {
-    int resident = 0;
-    s = cuda_status(launch_registers_dtype(lp, args.dtype, nullptr, &resident), "group_norm: occupancy query");
-    plan->resident_clusters = resident;
-  } else if (lp.tma) {
-    int resident = 0;
-    s = launch_nhwc_tma(lp, args, nullptr, &resident);
-    plan->resident_clusters = resident;
-  } else if (lp.bulk || lp.info.algorithm == NormAlgorithm::kCluster) {
-    int resident = 0;
-    const cudaError_t e = lp.bulk ? launch_bulk_dtype(lp, args.dtype, nullptr, &resident)
-                                  : launch_mode<0>(lp, args.dtype, nullptr, &resident);
-    s = cuda_status(e, "group_norm: occupancy query");
-    plan->resident_clusters = resident;
-  }
+  int resident = 0;
+  s = resident_units(lp, args, &resident);  // warps over rows and the split kernels wait on no other block: 0
+  plan->resident_clusters = resident;
   return s;
 }
 
@@ -2108,11 +2402,12 @@ Status group_norm_forward(const GroupNormArgs& args, cudaStream_t stream) {
     return cuda_status(launch_mode<0>(plan, args.dtype, stream), "group_norm: cluster kernel launch");
   }
   if (args.workspace_bytes < plan.info.workspace_bytes || !args.workspace)
-    return invalid("the split algorithm needs a workspace of " + std::to_string(plan.info.workspace_bytes) +
+    return invalid(std::string("the ") + to_string(plan.info.algorithm) + " algorithm needs a workspace of " + std::to_string(plan.info.workspace_bytes) +
                    " bytes, got " + std::to_string(args.workspace_bytes) +
                    (args.workspace ? "" : " (null)") + "; see group_norm_workspace_bytes");
   if (!aligned(args.workspace, 16)) return invalid("workspace must be 16-byte aligned");
   plan.p.workspace = static_cast<float4*>(args.workspace);
+  if (plan.grid) return launch_nhwc_grid(plan, args, stream);
   s = cuda_status(launch_mode<1>(plan, args.dtype, stream), "group_norm: statistics kernel launch");
   if (!s.ok()) return s;
   return cuda_status(launch_mode<2>(plan, args.dtype, stream), "group_norm: normalize kernel launch");
@@ -2156,6 +2451,8 @@ const char* to_string(NormAlgorithm algorithm) {
       return "split";
     case NormAlgorithm::kRegisters:
       return "registers";
+    case NormAlgorithm::kGrid:
+      return "grid";
   }
   return "?";
 }

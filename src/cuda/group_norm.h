@@ -24,9 +24,14 @@ enum class Activation { kNone, kRelu, kSilu, kElu, kGelu, kSigmoid, kTanh, kLeak
 // kRegisters (NHWC): one read of x into the registers of a cluster's threads (at most 8 16-byte vectors a
 //   thread, clusters of up to 16 blocks where the device schedules them); no shared-memory tile. For small
 //   tensors, whose time is latency.
-// kAuto picks kRegisters for small NHWC tensors whose blocks fit the GPU at once, else kCluster whenever the
-// group fits on chip, else kSplit.
-enum class NormAlgorithm { kAuto, kCluster, kSplit, kRegisters };
+// kGrid (NHWC, 16-byte vectors): one read of x into the shared memory of a grid the device holds at once (a
+//   cooperative launch, one or two blocks per SM); each block takes whole rows of one sample, and the blocks of
+//   a sample merge their partials through the workspace after a grid-wide barrier. For tensors that fit on chip
+//   whose groups would otherwise need clusters (which the GPCs do not pack into one wave) or two passes.
+// kAuto picks kRegisters for small NHWC tensors whose blocks fit the GPU at once, else kCluster whenever the group
+// fits on chip, else kSplit; NHWC tensors that fit kGrid take it instead of kSplit, and instead of clusters the
+// device would run in several waves (asked of the device: group_norm_plan_for, without one, assumes one wave).
+enum class NormAlgorithm { kAuto, kCluster, kSplit, kRegisters, kGrid };
 
 struct GroupNormArgs {
   const void* x = nullptr;         // [N, C, spatial] or [N, spatial, C], dtype
@@ -44,7 +49,7 @@ struct GroupNormArgs {
   Activation activation = Activation::kNone;
   bool residual_before_activation = false;  // y = act(n + residual) instead of act(n) + residual
   float alpha = 0.0f;  // LeakyRelu's slope or Elu's alpha (ONNX defaults: 0.01 and 1.0); the caller sets it
-  void* workspace = nullptr;  // group_norm_workspace_bytes(args) bytes of device memory (kSplit only); no init
+  void* workspace = nullptr;  // group_norm_workspace_bytes(args) bytes of device memory (kSplit, kGrid); no init
   size_t workspace_bytes = 0;
   NormAlgorithm algorithm = NormAlgorithm::kAuto;
   // Blocks per unit of the one-pass kernels: 0 lets the planner choose; 1, 2, 4 or 8 (16 with kRegisters, on a
@@ -77,8 +82,8 @@ struct GroupNormPlan {
   int64_t blocks = 0;         // per kernel
   size_t shared_bytes = 0;    // dynamic shared memory per block
   size_t workspace_bytes = 0;
-  // Clusters (units) of the one-pass kernel the device can hold at once (cudaOccupancyMaxActiveClusters); more
-  // units than this run in waves. 0 from group_norm_plan_for, which has no device to ask.
+  // Clusters (units) of the one-pass kernel the device can hold at once (cudaOccupancyMaxActiveClusters; kGrid:
+  // blocks); more units than this run in waves. 0 from group_norm_plan_for, which has no device to ask.
   int64_t resident_clusters = 0;
 };
 
@@ -93,7 +98,7 @@ struct DeviceProperties {
   int max_cluster = 8;  // the largest cluster the device schedules: 8 (portable) or 16 (H100 SXM, H200)
 };
 Status group_norm_plan_for(const GroupNormArgs& args, const DeviceProperties& device, GroupNormPlan* plan);
-// 0 when the cluster kernel is used; callers may always pass at least this much.
+// 0 unless the plan is kSplit or kGrid; callers may always pass at least this much.
 size_t group_norm_workspace_bytes(const GroupNormArgs& args);
 // Asynchronous on `stream`; capturable into a CUDA graph. Returns the launch error, not the kernel's.
 Status group_norm_forward(const GroupNormArgs& args, cudaStream_t stream);
