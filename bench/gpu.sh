@@ -8,7 +8,8 @@
 #   cmake --build build -j2 && bash bench/pack_for_device.sh build .devcarry
 # then one device call, carrying .devcarry:
 #   bash bench/gpu.sh .devcarry
-# STAGES picks stages (default "tests cli networks"; "kernels" adds the normalization kernel benchmark);
+# STAGES picks stages (default "tests cli networks"; "kernels" adds the normalization kernel benchmark,
+# "attention" the attention kernel beside PyTorch's SDPA);
 # NETWORK_FLAGS are passed to gpu_networks.py (e.g. "--no-compile --models resnet50_gn"); NORM_FLAGS and
 # TORCH_FLAGS to gpu_norm_bench and gpu_norm.py (e.g. both "--hot --shape 1x256x56x56:32", plus
 # "--only 1x256x56x56:fp16:NHWC" for the first and "--dtypes fp16 --layouts NHWC" for the second).
@@ -83,6 +84,18 @@ if [[ " $STAGES " == *" profile "* ]]; then
     timeout 120 "$BIN/normrt" bench "$engine" --shapes="$input:$dims" --iterations 10 --warmup 3 --profile \
       2>&1 | head -n "${PROFILE_LINES:-24}"
   done
+fi
+
+if [[ " $STAGES " == *" attention "* ]]; then
+  # The fused attention kernel beside PyTorch's SDPA and the written-out chain (ATTENTION_FLAGS: e.g.
+  # "--precisions fp16 --shapes 8:1024:8:40"). PyTorch runs with its own library path; normrt with ours.
+  echo "== attention"
+  work=${WORK:-/tmp/normrt-gpu}/attention
+  NORMRT_LD_LIBRARY_PATH="$LD_LIBRARY_PATH" LD_LIBRARY_PATH="$NORMRT_TORCH_LD_LIBRARY_PATH" \
+    timeout "${ATTENTION_TIMEOUT:-420}" python3 "$HERE/gpu_attention.py" --normrt "$BIN/normrt" --out "$work" \
+    ${ATTENTION_FLAGS:-} > "$RESULTS/attention.log" 2>&1 || status=1
+  cp "$work/attention.md" "$RESULTS/" 2>/dev/null
+  tail -n 24 "$RESULTS/attention.log"
 fi
 
 if [[ " $STAGES " == *" kernels "* ]]; then
