@@ -9,11 +9,15 @@
 // next tile's K and V load with cp.async while this one computes (two buffers). Rows are padded to D + 8 halves in
 // shared memory so that ldmatrix's eight row addresses fall in distinct banks.
 //
+// Too few query blocks for the GPU (batch 1): the keys are split over up to 8 blocks per query block, each storing its
+// unnormalized rows with their running max and sum in the workspace, and a combine kernel rescales and adds them.
+//
 // Memory: Q, K and V are read once per block (K and V once per 64 queries) and Y written once: for SD-1.5's
 // 64x64 latent at batch 8 that is 47 MB against 0.5 GB of fp16 scores written and read three times unfused.
 // Flops: 4 * N * H * Lq * Lk * D, on tensor cores.
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <mutex>
@@ -40,6 +44,12 @@ struct AttentionParams {
   T* y = nullptr;
   int Lq = 0, Lk = 0, H = 0, D = 0;
   float scale_log2 = 0;  // scale * log2(e): the softmax runs in base 2
+  // Keys split over `splits` blocks per query block (too few blocks for the GPU otherwise): each block's
+  // unnormalized output rows go to partial_o [N][H][splits][Lq][D] and their (max, sum) to partial_ml, and
+  // attention_combine_kernel merges them into y.
+  int splits = 1;
+  float* partial_o = nullptr;
+  float2* partial_ml = nullptr;
 };
 
 __device__ __forceinline__ uint32_t shared_address(const void* p) {
@@ -198,6 +208,43 @@ __device__ __forceinline__ void store_rows(T* y_head, int64_t token, int first_r
   }
 }
 
+// A split block's rows (first_row and first_row + 8): unnormalized outputs and each row's (max, quad-summed sum).
+template <typename T, int OUT_TILES>
+__device__ __forceinline__ void store_partial_rows(const AttentionParams<T>& p, int first_row, int quad_lane,
+                                                   const float (&o)[OUT_TILES][4], const float (&row_max)[2],
+                                                   const float (&row_sum)[2]) {
+  const int64_t split = blockIdx.x % p.splits;
+  const int64_t base = ((static_cast<int64_t>(blockIdx.z) * p.H + blockIdx.y) * p.splits + split) * p.Lq;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = row_sum[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int row = first_row + 8 * r;
+    if (row >= p.Lq) continue;
+    if (quad_lane == 0) p.partial_ml[base + row] = make_float2(row_max[r], sum);
+    float* out = p.partial_o + (base + row) * p.D;
+#pragma unroll
+    for (int t = 0; t < OUT_TILES; ++t) {
+      const int col = t * 8 + 2 * quad_lane;
+      if (col < p.D) *reinterpret_cast<float2*>(out + col) = make_float2(o[t][2 * r], o[t][2 * r + 1]);
+    }
+  }
+}
+
+// Key tiles [first, end) of this block's split, and its query block; splits never exceed the tiles, so no split is
+// empty.
+struct KeyRange {
+  int first, end, m0;
+  __device__ KeyRange(int Lk, int rows_per_tile, int splits) {
+    const int tiles = (Lk + rows_per_tile - 1) / rows_per_tile;
+    const int split = static_cast<int>(blockIdx.x) % splits;
+    first = static_cast<int>(static_cast<int64_t>(split) * tiles / splits);
+    end = static_cast<int>(static_cast<int64_t>(split + 1) * tiles / splits);
+    m0 = static_cast<int>(blockIdx.x) / splits * kBlockM;
+  }
+};
+
 template <int DPAD>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__half> p) {
   constexpr int kStride = DPAD + 8;  // halves per shared row: 16-byte aligned, ldmatrix rows in distinct banks
@@ -210,11 +257,11 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__h
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad_lane = lane % 4;  // mma fragment coordinates
-  const int m0 = blockIdx.x * kBlockM;
+  const KeyRange keys(p.Lk, kBlockN, p.splits);
+  const int m0 = keys.m0;
   const HeadRows<__half> head(p);
-  const int tiles = (p.Lk + kBlockN - 1) / kBlockN;
   load_tile_async<__half, kBlockM, DPAD, kStride>(sq, head.q, head.token, m0, p.Lq, p.D);
-  load_key_tile_async<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, 0, 0, p.Lk, p.D);
+  load_key_tile_async<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, keys.first, keys.first & 1, p.Lk, p.D);
 
   uint32_t qf[kSteps][4];
   float o[kTiles][4];
@@ -222,10 +269,10 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__h
   for (int t = 0; t < kTiles; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};  // rows group and group + 8
 
-  for (int j = 0; j < tiles; ++j) {
+  for (int j = keys.first; j < keys.end; ++j) {
     const int buffer = j & 1;
-    await_key_tile<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, j, tiles, p.Lk, p.D);
-    if (j == 0) {  // this warp's 16 queries as A fragments, kept for every tile
+    await_key_tile<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, j, keys.end, p.Lk, p.D);
+    if (j == keys.first) {  // this warp's 16 queries as A fragments, kept for every tile
 #pragma unroll
       for (int s = 0; s < kSteps; ++s)
         load_matrix_x4(qf[s], sq + (warp * 16 + lane % 16) * kStride + s * 16 + (lane / 16) * 8);
@@ -267,7 +314,10 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__h
     __syncthreads();  // every warp is done with this buffer before the next iteration refills it
   }
 
-  store_rows(head.y, head.token, m0 + warp * 16 + group, p.Lq, p.D, quad_lane, o, row_sum);
+  if (p.splits > 1)
+    store_partial_rows(p, m0 + warp * 16 + group, quad_lane, o, row_max, row_sum);
+  else
+    store_rows(head.y, head.token, m0 + warp * 16 + group, p.Lq, p.D, quad_lane, o, row_sum);
 }
 
 // ---- float32 storage with TF32 tensor cores (engines built with --tf32) ----
@@ -316,11 +366,12 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad_lane = lane % 4;
-  const int m0 = blockIdx.x * kBlockM;
+  const KeyRange keys(p.Lk, kBlockN32, p.splits);
+  const int m0 = keys.m0;
   const HeadRows<float> head(p);
-  const int tiles = (p.Lk + kBlockN32 - 1) / kBlockN32;
   load_tile_async<float, kBlockM, DPAD, L::kQKStride>(sq, head.q, head.token, m0, p.Lq, p.D);
-  load_key_tile_async<float, kBlockN32, DPAD, L::kQKStride, L::kVStride>(sk, sv, head, 0, 0, p.Lk, p.D);
+  load_key_tile_async<float, kBlockN32, DPAD, L::kQKStride, L::kVStride>(sk, sv, head, keys.first, keys.first & 1,
+                                                                         p.Lk, p.D);
 
   float o[kSteps][4];
 #pragma unroll
@@ -331,9 +382,9 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
   const int from_low = group * 4 + quad_lane / 2, from_high = from_low + 2;
   const bool odd = quad_lane & 1;
 
-  for (int j = 0; j < tiles; ++j) {
+  for (int j = keys.first; j < keys.end; ++j) {
     const int buffer = j & 1;
-    await_key_tile<float, kBlockN32, DPAD, L::kQKStride, L::kVStride>(sk, sv, head, j, tiles, p.Lk, p.D);
+    await_key_tile<float, kBlockN32, DPAD, L::kQKStride, L::kVStride>(sk, sv, head, j, keys.end, p.Lk, p.D);
     const float* ks = sk + buffer * kBlockN32 * L::kQKStride;
     const float* vs = sv + buffer * kBlockN32 * L::kVStride;
 
@@ -372,20 +423,56 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
     __syncthreads();
   }
 
-  store_rows(head.y, head.token, m0 + warp * 16 + group, p.Lq, p.D, quad_lane, o, row_sum);
+  if (p.splits > 1)
+    store_partial_rows(p, m0 + warp * 16 + group, quad_lane, o, row_max, row_sum);
+  else
+    store_rows(head.y, head.token, m0 + warp * 16 + group, p.Lq, p.D, quad_lane, o, row_sum);
+}
+
+// ---- split keys: the combine ----
+//
+// One warp per (batch, query, head): y = sum_s o_s 2^(m_s - M) / sum_s l_s 2^(m_s - M), M the largest max, in a
+// fixed split order.
+template <typename T>
+__global__ void __launch_bounds__(128) attention_combine_kernel(AttentionParams<T> p, int N) {
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * 4 + threadIdx.x / 32;  // (n, query, head)
+  const int lane = threadIdx.x % 32;
+  if (row >= static_cast<int64_t>(N) * p.Lq * p.H) return;
+  const int64_t h = row % p.H, q = row / p.H % p.Lq, n = row / p.H / p.Lq;
+  const int64_t first = ((n * p.H + h) * p.splits) * p.Lq + q;  // split s at first + s * Lq
+  float top = -INFINITY;
+  for (int s = 0; s < p.splits; ++s) top = fmaxf(top, p.partial_ml[first + s * p.Lq].x);
+  float total = 0.f;
+  for (int s = 0; s < p.splits; ++s) {
+    const float2 ml = p.partial_ml[first + s * p.Lq];
+    total += ml.y * exp2f(ml.x - top);
+  }
+  const float inv = 1.f / total;
+  T* y = p.y + row * p.D;
+  for (int col = 2 * lane; col < p.D; col += 64) {
+    float a = 0.f, b = 0.f;
+    for (int s = 0; s < p.splits; ++s) {
+      const float w = exp2f(p.partial_ml[first + s * p.Lq].x - top);
+      const float2 v = *reinterpret_cast<const float2*>(p.partial_o + (first + s * p.Lq) * p.D + col);
+      a = fmaf(v.x, w, a);
+      b = fmaf(v.y, w, b);
+    }
+    store_pair(y + col, a * inv, b * inv);
+  }
 }
 
 // ---- launch ----
 
 template <typename Kernel>
-void launch_kernel(const CudaKernelContext& ctx, Kernel kernel, size_t shared, int Lq, int H, int N, const void* p,
-                   std::once_flag* opted_in, cudaError_t* opt_in_status) {
+void launch_kernel(const CudaKernelContext& ctx, Kernel kernel, size_t shared, int Lq, int H, int N, int splits,
+                   const void* p, std::once_flag* opted_in, cudaError_t* opt_in_status) {
   // Beyond 48 KB of dynamic shared memory needs asking once per kernel.
   std::call_once(*opted_in, [&] {
     *opt_in_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
   });
   ctx.check(*opt_in_status, "cudaFuncSetAttribute(attention shared memory)");
-  const dim3 grid(static_cast<unsigned>((Lq + kBlockM - 1) / kBlockM), static_cast<unsigned>(H), static_cast<unsigned>(N));
+  const dim3 grid(static_cast<unsigned>((Lq + kBlockM - 1) / kBlockM * splits), static_cast<unsigned>(H),
+                  static_cast<unsigned>(N));
   void* args[] = {const_cast<void*>(p)};
   ctx.check(cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, dim3(kThreads), args, shared, ctx.stream),
             "attention kernel launch");
@@ -396,7 +483,7 @@ void launch(const CudaKernelContext& ctx, const AttentionParams<__half>& p, int 
   static std::once_flag opted_in;
   static cudaError_t status = cudaSuccess;
   const size_t shared = static_cast<size_t>(kBlockM + 4 * kBlockN) * (DPAD + 8) * sizeof(__half);
-  launch_kernel(ctx, attention_kernel<DPAD>, shared, p.Lq, p.H, N, &p, &opted_in, &status);
+  launch_kernel(ctx, attention_kernel<DPAD>, shared, p.Lq, p.H, N, p.splits, &p, &opted_in, &status);
 }
 
 template <int DPAD>
@@ -404,7 +491,49 @@ void launch(const CudaKernelContext& ctx, const AttentionParams<float>& p, int N
   static std::once_flag opted_in;
   static cudaError_t status = cudaSuccess;
   const size_t shared = static_cast<size_t>(Tf32Layout<DPAD>::kWords) * sizeof(float);
-  launch_kernel(ctx, attention_tf32_kernel<DPAD>, shared, p.Lq, p.H, N, &p, &opted_in, &status);
+  launch_kernel(ctx, attention_tf32_kernel<DPAD>, shared, p.Lq, p.H, N, p.splits, &p, &opted_in, &status);
+}
+
+// Blocks that split a query block's keys: 1 while the query blocks alone give the GPU two blocks per SM, else
+// enough for about four (a block's 4 warps walk all the keys in sequence: at batch 1 the SD-1.5 UNet's 1024-token
+// attentions had 128 blocks for 132 SMs), at most 8 and never more than the key tiles.
+int key_splits(int64_t N, int64_t H, int64_t Lq, int64_t Lk, int keys_per_tile) {
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) {
+    cudaGetLastError();
+    return 1;
+  }
+  const int64_t blocks = (Lq + kBlockM - 1) / kBlockM * H * N;
+  const int64_t tiles = (Lk + keys_per_tile - 1) / keys_per_tile;
+  if (blocks <= 0 || blocks >= 2 * sms) return 1;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({(4 * sms + blocks - 1) / blocks, tiles, int64_t{8}})));
+}
+
+// Scratch of a split: unnormalized rows [N][H][splits][Lq][D] floats, then their (max, sum) pairs.
+struct SplitScratch {
+  size_t rows_bytes = 0, total = 0;
+};
+SplitScratch split_scratch(int64_t N, int64_t H, int64_t Lq, int64_t D, int splits) {
+  SplitScratch s;
+  if (splits <= 1) return s;
+  const size_t rows = static_cast<size_t>(N * H * splits * Lq);
+  s.rows_bytes = (rows * static_cast<size_t>(D) * sizeof(float) + 255) / 256 * 256;
+  s.total = s.rows_bytes + rows * sizeof(float2);
+  return s;
+}
+
+int keys_per_tile(DataType t) { return t == DataType::kFloat16 ? kBlockN : kBlockN32; }
+
+size_t attention_workspace(const CudaKernelContext& ctx) {
+  if (ctx.inputs.size() != 3 || !ctx.inputs[0].present() || ctx.inputs[0].dims.size() != 4 ||
+      ctx.inputs[1].dims.size() != 4)
+    return 0;
+  const Dims& q = ctx.inputs[0].dims;
+  const int64_t Lk = ctx.inputs[1].dims[1];
+  if (q[0] <= 0 || q[1] <= 0 || q[2] <= 0 || Lk <= 0) return 0;
+  return split_scratch(q[0], q[2], q[1], q[3], key_splits(q[0], q[2], q[1], Lk, keys_per_tile(ctx.inputs[0].dtype)))
+      .total;
 }
 
 // The head size D (= Dv) the kernels take: a multiple of 8 (whole 16-byte rows in either type) up to kMaxHeadSize.
@@ -424,6 +553,9 @@ bool attention_accepts(const Node& node, int64_t, const std::vector<TypeShape>& 
 }
 
 template <typename T>
+void launch_head(const CudaKernelContext& ctx, const AttentionParams<T>& p, int n);
+
+template <typename T>
 void run_typed(CudaKernelContext& ctx, const DeviceValue& q, const DeviceValue& k, const DeviceValue& v,
                DeviceValue& y) {
   AttentionParams<T> p;
@@ -435,6 +567,26 @@ void run_typed(CudaKernelContext& ctx, const DeviceValue& q, const DeviceValue& 
   p.D = static_cast<int>(q.dims[3]);
   p.scale_log2 = static_cast<float>(ctx.node.attr_float("scale", 1.0f) * 1.4426950408889634);
   const int n = static_cast<int>(q.dims[0]);
+  p.splits = key_splits(n, p.H, p.Lq, p.Lk, keys_per_tile(q.dtype));
+  const SplitScratch scratch = split_scratch(n, p.H, p.Lq, p.D, p.splits);
+  if (p.splits > 1) {
+    if (!ctx.workspace || ctx.workspace_bytes < scratch.total || !aligned_to(ctx.workspace, 256))
+      ctx.fail("a workspace of " + std::to_string(scratch.total) + " bytes (256-byte aligned) for " +
+               std::to_string(p.splits) + " key splits; got " + std::to_string(ctx.workspace_bytes));
+    p.partial_o = static_cast<float*>(ctx.workspace);
+    p.partial_ml = reinterpret_cast<float2*>(static_cast<char*>(ctx.workspace) + scratch.rows_bytes);
+  }
+  launch_head(ctx, p, n);
+  if (p.splits > 1) {
+    const int64_t rows = static_cast<int64_t>(n) * p.Lq * p.H;
+    attention_combine_kernel<T><<<static_cast<unsigned>((rows + 3) / 4), 128, 0, ctx.stream>>>(p, n);
+    ctx.check(cudaGetLastError(), "attention combine kernel launch");
+  }
+}
+
+// The kernel instance for the head size: float32 pads it to 8, float16 to 16 (one mma k-step).
+template <typename T>
+void launch_head(const CudaKernelContext& ctx, const AttentionParams<T>& p, int n) {
   if constexpr (std::is_same_v<T, float>) {
     switch ((p.D + 7) / 8) {  // float32: the head padded to 8
       case 1: return launch<8>(ctx, p, n);
@@ -498,7 +650,7 @@ void attention_run(CudaKernelContext& ctx) {
 }  // namespace
 
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cuda_attention", kNormrtDomain, "Attention", attention_accepts, attention_run,
-                                       nullptr, nullptr, {}, 0});
+                                       attention_workspace, nullptr, {}, 0});
 
 }  // namespace cuda
 }  // namespace normrt
