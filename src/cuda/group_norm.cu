@@ -977,6 +977,64 @@ __global__ void __launch_bounds__(512, 2) group_norm_nchw_bulk_kernel(const Bulk
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// The one-pass NHWC tile kernels (TMA and grid) share these three steps. A thread owns vector column `col` of
+// the block's rows and the rows row0, row0 + R, ...; the tile lands in pieces of piece_rows rows, piece b
+// completing on mbarrier bars[b].
+//
+// This thread's shifted sums over its rows, each piece as soon as it lands.
+template <typename T, int V, int S>
+__device__ __forceinline__ void accumulate_landed_rows(const Params& p, const uint4* tile, const uint64_t* bars,
+                                                       uint32_t piece_rows, uint32_t rows, bool active, uint32_t row0,
+                                                       uint32_t col, const float (&K)[S], float (&sum)[S],
+                                                       float (&sq)[S]) {
+#pragma unroll
+  for (int e = 0; e < S; ++e) sum[e] = sq[e] = 0.0f;
+  if (!active) return;
+  const uint32_t pieces = (rows + piece_rows - 1) / piece_rows;
+  uint32_t r = row0;
+  for (uint32_t b = 0; b < pieces; ++b) {
+    const uint32_t end = min((b + 1) * piece_rows, rows);
+    if (r >= end) continue;
+    mbar_wait(smem_addr(bars + b), 0);
+#pragma unroll 4
+    for (; r < end; r += p.R) accumulate_shifted<T, V>(tile[r * p.Lv + col], K, sum, sq);
+  }
+}
+
+// Per element of this thread's vector: y = (x - K) * a + b with a = rstd * gamma, b = beta - offset * a (stat[j] is
+// group j's (offset, rstd); element e is in group j0 + its slot).
+template <int V, int S>
+__device__ __forceinline__ void element_scale_shift(const float2* stat, uint32_t j0, uint32_t slots,
+                                                    const float (&gamma)[V], const float (&beta)[V], float (&a)[V],
+                                                    float (&b)[V]) {
+#pragma unroll
+  for (int e = 0; e < V; ++e) {
+    const float2 st = stat[j0 + ((slots >> (3 * (S == 1 ? 0 : e))) & 7u)];
+    a[e] = st.y * gamma[e];
+    b[e] = fmaf(-st.x, a[e], beta[e]);
+  }
+}
+
+// Normalizes this thread's rows in [r, end) of the tile in place (residual: the block's first row of it, at a row
+// stride of p.row_stride vectors, or null); returns the thread's next row.
+template <typename T, int V, int S>
+__device__ __forceinline__ uint32_t normalize_tile_rows(const Params& p, uint4* tile, uint32_t r, uint32_t end,
+                                                        uint32_t col, const uint4* residual, const float (&K)[S],
+                                                        const float (&a)[V], const float (&b)[V]) {
+#pragma unroll 2
+  for (; r < end; r += p.R) {
+    float f[V];
+    unpack<T, uint4, V>(tile[r * p.Lv + col], f);
+#pragma unroll
+    for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K[S == 1 ? 0 : e], a[e], b[e]);
+    float rf[V];
+    if (residual) unpack<T, uint4, V>(__ldcs(residual + static_cast<size_t>(r) * p.row_stride + col), rf);
+    finish_vector(f, residual ? rf : nullptr, p.residual_first, p.act, p.alpha);
+    tile[r * p.Lv + col] = pack<T, uint4, V>(f);
+  }
+  return r;
+}
+
 // NHWC with 16-byte vectors, one pass: the unit's rows move between global and shared memory as 2-D boxes of
 // the tensor memory accelerator (rows x W channels, at most 256 rows each), so a block's whole share is in
 // flight at once and costs no thread instructions. Box b completes on mbarrier b: the statistics of the first
@@ -1048,7 +1106,6 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_tma_kernel(const 
   const T* xs = static_cast<const T*>(p.x) + base;
   float K[S];  // read before any block of the cluster writes y (which may alias x)
   const uint32_t slots = nhwc_slots<T, S, 0>(p, c0, j0, unit, xs, K);
-  auto acc = [](int e) { return STRADDLE ? e : 0; };
   // This thread's gamma and beta, loaded while the boxes are in flight rather than after the statistics.
   float g[V], be[V];
   affine_vector<V>(p.gamma, ch_base + c0, 1.0f, g);
@@ -1056,49 +1113,20 @@ __global__ void __launch_bounds__(kMaxThreads) group_norm_nhwc_tma_kernel(const 
   __syncthreads();  // the mbarriers are initialized
 
   float sum[S], sq[S];
-#pragma unroll
-  for (int e = 0; e < S; ++e) sum[e] = sq[e] = 0.0f;
-  if (active) {
-    uint32_t r = row0;
-    for (uint32_t b = 0; b < boxes; ++b) {
-      const uint32_t end = min((b + 1) * q.box_rows, rows);
-      if (r >= end) continue;
-      mbar_wait(smem_addr(bars + b), 0);
-#pragma unroll 4
-      for (; r < end; r += p.R) {
-        accumulate_shifted<T, V>(tile[r * p.Lv + col], K, sum, sq);
-      }
-    }
-  }
+  accumulate_landed_rows<T, V, S>(p, tile, bars, q.box_rows, rows, active, row0, col, K, sum, sq);
   nhwc_block_partials<S, V>(p, sum, sq, slots, rows, red, part);
   unit_statistics<T, 0>(p, part, stat, unit, rank, xs);
   allow_next_kernel();  // the next kernel's blocks take the place of ours as they finish storing
 
   float a[V], bb[V];
-#pragma unroll
-  for (int e = 0; e < V; ++e) {
-    const float2 st = stat[j0 + ((slots >> (3 * acc(e))) & 7u)];
-    a[e] = st.y * g[e];
-    bb[e] = fmaf(-st.x, a[e], be[e]);
-  }
-  const Raw* rv =
-      p.residual ? reinterpret_cast<const Raw*>(static_cast<const T*>(p.residual) + base) : nullptr;
+  element_scale_shift<V, S>(stat, j0, slots, g, be, a, bb);
+  const Raw* rv = p.residual ? reinterpret_cast<const Raw*>(static_cast<const T*>(p.residual) + base) +
+                                   static_cast<size_t>(lo) * p.row_stride
+                             : nullptr;
   uint32_t r = row0;
   for (uint32_t b = 0; b < boxes; ++b) {
     const uint32_t end = min((b + 1) * q.box_rows, rows);
-    if (active) {
-#pragma unroll 2
-      for (; r < end; r += p.R) {
-        float f[V];
-        unpack<T, Raw, V>(tile[r * p.Lv + col], f);
-#pragma unroll
-        for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K[acc(e)], a[e], bb[e]);
-        float rf[V];
-        if (rv) unpack<T, Raw, V>(__ldcs(rv + static_cast<size_t>(lo + r) * p.row_stride + col), rf);
-        finish_vector(f, rv ? rf : nullptr, p.residual_first, p.act, p.alpha);
-        tile[r * p.Lv + col] = pack<T, Raw, V>(f);
-      }
-    }
+    if (active) r = normalize_tile_rows<T, V, S>(p, tile, r, end, col, rv, K, a, bb);
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // our writes, visible to the TMA store
     __syncthreads();
     if (t == 0) {
@@ -1179,25 +1207,13 @@ __global__ void __launch_bounds__(512, 2) group_norm_nhwc_grid_kernel(const Nhwc
   const T* xs = static_cast<const T*>(p.x) + base;
   float K[S];  // read before any block writes y (which may alias x): the barrier below comes first
   const uint32_t slots = nhwc_slots<T, S, 0>(p, c0, j0, unit, xs, K);
-  auto acc = [](int e) { return STRADDLE ? e : 0; };
   float g[V], be[V];
   affine_vector<V>(p.gamma, c0, 1.0f, g);
   affine_vector<V>(p.beta, c0, 0.0f, be);
   __syncthreads();  // the mbarriers are initialized
 
   float sum[S], sq[S];
-#pragma unroll
-  for (int e = 0; e < S; ++e) sum[e] = sq[e] = 0.0f;
-  if (active) {
-    uint32_t r = row0;
-    for (uint32_t c = 0; c < chunks; ++c) {
-      const uint32_t end = min((c + 1) * q.chunk_rows, rows);
-      if (r >= end) continue;
-      mbar_wait(smem_addr(bars + c), 0);
-#pragma unroll 4
-      for (; r < end; r += p.R) accumulate_shifted<T, V>(tile[r * p.Lv + col], K, sum, sq);
-    }
-  }
+  accumulate_landed_rows<T, V, S>(p, tile, bars, q.chunk_rows, rows, active, row0, col, K, sum, sq);
   nhwc_block_partials<S, V>(p, sum, sq, slots, rows, red, part);
   __syncthreads();
   const uint32_t bpu = p.blocks_per_unit;
@@ -1254,30 +1270,15 @@ __global__ void __launch_bounds__(512, 2) group_norm_nhwc_grid_kernel(const Nhwc
   allow_next_kernel();  // the next kernel's blocks take the place of ours as they finish storing
 
   float a[V], bb[V];
-#pragma unroll
-  for (int e = 0; e < V; ++e) {
-    const float2 st = stat[j0 + ((slots >> (3 * acc(e))) & 7u)];
-    a[e] = st.y * g[e];
-    bb[e] = fmaf(-st.x, a[e], be[e]);
-  }
-  const Raw* rv = p.residual ? reinterpret_cast<const Raw*>(static_cast<const T*>(p.residual) + base) : nullptr;
+  element_scale_shift<V, S>(stat, j0, slots, g, be, a, bb);
+  const Raw* rv = p.residual ? reinterpret_cast<const Raw*>(static_cast<const T*>(p.residual) + base) +
+                                   static_cast<size_t>(lo) * p.row_stride
+                             : nullptr;
   Raw* yg = reinterpret_cast<Raw*>(static_cast<T*>(p.y) + base) + static_cast<size_t>(lo) * p.Lv;
   uint32_t r = row0;
   for (uint32_t c = 0; c < chunks; ++c) {
     const uint32_t end = min((c + 1) * q.chunk_rows, rows);
-    if (active) {
-#pragma unroll 2
-      for (; r < end; r += p.R) {
-        float f[V];
-        unpack<T, Raw, V>(tile[r * p.Lv + col], f);
-#pragma unroll
-        for (int e = 0; e < V; ++e) f[e] = fmaf(f[e] - K[acc(e)], a[e], bb[e]);
-        float rf[V];
-        if (rv) unpack<T, Raw, V>(__ldcs(rv + static_cast<size_t>(lo + r) * p.Lv + col), rf);
-        finish_vector(f, rv ? rf : nullptr, p.residual_first, p.act, p.alpha);
-        tile[r * p.Lv + col] = pack<T, Raw, V>(f);
-      }
-    }
+    if (active) r = normalize_tile_rows<T, V, S>(p, tile, r, end, col, rv, K, a, bb);
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // our writes, visible to the bulk store
     __syncthreads();
     if (t == 0) {
@@ -1360,12 +1361,7 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, 1) group_norm_nhwc_regist
   unit_statistics<T, 0>(p, part, stat, unit, rank, xs);
   allow_next_kernel();
 
-#pragma unroll
-  for (int e = 0; e < V; ++e) {
-    const float2 st = stat[j0 + ((slots >> (3 * acc(e))) & 7u)];
-    a[e] *= st.y;
-    b[e] = fmaf(-st.x, a[e], b[e]);
-  }
+  element_scale_shift<V, S>(stat, j0, slots, a, b, a, b);  // a and b held gamma and beta
   Raw* yv = reinterpret_cast<Raw*>(static_cast<T*>(p.y) + base) + static_cast<size_t>(lo) * p.row_stride + col;
 #pragma unroll
   for (int i = 0; i < VPT; ++i) {
