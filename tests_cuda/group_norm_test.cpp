@@ -241,6 +241,21 @@ std::string describe_args(const GroupNormArgs& a) {
   return s.str();
 }
 
+// Arguments for planning only: the pointers are never dereferenced, only their alignment (256) counts.
+GroupNormArgs planning_args(int64_t N, int64_t C, int64_t HW, int64_t G, Layout layout, DataType dtype,
+                            NormAlgorithm algorithm = NormAlgorithm::kAuto) {
+  GroupNormArgs a;
+  a.x = a.y = reinterpret_cast<void*>(256);
+  a.N = N;
+  a.C = C;
+  a.spatial = HW;
+  a.groups = G;
+  a.layout = layout;
+  a.dtype = dtype;
+  a.algorithm = algorithm;
+  return a;
+}
+
 struct Outcome {
   double worst = 0;  // max |y - ref| / (atol + rtol |ref|); <= 1 passes
   NormAlgorithm algo = NormAlgorithm::kAuto;
@@ -449,15 +464,7 @@ TEST_F(CudaNorm, EveryForcedAlgorithmAgrees) {
           c.algo = algo;
           c.act = kActs[i++ % 8];
           c.residual = i % 2 == 0;
-          GroupNormArgs probe;
-          probe.x = probe.y = reinterpret_cast<void*>(256);
-          probe.N = c.N;
-          probe.C = c.C;
-          probe.spatial = c.HW;
-          probe.groups = c.G;
-          probe.layout = layout;
-          probe.dtype = dtype;
-          probe.algorithm = algo;
+          const GroupNormArgs probe = planning_args(c.N, c.C, c.HW, c.G, layout, dtype, algo);
           if (!normrt::cuda::group_norm_plan(probe, nullptr).ok()) continue;  // too big for a cluster, or NCHW
           SCOPED_TRACE(describe(c));
           const Outcome o = run_case(c);
@@ -500,14 +507,7 @@ TEST_F(CudaNorm, GridKernelMatchesTheReference) {
 // kGrid where it cannot run says why and what to use instead: NCHW, and a tensor larger than every SM's shared
 // memory together.
 TEST_F(CudaNorm, GridRefusalsNameTheLimit) {
-  GroupNormArgs a;
-  a.x = a.y = reinterpret_cast<void*>(256);
-  a.N = 32;
-  a.C = 256;
-  a.spatial = 3136;
-  a.groups = 32;
-  a.dtype = DataType::kFloat16;
-  a.algorithm = NormAlgorithm::kGrid;
+  GroupNormArgs a = planning_args(32, 256, 3136, 32, Layout::kNCHW, DataType::kFloat16, NormAlgorithm::kGrid);
   Status s = normrt::cuda::group_norm_plan(a, nullptr);
   EXPECT_NE(s.message.find("kGrid needs NHWC"), std::string::npos) << s.message;
   a.layout = Layout::kNHWC;  // 51 MB: more than the shared memory of the whole GPU
@@ -589,13 +589,7 @@ TEST_F(CudaNorm, BenchmarkShapesTakeTheOnePassPathWithWideLoads) {
                           {32, 256, 3136, 32}, {1, 64, 65536, 32}, {1, 512, 4096, 32}, {64, 512, 64, 32}};
   for (const Shape& sh : shapes)
     for (DataType dtype : {DataType::kFloat32, DataType::kFloat16}) {
-      GroupNormArgs a;
-      a.x = a.y = reinterpret_cast<void*>(256);
-      a.N = sh.N;
-      a.C = sh.C;
-      a.spatial = sh.HW;
-      a.groups = sh.G;
-      a.dtype = dtype;
+      GroupNormArgs a = planning_args(sh.N, sh.C, sh.HW, sh.G, Layout::kNCHW, dtype);
       GroupNormPlan plan;
       ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &plan).ok());
       EXPECT_EQ(plan.algorithm, NormAlgorithm::kCluster) << sh.N << "x" << sh.C << "x" << sh.HW;
@@ -736,15 +730,7 @@ TEST(CudaNormPlan, EveryPlanFitsTheDevice) {
               for (DataType dtype : kTypes)
                 for (NormAlgorithm algo : {NormAlgorithm::kAuto, NormAlgorithm::kSplit}) {
                   if (G > C || C % G != 0) continue;
-                  GroupNormArgs a;
-                  a.x = a.y = reinterpret_cast<void*>(256);
-                  a.N = N;
-                  a.C = C;
-                  a.spatial = HW;
-                  a.groups = G;
-                  a.layout = layout;
-                  a.dtype = dtype;
-                  a.algorithm = algo;
+                  const GroupNormArgs a = planning_args(N, C, HW, G, layout, dtype, algo);
                   GroupNormPlan plan;
                   const Status s = normrt::cuda::group_norm_plan_for(a, dev, &plan);
                   const std::string what = describe_args(a) + " on " + std::to_string(dev.sms) + " SMs";
@@ -809,14 +795,7 @@ TEST(CudaNormPlan, EveryPlanFitsTheDevice) {
 GroupNormPlan h100_nhwc_plan(int64_t N, int64_t C, int64_t HW, DataType dtype, std::string* what,
                              int max_cluster = 16) {
   const normrt::cuda::DeviceProperties h100{132, 232448, 9, max_cluster};
-  GroupNormArgs a;
-  a.x = a.y = reinterpret_cast<void*>(256);
-  a.N = N;
-  a.C = C;
-  a.spatial = HW;
-  a.groups = 32;
-  a.layout = Layout::kNHWC;
-  a.dtype = dtype;
+  const GroupNormArgs a = planning_args(N, C, HW, 32, Layout::kNHWC, dtype);
   *what = describe_args(a);
   GroupNormPlan plan;
   const Status s = normrt::cuda::group_norm_plan_for(a, h100, &plan);
@@ -875,15 +854,7 @@ TEST(CudaNormPlan, SmallNhwcTensorsTakeTheRegistersKernel) {
   // A GPU that schedules clusters of at most 8 (fewer SMs per GPC) never gets 16: that unit takes the TMA kernel.
   std::string what;
   EXPECT_EQ(h100_nhwc_plan(1, 64, 12544, DataType::kFloat16, &what, 8).algorithm, NormAlgorithm::kCluster) << what;
-  GroupNormArgs a;
-  a.x = a.y = reinterpret_cast<void*>(256);
-  a.N = 1;
-  a.C = 64;
-  a.spatial = 12544;
-  a.groups = 32;
-  a.layout = Layout::kNHWC;
-  a.dtype = DataType::kFloat16;
-  a.algorithm = NormAlgorithm::kRegisters;
+  GroupNormArgs a = planning_args(1, 64, 12544, 32, Layout::kNHWC, DataType::kFloat16, NormAlgorithm::kRegisters);
   a.cluster_size = 16;
   const Status s = normrt::cuda::group_norm_plan_for(a, {132, 232448, 9, 8}, nullptr);
   EXPECT_NE(s.message.find("cluster_size 16: this GPU schedules clusters of at most 8 blocks"), std::string::npos)
@@ -968,16 +939,8 @@ TEST_F(CudaNorm, EveryClusterSizeAgrees) {
           c.act = kActs[i++ % 8];
           c.residual = i % 2 == 0;
           c.in_place = i % 3 == 0;
-          GroupNormArgs probe;
-          probe.x = probe.y = reinterpret_cast<void*>(256);
-          probe.N = c.N;
-          probe.C = c.C;
-          probe.spatial = c.HW;
-          probe.groups = c.G;
-          probe.layout = layout;
-          probe.dtype = dtype;
+          GroupNormArgs probe = planning_args(c.N, c.C, c.HW, c.G, layout, dtype, algo);
           probe.cluster_size = cluster_size;
-          probe.algorithm = algo;
           const Status s = normrt::cuda::group_norm_plan(probe, nullptr);
           if (!s.ok()) {  // a block's share does not fit: the message says so and names the way out
             if (s.message.find("this GPU schedules clusters of at most 8") != std::string::npos) continue;
