@@ -389,6 +389,19 @@ struct Shape {
   int64_t N, C, HW, G;
 };
 
+// A case of shape sh in this layout and dtype; every other field at its default.
+Case case_of(const Shape& sh, Layout layout, DataType dtype, NormAlgorithm algo = NormAlgorithm::kAuto) {
+  Case c;
+  c.N = sh.N;
+  c.C = sh.C;
+  c.HW = sh.HW;
+  c.G = sh.G;
+  c.layout = layout;
+  c.dtype = dtype;
+  c.algo = algo;
+  return c;
+}
+
 // N 1..32; G = 1, G = C and in between; channels per group 1, 2, 3, 4, 7, 10, 13, 16, 40, 2048; odd spatial
 // sizes. NHWC vectors straddle groups at Cg = 3, 10, 13 and 1 (up to 8 groups in one 16-byte vector).
 const Shape kShapes[] = {
@@ -405,13 +418,7 @@ TEST_F(CudaNorm, ShapesLayoutsTypes) {
   for (const Shape& sh : kShapes)
     for (Layout layout : kLayouts)
       for (DataType dtype : kTypes) {
-        Case c;
-        c.N = sh.N;
-        c.C = sh.C;
-        c.HW = sh.HW;
-        c.G = sh.G;
-        c.layout = layout;
-        c.dtype = dtype;
+        Case c = case_of(sh, layout, dtype);
         c.act = kActs[i % 8];
         c.residual = i % 3 == 1;
         c.affine = i % 5 != 4;
@@ -454,14 +461,7 @@ TEST_F(CudaNorm, EveryForcedAlgorithmAgrees) {
       for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
         for (NormAlgorithm algo : {NormAlgorithm::kCluster, NormAlgorithm::kSplit, NormAlgorithm::kRegisters,
                                    NormAlgorithm::kGrid}) {
-          Case c;
-          c.N = sh.N;
-          c.C = sh.C;
-          c.HW = sh.HW;
-          c.G = sh.G;
-          c.layout = layout;
-          c.dtype = dtype;
-          c.algo = algo;
+          Case c = case_of(sh, layout, dtype, algo);
           c.act = kActs[i++ % 8];
           c.residual = i % 2 == 0;
           const GroupNormArgs probe = planning_args(c.N, c.C, c.HW, c.G, layout, dtype, algo);
@@ -483,14 +483,7 @@ TEST_F(CudaNorm, GridKernelMatchesTheReference) {
   size_t ran = 0;
   for (const Shape& sh : shapes)
     for (DataType dtype : kTypes) {
-      Case c;
-      c.N = sh.N;
-      c.C = sh.C;
-      c.HW = sh.HW;
-      c.G = sh.G;
-      c.layout = Layout::kNHWC;
-      c.dtype = dtype;
-      c.algo = NormAlgorithm::kGrid;
+      Case c = case_of(sh, Layout::kNHWC, dtype, NormAlgorithm::kGrid);
       c.act = kActs[i % 8];
       c.residual = i % 3 == 0;
       c.in_place = i % 4 == 1;
@@ -927,15 +920,8 @@ TEST_F(CudaNorm, EveryClusterSizeAgrees) {
         for (NormAlgorithm algo : {NormAlgorithm::kCluster, NormAlgorithm::kRegisters})
         for (int cluster_size : {1, 2, 4, 8, 16}) {
           if (cluster_size == 16 && algo != NormAlgorithm::kRegisters) continue;
-          Case c;
-          c.N = sh.N;
-          c.C = sh.C;
-          c.HW = sh.HW;
-          c.G = sh.G;
-          c.layout = layout;
-          c.dtype = dtype;
+          Case c = case_of(sh, layout, dtype, algo);
           c.cluster_size = cluster_size;
-          c.algo = algo;
           c.act = kActs[i++ % 8];
           c.residual = i % 2 == 0;
           c.in_place = i % 3 == 0;
