@@ -182,6 +182,12 @@ __device__ __forceinline__ void online_softmax(float (&sc)[SCORE_TILES][4], floa
   }
 }
 
+// A row's softmax sum: each lane of the quad that holds the row keeps a part of it.
+__device__ __forceinline__ float quad_sum(float part) {
+  part += __shfl_xor_sync(0xffffffffu, part, 1);
+  return part + __shfl_xor_sync(0xffffffffu, part, 2);
+}
+
 __device__ __forceinline__ void store_pair(__half* y, float a, float b) {
   *reinterpret_cast<uint32_t*>(y) = pack_half2(a, b);
 }
@@ -194,9 +200,7 @@ __device__ __forceinline__ void store_rows(T* y_head, int64_t token, int first_r
                                            const float (&o)[OUT_TILES][4], const float (&row_sum)[2]) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    float sum = row_sum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float sum = quad_sum(row_sum[r]);
     const float inv = 1.f / sum;
     const int row = first_row + 8 * r;
     if (row >= Lq) continue;
@@ -217,9 +221,7 @@ __device__ __forceinline__ void store_partial_rows(const AttentionParams<T>& p, 
   const int64_t base = ((static_cast<int64_t>(blockIdx.z) * p.H + blockIdx.y) * p.splits + split) * p.Lq;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    float sum = row_sum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float sum = quad_sum(row_sum[r]);
     const int row = first_row + 8 * r;
     if (row >= p.Lq) continue;
     if (quad_lane == 0) p.partial_ml[base + row] = make_float2(row_max[r], sum);

@@ -296,6 +296,11 @@ struct Params {
   float eps;
 };
 
+// A group's (offset, rstd) from its merged partial.
+__device__ __forceinline__ float2 offset_rstd(const Partial& m, float eps) {
+  return make_float2(m.o, rsqrtf(fmaxf(m.m2 / m.n, 0.0f) + eps));
+}
+
 // Once part[0..k) holds this block's partial of each group of its unit: MODE 1 stores them in the workspace,
 // each with its group's shift (xs[g * Cg], the group's first element), and returns false. MODE 0 merges the
 // partials of every block of the cluster, MODE 2 those of the workspace, in rank order (identical results in
@@ -320,7 +325,7 @@ __device__ __forceinline__ bool unit_statistics(const Params& p, float4* part, f
       for (uint32_t r = lane; r < p.blocks_per_unit; r += 32)
         acc = merge(acc, to_partial(*cluster.map_shared_rank(part + g, static_cast<int>(r))));
       acc = warp_merge(acc);
-      if (lane == 0) stat[g] = make_float2(acc.o, rsqrtf(fmaxf(acc.m2 / acc.n, 0.0f) + p.eps));
+      if (lane == 0) stat[g] = offset_rstd(acc, p.eps);
     }
     __syncthreads();
     cluster.barrier_arrive();  // done reading the other blocks' shared memory
@@ -331,7 +336,7 @@ __device__ __forceinline__ bool unit_statistics(const Params& p, float4* part, f
       const float4* ws = p.workspace + static_cast<size_t>(unit) * p.blocks_per_unit * p.k + g;
       for (uint32_t r = lane; r < p.blocks_per_unit; r += 32) acc = merge(acc, to_partial(ws[r * p.k]));
       acc = warp_merge(acc);
-      if (lane == 0) stat[g] = make_float2(acc.o, rsqrtf(fmaxf(acc.m2 / acc.n, 0.0f) + p.eps));
+      if (lane == 0) stat[g] = offset_rstd(acc, p.eps);
     }
     __syncthreads();
     return true;
@@ -901,7 +906,7 @@ __global__ void __launch_bounds__(512, 2) group_norm_nchw_bulk_kernel(const Bulk
       Partial acc{0.0f, 0.0f, 0.0f};
       if (lane < p.cs) acc = to_partial(*cluster.map_shared_rank(part, static_cast<int>(lane)));
       acc = warp_merge(acc);
-      if (lane == 0) stat[0] = make_float2(acc.o, rsqrtf(fmaxf(acc.m2 / acc.n, 0.0f) + p.eps));
+      if (lane == 0) stat[0] = offset_rstd(acc, p.eps);
     }
     __syncthreads();
     cluster.barrier_arrive();  // done reading the other blocks' shared memory
@@ -1217,9 +1222,8 @@ __global__ void __launch_bounds__(512, 2) group_norm_nhwc_grid_kernel(const Nhwc
   nhwc_block_partials<S, V>(p, sum, sq, slots, rows, red, part);
   __syncthreads();
   const uint32_t bpu = p.blocks_per_unit;
-  auto finish = [&](const Partial& m) { return make_float2(m.o, rsqrtf(fmaxf(m.m2 / m.n, 0.0f) + p.eps)); };
   if (bpu == 1) {
-    for (uint32_t j = t; j < p.k; j += blockDim.x) stat[j] = finish(to_partial(part[j]));
+    for (uint32_t j = t; j < p.k; j += blockDim.x) stat[j] = offset_rstd(to_partial(part[j]), p.eps);
   } else {
     // Two steps, each after a grid-wide barrier (which also fences memory): block `rank` of a sample merges the
     // partials of groups rank, rank + bpu, ... over the sample's blocks in rank order; then every block reads
@@ -1250,7 +1254,7 @@ __global__ void __launch_bounds__(512, 2) group_norm_nhwc_grid_kernel(const Nhwc
           m = lane < nwarps ? Partial{warp_part[3 * lane], warp_part[3 * lane + 1], warp_part[3 * lane + 2]}
                             : Partial{0.0f, 0.0f, 0.0f};
           m = warp_merge(m);
-          if (lane == 0) __stcg(stats + rank, finish(m));
+          if (lane == 0) __stcg(stats + rank, offset_rstd(m, p.eps));
         }
       }
     } else {
@@ -1260,7 +1264,7 @@ __global__ void __launch_bounds__(512, 2) group_norm_nhwc_grid_kernel(const Nhwc
 #pragma unroll 4
         for (uint32_t r = lane; r < bpu; r += 32) m = merge(m, to_partial(__ldcg(ws + static_cast<size_t>(r) * p.k + j)));
         m = warp_merge(m);
-        if (lane == 0) __stcg(stats + j, finish(m));
+        if (lane == 0) __stcg(stats + j, offset_rstd(m, p.eps));
       }
     }
     grid.sync();
@@ -1647,6 +1651,13 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
     if (fits && aligned(a.x, vb) && aligned(a.y, vb) && (!a.residual || aligned(a.residual, vb))) break;
   }
   const uint32_t V = static_cast<uint32_t>(vb / esize);
+  // NHWC: the most groups one vector touches in rows of lv vectors (a vector straddles groups when V does not
+  // divide Cg).
+  auto groups_per_vector = [&](uint32_t lv) {
+    uint32_t most = 1;
+    for (uint32_t c = 0; c < lv; ++c) most = std::max(most, ((c + 1) * V - 1) / cg_ - c * V / cg_ + 1);
+    return most;
+  };
   if (!aligned(a.x, esize) || !aligned(a.y, esize) || (a.residual && !aligned(a.residual, esize)))
     return invalid("x, y and residual must be aligned to their element size");
 
@@ -1705,9 +1716,7 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
     p.unit_rows = HW;
     p.row_stride = C / V;
     p.Lv = static_cast<uint32_t>(W / V);
-    uint32_t slots = 1;
-    for (uint32_t c = 0; c < p.Lv; ++c) slots = std::max(slots, ((c + 1) * V - 1) / cg_ - c * V / cg_ + 1);
-    p.slots = slots;
+    p.slots = groups_per_vector(p.Lv);
   } else {
     p.k = 1;
     p.units_per_sample = G;
@@ -1827,8 +1836,7 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
     const uint32_t lv = C / V;
     if (!nhwc || vb != 16 || lv > 512) return std::nullopt;
     GridBlock b;
-    b.slots = 1;
-    for (uint32_t c = 0; c < lv; ++c) b.slots = std::max(b.slots, ((c + 1) * V - 1) / cg_ - c * V / cg_ + 1);
+    b.slots = groups_per_vector(lv);
     // One block per SM while its tile stays within about 96 KB (fewer partials to merge, fewer blocks at each
     // barrier), else two, else one with a larger tile. (H100, 2026-11-27: 1x64x256x256 fp16 16.7 us with 132
     // blocks against 20.1 us with 264; 8x320x64x64 fp16 25.8 us with 264 blocks of 80 KB against 26.8 us with
@@ -2306,12 +2314,12 @@ cudaError_t launch_nhwc_grid_kernel(const NhwcGridParams& q, const LaunchPlan& p
   static const cudaError_t attr = prepare_kernel(kernel);
   if (attr != cudaSuccess) return attr;
   if (resident) {  // blocks, not clusters: the whole grid must be resident
-    int dev = 0, sms = 0, per_sm = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    if (e == cudaSuccess)
-      e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, static_cast<int>(plan.threads), plan.smem);
-    *resident = per_sm * sms;
+    DeviceProperties dev;
+    if (!device_info(&dev).ok()) return cudaErrorInvalidDevice;
+    int per_sm = 0;
+    const cudaError_t e =
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, static_cast<int>(plan.threads), plan.smem);
+    *resident = per_sm * dev.sms;
     return e;
   }
   return launch_planned(kernel, q, plan, 0u, stream, nullptr);
