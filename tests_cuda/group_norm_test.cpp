@@ -599,6 +599,35 @@ TEST_F(CudaNorm, BenchmarkShapesTakeTheOnePassPathWithWideLoads) {
     }
 }
 
+// NCHW groups that need clusters of 8 blocks in more than one wave take the largest smaller cluster that runs in
+// one (H100 and H200: 2x320x64x64 fp32 in clusters of 2, 1x64x256x256 fp16 in clusters of 4), and compute the
+// same values.
+TEST_F(CudaNorm, NchwClustersOfSeveralWavesTakeASmallerClusterOfOneWave) {
+  const std::pair<Shape, DataType> cases[] = {{{2, 320, 4096, 32}, DataType::kFloat32},
+                                              {{1, 64, 65536, 32}, DataType::kFloat16}};
+  for (const auto& [sh, dtype] : cases) {
+    SCOPED_TRACE(std::to_string(sh.N) + "x" + std::to_string(sh.C) + "x" + std::to_string(sh.HW) + " " + name(dtype));
+    GroupNormArgs a = planning_args(sh.N, sh.C, sh.HW, sh.G, Layout::kNCHW, dtype);
+    a.cluster_size = 8;
+    GroupNormPlan eight, chosen;
+    ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &eight).ok());
+    if (static_cast<int64_t>(eight.resident_clusters) * 8 >= eight.blocks) {
+      GTEST_SKIP() << "this GPU holds all " << eight.blocks << " blocks in clusters of 8 at once";
+    }
+    a.cluster_size = 0;
+    ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &chosen).ok());
+    EXPECT_TRUE(chosen.bulk_copy);
+    EXPECT_GE(chosen.cluster_size, 2);
+    EXPECT_LT(chosen.cluster_size, 8);
+    EXPECT_GE(static_cast<int64_t>(chosen.resident_clusters) * chosen.cluster_size, chosen.blocks);
+    Case c = case_of(sh, Layout::kNCHW, dtype, NormAlgorithm::kAuto);
+    c.act = Activation::kSilu;
+    const Outcome o = run_case(c);
+    EXPECT_EQ(o.plan.cluster_size, chosen.cluster_size);
+    EXPECT_LE(o.worst, 1.0);
+  }
+}
+
 // Programmatic dependent launch: the second of two chained calls may start while the first still runs, and
 // must wait for it before reading. The intermediate tensor starts as NaN, so a read before the first call has
 // written it shows up in the second call's output. Direct launches and a replayed CUDA graph, on every kernel
