@@ -32,8 +32,10 @@ TEST(CudaAttention, MatchesReference) {
       {2, 65, 1, 1, 16, 0},    {4, 257, 255, 5, 72, 1},  {1, 1024, 1024, 2, 40, 0}, {2, 64, 64, 8, 160, 1},
       {1, 63, 200, 1, 112, 0}, {5, 3, 70, 7, 24, -0.5f}, {1, 300, 64, 1, 8, 0},   {2, 129, 191, 3, 96, 0},
       {1, 40, 50, 2, 136, 0},  {1, 17, 300, 1, 56, 2},
-      // Enough query blocks (320) for the GPU: one block per query block. The small cases above split their keys
-      // over up to 8 blocks and combine them.
+      // Few query blocks: the keys split over up to 8 blocks, unevenly here (700 keys: 11 tiles of 64 for float16,
+      // 22 of 32 for float32, in 8 splits), and a combine merges them; so do most of the small cases above.
+      {1, 100, 700, 3, 64, 0},
+      // Enough query blocks (320) for the GPU: one block per query block.
       {4, 512, 512, 10, 64, 0},
   };
   for (DataType dtype : {DataType::kFloat16, DataType::kFloat32})

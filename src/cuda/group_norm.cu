@@ -1383,7 +1383,7 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, 1) group_norm_nhwc_regist
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Rows (LayerNorm: spatial = 1, one group per sample) of at most 32 * 8 16-byte vectors: one warp per row, which
+// Rows (LayerNorm: spatial = 1, one group per sample) of at most 32 * 16 16-byte vectors: one warp per row, which
 // it reads once into registers. Mean, then the sum of squared deviations from it, both exact in fp32 from the
 // registers (no shift needed); then the affine, activation and residual as everywhere else.
 struct RowParams {
@@ -1557,8 +1557,9 @@ bool aligned(const void* ptr, int bytes) { return reinterpret_cast<uintptr_t>(pt
 // allow_grid false: kAuto never picks kGrid (the device cannot hold the grid at once after all).
 Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out, bool allow_grid);
 
-// The plan; rows of at most 256 whole 16-byte vectors with one group and no spatial extent (LayerNorm, and
+// The plan; rows of at most 512 whole 16-byte vectors with one group and no spatial extent (LayerNorm, and
 // GroupNorm(1) over [N, C]) take the one-warp-per-row kernel unless an algorithm or cluster size is asked for.
+constexpr int64_t kMaxRowVectors = 32 * 16;
 Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out, bool allow_grid = true) {
   Status s = make_group_plan(a, dev, out, allow_grid);
   if (!s.ok()) return s;
@@ -1566,7 +1567,7 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   const int esize = static_cast<int>(dtype_size(a.dtype));
   const int64_t V = 16 / esize;
   if (a.spatial != 1 || a.groups != 1 || a.algorithm != NormAlgorithm::kAuto || a.cluster_size != 0 ||
-      a.C % V != 0 || a.C / V > 256 || !aligned(a.x, 16) || !aligned(a.y, 16) ||
+      a.C % V != 0 || a.C / V > kMaxRowVectors || !aligned(a.x, 16) || !aligned(a.y, 16) ||
       (a.residual && !aligned(a.residual, 16)))
     return s;
   RowParams& rp = out->rp;
@@ -1585,16 +1586,19 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   rp.eps = a.epsilon;
   out->rows = true;
   out->bulk = out->tma = false;
-  out->threads = 256;
-  // Eight warps (rows in flight) per block, up to 16 blocks per SM; each warp loops over further rows.
-  out->blocks = static_cast<uint32_t>(std::min<int64_t>((a.N + 7) / 8, static_cast<int64_t>(dev.sms) * 16));
+  // Up to eight warps (rows in flight) per block, fewer where that spreads the rows over more SMs, up to 16
+  // blocks per SM; each warp loops over further rows. (H100, UNet at batch 1: 64 rows of 1280 fp32 had taken
+  // the cluster kernel, 14 us under ncu.)
+  const int64_t warps = std::clamp<int64_t>((a.N + dev.sms - 1) / dev.sms, 1, 8);
+  out->threads = static_cast<uint32_t>(32 * warps);
+  out->blocks = static_cast<uint32_t>(std::min<int64_t>((a.N + warps - 1) / warps, static_cast<int64_t>(dev.sms) * 16));
   out->smem = 0;
   out->vector_bytes = 16;
   GroupNormPlan& info = out->info;
   info = GroupNormPlan{};
   info.algorithm = NormAlgorithm::kCluster;
   info.cluster_size = 1;
-  info.threads = 256;
+  info.threads = static_cast<int>(out->threads);
   info.vector_bytes = 16;
   info.groups_per_unit = 1;
   info.groups_per_vector = 1;
@@ -2233,14 +2237,15 @@ cudaError_t launch_registers_dtype(const LaunchPlan& plan, DataType dtype, cudaS
   return with_storage_type(dtype, [&](auto t) { return launch_registers<decltype(t)>(plan, stream, resident); });
 }
 
-// LayerNorm rows: the plan's grid of 256-thread blocks, no shared memory, no clusters.
+// LayerNorm rows: the plan's grid of blocks of whole warps, no shared memory, no clusters.
 template <typename T>
 cudaError_t launch_rows(const LaunchPlan& plan, cudaStream_t stream) {
   const uint32_t vecs = (plan.rp.nv + 31) / 32;
   auto kernel = vecs <= 1   ? layer_norm_rows_kernel<T, 1>
                 : vecs <= 2 ? layer_norm_rows_kernel<T, 2>
                 : vecs <= 4 ? layer_norm_rows_kernel<T, 4>
-                            : layer_norm_rows_kernel<T, 8>;
+                : vecs <= 8 ? layer_norm_rows_kernel<T, 8>
+                            : layer_norm_rows_kernel<T, 16>;
   return launch_planned(kernel, plan.rp, plan, 0u, stream, nullptr);
 }
 
@@ -2386,7 +2391,7 @@ Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
   if (!s.ok() || static_cast<int64_t>(resident) * plan->info.cluster_size >= plan->info.blocks) return s;
   if (plan->bulk) {
     // NCHW clusters the device runs in several waves: the largest smaller cluster (of at least 2 blocks) that
-    // runs in one. (H100, 2026-11-28, every cluster size forced: 2x320x64x64 fp32 13.8 us in clusters of 2
+    // runs in one. (H100, 2026-11-27 session 11, every cluster size forced: 2x320x64x64 fp32 13.8 us in clusters of 2
     // against 17.3 us in two waves of 8; 1x64x256x256 fp16 13.9 us in clusters of 4 against 17.2 us.)
     for (int cs = plan->info.cluster_size / 2; cs >= 2; cs /= 2) {
       GroupNormArgs smaller = args;
