@@ -5,12 +5,13 @@
 #include <cooperative_groups.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+
+#include "probe_timing.h"
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 #include <algorithm>
 namespace cg = cooperative_groups;
-#define CHECK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e)); exit(1);} } while (0)
 __device__ __forceinline__ uint32_t sa(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 __device__ __forceinline__ void mwait(uint32_t bar, uint32_t par) {
   uint32_t done = 0;
@@ -103,24 +104,6 @@ __global__ void __launch_bounds__(512) k(const uint4* __restrict__ x, uint4* __r
   if (feat & F_DSMEM) cl.barrier_wait();
 }
 
-template <typename F>
-double time_graph(cudaStream_t s, int iters, F&& launch) {
-  cudaGraph_t g; cudaGraphExec_t ge;
-  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  for (int i = 0; i < iters; ++i) launch(i);
-  CHECK(cudaStreamEndCapture(s, &g));
-  CHECK(cudaGraphInstantiate(&ge, g, 0));
-  cudaEvent_t a, b; CHECK(cudaEventCreate(&a)); CHECK(cudaEventCreate(&b));
-  CHECK(cudaGraphLaunch(ge, s));
-  std::vector<float> ms;
-  for (int r = 0; r < 7; ++r) {
-    CHECK(cudaEventRecord(a, s)); CHECK(cudaGraphLaunch(ge, s)); CHECK(cudaEventRecord(b, s)); CHECK(cudaEventSynchronize(b));
-    float m; CHECK(cudaEventElapsedTime(&m, a, b)); ms.push_back(m);
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[3] * 1000.0 / iters;
-}
-
 int main(int argc, char** argv) {
   cudaDeviceProp prop; CHECK(cudaGetDeviceProperties(&prop, 0));
   cudaStream_t s; CHECK(cudaStreamCreate(&s));
@@ -131,7 +114,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < sets; ++i) { CHECK(cudaMalloc(&xs[i], B)); CHECK(cudaMalloc(&ys[i], B)); CHECK(cudaMemset(xs[i], 0x3c, B)); }
   float* gamma; CHECK(cudaMalloc(&gamma, 4096)); CHECK(cudaMemset(gamma, 0, 4096));
   const int iters = 200;
-  double mc = time_graph(s, iters, [&](int i) { CHECK(cudaMemcpyAsync(ys[i % sets], xs[i % sets], B, cudaMemcpyDeviceToDevice, s)); });
+  double mc = time_graph(s, iters, [&](int i) { CHECK(cudaMemcpyAsync(ys[i % sets], xs[i % sets], B, cudaMemcpyDeviceToDevice, s)); }, 7);
   printf("# %s; 2x320x64x64 fp16 %.1f MB: memcpy %.2f us\n", prop.name, B / 1e6, mc);
   printf("cl thr feat            | us    %%memcpy\n");
   const char* names[] = {"K", "stats", "dsmem", "norm", "silu", "pdl", "plainstore", "gamma"};
@@ -151,7 +134,7 @@ int main(int argc, char** argv) {
     cudaLaunchAttribute at[2]; at[0].id = cudaLaunchAttributeClusterDimension; at[0].val.clusterDim.x = cl; at[0].val.clusterDim.y = 1; at[0].val.clusterDim.z = 1;
     at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization; at[1].val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = at; cfg.numAttrs = (f & F_PDL) ? 2 : 1;
-    double us = time_graph(s, iters, [&](int i) { CHECK(cudaLaunchKernelEx(&cfg, k, (const uint4*)xs[i % sets], ys[i % sets], (const float*)gamma, cv, f, 512)); });
+    double us = time_graph(s, iters, [&](int i) { CHECK(cudaLaunchKernelEx(&cfg, k, (const uint4*)xs[i % sets], ys[i % sets], (const float*)gamma, cv, f, 512)); }, 7);
     CHECK(cudaGetLastError());
     char fs[128] = ""; for (int b = 0; b < 8; ++b) if (f & (1 << b)) { strcat(fs, names[b]); strcat(fs, "+"); }
     printf("%d %3d %-40s | %6.2f %4.0f%%\n", cl, thr, fs[0] ? fs : "skeleton", us, 100 * mc / us);

@@ -4,12 +4,13 @@
 //   nvcc -std=c++17 -arch=sm_90 -O3 -o phase_probe bench/probes/phase_probe.cu && ./phase_probe
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
+
+#include "probe_timing.h"
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 #include <algorithm>
 namespace cg = cooperative_groups;
-#define CHECK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e)); exit(1);} } while (0)
 
 __device__ __forceinline__ uint32_t sa(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 __device__ __forceinline__ void mwait(uint32_t bar, uint32_t par) {
@@ -81,25 +82,6 @@ __global__ void __launch_bounds__(512) chunk_kernel(const uint4* __restrict__ x,
     __syncthreads();
   }
   if (MODE == 1 && t == 0) asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");
-}
-
-template <typename F>
-double time_graph(cudaStream_t s, int iters, F&& launch) {
-  cudaGraph_t g; cudaGraphExec_t ge;
-  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
-  for (int i = 0; i < iters; ++i) launch(i);
-  CHECK(cudaStreamEndCapture(s, &g));
-  CHECK(cudaGraphInstantiate(&ge, g, 0));
-  cudaEvent_t a, b; CHECK(cudaEventCreate(&a)); CHECK(cudaEventCreate(&b));
-  CHECK(cudaGraphLaunch(ge, s));
-  std::vector<float> ms;
-  for (int r = 0; r < 5; ++r) {
-    CHECK(cudaEventRecord(a, s)); CHECK(cudaGraphLaunch(ge, s)); CHECK(cudaEventRecord(b, s)); CHECK(cudaEventSynchronize(b));
-    float m; CHECK(cudaEventElapsedTime(&m, a, b)); ms.push_back(m);
-  }
-  std::sort(ms.begin(), ms.end());
-  CHECK(cudaGraphExecDestroy(ge)); CHECK(cudaGraphDestroy(g));
-  return ms[2] * 1000.0 / iters;
 }
 
 int main() {
