@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop; CHECK(cudaGetDeviceProperties(&prop, 0));
   cudaStream_t s; CHECK(cudaStreamCreate(&s));
   // 2x320x64x64 fp16: 64 groups of 10 channels x 4096 = 40960 halves = 5120 vectors.
-  const size_t B = 2ull * 320 * 4096 * 2, n = B / 16;
+  const size_t B = 2ull * 320 * 4096 * 2;
   const int sets = std::max(2, (int)(3.0 * prop.l2CacheSize / (2.0 * B)) + 1);
   std::vector<uint4*> xs(sets), ys(sets);
   for (int i = 0; i < sets; ++i) { CHECK(cudaMalloc(&xs[i], B)); CHECK(cudaMalloc(&ys[i], B)); CHECK(cudaMemset(xs[i], 0x3c, B)); }
