@@ -33,7 +33,7 @@ cat "$RESULTS/gpu.txt"
 
 if [[ " $STAGES " == *" tests "* ]]; then
   start=$SECONDS
-  timeout "${TESTS_TIMEOUT:-240}" "$BIN/normrt_cuda_tests" ${TEST_FILTER:+--gtest_filter=$TEST_FILTER} \
+  timeout "${TESTS_TIMEOUT:-420}" "$BIN/normrt_cuda_tests" ${TEST_FILTER:+--gtest_filter=$TEST_FILTER} \
     > "$RESULTS/tests.log" 2>&1 || status=1
   echo "== GPU tests ($((SECONDS - start)) s)"
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests ran|FAILED TEST" "$RESULTS/tests.log" | head -60

@@ -20,6 +20,7 @@
 
 #include "cuda/dnn_copy.h"
 #include "cuda/dnn_util.h"
+#include "cuda/launch_timing.h"
 #include "ops/shape_util.h"
 
 namespace normrt {
@@ -457,8 +458,8 @@ bool accumulates_in_fp32(const LtProblem& p, const std::string& config) {
 // small M of batch 1, where split-K and tile shape decide).
 constexpr int kTimedLtAlgos = 12;
 
-// Measures cuBLASLt's first ranked algorithms at these shapes and returns the fastest's configuration ("" when
-// none runs: run() then asks the heuristic).
+// Measures cuBLASLt's first ranked algorithms at these shapes (LaunchTimer) and returns the fastest's
+// configuration ("" when none runs: run() then asks the heuristic).
 std::string matmul_bias_tune(CudaKernelContext& ctx) {
   const BiasGemm g = bias_gemm(ctx);
   DeviceValue& y = ctx.out(0);
@@ -470,31 +471,19 @@ std::string matmul_bias_tune(CudaKernelContext& ctx) {
   if (cublasLtMatmulAlgoGetHeuristic(ctx.cublas_lt, p.op.handle, p.lw.handle, p.la.handle, p.ly.handle, p.ly.handle,
                                      p.pref.handle, kTimedLtAlgos, results, &returned) != CUBLAS_STATUS_SUCCESS)
     return "";
-  cudaEvent_t start, stop;
-  ctx.check(cudaEventCreate(&start), "cudaEventCreate");
-  ctx.check(cudaEventCreate(&stop), "cudaEventCreate");
-  constexpr int kRuns = 10;
-  float best_ms = -1.0f;
-  std::string best;
+  std::vector<std::string> configs;
+  std::vector<LaunchTimer::Launch> launches;
   for (int i = 0; i < returned; ++i) {
     if (results[i].state != CUBLAS_STATUS_SUCCESS || results[i].workspaceSize > p.workspace) continue;
-    if (launch_lt(ctx, p, g, results[i].algo) != CUBLAS_STATUS_SUCCESS) continue;  // warm-up, and a check
-    bool ok = cudaEventRecord(start, ctx.stream) == cudaSuccess;
-    for (int r = 0; r < kRuns && ok; ++r) ok = launch_lt(ctx, p, g, results[i].algo) == CUBLAS_STATUS_SUCCESS;
-    float ms = -1.0f;
-    if (!ok || cudaEventRecord(stop, ctx.stream) != cudaSuccess || cudaEventSynchronize(stop) != cudaSuccess ||
-        cudaEventElapsedTime(&ms, start, stop) != cudaSuccess)
-      continue;
-    const std::string config = lt_algo_config(results[i].algo);
+    std::string config = lt_algo_config(results[i].algo);
     if (config.empty() || !accumulates_in_fp32(p, config)) continue;
-    if (best_ms < 0 || ms < best_ms) {
-      best_ms = ms;
-      best = config;
-    }
+    configs.push_back(std::move(config));
+    const cublasLtMatmulAlgo_t* algo = &results[i].algo;
+    launches.push_back([&, algo] { return launch_lt(ctx, p, g, *algo) == CUBLAS_STATUS_SUCCESS; });
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return best;
+  LaunchTimer timer(ctx.stream);
+  const LaunchTimer::Fastest best = timer.fastest(launches);
+  return best.index < 0 ? "" : configs[static_cast<size_t>(best.index)];
 }
 
 // ---- ai.normrt PermutedMatMul: the transposes around a MatMul (attention's head split and merge) read and

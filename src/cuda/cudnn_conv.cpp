@@ -35,6 +35,7 @@
 #include "cuda/cudnn_graph.h"
 #include "cuda/dnn_copy.h"
 #include "cuda/dnn_util.h"
+#include "cuda/launch_timing.h"
 #include "ops/channels_last.h"
 #include "ops/conv_geometry.h"
 
@@ -507,34 +508,22 @@ void conv_run(CudaKernelContext& ctx) {
   }
 }
 
-// How many of the graph API's ranked engines tune() times (PyTorch's cudnn.benchmark tries 10 by default).
+// How many of the graph API's ranked engines tune() times (PyTorch's cudnn.benchmark tries 10 by default), and
+// how many of the legacy algorithms cuDNN's own search ranks first (its ranking times launches back to back from
+// the host, which at small shapes measures the host as much as the kernel).
 constexpr size_t kTimedEngines = 10;
+constexpr int kTimedLegacyAlgorithms = 4;
 
-// Milliseconds per launch of a graph plan (a warm-up launch, then the mean of five), or -1 if cuDNN refuses it.
-float time_graph_plan(const CudaKernelContext& ctx, const ConvGraph::Plan& plan, const void* x, const void* w,
-                      const void* b, const void* r, void* y, void* workspace) {
-  if (!ConvGraph::aligned(x) || !ConvGraph::aligned(w) || !ConvGraph::aligned(y) || (b && !ConvGraph::aligned(b)) ||
-      (r && !ConvGraph::aligned(r)) || (plan.workspace_bytes > 0 && !workspace))
-    return -1.0f;
-  if (ConvGraph::execute(ctx.cudnn, plan, x, w, b, r, y, workspace) != CUDNN_STATUS_SUCCESS) return -1.0f;
-  cudaEvent_t start, stop;
-  ctx.check(cudaEventCreate(&start), "cudaEventCreate");
-  ctx.check(cudaEventCreate(&stop), "cudaEventCreate");
-  constexpr int kRuns = 5;
-  bool ok = cudaEventRecord(start, ctx.stream) == cudaSuccess;
-  for (int i = 0; i < kRuns && ok; ++i)
-    ok = ConvGraph::execute(ctx.cudnn, plan, x, w, b, r, y, workspace) == CUDNN_STATUS_SUCCESS;
-  float ms = -1.0f;
-  if (ok && cudaEventRecord(stop, ctx.stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess &&
-      cudaEventElapsedTime(&ms, start, stop) == cudaSuccess)
-    ms /= kRuns;
-  else
-    ms = -1.0f;
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return ms;
+// Whether a legacy algorithm cuDNN's search returned may run here: it ran, fits the workspace, is deterministic
+// and computes in the precision normrt promises.
+template <typename Perf>
+bool usable(const Perf& perf, const ConvProblem& p, size_t workspace_bytes, bool allow_tf32) {
+  return perf.status == CUDNN_STATUS_SUCCESS && perf.memory <= workspace_bytes &&
+         perf.determinism == CUDNN_DETERMINISTIC && allowed_math(p.dtype, perf.mathType, allow_tf32);
 }
 
+// Chooses among cuDNN's first legacy algorithms and the graph API's first engines by timing them all the same
+// way (LaunchTimer: back to back on the GPU, the three fastest compared by the median of three timings).
 std::string conv_tune(CudaKernelContext& ctx) {
   auto plan_ptr = plan_for(ctx);
   ConvPlan& plan = *plan_ptr;
@@ -546,68 +535,80 @@ std::string conv_tune(CudaKernelContext& ctx) {
   // The search only times the algorithms: the padded copy / uncropped output may hold anything.
   const void* x = p.window && !p.transpose ? base : ctx.in(0).data;
   void* y = p.window && p.transpose ? base : ctx.out(0).data;
+  const void* w = ctx.in(1).data;
   void* search_workspace = ctx.workspace_bytes > copy_region ? base + copy_region : nullptr;
   const size_t search_bytes = ctx.workspace_bytes - copy_region;
   cudnnConvolutionDescriptor_t conv = plan.conv_desc.get(ctx);
   ctx.check(cudnnSetConvolutionMathType(conv, run_math(p.dtype, -1, ctx.allow_tf32)), "cudnnSetConvolutionMathType");
+
+  // Candidates: (algo, math) of the legacy API, then graph plans; launches[i] runs candidate i.
+  std::vector<std::pair<int, cudnnMathType_t>> legacy;
   int returned = 0;
-  int algo = -1;
-  float legacy_ms = -1.0f;
-  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   if (!p.transpose) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     // A failed search is no error: run() then takes cuDNN's heuristic choice at each shape.
-    if (cudnnFindConvolutionForwardAlgorithmEx(ctx.cudnn, plan.x_desc.get(ctx), x, plan.w_desc.get(ctx), ctx.in(1).data,
-                                               conv, plan.y_desc.get(ctx), y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-                                               &returned, perf, search_workspace, search_bytes) != CUDNN_STATUS_SUCCESS)
+    if (cudnnFindConvolutionForwardAlgorithmEx(ctx.cudnn, plan.x_desc.get(ctx), x, plan.w_desc.get(ctx), w, conv,
+                                               plan.y_desc.get(ctx), y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned,
+                                               perf, search_workspace, search_bytes) != CUDNN_STATUS_SUCCESS)
       returned = 0;
-    for (int i = 0; i < returned && algo < 0; ++i)  // sorted fastest first
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= search_bytes &&
-          perf[i].determinism == CUDNN_DETERMINISTIC && allowed_math(p.dtype, perf[i].mathType, ctx.allow_tf32)) {
-        algo = perf[i].algo;
-        math = perf[i].mathType;
-        legacy_ms = perf[i].time;
-      }
+    for (int i = 0; i < returned && static_cast<int>(legacy.size()) < kTimedLegacyAlgorithms; ++i)
+      if (usable(perf[i], p, search_bytes, ctx.allow_tf32)) legacy.emplace_back(perf[i].algo, perf[i].mathType);
   } else {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    if (cudnnFindConvolutionBackwardDataAlgorithmEx(ctx.cudnn, plan.w_desc.get(ctx), ctx.in(1).data,
-                                                    plan.x_desc.get(ctx), x, conv, plan.y_desc.get(ctx), y,
-                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, perf,
-                                                    search_workspace, search_bytes) != CUDNN_STATUS_SUCCESS)
+    if (cudnnFindConvolutionBackwardDataAlgorithmEx(ctx.cudnn, plan.w_desc.get(ctx), w, plan.x_desc.get(ctx), x, conv,
+                                                    plan.y_desc.get(ctx), y, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                    &returned, perf, search_workspace,
+                                                    search_bytes) != CUDNN_STATUS_SUCCESS)
       returned = 0;
-    for (int i = 0; i < returned && algo < 0; ++i)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= search_bytes &&
-          perf[i].determinism == CUDNN_DETERMINISTIC && allowed_math(p.dtype, perf[i].mathType, ctx.allow_tf32)) {
-        algo = perf[i].algo;
-        math = perf[i].mathType;
-      }
+    for (int i = 0; i < returned && static_cast<int>(legacy.size()) < kTimedLegacyAlgorithms; ++i)
+      if (usable(perf[i], p, search_bytes, ctx.allow_tf32)) legacy.emplace_back(perf[i].algo, perf[i].mathType);
   }
-  float best_ms = algo >= 0 ? legacy_ms : -1.0f;
-  if (graph_eligible(p)) {
-    // The graph API's engines, timed the same way; kept when one beats the legacy algorithm.
-    ConvGraph graph;
-    std::string error;
-    if (graph.build(ctx.cudnn, graph_spec(plan, ctx.allow_tf32), &error)) {
-      const void* b = plan.has_bias ? ctx.in(2).data : nullptr;
-      const void* r = plan.has_residual ? ctx.in(3).data : nullptr;
-      int64_t best_engine = -1;
-      size_t best_rank = 0;
-      for (size_t rank = 0; rank < graph.candidates() && rank < kTimedEngines; ++rank) {
-        auto candidate = graph.plan(rank);
-        if (!candidate || candidate->workspace_bytes > static_cast<int64_t>(search_bytes)) continue;
-        const float ms = time_graph_plan(ctx, *candidate, x, ctx.in(1).data, b, r, y, search_workspace);
-        if (ms >= 0 && (best_ms < 0 || ms < best_ms)) {
-          best_ms = ms;
-          best_engine = candidate->engine;
-          best_rank = rank;
-        }
-      }
-      if (best_engine >= 0)
-        return format_config({{"engine", best_engine}, {"rank", static_cast<int64_t>(best_rank)}});
+  std::vector<LaunchTimer::Launch> launches;
+  const float one = 1.0f, zero = 0.0f;
+  for (const auto& [algo, math] : legacy)
+    launches.push_back([&, algo = algo, math = math] {
+      if (cudnnSetConvolutionMathType(conv, math) != CUDNN_STATUS_SUCCESS) return false;
+      if (!p.transpose)
+        return cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc.get(ctx), x, plan.w_desc.get(ctx), w, conv,
+                                       static_cast<cudnnConvolutionFwdAlgo_t>(algo), search_workspace, search_bytes,
+                                       &zero, plan.y_desc.get(ctx), y) == CUDNN_STATUS_SUCCESS;
+      return cudnnConvolutionBackwardData(ctx.cudnn, &one, plan.w_desc.get(ctx), w, plan.x_desc.get(ctx), x, conv,
+                                          static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), search_workspace,
+                                          search_bytes, &zero, plan.y_desc.get(ctx), y) == CUDNN_STATUS_SUCCESS;
+    });
+  // The graph API's engines (bias and residual fused, as run() launches them).
+  ConvGraph graph;
+  std::vector<std::unique_ptr<ConvGraph::Plan>> graph_plans;
+  std::vector<size_t> graph_ranks;
+  const void* b = plan.has_bias ? ctx.in(2).data : nullptr;
+  const void* r = plan.has_residual ? ctx.in(3).data : nullptr;
+  std::string error;
+  if (graph_eligible(p) && ConvGraph::aligned(x) && ConvGraph::aligned(w) && ConvGraph::aligned(y) &&
+      (!b || ConvGraph::aligned(b)) && (!r || ConvGraph::aligned(r)) &&
+      graph.build(ctx.cudnn, graph_spec(plan, ctx.allow_tf32), &error)) {
+    for (size_t rank = 0; rank < graph.candidates() && rank < kTimedEngines; ++rank) {
+      auto candidate = graph.plan(rank);
+      if (!candidate || candidate->workspace_bytes > static_cast<int64_t>(search_bytes) ||
+          (candidate->workspace_bytes > 0 && !search_workspace))
+        continue;
+      const ConvGraph::Plan* graph_plan = candidate.get();
+      graph_plans.push_back(std::move(candidate));
+      graph_ranks.push_back(rank);
+      launches.push_back([&, graph_plan] {
+        return ConvGraph::execute(ctx.cudnn, *graph_plan, x, w, b, r, y, search_workspace) == CUDNN_STATUS_SUCCESS;
+      });
     }
   }
-  if (algo < 0) return "";  // run() then takes cuDNN's heuristic choice at each shape
-  return format_config({{"algo", algo}, {"math", run_math(p.dtype, math, ctx.allow_tf32)}});
+  LaunchTimer timer(ctx.stream);
+  const LaunchTimer::Fastest best = timer.fastest(launches);
+  ctx.check(cudnnSetConvolutionMathType(conv, run_math(p.dtype, -1, ctx.allow_tf32)), "cudnnSetConvolutionMathType");
+  if (best.index < 0) return "";  // run() then takes cuDNN's heuristic choice at each shape
+  const size_t chosen = static_cast<size_t>(best.index);
+  if (chosen < legacy.size())
+    return format_config({{"algo", legacy[chosen].first},
+                          {"math", run_math(p.dtype, legacy[chosen].second, ctx.allow_tf32)}});
+  const size_t g = chosen - legacy.size();
+  return format_config({{"engine", graph_plans[g]->engine}, {"rank", static_cast<int64_t>(graph_ranks[g])}});
 }
 
 bool conv_accepts(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) {
