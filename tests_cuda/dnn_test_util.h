@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cuda_kernel_test_util.h"
+#include "node_builder.h"
 #include "ops/shape_util.h"
 
 namespace normrt {
@@ -35,39 +36,12 @@ inline Tensor random_tensor(::normrt::DataType dtype, const Dims& dims, double l
   return t;
 }
 
-inline Node make_node(const std::string& op_type, size_t inputs, size_t outputs = 1) {
-  Node n;
-  n.op_type = op_type;
-  n.name = op_type + "_test";
-  for (size_t i = 0; i < inputs; ++i) n.inputs.push_back("in" + std::to_string(i));
-  for (size_t i = 0; i < outputs; ++i) n.outputs.push_back("out" + std::to_string(i));
-  return n;
-}
-
-inline void set_int(Node& n, const std::string& key, int64_t v) {
-  Attribute a;
-  a.type = AttributeType::kInt;
-  a.i = v;
-  n.attributes[key] = a;
-}
-inline void set_float(Node& n, const std::string& key, float v) {
-  Attribute a;
-  a.type = AttributeType::kFloat;
-  a.f = v;
-  n.attributes[key] = a;
-}
-inline void set_ints(Node& n, const std::string& key, std::vector<int64_t> v) {
-  Attribute a;
-  a.type = AttributeType::kInts;
-  a.ints = std::move(v);
-  n.attributes[key] = a;
-}
-inline void set_string(Node& n, const std::string& key, const std::string& v) {
-  Attribute a;
-  a.type = AttributeType::kString;
-  a.s = v;
-  n.attributes[key] = a;
-}
+using ::normrt::test::make_node;
+using ::normrt::test::set_float;
+using ::normrt::test::set_floats;
+using ::normrt::test::set_int;
+using ::normrt::test::set_ints;
+using ::normrt::test::set_string;
 
 struct Tolerance {
   double atol, rtol;

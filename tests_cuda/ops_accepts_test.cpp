@@ -31,7 +31,7 @@ const char* const kFloatOnlyUnary[] = {
 
 TEST(CudaOpsAccepts, UnaryRefusesUnsupportedTypes) {
   for (const char* op : kFloatOnlyUnary) {
-    const Node node = op_node(op, 1);
+    const Node node = make_node(op, 1);
     const std::string name = std::string("cuda_") + op;
     EXPECT_TRUE(accepts(name, node, 17, {typed(DataType::kFloat32, {2, 3})})) << op;
     EXPECT_TRUE(accepts(name, node, 17, {typed(DataType::kFloat16, {2, 3})})) << op;
@@ -40,23 +40,23 @@ TEST(CudaOpsAccepts, UnaryRefusesUnsupportedTypes) {
     EXPECT_FALSE(accepts(name, node, 17, {})) << op;
   }
   for (const char* op : {"Relu", "Neg", "Abs"}) {
-    EXPECT_TRUE(accepts(std::string("cuda_") + op, op_node(op, 1), 17, {typed(DataType::kInt64, {3})}));
-    EXPECT_FALSE(accepts(std::string("cuda_") + op, op_node(op, 1), 17, {typed(DataType::kUInt8, {3})}));
-    EXPECT_FALSE(accepts(std::string("cuda_") + op, op_node(op, 1), 17, {typed(DataType::kFloat64, {3})}));
+    EXPECT_TRUE(accepts(std::string("cuda_") + op, make_node(op, 1), 17, {typed(DataType::kInt64, {3})}));
+    EXPECT_FALSE(accepts(std::string("cuda_") + op, make_node(op, 1), 17, {typed(DataType::kUInt8, {3})}));
+    EXPECT_FALSE(accepts(std::string("cuda_") + op, make_node(op, 1), 17, {typed(DataType::kFloat64, {3})}));
   }
-  EXPECT_FALSE(accepts("cuda_Not", op_node("Not", 1), 17, {typed(DataType::kFloat32, {3})}));
-  Node gelu = op_node("Gelu", 1);
-  attr_string(gelu, "approximate", "sigmoid");
+  EXPECT_FALSE(accepts("cuda_Not", make_node("Not", 1), 17, {typed(DataType::kFloat32, {3})}));
+  Node gelu = make_node("Gelu", 1);
+  set_string(gelu, "approximate", "sigmoid");
   EXPECT_FALSE(accepts("cuda_Gelu", gelu, 20, {typed(DataType::kFloat32, {3})}));
-  EXPECT_FALSE(accepts("cuda_Clip", op_node("Clip", 1), 13, {typed(DataType::kFloat64, {3})}));
+  EXPECT_FALSE(accepts("cuda_Clip", make_node("Clip", 1), 13, {typed(DataType::kFloat64, {3})}));
   EXPECT_FALSE(
-      accepts("cuda_Clip", op_node("Clip", 2), 13, {typed(DataType::kFloat32, {3}), typed(DataType::kFloat16, {})}));
-  Node cast = op_node("Cast", 1);
-  attr_int(cast, "to", static_cast<int64_t>(DataType::kFloat64));
+      accepts("cuda_Clip", make_node("Clip", 2), 13, {typed(DataType::kFloat32, {3}), typed(DataType::kFloat16, {})}));
+  Node cast = make_node("Cast", 1);
+  set_int(cast, "to", static_cast<int64_t>(DataType::kFloat64));
   EXPECT_FALSE(accepts("cuda_Cast", cast, 19, {typed(DataType::kFloat32, {3})}));
-  attr_int(cast, "to", 17);  // float8
+  set_int(cast, "to", 17);  // float8
   EXPECT_FALSE(accepts("cuda_Cast", cast, 19, {typed(DataType::kFloat32, {3})}));
-  attr_int(cast, "to", static_cast<int64_t>(DataType::kFloat16));
+  set_int(cast, "to", static_cast<int64_t>(DataType::kFloat16));
   EXPECT_FALSE(accepts("cuda_Cast", cast, 19, {typed(DataType::kBFloat16, {3})}));
   EXPECT_TRUE(accepts("cuda_Cast", cast, 19, {typed(DataType::kInt64, {3})}));
 }
@@ -70,76 +70,76 @@ TEST(CudaOpsAccepts, BinaryRefusesUnsupportedTypesAndShapes) {
   const std::vector<TypeShape> too_deep = {typed(DataType::kFloat32, Dims(9, 1)), typed(DataType::kFloat32, {1})};
   for (const char* op :
        {"Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "PRelu"}) {
-    const Node node = op_node(op, 2);
+    const Node node = make_node(op, 2);
     const std::string name = std::string("cuda_") + op;
     for (const auto* inputs : {&f64, &bf16, &mixed, &unranked, &too_deep})
       EXPECT_FALSE(accepts(name, node, 17, *inputs)) << op;
   }
-  EXPECT_FALSE(accepts("cuda_Div", op_node("Div", 2), 17, i64));  // integer division by zero cannot be reported
-  EXPECT_TRUE(accepts("cuda_Add", op_node("Add", 2), 17, i64));
-  EXPECT_FALSE(accepts("cuda_Mod", op_node("Mod", 2), 17, i64));
-  Node mod = op_node("Mod", 2);
+  EXPECT_FALSE(accepts("cuda_Div", make_node("Div", 2), 17, i64));  // integer division by zero cannot be reported
+  EXPECT_TRUE(accepts("cuda_Add", make_node("Add", 2), 17, i64));
+  EXPECT_FALSE(accepts("cuda_Mod", make_node("Mod", 2), 17, i64));
+  Node mod = make_node("Mod", 2);
   EXPECT_FALSE(accepts("cuda_Mod", mod, 17, {typed(DataType::kFloat32, {3}), typed(DataType::kFloat32, {3})}));
-  for (const char* op : {"And", "Or", "Xor"}) EXPECT_FALSE(accepts(std::string("cuda_") + op, op_node(op, 2), 17, i64));
+  for (const char* op : {"And", "Or", "Xor"}) EXPECT_FALSE(accepts(std::string("cuda_") + op, make_node(op, 2), 17, i64));
   EXPECT_FALSE(
-      accepts("cuda_Pow", op_node("Pow", 2), 15, {typed(DataType::kFloat32, {3}), typed(DataType::kInt64, {})}));
+      accepts("cuda_Pow", make_node("Pow", 2), 15, {typed(DataType::kFloat32, {3}), typed(DataType::kInt64, {})}));
   EXPECT_FALSE(
-      accepts("cuda_Where", op_node("Where", 3), 16,
+      accepts("cuda_Where", make_node("Where", 3), 16,
               {typed(DataType::kFloat32, {3}), typed(DataType::kFloat32, {3}), typed(DataType::kFloat32, {3})}));
-  EXPECT_FALSE(accepts("cuda_Mean", op_node("Mean", 2), 13, i64));
-  EXPECT_FALSE(accepts("cuda_Sum", op_node("Sum", 2), 13, f64));
+  EXPECT_FALSE(accepts("cuda_Mean", make_node("Mean", 2), 13, i64));
+  EXPECT_FALSE(accepts("cuda_Sum", make_node("Sum", 2), 13, f64));
   std::vector<TypeShape> nine(9, typed(DataType::kFloat32, {3}));
-  EXPECT_FALSE(accepts("cuda_Sum", op_node("Sum", 9), 13, nine));
+  EXPECT_FALSE(accepts("cuda_Sum", make_node("Sum", 9), 13, nine));
 }
 
 TEST(CudaOpsAccepts, DataMovementReductionsResize) {
   const TypeShape f64 = typed(DataType::kFloat64, {2, 3, 4, 5});
   const TypeShape unranked{DataType::kFloat32, Shape()};
-  EXPECT_FALSE(accepts("cuda_Transpose", op_node("Transpose", 1), 13, {unranked}));
-  EXPECT_FALSE(accepts("cuda_Transpose", op_node("Transpose", 1), 13, {typed(DataType::kFloat32, Dims(9, 2))}));
-  EXPECT_FALSE(accepts("cuda_Slice", op_node("Slice", 1), 9, {typed(DataType::kFloat32, {3})}));
+  EXPECT_FALSE(accepts("cuda_Transpose", make_node("Transpose", 1), 13, {unranked}));
+  EXPECT_FALSE(accepts("cuda_Transpose", make_node("Transpose", 1), 13, {typed(DataType::kFloat32, Dims(9, 2))}));
+  EXPECT_FALSE(accepts("cuda_Slice", make_node("Slice", 1), 9, {typed(DataType::kFloat32, {3})}));
   EXPECT_FALSE(
-      accepts("cuda_Expand", op_node("Expand", 2), 13, {typed(DataType::kFloat32, {3}), typed(DataType::kInt64, {9})}));
-  EXPECT_FALSE(accepts("cuda_Expand", op_node("Expand", 2), 13,
+      accepts("cuda_Expand", make_node("Expand", 2), 13, {typed(DataType::kFloat32, {3}), typed(DataType::kInt64, {9})}));
+  EXPECT_FALSE(accepts("cuda_Expand", make_node("Expand", 2), 13,
                        {typed(DataType::kFloat32, {3}), TypeShape{DataType::kInt64, Shape({Dim::unknown()})}}));
   EXPECT_TRUE(
-      accepts("cuda_Expand", op_node("Expand", 2), 13, {typed(DataType::kFloat32, {3}), typed(DataType::kInt64, {4})}));
-  EXPECT_FALSE(accepts("cuda_Gather", op_node("Gather", 2), 13, {f64, typed(DataType::kFloat32, {2})}));
+      accepts("cuda_Expand", make_node("Expand", 2), 13, {typed(DataType::kFloat32, {3}), typed(DataType::kInt64, {4})}));
+  EXPECT_FALSE(accepts("cuda_Gather", make_node("Gather", 2), 13, {f64, typed(DataType::kFloat32, {2})}));
   EXPECT_FALSE(
-      accepts("cuda_Gather", op_node("Gather", 2), 13, {typed(DataType::kFloat32, {}), typed(DataType::kInt64, {})}));
-  Node pad = op_node("Pad", 2);
-  attr_string(pad, "mode", "wrap");
+      accepts("cuda_Gather", make_node("Gather", 2), 13, {typed(DataType::kFloat32, {}), typed(DataType::kInt64, {})}));
+  Node pad = make_node("Pad", 2);
+  set_string(pad, "mode", "wrap");
   EXPECT_FALSE(accepts("cuda_Pad", pad, 18, {f64, typed(DataType::kInt64, {8})}));
-  EXPECT_FALSE(accepts("cuda_Pad", op_node("Pad", 1), 2, {f64}));
+  EXPECT_FALSE(accepts("cuda_Pad", make_node("Pad", 1), 2, {f64}));
   for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceL2", "ReduceLogSumExp"}) {
-    EXPECT_FALSE(accepts(std::string("cuda_") + op, op_node(op, 1), 18, {f64})) << op;
-    EXPECT_FALSE(accepts(std::string("cuda_") + op, op_node(op, 1), 18, {unranked})) << op;
+    EXPECT_FALSE(accepts(std::string("cuda_") + op, make_node(op, 1), 18, {f64})) << op;
+    EXPECT_FALSE(accepts(std::string("cuda_") + op, make_node(op, 1), 18, {unranked})) << op;
   }
-  EXPECT_FALSE(accepts("cuda_ReduceMean", op_node("ReduceMean", 1), 18, {typed(DataType::kInt64, {3, 4})}));
-  Node old_axes = op_node("ReduceMean", 1);
-  attr_ints(old_axes, "axes", {1});
+  EXPECT_FALSE(accepts("cuda_ReduceMean", make_node("ReduceMean", 1), 18, {typed(DataType::kInt64, {3, 4})}));
+  Node old_axes = make_node("ReduceMean", 1);
+  set_ints(old_axes, "axes", {1});
   EXPECT_FALSE(accepts("cuda_ReduceMean", old_axes, 18, {typed(DataType::kFloat32, {3, 4})}));
   EXPECT_TRUE(accepts("cuda_ReduceMean", old_axes, 13, {typed(DataType::kFloat32, {3, 4})}));
-  EXPECT_FALSE(accepts("cuda_Softmax", op_node("Softmax", 1), 13, {f64}));
-  EXPECT_FALSE(accepts("cuda_ArgMax", op_node("ArgMax", 1), 13, {typed(DataType::kBool, {3})}));
-  EXPECT_FALSE(accepts("cuda_GlobalAveragePool", op_node("GlobalAveragePool", 1), 13, {f64}));
-  Node linear = op_node("Resize", 3);
-  attr_string(linear, "mode", "linear");
+  EXPECT_FALSE(accepts("cuda_Softmax", make_node("Softmax", 1), 13, {f64}));
+  EXPECT_FALSE(accepts("cuda_ArgMax", make_node("ArgMax", 1), 13, {typed(DataType::kBool, {3})}));
+  EXPECT_FALSE(accepts("cuda_GlobalAveragePool", make_node("GlobalAveragePool", 1), 13, {f64}));
+  Node linear = make_node("Resize", 3);
+  set_string(linear, "mode", "linear");
   EXPECT_FALSE(accepts("cuda_Resize", linear, 13, {typed(DataType::kInt64, {1, 1, 4, 4})}));
   EXPECT_FALSE(accepts("cuda_Resize", linear, 13, {f64}));
   EXPECT_TRUE(accepts("cuda_Resize", linear, 13, {typed(DataType::kFloat16, {1, 1, 4, 4})}));
-  Node symmetric = op_node("Resize", 3);
-  attr_string(symmetric, "coordinate_transformation_mode", "half_pixel_symmetric");
+  Node symmetric = make_node("Resize", 3);
+  set_string(symmetric, "coordinate_transformation_mode", "half_pixel_symmetric");
   EXPECT_FALSE(accepts("cuda_Resize", symmetric, 18, {typed(DataType::kFloat32, {1, 1, 4, 4})}));
-  Node unknown = op_node("Resize", 3);
-  attr_string(unknown, "mode", "area");
+  Node unknown = make_node("Resize", 3);
+  set_string(unknown, "mode", "area");
   EXPECT_FALSE(accepts("cuda_Resize", unknown, 19, {typed(DataType::kFloat32, {1, 1, 4, 4})}));
 }
 
 TEST(CudaOpsAccepts, EveryKernelSurvivesEmptyAndUnrankedInputs) {
   for (const CudaKernel* kernel : CudaKernelRegistry::global().all()) {
     if (kernel->name != "cuda_" + kernel->op_type || !kernel->accepts) continue;  // this file's kernels
-    Node node = op_node(kernel->op_type, 2);
+    Node node = make_node(kernel->op_type, 2);
     EXPECT_FALSE(kernel->accepts(node, 19, {})) << kernel->name;
     kernel->accepts(node, 19, {TypeShape{DataType::kFloat32, Shape()}, TypeShape{DataType::kInt64, Shape()}});
     kernel->accepts(node, 19, {TypeShape{DataType::kUndefined, Shape()}});

@@ -37,8 +37,8 @@ TEST(CudaDataMovement, Transpose) {
                                    {{70001, 9}, {1, 0}}};
   for (DataType dtype : kTypes)
     for (const Case& c : cases) {
-      Node node = op_node("Transpose", 1);
-      if (!c.perm.empty()) attr_ints(node, "perm", c.perm);
+      Node node = make_node("Transpose", 1);
+      if (!c.perm.empty()) set_ints(node, "perm", c.perm);
       expect_match("cuda_Transpose", node, 13, {random_tensor(dtype, c.dims, -9, 9)});
     }
 }
@@ -68,7 +68,7 @@ TEST(CudaDataMovement, Slice) {
         for (const auto* values : {&c.starts, &c.ends, &c.steps})
           for (int64_t v : *values) fits_int32 &= v >= INT32_MIN && v <= INT32_MAX;
         if (index_type == DataType::kInt32 && !fits_int32) continue;
-        Node node = op_node("Slice", 5);
+        Node node = make_node("Slice", 5);
         std::vector<Tensor> inputs = {random_tensor(dtype, c.dims, -9, 9), ints_tensor(c.starts, index_type),
                                       ints_tensor(c.ends, index_type), Tensor(), Tensor()};
         if (c.axes.empty())
@@ -93,27 +93,27 @@ TEST(CudaDataMovement, ConcatAndSplit) {
         d[axis < 0 ? axis + 4 : axis] = extent;
         inputs.push_back(random_tensor(dtype, d, -9, 9));
       }
-      Node concat = op_node("Concat", inputs.size());
-      attr_int(concat, "axis", axis);
+      Node concat = make_node("Concat", inputs.size());
+      set_int(concat, "axis", axis);
       expect_match("cuda_Concat", concat, 13, inputs);
     }
     const Tensor x = random_tensor(dtype, {2, 9, 7, 5}, -9, 9);
-    Node split = op_node("Split", 2, 3);
-    attr_int(split, "axis", 1);
+    Node split = make_node("Split", 2, 3);
+    set_int(split, "axis", 1);
     expect_match("cuda_Split", split, 13, {x, ints_tensor({2, 3, 4})});
-    Node equal = op_node("Split", 1, 3);
-    attr_int(equal, "axis", -3);
+    Node equal = make_node("Split", 1, 3);
+    set_int(equal, "axis", -3);
     expect_match("cuda_Split", equal, 13, {x});
-    Node uneven = op_node("Split", 1, 4);
-    attr_int(uneven, "axis", 2);
-    attr_int(uneven, "num_outputs", 4);
+    Node uneven = make_node("Split", 1, 4);
+    set_int(uneven, "axis", 2);
+    set_int(uneven, "num_outputs", 4);
     expect_match("cuda_Split", uneven, 18, {x});
-    Node last = op_node("Split", 2, 2);
-    attr_int(last, "axis", -1);
+    Node last = make_node("Split", 2, 2);
+    set_int(last, "axis", -1);
     expect_match("cuda_Split", last, 13, {x, ints_tensor({1, 4})});
-    Node old = op_node("Split", 1, 2);
-    attr_ints(old, "split", {4, 5});
-    attr_int(old, "axis", 1);
+    Node old = make_node("Split", 1, 2);
+    set_ints(old, "split", {4, 5});
+    set_int(old, "axis", 1);
     expect_match("cuda_Split", old, 11, {x});
   }
 }
@@ -125,14 +125,14 @@ TEST(CudaDataMovement, Gather) {
       const Tensor x = random_tensor(dtype, {5, 7, 8, 3}, -9, 9);
       for (int64_t axis : {0, 1, 2, -1}) {
         const int64_t dim = x.dims()[axis < 0 ? axis + 4 : axis];
-        Node node = op_node("Gather", 2);
-        attr_int(node, "axis", axis);
+        Node node = make_node("Gather", 2);
+        set_int(node, "axis", axis);
         expect_match("cuda_Gather", node, 13, {x, random_integers(index_type, {2, 3}, -dim, dim - 1)});
         expect_match("cuda_Gather", node, 13, {x, scalar_tensor(index_type, -1)});
         expect_match("cuda_Gather", node, 13, {x, random_integers(index_type, {0}, 0, 0)});
       }
       // an embedding lookup: rows of 768 fp16 move as 16-byte words
-      Node embed = op_node("Gather", 2);
+      Node embed = make_node("Gather", 2);
       expect_match("cuda_Gather", embed, 13,
                    {random_tensor(dtype, {50, 768}), random_integers(index_type, {4, 9}, -50, 49)});
     }
@@ -143,7 +143,7 @@ TEST(CudaDataMovement, GatherOutOfRangeIndexIsAnErrorNamingTheFix) {
   NORMRT_OPS_REQUIRE_GPU();
   const Tensor x = random_tensor(DataType::kFloat32, {5, 3}, -9, 9);
   for (int64_t bad : {5, -6, 1000}) {
-    Node gather = op_node("Gather", 2);
+    Node gather = make_node("Gather", 2);
     const Tensor indices = ints_tensor({0, bad, 2});
     // With the indices known (as here) the shape function refuses them first; the kernel's own flag, for
     // indices that are only known on the device, is CudaEngine.OutOfRangeGatherIndexFailsTheRunNamingTheNode.
@@ -157,7 +157,7 @@ TEST(CudaDataMovement, GatherOutOfRangeIndexIsAnErrorNamingTheFix) {
           << message;
       EXPECT_NE(message.find(std::to_string(bad)), std::string::npos) << message;
     }
-    Node elements = op_node("GatherElements", 2);
+    Node elements = make_node("GatherElements", 2);
     const Tensor element_indices = ints_tensor({0, 1, bad, 2, 1, 0});
     const Tensor element_indices_2d = element_indices.reshaped({2, 3});
     EXPECT_THROW(run_cuda_node("cuda_GatherElements", elements, 13, {&x, &element_indices_2d}), Error);
@@ -173,8 +173,8 @@ TEST(CudaDataMovement, GatherElements) {
       const int64_t a = axis < 0 ? axis + 3 : axis;
       index_dims[a] = 7;
       const int64_t dim = x.dims()[a];
-      Node node = op_node("GatherElements", 2);
-      attr_int(node, "axis", axis);
+      Node node = make_node("GatherElements", 2);
+      set_int(node, "axis", axis);
       for (DataType index_type : {DataType::kInt64, DataType::kInt32})
         expect_match("cuda_GatherElements", node, 13, {x, random_integers(index_type, index_dims, -dim, dim - 1)});
     }
@@ -190,10 +190,10 @@ TEST(CudaDataMovement, ExpandAndTile) {
                                      {{4, 1, 1}, {1, 1}}, {{3}, {0, 3}},  {{1, 8}, {16, 8}}};
   for (DataType dtype : kTypes) {
     for (const Case& c : expands)
-      expect_match("cuda_Expand", op_node("Expand", 2), 13, {random_tensor(dtype, c.in, -9, 9), ints_tensor(c.shape)});
+      expect_match("cuda_Expand", make_node("Expand", 2), 13, {random_tensor(dtype, c.in, -9, 9), ints_tensor(c.shape)});
     for (const std::vector<int64_t>& repeats :
          std::vector<std::vector<int64_t>>{{1, 2, 3}, {2, 1, 1}, {3, 3, 2}, {1, 0, 2}, {1, 1, 1}})
-      expect_match("cuda_Tile", op_node("Tile", 2), 13, {random_tensor(dtype, {2, 3, 5}, -9, 9), ints_tensor(repeats)});
+      expect_match("cuda_Tile", make_node("Tile", 2), 13, {random_tensor(dtype, {2, 3, 5}, -9, 9), ints_tensor(repeats)});
   }
 }
 
@@ -204,19 +204,19 @@ TEST(CudaDataMovement, Pad) {
   for (DataType dtype : kTypes)
     for (const char* mode : {"constant", "reflect", "edge", "wrap"})
       for (const auto& pads : pads_list) {
-        Node node = op_node("Pad", 3);
-        attr_string(node, "mode", mode);
+        Node node = make_node("Pad", 3);
+        set_string(node, "mode", mode);
         const Tensor x = random_tensor(dtype, {2, 3, 7, 5}, -9, 9);
         if (std::string(mode) == "constant")
           expect_match("cuda_Pad", node, 19, {x, ints_tensor(pads), scalar_tensor(dtype, 1)});
-        Node no_value = op_node("Pad", 2);
-        attr_string(no_value, "mode", mode);
+        Node no_value = make_node("Pad", 2);
+        set_string(no_value, "mode", mode);
         expect_match("cuda_Pad", no_value, 19, {x, ints_tensor(pads)});
       }
   // opset 18 axes input (negative axes)
-  Node axes = op_node("Pad", 4);
+  Node axes = make_node("Pad", 4);
   axes.inputs[2] = "";
-  attr_string(axes, "mode", "reflect");
+  set_string(axes, "mode", "reflect");
   expect_match(
       "cuda_Pad", axes, 18,
       {random_tensor(DataType::kFloat16, {2, 3, 7, 5}), ints_tensor({1, 2, 3, 1}), Tensor(), ints_tensor({-1, 2})});
@@ -226,16 +226,16 @@ TEST(CudaDataMovement, DepthSpaceIdentityDropout) {
   NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : kTypes) {
     for (const char* mode : {"DCR", "CRD"}) {
-      Node node = op_node("DepthToSpace", 1);
-      attr_int(node, "blocksize", 2);
-      attr_string(node, "mode", mode);
+      Node node = make_node("DepthToSpace", 1);
+      set_int(node, "blocksize", 2);
+      set_string(node, "mode", mode);
       expect_match("cuda_DepthToSpace", node, 13, {random_tensor(dtype, {2, 12, 3, 5}, -9, 9)});
     }
-    Node s2d = op_node("SpaceToDepth", 1);
-    attr_int(s2d, "blocksize", 3);
+    Node s2d = make_node("SpaceToDepth", 1);
+    set_int(s2d, "blocksize", 3);
     expect_match("cuda_SpaceToDepth", s2d, 13, {random_tensor(dtype, {2, 2, 9, 6}, -9, 9)});
-    expect_match("cuda_Identity", op_node("Identity", 1), 13, {random_tensor(dtype, {7, 13, 5}, -9, 9)});
-    expect_match("cuda_Dropout", op_node("Dropout", 1, 2), 13, {random_tensor(dtype, {7, 13}, -9, 9)});
+    expect_match("cuda_Identity", make_node("Identity", 1), 13, {random_tensor(dtype, {7, 13, 5}, -9, 9)});
+    expect_match("cuda_Dropout", make_node("Dropout", 1, 2), 13, {random_tensor(dtype, {7, 13}, -9, 9)});
   }
 }
 

@@ -17,13 +17,13 @@ const Tolerance kReduceTolerance{1e-4, 1e-4, 3e-3, 3e-3};
 Node reduce_node(const std::string& op, int64_t opset, const std::vector<int64_t>& axes, bool has_axes,
                  int64_t keepdims, std::vector<Tensor>* inputs) {
   const int64_t since = op == "ReduceSum" ? 13 : 18;
-  Node node = op_node(op, opset >= since && has_axes ? 2 : 1);
-  attr_int(node, "keepdims", keepdims);
+  Node node = make_node(op, opset >= since && has_axes ? 2 : 1);
+  set_int(node, "keepdims", keepdims);
   if (has_axes) {
     if (opset >= since)
       inputs->push_back(ints_tensor(axes));
     else
-      attr_ints(node, "axes", axes);
+      set_ints(node, "axes", axes);
   }
   return node;
 }
@@ -60,8 +60,8 @@ TEST(CudaReduce, LongRowsAndEdgeCases) {
       expect_match(std::string("cuda_") + op, node, 18, empty, kReduceTolerance);
     }
   // noop_with_empty_axes passes the input through
-  Node noop = op_node("ReduceMean", 1);
-  attr_int(noop, "noop_with_empty_axes", 1);
+  Node noop = make_node("ReduceMean", 1);
+  set_int(noop, "noop_with_empty_axes", 1);
   expect_match("cuda_ReduceMean", noop, 18, {random_tensor(DataType::kFloat32, {4, 5})});
   // NaN propagates through Max / Min
   Tensor nan = floats_tensor({1, NAN, 3, 4, 5, 6});
@@ -91,10 +91,10 @@ TEST(CudaReduce, ArgMaxArgMin) {
       for (int64_t axis : {0, 1, -1})
         for (int64_t keepdims : {0, 1})
           for (int64_t last : {0, 1}) {
-            Node node = op_node(op, 1);
-            attr_int(node, "axis", axis);
-            attr_int(node, "keepdims", keepdims);
-            attr_int(node, "select_last_index", last);
+            Node node = make_node(op, 1);
+            set_int(node, "axis", axis);
+            set_int(node, "keepdims", keepdims);
+            set_int(node, "select_last_index", last);
             // few distinct values, so that ties decide select_last_index
             expect_match(std::string("cuda_") + op, node, 13, {random_integers(dtype, {4, 7, 9}, -3, 3)});
           }
@@ -110,13 +110,13 @@ TEST(CudaReduce, SoftmaxAndLogSoftmax) {
                                                 {7, 256}, {2, 3, 2048}, {9, 24}, {4, 1032}, {2, 8}})
         for (int64_t axis : {-1, 0, 1}) {
           if (axis >= static_cast<int64_t>(dims.size())) continue;
-          Node node = op_node(op, 1);
-          attr_int(node, "axis", axis);
+          Node node = make_node(op, 1);
+          set_int(node, "axis", axis);
           expect_match(std::string("cuda_") + op, node, 13, {random_tensor(dtype, dims, -8, 8)});
           expect_match(std::string("cuda_") + op, node, 11, {random_tensor(dtype, dims, -8, 8)});
         }
-      expect_match(std::string("cuda_") + op, op_node(op, 1), 11, {random_tensor(dtype, {2, 3, 4}, -8, 8)});
-      expect_match(std::string("cuda_") + op, op_node(op, 1), 13, {random_tensor(dtype, {2, 3, 4}, -8, 8)});
+      expect_match(std::string("cuda_") + op, make_node(op, 1), 11, {random_tensor(dtype, {2, 3, 4}, -8, 8)});
+      expect_match(std::string("cuda_") + op, make_node(op, 1), 13, {random_tensor(dtype, {2, 3, 4}, -8, 8)});
     }
 }
 
@@ -125,7 +125,7 @@ TEST(CudaReduce, GlobalPools) {
   for (const char* op : {"GlobalAveragePool", "GlobalMaxPool"})
     for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
       for (const Dims& dims : std::vector<Dims>{{2, 3, 7, 5}, {2, 64, 40, 40}, {1, 5, 9}, {3, 2, 2, 3, 4}})
-        expect_match(std::string("cuda_") + op, op_node(op, 1), 13, {random_tensor(dtype, dims, -2, 2)},
+        expect_match(std::string("cuda_") + op, make_node(op, 1), 13, {random_tensor(dtype, dims, -2, 2)},
                      kReduceTolerance);
 }
 

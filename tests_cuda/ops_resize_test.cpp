@@ -16,9 +16,9 @@ const std::vector<std::string> kCoords = {"half_pixel", "pytorch_half_pixel", "a
                                           "half_pixel_symmetric"};
 
 Node resize_node(const std::string& mode, const std::string& coord) {
-  Node node = op_node("Resize", 4);
-  attr_string(node, "mode", mode);
-  attr_string(node, "coordinate_transformation_mode", coord);
+  Node node = make_node("Resize", 4);
+  set_string(node, "mode", mode);
+  set_string(node, "coordinate_transformation_mode", coord);
   return node;
 }
 
@@ -42,7 +42,7 @@ TEST(CudaResize, NearestEveryModeAndCoordinate) {
     for (const std::string& coord : kCoords)
       for (const char* rounding : {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"}) {
         Node node = resize_node("nearest", coord);
-        attr_string(node, "nearest_mode", rounding);
+        set_string(node, "nearest_mode", rounding);
         const Tensor x = random_tensor(dtype, {2, 3, 7, 5}, -50, 50);
         check(node, 19, with_scales(x, {1, 1, 2, 2}));
         check(node, 19, with_scales(x, {1, 1, 0.5, 1.5}));
@@ -69,7 +69,7 @@ TEST(CudaResize, NearestWithAnUnresizedLastAxis) {
       }
   // Outside the crop, tf_crop_and_resize writes extrapolation_value into every element of a word.
   Node crop = resize_node("nearest", "tf_crop_and_resize");
-  attr_float(crop, "extrapolation_value", 2.5f);
+  set_float(crop, "extrapolation_value", 2.5f);
   const Tensor x = random_tensor(DataType::kFloat16, {1, 6, 6, 8}, -5, 5);
   check(crop, 19, {x, floats_tensor({0, -0.5, -0.25, 0, 1, 1.5, 1.25, 1}), Tensor(), ints_tensor({1, 9, 7, 8})});
 }
@@ -86,8 +86,8 @@ TEST(CudaResize, LinearAndCubicEveryCoordinate) {
         check(node, 19, with_sizes(x, {2, 3, 13, 9}));
         check(node, 19, with_sizes(x, {2, 3, 1, 4}));
         Node exclude = node;
-        attr_int(exclude, "exclude_outside", 1);
-        attr_float(exclude, "cubic_coeff_a", -0.5f);
+        set_int(exclude, "exclude_outside", 1);
+        set_float(exclude, "cubic_coeff_a", -0.5f);
         check(exclude, 19, with_sizes(x, {2, 3, 11, 3}));
       }
   // a 3-D volume (trilinear) and a 1-D signal
@@ -102,22 +102,22 @@ TEST(CudaResize, AntialiasAxesAspectRatioCropAndResize) {
     const Tensor x = random_tensor(dtype, {2, 3, 16, 12}, -2, 2);
     for (const char* mode : {"linear", "cubic"}) {
       Node anti = resize_node(mode, "half_pixel");
-      attr_int(anti, "antialias", 1);
+      set_int(anti, "antialias", 1);
       check(anti, 18, with_scales(x, {1, 1, 0.3, 0.5}));
       check(anti, 18, with_sizes(x, {2, 3, 5, 7}));
     }
     Node axes = resize_node("linear", "half_pixel");
-    attr_ints(axes, "axes", {-1, 2});
+    set_ints(axes, "axes", {-1, 2});
     check(axes, 18, with_scales(x, {0.5, 2}));
     for (const char* policy : {"not_larger", "not_smaller"}) {
       Node keep = resize_node("nearest", "asymmetric");
-      attr_ints(keep, "axes", {2, 3});
-      attr_string(keep, "keep_aspect_ratio_policy", policy);
+      set_ints(keep, "axes", {2, 3});
+      set_string(keep, "keep_aspect_ratio_policy", policy);
       check(keep, 18, with_sizes(x, {24, 30}));
     }
     for (const char* mode : {"nearest", "linear", "cubic"}) {
       Node crop = resize_node(mode, "tf_crop_and_resize");
-      attr_float(crop, "extrapolation_value", 7.0f);
+      set_float(crop, "extrapolation_value", 7.0f);
       std::vector<Tensor> inputs = {x, floats_tensor({0, 0, -0.2, 0.1, 1, 1, 0.9, 1.3}), Tensor(),
                                     ints_tensor({2, 3, 9, 10})};
       check(crop, 13, inputs);
@@ -129,12 +129,12 @@ TEST(CudaResize, Upsample) {
   NORMRT_OPS_REQUIRE_GPU();
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
     for (const char* mode : {"nearest", "linear"}) {
-      Node node = op_node("Upsample", 2);
-      attr_string(node, "mode", mode);
+      Node node = make_node("Upsample", 2);
+      set_string(node, "mode", mode);
       expect_match("cuda_Upsample", node, 9, {random_tensor(dtype, {2, 3, 5, 7}, -2, 2), floats_tensor({1, 1, 2, 3})});
-      Node attribute = op_node("Upsample", 1);
-      attr_string(attribute, "mode", mode);
-      attr_floats(attribute, "scales", {1, 1, 2, 1.5});
+      Node attribute = make_node("Upsample", 1);
+      set_string(attribute, "mode", mode);
+      set_floats(attribute, "scales", {1, 1, 2, 1.5});
       expect_match("cuda_Upsample", attribute, 7, {random_tensor(dtype, {2, 3, 5, 7}, -2, 2)});
     }
 }

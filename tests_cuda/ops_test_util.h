@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cuda_kernel_test_util.h"
+#include "node_builder.h"
 #include "ops/evaluate.h"
 #include "ops/shape_util.h"
 
@@ -36,45 +37,12 @@ inline std::mt19937& test_rng() {
   return generator;
 }
 
-inline Node op_node(const std::string& op_type, size_t inputs, size_t outputs = 1) {
-  Node n;
-  n.op_type = op_type;
-  n.name = op_type + "_test";
-  for (size_t i = 0; i < inputs; ++i) n.inputs.push_back("in" + std::to_string(i));
-  for (size_t i = 0; i < outputs; ++i) n.outputs.push_back("out" + std::to_string(i));
-  return n;
-}
-
-inline void attr_int(Node& n, const std::string& key, int64_t v) {
-  Attribute a;
-  a.type = AttributeType::kInt;
-  a.i = v;
-  n.attributes[key] = a;
-}
-inline void attr_float(Node& n, const std::string& key, float v) {
-  Attribute a;
-  a.type = AttributeType::kFloat;
-  a.f = v;
-  n.attributes[key] = a;
-}
-inline void attr_ints(Node& n, const std::string& key, std::vector<int64_t> v) {
-  Attribute a;
-  a.type = AttributeType::kInts;
-  a.ints = std::move(v);
-  n.attributes[key] = a;
-}
-inline void attr_floats(Node& n, const std::string& key, std::vector<float> v) {
-  Attribute a;
-  a.type = AttributeType::kFloats;
-  a.floats = std::move(v);
-  n.attributes[key] = a;
-}
-inline void attr_string(Node& n, const std::string& key, const std::string& v) {
-  Attribute a;
-  a.type = AttributeType::kString;
-  a.s = v;
-  n.attributes[key] = a;
-}
+using ::normrt::test::make_node;
+using ::normrt::test::set_float;
+using ::normrt::test::set_floats;
+using ::normrt::test::set_int;
+using ::normrt::test::set_ints;
+using ::normrt::test::set_string;
 
 inline bool is_float(DataType t) {
   return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kFloat64 || t == DataType::kBFloat16;
