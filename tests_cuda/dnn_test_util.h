@@ -36,12 +36,7 @@ inline Tensor random_tensor(::normrt::DataType dtype, const Dims& dims, double l
   return t;
 }
 
-using ::normrt::test::make_node;
-using ::normrt::test::set_float;
-using ::normrt::test::set_floats;
-using ::normrt::test::set_int;
-using ::normrt::test::set_ints;
-using ::normrt::test::set_string;
+using namespace ::normrt::test;  // make_node, set_int, ... (node_builder.h)
 
 struct Tolerance {
   double atol, rtol;

@@ -37,12 +37,7 @@ inline std::mt19937& test_rng() {
   return generator;
 }
 
-using ::normrt::test::make_node;
-using ::normrt::test::set_float;
-using ::normrt::test::set_floats;
-using ::normrt::test::set_int;
-using ::normrt::test::set_ints;
-using ::normrt::test::set_string;
+using namespace ::normrt::test;  // make_node, set_int, ... (node_builder.h)
 
 inline bool is_float(DataType t) {
   return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kFloat64 || t == DataType::kBFloat16;
