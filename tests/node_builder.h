@@ -1,4 +1,4 @@
-// One-node graphs for kernel tests: a node with numbered inputs and outputs, and its attributes. Shared by the CPU
+// Small graphs for kernel tests: a node with numbered inputs and outputs, its attributes, graph values. Shared by the CPU
 // tests (test_util.h) and the GPU tests (tests_cuda/).
 #pragma once
 
@@ -9,6 +9,26 @@
 #include "ir/graph.h"
 
 namespace normrt::test {
+
+// A float32 graph input or output; each Dim a fixed size (fixed_dim) or a named symbol (symbol_dim).
+inline ValueInfo float_value(const std::string& name, std::vector<Dim> dims) {
+  ValueInfo v;
+  v.name = name;
+  v.dtype = DataType::kFloat32;
+  v.shape.has_rank = true;
+  v.shape.dims = std::move(dims);
+  return v;
+}
+inline Dim fixed_dim(int64_t v) {
+  Dim d;
+  d.value = v;
+  return d;
+}
+inline Dim symbol_dim(const std::string& s) {
+  Dim d;
+  d.symbol = s;
+  return d;
+}
 
 // A node of `op_type` with inputs in0.. and outputs out0..
 inline Node make_node(const std::string& op_type, size_t inputs, size_t outputs = 1) {

@@ -9,12 +9,17 @@
 
 #include "cuda/cuda_runtime.h"
 #include "cuda_kernel_test_util.h"
+#include "node_builder.h"
 #include "engine/device_backend.h"
 #include "engine/engine.h"
 #include "ops/evaluate.h"
 
 namespace normrt::cuda {
 namespace {
+
+using ::normrt::test::fixed_dim;
+using ::normrt::test::float_value;
+using ::normrt::test::symbol_dim;
 
 using testing::compare_tensors;
 using testing::gpu_available;
@@ -59,14 +64,6 @@ void test_add_run(CudaKernelContext& ctx) {
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"test_cublas_add", kTestDomain, "TestAdd", test_add_accepts, test_add_run,
                                        test_add_workspace, test_add_tune, {}, 0});
 
-ValueInfo value(const std::string& name, std::vector<Dim> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.dtype = DataType::kFloat32;
-  v.shape.has_rank = true;
-  v.shape.dims = std::move(dims);
-  return v;
-}
 
 Node node(const std::string& op, const std::string& domain, std::vector<std::string> in, std::vector<std::string> out) {
   Node n;
@@ -84,23 +81,13 @@ Tensor int64s(std::vector<int64_t> v) {
   return t;
 }
 
-Dim symbol(const std::string& s) {
-  Dim d;
-  d.symbol = s;
-  return d;
-}
-Dim fixed(int64_t v) {
-  Dim d;
-  d.value = v;
-  return d;
-}
 
 // All on the GPU: a = x + y; flat = Reshape(a, [-1]) (a view); b = flat + flat; out b, and a again.
 Graph device_only_graph() {
   Graph g;
   g.opsets = {{"", 17}, {kTestDomain, 1}};
-  g.inputs = {value("x", {symbol("N"), fixed(8)}), value("y", {symbol("N"), fixed(8)})};
-  g.outputs = {value("b", {}), value("a", {})};
+  g.inputs = {float_value("x", {symbol_dim("N"), fixed_dim(8)}), float_value("y", {symbol_dim("N"), fixed_dim(8)})};
+  g.outputs = {float_value("b", {}), float_value("a", {})};
   g.outputs[0].shape.has_rank = g.outputs[1].shape.has_rank = false;
   g.outputs[0].dtype = g.outputs[1].dtype = DataType::kUndefined;
   g.initializers["minus_one"] = int64s({-1});
@@ -114,7 +101,7 @@ Graph device_only_graph() {
 Graph mixed_graph() {
   Graph g;
   g.opsets = {{"", 17}, {kTestDomain, 1}};
-  g.inputs = {value("x", {symbol("N"), fixed(8)}), value("z", {fixed(2), fixed(3)})};
+  g.inputs = {float_value("x", {symbol_dim("N"), fixed_dim(8)}), float_value("z", {fixed_dim(2), fixed_dim(3)})};
   for (const char* name : {"flat", "c", "r", "n8"}) {
     ValueInfo v;
     v.name = name;
@@ -264,9 +251,9 @@ TEST(CudaEngine, OutOfRangeGatherIndexFailsTheRunNamingTheNode) {
   ids.name = "ids";
   ids.dtype = DataType::kInt64;
   ids.shape.has_rank = true;
-  ids.shape.dims = {symbol("N")};
+  ids.shape.dims = {symbol_dim("N")};
   g.inputs = {ids};
-  g.outputs = {value("y", {})};
+  g.outputs = {float_value("y", {})};
   g.outputs[0].shape.has_rank = false;
   Tensor table(DataType::kFloat32, {4, 3});
   for (int i = 0; i < 12; ++i) table.data<float>()[i] = static_cast<float>(i);

@@ -13,6 +13,7 @@
 
 #include "cuda/cuda_runtime.h"
 #include "cuda_kernel_test_util.h"
+#include "node_builder.h"
 #include "engine/engine.h"
 #include "plugin/plugin_instance.h"
 #include "plugin/plugin_registry.h"
@@ -48,6 +49,8 @@ NORMRT_PLUGIN_REGISTER_OP(NegateOnCpu);
 namespace normrt::cuda {
 namespace {
 
+using ::normrt::test::float_value;
+using ::normrt::test::symbol_dim;
 using testing::compare_tensors;
 
 bool exists(const std::string& path) { return std::ifstream(path).good(); }
@@ -66,24 +69,11 @@ std::string example_plugin_path() {
 
 void load_example_plugin() { PluginRegistry::global().load_library(example_plugin_path()); }
 
-ValueInfo value(const std::string& name, std::vector<Dim> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.dtype = DataType::kFloat32;
-  v.shape.has_rank = true;
-  v.shape.dims = std::move(dims);
-  return v;
-}
 ValueInfo untyped(const std::string& name) {
   ValueInfo v;
   v.name = name;
   v.shape.has_rank = false;
   return v;
-}
-Dim symbol(const std::string& s) {
-  Dim d;
-  d.symbol = s;
-  return d;
 }
 
 Node node(const std::string& op, const std::string& domain, std::vector<std::string> in, std::vector<std::string> out) {
@@ -102,7 +92,7 @@ Graph clamp_graph(int64_t width) {
   g.opsets = {{"", 17}, {"com.example", 1}};
   Dim w;
   w.value = width;
-  g.inputs = {value("x", {symbol("N"), w})};
+  g.inputs = {float_value("x", {symbol_dim("N"), w})};
   g.outputs = {untyped("y")};
   Tensor three(DataType::kFloat32, {});
   three.data<float>()[0] = 3.0f;

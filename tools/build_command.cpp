@@ -9,7 +9,7 @@ namespace normrt::cli {
 
 namespace {
 struct BuildArgs {
-  std::string model, output, device = "cpu", precision = "float32", layout = "auto";
+  std::string model, output, device = "cpu", precision = "float32", layout = "auto", timing_cache;
   std::vector<std::string> min_shapes, opt_shapes, max_shapes, plugins;
   bool verbose = false, fp16 = false, tf32 = false;
 };
@@ -55,6 +55,9 @@ void add_build_command(CLI::App& app) {
                   "auto (nhwc for cuda --fp16 and --tf32, else nchw), nchw, or nhwc: 2-D convolutions and GroupNorms "
                   "channels-last");
   add_plugins_option(cmd, args->plugins);
+  cmd->add_option("--timing-cache", args->timing_cache,
+                  "a file of tuning choices (GPU builds): reused where they apply, new ones added; created when "
+                  "missing. Rebuilds give the same engine, faster");
   cmd->add_flag("-v,--verbose", args->verbose, "print what each graph pass did");
   cmd->callback([args] {
     load_plugins(args->plugins);
@@ -63,6 +66,7 @@ void add_build_command(CLI::App& app) {
     if (args->fp16 && args->tf32) throw Error(ErrorCode::kInvalidArgument, "--fp16 and --tf32 exclude each other: pick one");
     options.precision = args->fp16 ? "float16" : args->tf32 ? "tf32" : args->precision;
     options.layout = args->layout;
+    options.timing_cache = args->timing_cache;
     options.source_name = args->model;
     options.profiles = profiles_from_flags(args->min_shapes, args->opt_shapes, args->max_shapes);
     auto engine = build_engine(import_onnx_file(args->model), options);
@@ -78,6 +82,8 @@ void add_build_command(CLI::App& app) {
       std::cout << "  " << engine->device_plan.device_name << " (compute capability "
                 << engine->device_plan.architecture << "), precision " << engine->precision << ": "
                 << device_summary(*engine) << "\n";
+    for (const auto& r : engine->build_report.records)
+      if (r.pass == "timing cache") std::cout << "  timing cache " << r.description << "\n";
   });
 }
 

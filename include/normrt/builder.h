@@ -46,6 +46,9 @@ class Builder {
   Builder& clear_profiles();
   Builder& set_device(const std::string& device);  // "cpu" (the default)
   Builder& set_precision(Precision precision);     // kFloat32 (the default)
+  // A timing cache file for GPU builds: tuning reuses the choices it holds for this GPU and libraries and adds
+  // the ones it makes (the file is created when missing, rewritten after the build). "" (the default): none.
+  Builder& set_timing_cache(const std::string& path);
 
   // Optimizes and plans the model; the builder stays usable (build again with other settings).
   Engine build() const;

@@ -68,13 +68,14 @@ def _profile(shapes, where):
     return profile
 
 
-def build(model, device="cpu", shapes=None, profiles=None, precision="float32"):
+def build(model, device="cpu", shapes=None, profiles=None, precision="float32", timing_cache=None):
     """Builds an engine from an ONNX model (a path, or the model's bytes).
 
     shapes: {input name: [min, opt, max]} for every dynamic input, one profile. profiles: a list of such
     dicts, for several profiles (a run uses the first that holds its shapes). Static inputs may be left out;
     a model whose inputs are all static needs neither. device: "cpu". precision: "float32" (the CPU backend's
-    only precision).
+    only precision). timing_cache: a file of tuning choices for GPU builds (`normrt build --timing-cache`):
+    reused where they apply, new ones added; created when missing.
     """
     if shapes is not None and profiles is not None:
         raise InvalidArgumentError("give shapes (one profile) or profiles (a list of them), not both")
@@ -88,7 +89,8 @@ def build(model, device="cpu", shapes=None, profiles=None, precision="float32"):
         model = _os.fspath(model)
     else:
         model = bytes(model)
-    return _normrt._build(model, device, checked, precision)
+    cache = "" if timing_cache is None else _os.fspath(timing_cache)
+    return _normrt._build(model, device, checked, precision, cache)
 
 
 def load_plugins(*paths):

@@ -543,7 +543,7 @@ using Range = std::tuple<Dims, Dims, Dims>;
 
 std::shared_ptr<EngineHandle> build(const py::object& model, const std::string& device,
                                     const std::vector<std::map<std::string, Range>>& profiles,
-                                    const std::string& precision) {
+                                    const std::string& precision, const std::string& timing_cache) {
   Precision p = precision_from(precision);
   std::unique_ptr<Builder> builder;
   if (py::isinstance<py::bytes>(model)) {
@@ -553,7 +553,7 @@ std::shared_ptr<EngineHandle> build(const py::object& model, const std::string& 
     std::string path = py::str(py::module_::import("os").attr("fspath")(model));
     builder = std::make_unique<Builder>(Builder::from_file(path));
   }
-  builder->set_device(device).set_precision(p);
+  builder->set_device(device).set_precision(p).set_timing_cache(timing_cache);
   for (const auto& profile : profiles) {
     std::map<std::string, ProfileRange> ranges;
     for (const auto& [name, range] : profile)
@@ -653,7 +653,8 @@ PYBIND11_MODULE(_normrt, m) {
         return std::unique_ptr<ContextHandle>(new ContextHandle{e, e->engine().create_execution_context(), {}});
       });
 
-  m.def("_build", &build, py::arg("model"), py::arg("device"), py::arg("profiles"), py::arg("precision"));
+  m.def("_build", &build, py::arg("model"), py::arg("device"), py::arg("profiles"), py::arg("precision"),
+        py::arg("timing_cache"));
   m.def("load", [](const py::object& path) {
     std::string p = py::str(py::module_::import("os").attr("fspath")(path));
     return std::make_shared<EngineHandle>(Engine::load(p));

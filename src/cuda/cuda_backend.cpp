@@ -6,8 +6,12 @@
 #include <memory>
 #include <optional>
 
+#include <cublasLt.h>
+#include <cudnn.h>
+
 #include "cuda/cuda_runtime.h"
 #include "engine/device_backend.h"
+#include "engine/timing_cache.h"
 #include "plugin/plugin_instance.h"
 
 namespace normrt {
@@ -22,7 +26,13 @@ struct GpuInfo {
   int ordinal = 0;
   std::string name;
   std::string architecture;  // "9.0"
+  // What a tuned choice is valid for (a timing cache's scope): the GPU, its architecture, the versions of the
+  // libraries whose algorithm lists the choices index, and of the tuners here (kTunerVersion).
+  std::string tuning_scope;
 };
+
+// Raise when a tune() changes what its choices mean or how it makes them: timing caches then time again.
+constexpr int kTunerVersion = 1;
 
 GpuInfo current_gpu() {
   GpuInfo info;
@@ -31,6 +41,9 @@ GpuInfo current_gpu() {
   check_cuda(cudaGetDeviceProperties(&prop, info.ordinal), "cudaGetDeviceProperties");
   info.name = prop.name;
   info.architecture = std::to_string(prop.major) + "." + std::to_string(prop.minor);
+  info.tuning_scope = info.name + "; sm " + info.architecture + "; cudnn " + std::to_string(cudnnGetVersion()) +
+                      "; cublasLt " + std::to_string(cublasLtGetVersion()) + "; normrt tuners " +
+                      std::to_string(kTunerVersion);
   return info;
 }
 
@@ -83,7 +96,7 @@ float cold_cache_ms(const CudaKernel& kernel, CudaKernelContext& ctx, const std:
 // `reference` (the opt corner's choices) chose differently, the corner's choice is kept only if it is also
 // faster than the reference's at these shapes with a cold cache.
 CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::map<std::string, Shape>& shapes,
-                      const CornerConfigs* reference = nullptr) {
+                      const CornerConfigs* reference, TimingCache* cache) {
   CornerConfigs configs(engine.graph.nodes.size());
   GraphTypes types = infer_graph(engine.graph, shapes);
   CudaHandles handles;
@@ -140,6 +153,12 @@ CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::m
       configs[i] = std::make_pair(problem_elements, seen->second);
       continue;
     }
+    if (cache && !problem_key.empty())
+      if (auto cached = cache->find(gpu.tuning_scope, problem_key)) {
+        configs[i] = std::make_pair(problem_elements, *cached);
+        tuned_problems[problem_key] = *cached;
+        continue;
+      }
     CudaKernelContext ctx(node, engine.steps[i].opset);
     ctx.allow_tf32 = engine.precision == "tf32";
     std::vector<Tensor> host_inputs;
@@ -194,6 +213,7 @@ CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::m
       }
       configs[i] = std::make_pair(elements, chosen);
       if (!problem_key.empty()) tuned_problems[problem_key] = chosen;
+      if (cache && !problem_key.empty()) cache->put(gpu.tuning_scope, problem_key, chosen);
     } catch (const Error& e) {
       throw Error(e.code(), "tuning " + node.describe() + " (kernel " + kernel->name + ") for profile " +
                                 std::to_string(p) + " on " + gpu.name + ": " + e.what());
@@ -205,7 +225,7 @@ CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::m
 
 // Tunes profile p at its opt shapes, then at its min and max corners where those differ (a corner's own choice
 // confirmed against the opt choice with a cold cache); a node whose choices differ keeps them all, each taken at run time for the shapes nearest its corner (join_tuned_configs).
-void tune_profile(Engine& engine, size_t p, const GpuInfo& gpu) {
+void tune_profile(Engine& engine, size_t p, const GpuInfo& gpu, TimingCache* cache) {
   bool any = false;
   for (size_t i = 0; i < engine.graph.nodes.size(); ++i)
     if (engine.runs_on_device(i)) {
@@ -224,7 +244,7 @@ void tune_profile(Engine& engine, size_t p, const GpuInfo& gpu) {
   for (const auto& dims : corners) {
     std::map<std::string, Shape> shapes;
     for (const auto& [name, d] : dims) shapes[name] = Shape::from_dims(d);
-    const CornerConfigs at = tune_at(engine, p, gpu, shapes, opt.empty() ? nullptr : &opt);
+    const CornerConfigs at = tune_at(engine, p, gpu, shapes, opt.empty() ? nullptr : &opt, cache);
     if (opt.empty()) opt = at;
     for (size_t i = 0; i < at.size(); ++i)
       if (at[i]) tuned[i].push_back(*at[i]);
@@ -264,7 +284,7 @@ class CudaBackend : public DeviceBackend {
     return has_kernel(node, opset, inputs);
   }
 
-  void plan(Engine& engine) const override {
+  void plan(Engine& engine, TimingCache* cache) const override {
     GpuInfo gpu = current_gpu();
     Engine::DevicePlan& plan = engine.device_plan;
     plan.architecture = gpu.architecture;
@@ -284,7 +304,7 @@ class CudaBackend : public DeviceBackend {
         plan.kernels[i] = k->name;
     }
     plan.configs.assign(engine.profiles.size(), std::vector<std::string>(engine.graph.nodes.size()));
-    for (size_t p = 0; p < engine.profiles.size(); ++p) tune_profile(engine, p, gpu);
+    for (size_t p = 0; p < engine.profiles.size(); ++p) tune_profile(engine, p, gpu, cache);
   }
 
   void check(const Engine& engine, const std::string& what) const override {

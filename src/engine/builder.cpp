@@ -1,9 +1,11 @@
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "cpu/cpu_kernel.h"
 #include "engine/device_backend.h"
 #include "engine/engine.h"
+#include "engine/timing_cache.h"
 #include "ops/evaluate.h"
 #include "passes/float16_precision.h"
 #include "passes/pass.h"
@@ -86,6 +88,13 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
     throw Error(ErrorCode::kInvalidArgument, "precision '" + options.precision + "' is not available on device '" +
                                                  options.device + "': build with precision float32, tf32 (--tf32) "
                                                  "or float16 (--fp16)");
+  if (!backend && !options.timing_cache.empty())
+    throw Error(ErrorCode::kInvalidArgument, "a timing cache ('" + options.timing_cache + "') is for GPU builds: the "
+                                             "CPU backend times nothing; build with --device cuda, or leave out "
+                                             "--timing-cache");
+  // Read before any work, so that a bad file fails the build at once.
+  std::optional<TimingCache> cache;
+  if (!options.timing_cache.empty()) cache = TimingCache::load(options.timing_cache);
   const std::string layout = resolve_layout(options);
   PluginRegistry::global().raise_deferred_errors();
   check_supported_ops(graph);
@@ -199,7 +208,14 @@ std::shared_ptr<Engine> build_engine(Graph graph, const BuildOptions& options) {
     engine->plugins[i] = PluginInstance::from_node(*op, node);
   }
   engine->prepare();
-  if (backend) backend->plan(*engine);  // the device kernel per node, tuned per profile on the GPU
+  if (backend) backend->plan(*engine, cache ? &*cache : nullptr);  // the device kernel per node, tuned per profile
+  if (cache) {
+    cache->save(options.timing_cache);
+    engine->build_report.applied("timing cache", options.timing_cache + ": " + std::to_string(cache->hits()) +
+                                                     " choices reused, " + std::to_string(cache->added()) +
+                                                     " timed and added (" + std::to_string(cache->size()) +
+                                                     " entries)");
+  }
   return engine;
 }
 

@@ -15,6 +15,7 @@ namespace normrt {
 
 class Engine;
 struct BuildOptions;
+class TimingCache;
 
 // A tensor in device memory that the caller owns (inputs) or receives (outputs, `owner` frees it).
 struct DeviceTensor {
@@ -58,8 +59,9 @@ class DeviceBackend {
   // Build: whether a node can run with these float16 input types (for the --fp16 lowering).
   virtual bool supports_float16(const Node& node, int64_t opset, const std::vector<TypeShape>& inputs) const = 0;
   // Build: the device fields of the engine (device name and architecture, the kernel per node and the tuned
-  // configuration per node and profile). The graph is final; engine.kernels holds the CPU kernels.
-  virtual void plan(Engine& engine) const = 0;
+  // configuration per node and profile). The graph is final; engine.kernels holds the CPU kernels. With a timing
+  // cache, tuning takes the choices it holds and adds the ones it makes.
+  virtual void plan(Engine& engine, TimingCache* cache) const = 0;
   // Load: refuses an engine this device cannot run (another architecture, an unknown kernel).
   virtual void check(const Engine& engine, const std::string& what) const = 0;
   virtual std::unique_ptr<DeviceRunner> create_runner(std::shared_ptr<const Engine> engine) const = 0;

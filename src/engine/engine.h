@@ -31,6 +31,9 @@ struct BuildOptions {
   // between them channels-last (src/passes/channels_last_layout.cpp); "auto" is nhwc for cuda float16 and tf32
   // engines (tensor-core convolutions want it) and nchw otherwise.
   std::string layout = "auto";
+  // A timing cache file (engine/timing_cache.h) for a GPU build: tuning takes the choices it holds and the file
+  // gets the ones it makes; created when missing. "" for none. The CPU backend tunes nothing and refuses one.
+  std::string timing_cache;
 };
 
 // The layout "auto" resolves to for these options, or the one asked for; throws on an unknown name.

@@ -200,6 +200,7 @@ struct Builder::Impl {
   std::vector<Profile> profiles;
   std::string device = "cpu";
   Precision precision = Precision::kFloat32;
+  std::string timing_cache;
   std::vector<TensorInfo> inputs, outputs;
 
   Impl(Graph g, std::string source) : graph(std::move(g)), source_name(std::move(source)) {
@@ -260,6 +261,11 @@ Builder& Builder::set_precision(Precision precision) {
   return *this;
 }
 
+Builder& Builder::set_timing_cache(const std::string& path) {
+  impl_->timing_cache = path;
+  return *this;
+}
+
 Engine Builder::build() const {
   return guarded("building an engine", [&] {
     BuildOptions options;
@@ -267,6 +273,7 @@ Engine Builder::build() const {
     options.precision = precision_name(impl_->precision);
     options.profiles = impl_->profiles;
     options.source_name = impl_->source_name;
+    options.timing_cache = impl_->timing_cache;
     return Engine(std::make_shared<const Engine::Impl>(build_engine(impl_->graph, options)));
   });
 }

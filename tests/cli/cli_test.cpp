@@ -198,6 +198,11 @@ TEST(Cli, BuildErrorsNameTheProblemAndTheFix) {
                    "invalid argument", {"--fp16 and --tf32 exclude each other"});
   expect_cli_error(run_cli(concat({"build", model, "-o", dir.file("e.nrt"), "--tf32"}, profile)), "invalid argument",
                    {"precision 'tf32' is not available on device 'cpu'", "build with precision float32"});
+  // A timing cache on the CPU (which tunes nothing) is refused, and no file is made.
+  expect_cli_error(run_cli(concat({"build", model, "-o", dir.file("e.nrt"), "--timing-cache", dir.file("t.cache")},
+                                  profile)),
+                   "invalid argument", {"timing cache", "is for GPU builds", "--device cuda", "leave out --timing-cache"});
+  EXPECT_FALSE(std::filesystem::exists(dir.file("t.cache")));
   expect_cli_error(run_cli(concat({"build", model, "-o", dir.file("e.nrt"), "--layout", "nwhc"}, profile)),
                    "invalid argument", {"layout 'nwhc' is unknown", "nchw", "nhwc"});
   EXPECT_FALSE(std::filesystem::exists(dir.file("e.nrt")));

@@ -168,6 +168,13 @@ def test_misspelled_profile_input_name():
         normrt.build(MODEL)
 
 
+def test_a_timing_cache_on_the_cpu_names_the_fix(tmp_path):
+    cache = tmp_path / "t.cache"
+    with pytest.raises(normrt.InvalidArgumentError, match=r"is for GPU builds.*--device cuda"):
+        normrt.build(MODEL, shapes=SHAPES, timing_cache=cache)
+    assert not cache.exists()
+
+
 def test_dtype_errors(engine):
     x = batch(1)
     with pytest.raises(normrt.InvalidArgumentError, match=r"must be float32 but is float64.*astype\(numpy.float32\)"):
