@@ -568,6 +568,8 @@ def normrt_stages(runner, spec, precision, export, fp16_flag, layout):
         cmd += fp16_flag
     elif precision == "tf32":
         cmd += ["--tf32"]
+    if args.timing_cache:
+        cmd += ["--timing-cache", args.timing_cache]
     code, text, seconds = runner.run(cmd, args.build_timeout, f"normrt build {spec['model']} {precision}")
     runner.record({**base, "kind": "build", "ok": code == 0, "seconds": round(seconds, 1),
                    "command": " ".join(shlex.quote(str(c)) for c in cmd), "stdout_tail": tail(text)})
@@ -738,6 +740,9 @@ def parse_args(argv):
                    help="PyTorch memory formats to time (eager+graph); the table's ratio takes the faster")
     p.add_argument("--layouts", nargs="+", default=["default"], choices=["default", "auto", "nchw", "nhwc"],
                    help="normrt build --layout values to time (default: no flag)")
+    p.add_argument("--timing-cache", default="",
+                   help="normrt build --timing-cache FILE: builds reuse its tuning choices (A/B of two normrt "
+                        "builds on the same convolution and GEMM choices)")
     p.add_argument("--skip-normrt", action="store_true")
     p.add_argument("--skip-torch", action="store_true")
     p.add_argument("--seed", type=int, default=0)

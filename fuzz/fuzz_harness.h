@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/timing_cache.h"
 #include "ops/evaluate.h"
 #include "onnx/importer.h"
 
@@ -211,6 +212,20 @@ inline void fuzz_engine_resealed(const uint8_t* data, size_t size) {
     run_engine(engine);
   } catch (const Error&) {
   }
+}
+
+// Timing cache parser: whatever it accepts, it writes back in a form it reads to the same entries (a rebuild
+// must never turn a cache it wrote into an error, or change a choice).
+inline void fuzz_timing_cache(const uint8_t* data, size_t size) {
+  TimingCache cache;
+  try {
+    cache = TimingCache::parse(std::string(reinterpret_cast<const char*>(data), size), "fuzzed timing cache");
+  } catch (const Error&) {
+    return;
+  }
+  const std::string written = cache.serialize();
+  if (TimingCache::parse(written, "rewritten timing cache").serialize() != written)
+    throw std::logic_error("a timing cache read back differs from what was written");
 }
 
 }  // namespace normrt::fuzz

@@ -18,7 +18,8 @@ seconds=${1:-60}
 build=build-asan
 
 bash scripts/sanitize.sh configure-asan
-cmake --build "$build" -j"$(nproc)" --target normrt_cli onnx_import_fuzzer engine_file_fuzzer engine_resealed_fuzzer
+cmake --build "$build" -j"$(nproc)" --target normrt_cli onnx_import_fuzzer engine_file_fuzzer engine_resealed_fuzzer \
+  timing_cache_fuzzer
 
 export OMP_NUM_THREADS=1
 export ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1
@@ -26,7 +27,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 seeds=$build/seeds
 rm -rf "$seeds" "$build/artifacts"
-mkdir -p "$seeds/onnx" "$seeds/engine" "$build/artifacts"
+mkdir -p "$seeds/onnx" "$seeds/engine" "$seeds/timing_cache" "$build/artifacts"
 /usr/bin/python3 fuzz/make_seeds.py "$seeds/onnx" >/dev/null
 example=examples/models/conv_gn_relu
 cp "$example/model.onnx" "$seeds/onnx/conv_gn_relu.onnx"
@@ -47,10 +48,12 @@ for model in "$seeds"/onnx/*.onnx; do
 done
 echo "fuzz seeds: $(ls "$seeds/onnx" | wc -l) models, $(ls "$seeds/engine" | wc -l) engines"
 
-declare -A seed_dir=([onnx_import]=onnx [engine_file]=engine [engine_resealed]=engine)
+printf 'normrt timing cache 1\nNVIDIA H100 80GB HBM3; sm 9.0; cudnn 91900; cublasLt 130000; normrt tuners 1\tcudnn_conv|in float32[1,4,32,32]|%%09\tengine=51;rank=0\nscope\tgemm\t\n' \
+  >"$seeds/timing_cache/two_entries.cache"
+declare -A seed_dir=([onnx_import]=onnx [engine_file]=engine [engine_resealed]=engine [timing_cache]=timing_cache)
 pids=()
 targets=()
-for target in onnx_import engine_file engine_resealed; do
+for target in onnx_import engine_file engine_resealed timing_cache; do
   mkdir -p "$build/corpus/$target"
   "$build/fuzz/${target}_fuzzer" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$target-" "$build/corpus/$target" "$seeds/${seed_dir[$target]}" \

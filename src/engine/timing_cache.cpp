@@ -17,6 +17,10 @@ namespace {
 
 constexpr const char* kHeader = "normrt timing cache 1";
 
+// How a bad file is fixed, at the end of every error about one.
+const char* const kFix = "; delete the file (the next build times everything again and writes a new one) or name "
+                         "another with --timing-cache";
+
 std::string encode(const std::string& s) {
   std::string out;
   out.reserve(s.size());
@@ -68,19 +72,23 @@ bool file_exists(const std::string& path) {
 }  // namespace
 
 TimingCache TimingCache::load(const std::string& path) {
-  TimingCache cache;
-  if (!file_exists(path)) return cache;
-  const std::string fix = "; delete the file (the next build times everything again and writes a new one) or "
-                          "name another with --timing-cache";
+  if (!file_exists(path)) return TimingCache();
   std::string text;
   try {
     text = read_file(path, kMaxFileBytes);
   } catch (const Error& e) {
-    throw Error(ErrorCode::kIo, std::string("cannot read timing cache: ") + e.what() + fix);
+    throw Error(ErrorCode::kIo, std::string("cannot read timing cache: ") + e.what() + kFix);
   }
+  return parse(text, "timing cache '" + path + "'");
+}
+
+TimingCache TimingCache::parse(const std::string& text, const std::string& what) {
+  TimingCache cache;
   auto malformed = [&](size_t line, const std::string& why) {
-    return Error(ErrorCode::kIo, "timing cache '" + path + "' line " + std::to_string(line) + ": " + why + fix);
+    return Error(ErrorCode::kIo, what + " line " + std::to_string(line) + ": " + why + kFix);
   };
+  if (text.size() > kMaxFileBytes)
+    throw malformed(1, "more than the limit of " + std::to_string(kMaxFileBytes) + " bytes");
   size_t pos = 0, line = 0;
   while (pos < text.size()) {
     ++line;
@@ -111,10 +119,15 @@ TimingCache TimingCache::load(const std::string& path) {
   return cache;
 }
 
-void TimingCache::save(const std::string& path) const {
+std::string TimingCache::serialize() const {
   std::string text = std::string(kHeader) + "\n";
   for (const auto& [key, choice] : entries_)
     text += encode(key.first) + "\t" + encode(key.second) + "\t" + encode(choice) + "\n";
+  return text;
+}
+
+void TimingCache::save(const std::string& path) const {
+  const std::string text = serialize();
   const std::string fix = "; name a writable file with --timing-cache";
   if (text.size() > kMaxFileBytes)
     throw Error(ErrorCode::kIo, "timing cache '" + path + "' would be " + std::to_string(text.size()) +

@@ -35,6 +35,9 @@ class TimingCache {
   static TimingCache load(const std::string& path);
   // Writes every entry to `path` (a new file renamed over the old one, so a reader never sees half a file).
   void save(const std::string& path) const;
+  // The file's contents, as load() reads them (errors name `what`) and save() writes them.
+  static TimingCache parse(const std::string& text, const std::string& what);
+  std::string serialize() const;
 
   // The stored choice for `problem` in `scope`; counts a hit or a miss.
   std::optional<std::string> find(const std::string& scope, const std::string& problem);

@@ -45,6 +45,7 @@ std::string example_engine() {
 TEST(FuzzRegressions, OnnxImport) { replay("onnx_import", fuzz::fuzz_onnx_model); }
 TEST(FuzzRegressions, EngineFile) { replay("engine_file", fuzz::fuzz_engine_file); }
 TEST(FuzzRegressions, EngineResealed) { replay("engine_resealed", fuzz::fuzz_engine_resealed); }
+TEST(FuzzRegressions, TimingCache) { replay("timing_cache", fuzz::fuzz_timing_cache); }
 
 // The seeds scripts/fuzz.sh starts from go through the harness without an exception, and the parts of the
 // harness that matter work on them: the model's profile pins its dynamic batch, the engine runs at both corners.
