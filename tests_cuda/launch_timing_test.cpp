@@ -74,6 +74,31 @@ TEST(LaunchTimer, LaunchesThatFailAreNotTimed) {
   EXPECT_EQ(cudaStreamSynchronize(stream.get()), cudaSuccess) << "a refused launch leaves the stream usable";
 }
 
+TEST(LaunchTimer, AFinalistThatFailsWhenTimedAgainIsDropped) {
+  NORMRT_REQUIRE_GPU();
+  Stream stream;
+  LaunchTimer timer(stream.get());
+  // The first candidate is the shortest, and is timed in full before the others run; once they have run (the
+  // finalists' second timings), it fails. Its first timing must not let it win.
+  bool others_ran = false;
+  const LaunchTimer::Launch fails_later = [&] {
+    if (others_ran) return false;
+    launch_hold(stream.get(), 5000);
+    return true;
+  };
+  const auto other = [&](int kernel_us) -> LaunchTimer::Launch {
+    return [&, kernel_us] {
+      others_ran = true;
+      launch_hold(stream.get(), kernel_us * 1000LL);
+      return true;
+    };
+  };
+  const LaunchTimer::Fastest best = timer.fastest({fails_later, other(30), other(15)});
+  EXPECT_EQ(best.index, 2);
+  EXPECT_GE(best.ms, 0.014f);
+  EXPECT_EQ(cudaStreamSynchronize(stream.get()), cudaSuccess);
+}
+
 }  // namespace
 }  // namespace cuda
 }  // namespace normrt

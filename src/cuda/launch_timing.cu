@@ -95,10 +95,12 @@ LaunchTimer::Fastest LaunchTimer::fastest(const std::vector<Launch>& launches) {
   for (int round = 1; round < kFinalTimings && timed.size() > 1; ++round)
     for (Timed& t : timed) {
       const float ms = time(launches[t.index], t.runs);
-      t.ms.push_back(ms < 0 ? t.ms[0] : ms);
+      if (ms >= 0) t.ms.push_back(ms);
+      else t.ms.clear();  // failed on a later launch: not a candidate to keep
     }
   Fastest best;
   for (Timed& t : timed) {
+    if (t.ms.empty()) continue;
     std::sort(t.ms.begin(), t.ms.end());
     const float median = t.ms[t.ms.size() / 2];
     if (best.index < 0 || median < best.ms) best = {t.index, median};
