@@ -72,6 +72,20 @@ std::pair<int, int> cache_counts(const Engine& engine) {
   return {-1, -1};
 }
 
+// The build report's "tuning" line: problems timed by each kernel ("N problems timed in S s (kernel: N in S s)").
+int problems_timed(const Engine& engine, const std::string& kernel) {
+  for (const auto& r : engine.build_report.records)
+    if (r.pass == "tuning") {
+      std::smatch m;
+      if (!std::regex_search(r.description, m, std::regex("^(\\d+) problems timed in [0-9.]+ s"))) break;
+      if (kernel.empty()) return std::stoi(m[1]);
+      if (std::regex_search(r.description, m, std::regex(kernel + ": (\\d+) in [0-9.]+ s"))) return std::stoi(m[1]);
+      return 0;
+    }
+  ADD_FAILURE() << "no tuning line in the build report";
+  return -1;
+}
+
 TEST(CudaTimingCache, TheSecondBuildReusesEveryChoiceAndMakesTheSameEngine) {
   NORMRT_REQUIRE_GPU();
   TempDir dir;
@@ -81,12 +95,15 @@ TEST(CudaTimingCache, TheSecondBuildReusesEveryChoiceAndMakesTheSameEngine) {
   EXPECT_EQ(reused1, 0);
   EXPECT_GE(added1, 3) << "a problem per corner (min, opt, max) at least";
   EXPECT_EQ(TimingCache::load(path).size(), static_cast<size_t>(added1));
+  EXPECT_EQ(problems_timed(*first, ""), added1) << "every problem timed went into the cache";
+  EXPECT_EQ(problems_timed(*first, "cudnn_(?:nhwc_)?conv"), added1);
 
   auto second = build_engine(conv_graph(), options("cuda", path));
   const auto [reused2, added2] = cache_counts(*second);
   EXPECT_EQ(reused2, added1);
   EXPECT_EQ(added2, 0);
   EXPECT_EQ(second->device_plan.configs, first->device_plan.configs);
+  EXPECT_EQ(problems_timed(*second, ""), 0) << "nothing timed again";
   EXPECT_EQ(TimingCache::load(path).size(), static_cast<size_t>(added1));
 }
 

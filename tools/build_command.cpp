@@ -83,7 +83,7 @@ void add_build_command(CLI::App& app) {
                 << engine->device_plan.architecture << "), precision " << engine->precision << ": "
                 << device_summary(*engine) << "\n";
     for (const auto& r : engine->build_report.records)
-      if (r.pass == "timing cache") std::cout << "  timing cache " << r.description << "\n";
+      if (r.pass == "timing cache" || r.pass == "tuning") std::cout << "  " << r.pass << " " << r.description << "\n";
   });
 }
 

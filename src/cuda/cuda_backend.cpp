@@ -2,6 +2,8 @@
 // "cuda"). Build chooses a CUDA kernel per node (or the CPU) and tunes kernels per profile on this GPU; load checks
 // that the engine was planned for this GPU's architecture; contexts are CudaRunners (cuda_runtime.h).
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
@@ -95,8 +97,16 @@ float cold_cache_ms(const CudaKernel& kernel, CudaKernelContext& ctx, const std:
 // Tunes the kernels that have tune() at the given shapes of profile p: random inputs, the real weights. Where
 // `reference` (the opt corner's choices) chose differently, the corner's choice is kept only if it is also
 // faster than the reference's at these shapes with a cold cache.
+// Where a build's tuning time went, per kernel: problems timed (not taken from the cache or a twin node) and the
+// seconds each took, uploads of its inputs included. The build report says it, so a slow build can be explained.
+struct TuningTime {
+  int problems = 0;
+  double seconds = 0;
+};
+using TuningTimes = std::map<std::string, TuningTime>;
+
 CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::map<std::string, Shape>& shapes,
-                      const CornerConfigs* reference, TimingCache* cache) {
+                      const CornerConfigs* reference, TimingCache* cache, TuningTimes* times) {
   CornerConfigs configs(engine.graph.nodes.size());
   GraphTypes types = infer_graph(engine.graph, shapes);
   CudaHandles handles;
@@ -159,6 +169,7 @@ CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::m
         tuned_problems[problem_key] = *cached;
         continue;
       }
+    const auto started = std::chrono::steady_clock::now();
     CudaKernelContext ctx(node, engine.steps[i].opset);
     ctx.allow_tf32 = engine.precision == "tf32";
     std::vector<Tensor> host_inputs;
@@ -219,13 +230,16 @@ CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::m
                                 std::to_string(p) + " on " + gpu.name + ": " + e.what());
     }
     check_cuda(cudaStreamSynchronize(handles.stream), "tuning " + node.describe());
+    TuningTime& t = (*times)[kernel->name];
+    ++t.problems;
+    t.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   }
   return configs;
 }
 
 // Tunes profile p at its opt shapes, then at its min and max corners where those differ (a corner's own choice
 // confirmed against the opt choice with a cold cache); a node whose choices differ keeps them all, each taken at run time for the shapes nearest its corner (join_tuned_configs).
-void tune_profile(Engine& engine, size_t p, const GpuInfo& gpu, TimingCache* cache) {
+void tune_profile(Engine& engine, size_t p, const GpuInfo& gpu, TimingCache* cache, TuningTimes* times) {
   bool any = false;
   for (size_t i = 0; i < engine.graph.nodes.size(); ++i)
     if (engine.runs_on_device(i)) {
@@ -244,13 +258,30 @@ void tune_profile(Engine& engine, size_t p, const GpuInfo& gpu, TimingCache* cac
   for (const auto& dims : corners) {
     std::map<std::string, Shape> shapes;
     for (const auto& [name, d] : dims) shapes[name] = Shape::from_dims(d);
-    const CornerConfigs at = tune_at(engine, p, gpu, shapes, opt.empty() ? nullptr : &opt, cache);
+    const CornerConfigs at = tune_at(engine, p, gpu, shapes, opt.empty() ? nullptr : &opt, cache, times);
     if (opt.empty()) opt = at;
     for (size_t i = 0; i < at.size(); ++i)
       if (at[i]) tuned[i].push_back(*at[i]);
   }
   std::vector<std::string>& configs = engine.device_plan.configs[p];
   for (size_t i = 0; i < tuned.size(); ++i) configs[i] = join_tuned_configs(tuned[i]);
+}
+
+// "62 problems timed in 41.3 s (cudnn_nhwc_conv: 40 in 37.0 s; ...)", slowest kernel first.
+std::string tuning_summary(const TuningTimes& times, double total_seconds) {
+  std::vector<std::pair<std::string, TuningTime>> kernels(times.begin(), times.end());
+  std::sort(kernels.begin(), kernels.end(),
+            [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+  int problems = 0;
+  std::string parts;
+  char buffer[64];
+  for (const auto& [name, t] : kernels) {
+    problems += t.problems;
+    std::snprintf(buffer, sizeof buffer, ": %d in %.1f s", t.problems, t.seconds);
+    parts += (parts.empty() ? "" : "; ") + name + buffer;
+  }
+  std::snprintf(buffer, sizeof buffer, " problems timed in %.1f s", total_seconds);
+  return std::to_string(problems) + buffer + (parts.empty() ? "" : " (" + parts + ")");
 }
 
 class CudaBackend : public DeviceBackend {
@@ -304,7 +335,12 @@ class CudaBackend : public DeviceBackend {
         plan.kernels[i] = k->name;
     }
     plan.configs.assign(engine.profiles.size(), std::vector<std::string>(engine.graph.nodes.size()));
-    for (size_t p = 0; p < engine.profiles.size(); ++p) tune_profile(engine, p, gpu, cache);
+    TuningTimes times;
+    const auto started = std::chrono::steady_clock::now();
+    for (size_t p = 0; p < engine.profiles.size(); ++p) tune_profile(engine, p, gpu, cache, &times);
+    engine.build_report.applied("tuning", tuning_summary(times, std::chrono::duration<double>(
+                                                                     std::chrono::steady_clock::now() - started)
+                                                                     .count()));
   }
 
   void check(const Engine& engine, const std::string& what) const override {
