@@ -4,9 +4,11 @@
 #include "engine/timing_cache.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 
 #include "normrt/error.h"
@@ -127,6 +129,70 @@ TEST(TimingCache, SavingWhereNoFileCanBeWrittenNamesThePath) {
   write_bytes(good, "normrt timing cache 1\nold\tproblem\tchoice\n");
   cache.save(good);
   EXPECT_EQ(read_bytes(good), "normrt timing cache 1\nscope\tproblem\tchoice\n");
+}
+
+// The message of the error save() throws for `path` (fails the test when it saves).
+std::string save_error(const TimingCache& cache, const std::string& path) {
+  try {
+    cache.save(path);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kIo);
+    return e.what();
+  }
+  ADD_FAILURE() << path << " saved";
+  return "";
+}
+
+// No temporary file of a failed save is left beside the path.
+bool leftovers(const std::string& folder) {
+  for (const auto& entry : std::filesystem::directory_iterator(folder))
+    if (contains(entry.path().filename().string(), ".tmp")) return true;
+  return false;
+}
+
+TEST(TimingCache, ASaveThatCannotReplaceTheFileOrWriteItWholeSaysSoAndLeavesNothingBehind) {
+  TempDir dir;
+  TimingCache cache;
+  cache.put("scope", "problem", "choice");
+
+  // The path is a folder: the temporary file is written, the rename fails.
+  const std::string folder = dir.file("a folder");
+  std::filesystem::create_directory(folder);
+  std::string message = save_error(cache, folder);
+  EXPECT_TRUE(contains(message, "cannot replace timing cache '" + folder + "'")) << message;
+  EXPECT_TRUE(contains(message, "name a writable file with --timing-cache")) << message;
+  EXPECT_FALSE(leftovers(dir.path()));
+
+  // The disk is full (a file size limit stands in for it): the write fails.
+  struct rlimit old_limit {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  void (*old_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+  for (int i = 0; i < 2000; ++i) cache.put("scope", "problem " + std::to_string(i), std::string(100, 'c'));
+  struct rlimit small = old_limit;
+  small.rlim_cur = 4096;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const std::string path = dir.file("t.cache");
+  message = save_error(cache, path);
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_TRUE(contains(message, "failed writing timing cache '" + path)) << message;
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_FALSE(leftovers(dir.path()));
+}
+
+TEST(TimingCache, ACacheThatWouldPassTheSizeLimitIsNotWritten) {
+  TempDir dir;
+  TimingCache cache;
+  const std::string choice(60000, 'c');  // under the line limit
+  for (size_t i = 0; i * choice.size() <= TimingCache::kMaxFileBytes; ++i)
+    cache.put("scope", "problem " + std::to_string(i), choice);
+  const std::string path = dir.file("t.cache");
+  write_bytes(path, "normrt timing cache 1\nscope\tproblem\tchoice\n");
+  const std::string message = save_error(cache, path);
+  EXPECT_TRUE(contains(message, "more than the limit of " + std::to_string(TimingCache::kMaxFileBytes))) << message;
+  EXPECT_TRUE(contains(message, "start a new file with --timing-cache")) << message;
+  EXPECT_EQ(read_bytes(path), "normrt timing cache 1\nscope\tproblem\tchoice\n") << "the old file stays whole";
+  EXPECT_FALSE(leftovers(dir.path()));
 }
 
 }  // namespace
