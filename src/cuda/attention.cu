@@ -498,12 +498,14 @@ void launch(const CudaKernelContext& ctx, const AttentionParams<float>& p, int N
 
 // Blocks that split a query block's keys: 1 while the query blocks alone give the GPU two blocks per SM, else
 // enough for about four (a block's 4 warps walk all the keys in sequence: at batch 1 the SD-1.5 UNet's 1024-token
-// attentions had 128 blocks for 132 SMs), at most 8, and each split at least `min_tiles` key tiles: a split costs
-// its partial rows' round trip through memory and the combine kernel. The minimum is per kernel (min_tiles_per_split):
+// attentions had 128 blocks for 132 SMs), at most 8, and each split at least a few key tiles: a split costs its
+// partial rows' round trip through memory and the combine kernel. The minimum is per kernel:
 // the fp16 kernel's tiles are cheap (measured on an H100 at the UNet's batch-1 shapes, 8 tiles of 64 keys was
 // fastest: fp16 UNet 0.991 ms a run against 1.002 ms with 1 tile), the TF32 kernel's dearer (2 tiles of 32 keys:
 // tf32 UNet 1.486 against 1.490-1.497 ms with 1 tile and 1.511 ms with 8; bench/results/s13).
-int key_splits(int64_t N, int64_t H, int64_t Lq, int64_t Lk, int keys_per_tile, int min_tiles) {
+int key_splits(int64_t N, int64_t H, int64_t Lq, int64_t Lk, DataType dtype) {
+  const int64_t keys_per_tile = dtype == DataType::kFloat16 ? kBlockN : kBlockN32;
+  const int64_t min_tiles = dtype == DataType::kFloat16 ? 8 : 2;
   int device = 0, sms = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) {
@@ -530,9 +532,6 @@ SplitScratch split_scratch(int64_t N, int64_t H, int64_t Lq, int64_t D, int spli
   return s;
 }
 
-int keys_per_tile(DataType t) { return t == DataType::kFloat16 ? kBlockN : kBlockN32; }
-int min_tiles_per_split(DataType t) { return t == DataType::kFloat16 ? 8 : 2; }
-
 size_t attention_workspace(const CudaKernelContext& ctx) {
   if (ctx.inputs.size() != 3 || !ctx.inputs[0].present() || ctx.inputs[0].dims.size() != 4 ||
       ctx.inputs[1].dims.size() != 4)
@@ -540,8 +539,7 @@ size_t attention_workspace(const CudaKernelContext& ctx) {
   const Dims& q = ctx.inputs[0].dims;
   const int64_t Lk = ctx.inputs[1].dims[1];
   if (q[0] <= 0 || q[1] <= 0 || q[2] <= 0 || Lk <= 0) return 0;
-  return split_scratch(q[0], q[2], q[1], q[3], key_splits(q[0], q[2], q[1], Lk, keys_per_tile(ctx.inputs[0].dtype),
-                                                          min_tiles_per_split(ctx.inputs[0].dtype)))
+  return split_scratch(q[0], q[2], q[1], q[3], key_splits(q[0], q[2], q[1], Lk, ctx.inputs[0].dtype))
       .total;
 }
 
@@ -576,7 +574,7 @@ void run_typed(CudaKernelContext& ctx, const DeviceValue& q, const DeviceValue& 
   p.D = static_cast<int>(q.dims[3]);
   p.scale_log2 = static_cast<float>(ctx.node.attr_float("scale", 1.0f) * 1.4426950408889634);
   const int n = static_cast<int>(q.dims[0]);
-  p.splits = key_splits(n, p.H, p.Lq, p.Lk, keys_per_tile(q.dtype), min_tiles_per_split(q.dtype));
+  p.splits = key_splits(n, p.H, p.Lq, p.Lk, q.dtype);
   const SplitScratch scratch = split_scratch(n, p.H, p.Lq, p.D, p.splits);
   if (p.splits > 1) {
     if (!ctx.workspace || ctx.workspace_bytes < scratch.total || !aligned_to(ctx.workspace, 256))

@@ -94,9 +94,6 @@ float cold_cache_ms(const CudaKernel& kernel, CudaKernelContext& ctx, const std:
   return times[times.size() / 2];
 }
 
-// Tunes the kernels that have tune() at the given shapes of profile p: random inputs, the real weights. Where
-// `reference` (the opt corner's choices) chose differently, the corner's choice is kept only if it is also
-// faster than the reference's at these shapes with a cold cache.
 // Where a build's tuning time went, per kernel: problems timed (not taken from the cache or a twin node) and the
 // seconds each took, uploads of its inputs included. The build report says it, so a slow build can be explained.
 struct TuningTime {
@@ -105,6 +102,9 @@ struct TuningTime {
 };
 using TuningTimes = std::map<std::string, TuningTime>;
 
+// Tunes the kernels that have tune() at the given shapes of profile p: random inputs, the real weights. Where
+// `reference` (the opt corner's choices) chose differently, the corner's choice is kept only if it is also
+// faster than the reference's at these shapes with a cold cache.
 CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::map<std::string, Shape>& shapes,
                       const CornerConfigs* reference, TimingCache* cache, TuningTimes* times) {
   CornerConfigs configs(engine.graph.nodes.size());
