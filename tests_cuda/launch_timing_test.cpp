@@ -99,6 +99,29 @@ TEST(LaunchTimer, AFinalistThatFailsWhenTimedAgainIsDropped) {
   EXPECT_EQ(cudaStreamSynchronize(stream.get()), cudaSuccess);
 }
 
+// time_cold (tuning's cold-cache comparison of two corners' choices): a library call's host work before its
+// kernel, here a sleep, must not count, though each timing is a single launch straight after the flush.
+TEST(LaunchTimer, ColdTimingCountsTheKernelNotTheHostWorkBeforeIt) {
+  NORMRT_REQUIRE_GPU();
+  Stream stream;
+  LaunchTimer timer(stream.get());
+  const size_t flush_bytes = 64u << 20;
+  void* flush = nullptr;
+  ASSERT_EQ(cudaMalloc(&flush, flush_bytes), cudaSuccess);
+  const LaunchTimer::Launch sleep_then_hold = [&] {
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+    launch_hold(stream.get(), 20000);
+    return true;
+  };
+  const float ms = timer.time_cold(sleep_then_hold, flush, flush_bytes, 5);
+  EXPECT_GE(ms, 0.019f);
+  EXPECT_LE(ms, 0.060f) << "the timing includes the host's 300 us before the kernel";
+  EXPECT_GE(timer.hold_ns(), 300000) << "the hold grows past the time the host took to queue";
+  EXPECT_LT(timer.time_cold([] { return false; }, flush, flush_bytes, 5), 0.0f);
+  EXPECT_EQ(cudaStreamSynchronize(stream.get()), cudaSuccess) << "a refused launch leaves the stream usable";
+  cudaFree(flush);
+}
+
 }  // namespace
 }  // namespace cuda
 }  // namespace normrt

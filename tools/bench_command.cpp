@@ -19,6 +19,7 @@ struct BenchArgs {
   int iterations = 50, warmup = 5;
   bool json = false;
   bool profile = false;
+  int profile_nodes = 15;
 };
 
 Tensor random_input(DataType dtype, const Dims& dims, std::mt19937& rng) {
@@ -34,7 +35,8 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(index, v.size() - 1)];
 }
 // Runs again with per-node timing and prints the share of each (op, kernel) pair, largest first.
-void print_profile(const std::shared_ptr<Engine>& engine, const std::map<std::string, Tensor>& inputs, int iterations) {
+void print_profile(const std::shared_ptr<Engine>& engine, const std::map<std::string, Tensor>& inputs, int iterations,
+                   int slowest) {
   ExecutionContext context(engine);
   context.run(inputs);
   context.set_profiling(true);
@@ -62,9 +64,15 @@ void print_profile(const std::shared_ptr<Engine>& engine, const std::map<std::st
     nodes.push_back({context.node_timings()[s].total_ms / iterations, s});
   std::sort(nodes.rbegin(), nodes.rend());
   std::printf("slowest nodes:\n");
-  for (size_t i = 0; i < nodes.size() && i < 15; ++i) {
-    const Node& node = engine->graph.nodes[nodes[i].second];
-    std::printf("  %8.3f ms  %s\n", nodes[i].first, node.describe().c_str());
+  for (size_t i = 0; i < nodes.size() && i < static_cast<size_t>(slowest); ++i) {
+    const size_t s = nodes[i].second;
+    const Node& node = engine->graph.nodes[s];
+    // What tuning chose (first profile), so that a slow node's algorithm can be read beside its time.
+    std::string config;
+    if (engine->device != "cpu" && engine->runs_on_device(s) && !engine->device_plan.configs.empty() &&
+        s < engine->device_plan.configs[0].size() && !engine->device_plan.configs[0][s].empty())
+      config = "  [" + engine->device_plan.configs[0][s] + "]";
+    std::printf("  %8.3f ms  %s%s\n", nodes[i].first, node.describe().c_str(), config.c_str());
   }
 }
 
@@ -79,6 +87,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", args->warmup, "untimed runs first")->check(CLI::Range(0, 1000000));
   cmd->add_flag("--json", args->json, "print one JSON line");
   cmd->add_flag("--profile", args->profile, "also print where the time goes, per op and kernel");
+  cmd->add_option("--profile-nodes", args->profile_nodes, "with --profile: how many of the slowest nodes to list")
+      ->check(CLI::Range(0, 1000000));
   add_plugins_option(cmd, args->plugins);
   cmd->callback([args] {
     load_plugins(args->plugins);
@@ -133,7 +143,7 @@ void add_bench_command(CLI::App& app) {
                     throughput, static_cast<long long>(batch));
     std::cout << line << "\n";
     // On a GPU the profile runs eagerly with an event before every node (a CUDA graph would time as one).
-    if (args->profile) print_profile(engine, inputs, args->iterations);
+    if (args->profile) print_profile(engine, inputs, args->iterations, args->profile_nodes);
   });
 }
 

@@ -12,6 +12,7 @@
 #include <cudnn.h>
 
 #include "cuda/cuda_runtime.h"
+#include "cuda/launch_timing.h"
 #include "engine/device_backend.h"
 #include "engine/timing_cache.h"
 #include "plugin/plugin_instance.h"
@@ -58,40 +59,37 @@ void input_types(const Node& node, const GraphTypes& types, std::vector<TypeShap
 // tune() or without concrete shapes get nothing.
 using CornerConfigs = std::vector<std::optional<std::pair<int64_t, std::string>>>;
 
-// Milliseconds of one run of the node with `config`, the median of several, each after the L2 cache was
-// flushed: in a network a kernel finds its weights in memory, not in the cache, and at batch 1 they are most of
-// what it reads. tune()'s own timings repeat a kernel back to back with everything cached, which at the small
-// corners favours configurations that re-read the weights (ResNet-50 at batch 1 ran 11% slower with them).
+// Milliseconds of one run of the node with `config` with the L2 cache flushed (LaunchTimer::time_cold): in a
+// network a kernel finds its weights in memory, not in the cache, and at batch 1 they are most of what it reads.
+// tune()'s own timings repeat a kernel back to back with everything cached, which at the small corners favours
+// configurations that re-read the weights (ResNet-50 at batch 1 ran 11% slower with them).
+//
+// Timed from the host straight after the flush, a run counted its library call's host work as GPU time (cuDNN's
+// legacy API takes tens of microseconds to queue a convolution): the tf32 UNet's batch-1 corner then kept the opt
+// corner's graph-API convolutions over its own faster legacy ones, 1.521 against 1.425 ms a run on an H200.
 float cold_cache_ms(const CudaKernel& kernel, CudaKernelContext& ctx, const std::string& config, DeviceBuffer& flush) {
   constexpr int kRuns = 7;
   std::any state;
   ctx.state = &state;
   ctx.config = config;
-  cudaEvent_t start, stop;
-  check_cuda(cudaEventCreate(&start), "cudaEventCreate");
-  check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
-  std::vector<float> times;
+  float ms = -1.0f;
   try {
     kernel.run(ctx);  // plans and warms up
-    for (int r = 0; r < kRuns; ++r) {
-      check_cuda(cudaMemsetAsync(flush.data(), r, flush.bytes(), ctx.stream), "flushing the L2 cache");
-      check_cuda(cudaEventRecord(start, ctx.stream), "cudaEventRecord");
-      kernel.run(ctx);
-      check_cuda(cudaEventRecord(stop, ctx.stream), "cudaEventRecord");
-      check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
-      float ms = 0;
-      check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-      times.push_back(ms);
-    }
+    check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
+    LaunchTimer timer(ctx.stream);
+    ms = timer.time_cold(
+        [&] {
+          kernel.run(ctx);
+          return true;
+        },
+        flush.data(), flush.bytes(), kRuns);
   } catch (const Error&) {
-    times.clear();  // a configuration that fails here is not kept
+    cudaStreamSynchronize(ctx.stream);
+    cudaGetLastError();
+    ms = -1.0f;  // a configuration that fails here is not kept
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   ctx.state = nullptr;
-  if (times.empty()) return -1.0f;
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return ms;
 }
 
 // Where a build's tuning time went, per kernel: problems timed (not taken from the cache or a twin node) and the

@@ -44,6 +44,12 @@ class LaunchTimer {
   };
   Fastest fastest(const std::vector<Launch>& launches);
 
+  // Milliseconds of one launch with the L2 cache cold, as a network finds a layer's weights: the median of `runs`
+  // timings, each of a single launch after `flush_bytes` (about twice the L2) of `flush` were overwritten. The
+  // hold runs first, so the host has queued the launch before the GPU reaches it; timed straight after the
+  // flush, a launch's host work would count as GPU time. -1 when the launch fails.
+  float time_cold(const Launch& launch, void* flush, size_t flush_bytes, int runs);
+
   int64_t hold_ns() const { return hold_ns_; }
 
  private:
