@@ -226,6 +226,42 @@ TEST(CudaEngine, MixedGraphWithCpuFallbackWeightsViewsAndShapeArithmetic) {
   }
 }
 
+// Three projections of x become one MatMulGroup, whose pointer arrays are written once per set of addresses and
+// then reused: every batch's captured graph runs the GEMM alone. Replays of a batch after other batches wrote
+// their own arrays must still read their own (a kept set is never rewritten).
+TEST(CudaEngine, GroupedProjectionsReplayCorrectlyAcrossShapes) {
+  NORMRT_REQUIRE_GPU();
+  Graph g;
+  g.opsets = {{"", 17}};
+  g.inputs = {float_value("x", {symbol_dim("N"), fixed_dim(5), fixed_dim(16)})};
+  for (int i = 0; i < 3; ++i) {
+    const std::string w = "w" + std::to_string(i), y = "y" + std::to_string(i);
+    g.initializers[w] = random_tensor(DataType::kFloat32, {16, 24}, static_cast<uint32_t>(10 + i));
+    g.nodes.push_back(node("MatMul", "", {"x", w}, {y}));
+    ValueInfo v;
+    v.name = y;
+    v.shape.has_rank = false;
+    g.outputs.push_back(v);
+  }
+  BuildOptions o;
+  Profile p;
+  p.inputs["x"] = ShapeRange{{1, 5, 16}, {2, 5, 16}, {4, 5, 16}};
+  o.profiles.push_back(p);
+  o.device = "cpu";
+  auto cpu = build_engine(g, o);
+  o.device = "cuda";
+  auto gpu = build_engine(g, o);
+  ASSERT_EQ(gpu->graph.nodes.size(), 1u);
+  EXPECT_EQ(gpu->device_plan.kernels[0], "cublas_matmul_group");
+  ExecutionContext reference(cpu);
+  CudaRunner runner(gpu);
+  for (int64_t n : {1, 3, 1, 4, 3, 2, 1, 4}) {
+    std::map<std::string, Tensor> in = {{"x", random({n, 5, 16}, static_cast<uint32_t>(n))}};
+    auto want = reference.run(in);
+    for (int run = 0; run < 3; ++run) expect_close(runner.run(in), want, 1e-4);
+  }
+}
+
 TEST(CudaEngine, OutOfProfileShapesAreTheCpuError) {
   NORMRT_REQUIRE_GPU();
   auto gpu = build_engine(device_only_graph(), options("cuda", 2, 3, 4));

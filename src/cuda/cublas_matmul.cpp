@@ -17,7 +17,9 @@
 #include <algorithm>
 #include <climits>
 #include <map>
+#include <vector>
 
+#include "cuda/cuda_runtime.h"
 #include "cuda/dnn_copy.h"
 #include "cuda/dnn_util.h"
 #include "cuda/launch_timing.h"
@@ -740,12 +742,55 @@ NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cublaslt_matmul_bias", kNormrtDomain, "M
                                        matmul_bias_run, matmul_bias_workspace, matmul_bias_tune, {}, 0});
 
 // ---- ai.normrt MatMulGroup: Y_i[..., N] = A[..., K] B_i[K, N] for n matrices of one shape, as one batched GEMM
-// whose pointer arrays (A n times, each B_i, each Y_i: unrelated buffers) a one-block kernel writes into the
-// workspace. Attention's q, k and v projections at batch 1 are three GEMMs of a few dozen tiles each; batched,
-// they fill the GPU once instead of three times.
+// whose pointer arrays (A n times, each B_i, each Y_i: unrelated buffers) a one-block kernel writes. Attention's
+// q, k and v projections at batch 1 are three GEMMs of a few dozen tiles each; batched, they fill the GPU once
+// instead of three times.
+//
+// The arrays are written once per set of addresses, into device memory the node keeps (GroupPointerArrays), so a
+// replayed CUDA graph runs the GEMM alone: the pointer kernel costs a launch of a few microseconds per group, seven
+// of them in the SD-1.5 UNet at batch 1. A set is never rewritten, since a captured graph that skipped the kernel
+// reads it; past kMaxKeptPointerSets sets, or where memory cannot be allocated (during a capture), the kernel writes
+// the arrays into the workspace on every run.
+
+constexpr size_t kMaxKeptPointerSets = 64;
+
+struct GroupPointerArrays {
+  std::map<std::vector<const void*>, DeviceBuffer> written;  // addresses (A, each B_i, each Y_i) -> their arrays
+};
 
 size_t matmul_group_workspace(const CudaKernelContext&) {
   return 3 * static_cast<size_t>(kMaxGemmPointerList) * sizeof(void*);
+}
+
+// Device pointer arrays for `list` (a_ptrs, then b_ptrs, then y_ptrs, kMaxGemmPointerList each): kept ones when
+// this node wrote them before, else written now, into kept memory when it can be allocated.
+void** group_pointer_arrays(CudaKernelContext& ctx, const GemmPointerList& list) {
+  GroupPointerArrays* kept = nullptr;
+  if (ctx.state) {
+    if (!ctx.state->has_value()) ctx.state->emplace<GroupPointerArrays>();
+    kept = std::any_cast<GroupPointerArrays>(ctx.state);
+  }
+  std::vector<const void*> key;
+  for (int i = 0; i < list.count; ++i) key.insert(key.end(), {list.a[i], list.b[i], list.y[i]});
+  void** slots = nullptr;
+  if (kept) {
+    if (auto it = kept->written.find(key); it != kept->written.end()) return static_cast<void**>(it->second.data());
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    ctx.check(cudaStreamIsCapturing(ctx.stream, &capturing), "cudaStreamIsCapturing");
+    if (capturing == cudaStreamCaptureStatusNone && kept->written.size() < kMaxKeptPointerSets) {
+      DeviceBuffer arrays(matmul_group_workspace(ctx));
+      slots = static_cast<void**>(arrays.data());
+      kept->written.emplace(std::move(key), std::move(arrays));
+    }
+  }
+  if (!slots) {
+    if (!ctx.workspace || ctx.workspace_bytes < matmul_group_workspace(ctx)) ctx.fail("the pointer arrays need workspace");
+    slots = static_cast<void**>(ctx.workspace);
+  }
+  ctx.check(gemm_pointer_list(list, const_cast<const void**>(slots), const_cast<const void**>(slots) + kMaxGemmPointerList,
+                              slots + 2 * kMaxGemmPointerList, ctx.stream),
+            "gemm_pointer_list");
+  return slots;
 }
 
 void matmul_group_run(CudaKernelContext& ctx) {
@@ -779,12 +824,10 @@ void matmul_group_run(CudaKernelContext& ctx) {
       ctx.check(cudaMemsetAsync(ctx.out(i).data, 0, ctx.out(i).nbytes(), ctx.stream), "cudaMemsetAsync");
     return;
   }
-  if (!ctx.workspace || ctx.workspace_bytes < matmul_group_workspace(ctx)) ctx.fail("the pointer arrays need workspace");
-  void** slots = static_cast<void**>(ctx.workspace);
+  void** slots = group_pointer_arrays(ctx, list);
   const void** a_ptrs = const_cast<const void**>(slots);
   const void** b_ptrs = a_ptrs + kMaxGemmPointerList;
   void** y_ptrs = slots + 2 * kMaxGemmPointerList;
-  ctx.check(gemm_pointer_list(list, a_ptrs, b_ptrs, y_ptrs, ctx.stream), "gemm_pointer_list");
   // Column-major: Y_i^T [N, rows] = B_i^T [N, K] A^T [K, rows].
   const cudaDataType_t type = cuda_type(a.dtype);
   const float alpha = 1.0f, beta = 0.0f;
