@@ -51,50 +51,54 @@ LaunchTimer::~LaunchTimer() {
   cudaEventDestroy(stop_);
 }
 
+float LaunchTimer::time_once(const std::function<bool()>& queue, bool* outlasted) {
+  launch_hold(stream_, hold_ns_);
+  const auto queued_from = std::chrono::steady_clock::now();
+  bool ok = queue();
+  const int64_t queue_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - queued_from).count();
+  float ms = 0.0f;
+  ok = ok && cudaEventSynchronize(stop_) == cudaSuccess && cudaEventElapsedTime(&ms, start_, stop_) == cudaSuccess;
+  if (!ok) {
+    cudaStreamSynchronize(stream_);
+    cudaGetLastError();  // a refused launch is the candidate's failure, not the stream's
+    return -1.0f;
+  }
+  // The hold must outlast the queueing by a margin (the hold starts when the GPU reaches it, not before).
+  *outlasted = queue_ns * 5 < hold_ns_ * 4 || hold_ns_ >= kMaxHoldNs;
+  if (!*outlasted) hold_ns_ = std::min(kMaxHoldNs, 2 * std::max(hold_ns_, queue_ns));
+  return ms;
+}
+
 float LaunchTimer::time(const Launch& launch, int runs) {
   runs = std::max(runs, 1);
   for (;;) {
-    launch_hold(stream_, hold_ns_);
-    const auto queued_from = std::chrono::steady_clock::now();
-    bool ok = cudaEventRecord(start_, stream_) == cudaSuccess;
-    for (int r = 0; r < runs && ok; ++r) ok = launch();
-    ok = ok && cudaEventRecord(stop_, stream_) == cudaSuccess;
-    const int64_t queue_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - queued_from).count();
-    float ms = 0.0f;
-    ok = ok && cudaEventSynchronize(stop_) == cudaSuccess && cudaEventElapsedTime(&ms, start_, stop_) == cudaSuccess;
-    if (!ok) {
-      cudaStreamSynchronize(stream_);
-      cudaGetLastError();  // a refused launch is the candidate's failure, not the stream's
-      return -1.0f;
-    }
-    // The hold must outlast the queueing by a margin (the hold starts when the GPU reaches it, not before).
-    if (queue_ns * 5 < hold_ns_ * 4 || hold_ns_ >= kMaxHoldNs) return ms / static_cast<float>(runs);
-    hold_ns_ = std::min(kMaxHoldNs, 2 * std::max(hold_ns_, queue_ns));
+    bool outlasted = false;
+    const float ms = time_once(
+        [&] {
+          bool ok = cudaEventRecord(start_, stream_) == cudaSuccess;
+          for (int r = 0; r < runs && ok; ++r) ok = launch();
+          return ok && cudaEventRecord(stop_, stream_) == cudaSuccess;
+        },
+        &outlasted);
+    if (ms < 0) return -1.0f;
+    if (outlasted) return ms / static_cast<float>(runs);
   }
 }
 
 float LaunchTimer::time_cold(const Launch& launch, void* flush, size_t flush_bytes, int runs) {
   std::vector<float> times;
   while (static_cast<int>(times.size()) < std::max(runs, 1)) {
-    launch_hold(stream_, hold_ns_);
-    const auto queued_from = std::chrono::steady_clock::now();
-    bool ok = cudaMemsetAsync(flush, static_cast<int>(times.size()), flush_bytes, stream_) == cudaSuccess &&
-              cudaEventRecord(start_, stream_) == cudaSuccess && launch() &&
-              cudaEventRecord(stop_, stream_) == cudaSuccess;
-    const int64_t queue_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - queued_from).count();
-    float ms = 0.0f;
-    ok = ok && cudaEventSynchronize(stop_) == cudaSuccess && cudaEventElapsedTime(&ms, start_, stop_) == cudaSuccess;
-    if (!ok) {
-      cudaStreamSynchronize(stream_);
-      cudaGetLastError();
-      return -1.0f;
-    }
-    if (queue_ns * 5 < hold_ns_ * 4 || hold_ns_ >= kMaxHoldNs)
-      times.push_back(ms);
-    else  // the GPU may have waited for the host: time this run again behind a longer hold
-      hold_ns_ = std::min(kMaxHoldNs, 2 * std::max(hold_ns_, queue_ns));
+    bool outlasted = false;
+    const float ms = time_once(
+        [&] {
+          return cudaMemsetAsync(flush, static_cast<int>(times.size()), flush_bytes, stream_) == cudaSuccess &&
+                 cudaEventRecord(start_, stream_) == cudaSuccess && launch() &&
+                 cudaEventRecord(stop_, stream_) == cudaSuccess;
+        },
+        &outlasted);
+    if (ms < 0) return -1.0f;
+    if (outlasted) times.push_back(ms);  // else the GPU may have waited for the host: again, behind a longer hold
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];

@@ -53,6 +53,11 @@ class LaunchTimer {
   int64_t hold_ns() const { return hold_ns_; }
 
  private:
+  // One timing: the hold, then `queue` (the events and launches), then the wait. -1 when anything failed.
+  // *outlasted says whether the hold outlasted the host's queueing; if not (the GPU may have waited for the
+  // host), the hold has doubled and the timing should be taken again.
+  float time_once(const std::function<bool()>& queue, bool* outlasted);
+
   cudaStream_t stream_;
   cudaEvent_t start_ = nullptr;
   cudaEvent_t stop_ = nullptr;
