@@ -6,6 +6,8 @@
 // fixtures are (the GPU machine gets them carried beside the binary).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -233,6 +235,26 @@ TEST(CudaModels, SeveralContextsOnSeveralThreadsAgree) {
   }
 }
 
+// The accuracy each reduced-precision engine reaches against the float32 CPU engine, per fixture and layout: the
+// largest absolute error over all outputs, and the largest |reference| beside it for scale. The log of a GPU run
+// documents it (README, "--fp16").
+void print_accuracy(const std::string& fixture, const std::string& layout, const std::string& precision,
+                    const std::vector<std::pair<std::string, Tensor>>& got,
+                    const std::vector<std::pair<std::string, Tensor>>& want) {
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
+    const Tensor& g = got[i].second;
+    const Tensor& w = want[i].second;
+    if (g.dtype() != DataType::kFloat32 || w.dtype() != DataType::kFloat32 || g.numel() != w.numel()) continue;
+    for (int64_t k = 0; k < g.numel(); ++k) {
+      worst = std::max(worst, std::fabs(static_cast<double>(g.data<float>()[k]) - w.data<float>()[k]));
+      scale = std::max(scale, std::fabs(static_cast<double>(w.data<float>()[k])));
+    }
+  }
+  std::printf("[ accuracy %s %s %s ] worst |error| %.2e, largest |reference| %.2e\n", fixture.c_str(),
+              layout.c_str(), precision.c_str(), worst, scale);
+}
+
 // Every opset-17 fixture built at `precision` in both layouts against the float32 CPU engine; `check` looks at
 // each engine first.
 template <typename Check>
@@ -256,7 +278,9 @@ void against_float32_cpu(const std::string& precision, double tolerance, Check c
       auto in = inputs_for(*gpu, shapes_at(fx.options.profiles[0], 3, false), 7);
       auto got = context.run(in);
       for (const auto& [name, t] : got) EXPECT_EQ(t.dtype(), DataType::kFloat32) << "outputs stay float32";
-      EXPECT_EQ(compare(got, reference.run(in), tolerance), "");
+      const auto want = reference.run(in);
+      EXPECT_EQ(compare(got, want, tolerance), "");
+      print_accuracy(fx.name, layout, precision, got, want);
     }
   }
 }
