@@ -68,7 +68,9 @@ using CornerConfigs = std::vector<std::optional<std::pair<int64_t, std::string>>
 // Timed from the host straight after the flush, a run counted its library call's host work as GPU time (cuDNN's
 // legacy API takes tens of microseconds to queue a convolution): the tf32 UNet's batch-1 corner then kept the opt
 // corner's graph-API convolutions over its own faster legacy ones, 1.521 against 1.425 ms a run on an H200.
-float cold_cache_ms(const CudaKernel& kernel, CudaKernelContext& ctx, const std::string& config, DeviceBuffer& flush) {
+// `timer` runs on ctx.stream and is shared by a corner's checks, so the hold it has grown to carries over.
+float cold_cache_ms(const CudaKernel& kernel, CudaKernelContext& ctx, const std::string& config, DeviceBuffer& flush,
+                    LaunchTimer& timer) {
   constexpr int kRuns = 7;
   std::any state;
   ctx.state = &state;
@@ -77,17 +79,15 @@ float cold_cache_ms(const CudaKernel& kernel, CudaKernelContext& ctx, const std:
   try {
     kernel.run(ctx);  // plans and warms up
     check_cuda(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
-    LaunchTimer timer(ctx.stream);
     ms = timer.time_cold(
         [&] {
           kernel.run(ctx);
           return true;
         },
         flush.data(), flush.bytes(), kRuns);
-  } catch (const Error&) {
+  } catch (const Error&) {  // a configuration that fails here is not kept (ms stays -1)
     cudaStreamSynchronize(ctx.stream);
     cudaGetLastError();
-    ms = -1.0f;  // a configuration that fails here is not kept
   }
   ctx.state = nullptr;
   return ms;
@@ -111,10 +111,12 @@ CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::m
   CudaHandles handles;
   DeviceBuffer workspace(kTuneWorkspaceBytes);
   std::unique_ptr<DeviceBuffer> flush;
+  std::unique_ptr<LaunchTimer> cold_timer;
   if (reference) {
     cudaDeviceProp prop{};
     check_cuda(cudaGetDeviceProperties(&prop, gpu.ordinal), "cudaGetDeviceProperties");
     flush = std::make_unique<DeviceBuffer>(2 * static_cast<size_t>(std::max(prop.l2CacheSize, 1 << 20)));
+    cold_timer = std::make_unique<LaunchTimer>(handles.stream);
   }
   std::any state;
   std::map<std::string, std::string> tuned_problems;  // tuning_problem_key -> choice, at these shapes
@@ -217,8 +219,8 @@ CornerConfigs tune_at(Engine& engine, size_t p, const GpuInfo& gpu, const std::m
       if (reference && (*reference)[i] && (*reference)[i]->second != chosen) {
         check_cuda(cudaStreamSynchronize(handles.stream), "tuning " + node.describe());
         const std::string& fallback = (*reference)[i]->second;
-        const float own = cold_cache_ms(*kernel, ctx, chosen, *flush);
-        const float other = cold_cache_ms(*kernel, ctx, fallback, *flush);
+        const float own = cold_cache_ms(*kernel, ctx, chosen, *flush, *cold_timer);
+        const float other = cold_cache_ms(*kernel, ctx, fallback, *flush, *cold_timer);
         if (own < 0 || (other >= 0 && other <= own)) chosen = fallback;
       }
       configs[i] = std::make_pair(elements, chosen);
