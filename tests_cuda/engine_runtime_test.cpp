@@ -5,6 +5,7 @@
 // threads, the device-pointer path, out-of-profile shapes, and the engine file's device checks.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <thread>
 
 #include "cuda/cuda_runtime.h"
@@ -63,6 +64,25 @@ void test_add_run(CudaKernelContext& ctx) {
 }
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"test_cublas_add", kTestDomain, "TestAdd", test_add_accepts, test_add_run,
                                        test_add_workspace, test_add_tune, {}, 0});
+
+// test.cudart::TestSlowHost(x) = x, whose CUDA kernel takes the host 2 ms before it queues a device copy: a library
+// call with a heavy host side, as cuDNN's legacy API is at batch 1.
+void infer_test_slow_host(InferContext& ctx) { ctx.set_output(0, ctx.dtype(0), ctx.shape(0)); }
+void test_slow_host_reference(KernelContext& ctx) { ctx.out(0) = ctx.in(0); }
+NORMRT_REGISTER_OP(kTestDomain, "TestSlowHost", infer_test_slow_host, test_slow_host_reference);
+bool test_slow_host_accepts(const Node&, int64_t, const std::vector<TypeShape>& in) {
+  return in.size() == 1 && in[0].dtype == DataType::kFloat32;
+}
+void test_slow_host_run(CudaKernelContext& ctx) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ctx.check(cudaMemcpyAsync(ctx.out(0).data, ctx.in(0).data, ctx.in(0).nbytes(), cudaMemcpyDeviceToDevice, ctx.stream),
+            "cudaMemcpyAsync");
+}
+NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"test_slow_host", kTestDomain, "TestSlowHost", test_slow_host_accepts,
+                                       test_slow_host_run, nullptr, nullptr, {}, 0});
+
+// test.cudart::TestHostOnly(x) = x with no CUDA kernel: a node the GPU engine runs on the CPU.
+NORMRT_REGISTER_OP(kTestDomain, "TestHostOnly", infer_test_slow_host, test_slow_host_reference);
 
 
 Node node(const std::string& op, const std::string& domain, std::vector<std::string> in, std::vector<std::string> out) {
@@ -260,6 +280,60 @@ TEST(CudaEngine, GroupedProjectionsReplayCorrectlyAcrossShapes) {
     auto want = reference.run(in);
     for (int run = 0; run < 3; ++run) expect_close(runner.run(in), want, 1e-4);
   }
+}
+
+// Profiling times each node by device events in a replayed CUDA graph once the signature has run: the 2 ms the
+// host spends queueing TestSlowHost do not count, where eager runs would time them (the GPU waits for the host).
+// A plan with a CPU node cannot be captured and is profiled eagerly, and says so.
+TEST(CudaEngine, ProfilingTimesTheGpuInAReplayedGraph) {
+  NORMRT_REQUIRE_GPU();
+  Graph g;
+  g.opsets = {{"", 17}, {kTestDomain, 1}};
+  g.inputs = {float_value("x", {symbol_dim("N"), fixed_dim(8)})};
+  ValueInfo out;
+  out.name = "b";
+  out.shape.has_rank = false;
+  g.outputs = {out};
+  g.nodes = {node("TestSlowHost", kTestDomain, {"x"}, {"a"}), node("TestAdd", kTestDomain, {"a", "a"}, {"b"})};
+  BuildOptions o;
+  Profile p;
+  p.inputs["x"] = ShapeRange{{1, 8}, {2, 8}, {4, 8}};
+  o.profiles.push_back(p);
+  o.device = "cuda";
+  auto gpu = build_engine(g, o);
+  ASSERT_EQ(gpu->device_plan.kernels[0], "test_slow_host");
+  ExecutionContext context(gpu);
+  std::map<std::string, Tensor> in = {{"x", random({3, 8}, 5)}};
+  const auto first = context.run(in);  // eager: the profiled graph is captured from the second run on
+  context.set_profiling(true);
+  for (int i = 0; i < 4; ++i) expect_identical(context.run(in), first);
+  EXPECT_TRUE(context.profile_replayed());
+  const auto& timings = context.node_timings();
+  ASSERT_EQ(timings.size(), 2u);
+  for (const auto& t : timings) {
+    EXPECT_EQ(t.calls, 4);
+    EXPECT_GT(t.total_ms, 0.0);
+  }
+  EXPECT_LT(timings[0].total_ms / 4, 0.5) << "the host's 2 ms a run counted as GPU time";
+
+  // The same with profiling on from the first run of a signature: eager until it has run once.
+  context.run({{"x", random({2, 8}, 6)}});
+  EXPECT_FALSE(context.profile_replayed());
+  context.run({{"x", random({2, 8}, 6)}});
+  EXPECT_TRUE(context.profile_replayed());
+
+  // A CPU node: eager, with the host's time in it.
+  g.nodes = {node("TestSlowHost", kTestDomain, {"x"}, {"a"}), node("TestHostOnly", kTestDomain, {"a"}, {"h"}),
+             node("TestAdd", kTestDomain, {"h", "h"}, {"b"})};
+  auto mixed_engine = build_engine(g, o);
+  ASSERT_EQ(mixed_engine->device_plan.kernels[0], "test_slow_host");
+  ExecutionContext mixed(mixed_engine);
+  mixed.set_profiling(true);
+  for (int i = 0; i < 3; ++i) mixed.run(in);
+  EXPECT_FALSE(mixed.profile_replayed());
+  ASSERT_EQ(mixed.node_timings().size(), 3u);
+  EXPECT_GT(mixed.node_timings()[0].total_ms / 3, 1.5) << "eager: the host's 2 ms a run shows";
+  for (const auto& t : mixed.node_timings()) EXPECT_GT(t.total_ms, 0.0);
 }
 
 TEST(CudaEngine, OutOfProfileShapesAreTheCpuError) {

@@ -55,9 +55,10 @@ void print_profile(const std::shared_ptr<Engine>& engine, const std::map<std::st
   std::vector<std::pair<double, std::string>> rows;
   for (const auto& [kind, v] : by_kind) rows.push_back({v.first, kind});
   std::sort(rows.rbegin(), rows.rend());
-  std::printf("profile: %.3f ms per run in nodes (%s)\n", total,
-              engine->device == "cpu" ? "wall clock"
-                                      : "device events around eager runs: a node's host time to queue shows too");
+  const char* clock = engine->device == "cpu"   ? "wall clock"
+                      : context.profile_replayed() ? "device events in a replayed CUDA graph, one before each node"
+                                                   : "device events in eager runs (the host's queueing time included)";
+  std::printf("profile: %.3f ms per run in nodes (%s)\n", total, clock);
   for (const auto& [ms, kind] : rows)
     std::printf("  %8.3f ms  %5.1f%%  %s x%d\n", ms, 100.0 * ms / total, kind.c_str(), by_kind[kind].second);
   // The slowest nodes by name: which layer of an op kind costs most.

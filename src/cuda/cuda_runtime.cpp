@@ -140,6 +140,7 @@ std::shared_ptr<const DeviceWeights> device_weights(const Engine& engine, int de
 
 SignaturePlan::~SignaturePlan() {
   if (graph) cudaGraphExecDestroy(graph);
+  if (profiled_graph) cudaGraphExecDestroy(profiled_graph);
 }
 
 std::unique_ptr<SignaturePlan> plan_signature(const Engine& engine, const std::map<std::string, Dims>& shapes,
@@ -375,12 +376,17 @@ void CudaRunner::reserve(const SignaturePlan& plan) {
   if (grow_arena) arena_ = DeviceBuffer(plan.arena_bytes);
   if (grow_workspace) workspace_ = DeviceBuffer(plan.workspace_bytes);
   // Captured graphs hold the old addresses.
-  for (auto& [key, p] : plans_)
+  for (auto& [key, p] : plans_) {
     if (p->graph) {
       cudaGraphExecDestroy(p->graph);
       p->graph = nullptr;
       p->runs = std::min(p->runs, 1);
     }
+    if (p->profiled_graph) {
+      cudaGraphExecDestroy(p->profiled_graph);
+      p->profiled_graph = nullptr;
+    }
+  }
 }
 
 void* CudaRunner::device_pointer(const SignaturePlan& plan, int slot) const {
@@ -493,10 +499,22 @@ void run_plugin_on_device(const PluginInstance& plugin, const CudaKernelContext&
 
 }  // namespace
 
-void CudaRunner::execute_nodes(SignaturePlan& plan, bool capturing) {
-  const bool timed = profiling_ && !capturing && node_events_.size() == plan.modes.size() + 1;
+void CudaRunner::execute_nodes(SignaturePlan& plan, bool capturing, bool timed) {
+  timed = timed && node_events_.size() == plan.modes.size() + 1;
+  if (timed) node_recorded_.assign(plan.modes.size(), false);
+  // Captured, a plain record is only a dependency marker within the capture; the external flag makes it an event
+  // record node that the replay records.
+  const auto record = [&](cudaEvent_t event) {
+    check_cuda(capturing ? cudaEventRecordWithFlags(event, handles_.stream, cudaEventRecordExternal)
+                         : cudaEventRecord(event, handles_.stream),
+               "cudaEventRecord");
+  };
   for (size_t i = 0; i < plan.modes.size(); ++i) {
-    if (timed) check_cuda(cudaEventRecord(node_events_[i], handles_.stream), "cudaEventRecord");
+    // Events only before nodes that run something: each event a graph records costs the GPU a little time.
+    if (timed && (plan.modes[i] == NodeMode::kDevice || plan.modes[i] == NodeMode::kCpu)) {
+      record(node_events_[i]);
+      node_recorded_[i] = true;
+    }
     switch (plan.modes[i]) {
       case NodeMode::kSkip:
       case NodeMode::kView: break;
@@ -527,49 +545,64 @@ void CudaRunner::execute_nodes(SignaturePlan& plan, bool capturing) {
       }
     }
   }
-  if (timed) check_cuda(cudaEventRecord(node_events_.back(), handles_.stream), "cudaEventRecord");
+  if (timed) record(node_events_.back());
 }
 
 void CudaRunner::execute(SignaturePlan& plan) {
   ++plan.runs;
   if (plan.checks_data)
     check_cuda(cudaMemsetAsync(error_flag_.data(), 0, sizeof(int), handles_.stream), "cudaMemsetAsync");
-  if (profiling_) {  // eager, an event before every node (a graph would time as one)
+  if (profiling_) {
+    // An event before every node. Eager runs would time the host as much as the GPU (the GPU waits while a
+    // library call is queued), so once the signature has run eagerly, a graph with the events in it is replayed,
+    // as the network runs. The events cost a little and keep a kernel from starting early under programmatic
+    // dependent launch, so the nodes sum to somewhat more than a plain replay.
     if (node_events_.empty()) {
       node_events_.resize(plan.modes.size() + 1);
       for (cudaEvent_t& e : node_events_) check_cuda(cudaEventCreate(&e), "cudaEventCreate");
     }
-    execute_nodes(plan, false);
+    if (!plan.has_cpu_nodes && !plan.profiled_capture_failed && plan.runs >= 2 && !plan.profiled_graph &&
+        !capture(plan, true, &plan.profiled_graph))
+      plan.profiled_capture_failed = true;
+    profile_replayed_ = plan.profiled_graph != nullptr;
+    if (plan.profiled_graph) {
+      node_recorded_.assign(plan.modes.size(), false);
+      for (size_t i = 0; i < plan.modes.size(); ++i) node_recorded_[i] = plan.modes[i] == NodeMode::kDevice;
+      check_cuda(cudaGraphLaunch(plan.profiled_graph, handles_.stream), "cudaGraphLaunch");
+    } else {
+      execute_nodes(plan, false, true);
+    }
     return;
   }
   // First run eager (it validates the kernels); the second captures a graph; later runs replay it.
-  bool capturable = !plan.has_cpu_nodes && !plan.capture_failed;
-  if (capturable && plan.runs >= 2 && !plan.graph) {
-    std::shared_lock<std::shared_mutex> lock(capture_guard());
-    check_cuda(cudaStreamBeginCapture(handles_.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
-    cudaGraph_t graph = nullptr;
-    cudaError_t status = cudaSuccess;
-    try {
-      execute_nodes(plan, true);
-    } catch (const Error&) {
-      status = cudaErrorStreamCaptureInvalidated;  // a kernel failed while capturing: run eagerly below
-    }
-    cudaError_t end = cudaStreamEndCapture(handles_.stream, &graph);
-    if (status == cudaSuccess) status = end;
-    if (status == cudaSuccess) status = cudaGraphInstantiate(&plan.graph, graph, 0);
-    if (graph) cudaGraphDestroy(graph);
-    if (status != cudaSuccess) {
-      // The signature stays eager (correct, only slower); a kernel that fails eagerly too reports it there.
-      cudaGetLastError();
-      plan.graph = nullptr;
-      plan.capture_failed = true;
-    }
-  }
+  if (!plan.has_cpu_nodes && !plan.capture_failed && plan.runs >= 2 && !plan.graph &&
+      !capture(plan, false, &plan.graph))
+    plan.capture_failed = true;  // the signature stays eager (correct, only slower)
   if (plan.graph) {
     check_cuda(cudaGraphLaunch(plan.graph, handles_.stream), "cudaGraphLaunch");
   } else {
-    execute_nodes(plan, false);
+    execute_nodes(plan, false, false);
   }
+}
+
+bool CudaRunner::capture(SignaturePlan& plan, bool timed, cudaGraphExec_t* out) {
+  std::shared_lock<std::shared_mutex> lock(capture_guard());
+  check_cuda(cudaStreamBeginCapture(handles_.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  cudaGraph_t graph = nullptr;
+  cudaError_t status = cudaSuccess;
+  try {
+    execute_nodes(plan, true, timed);
+  } catch (const Error&) {
+    status = cudaErrorStreamCaptureInvalidated;  // a kernel failed while capturing: run eagerly instead
+  }
+  cudaError_t end = cudaStreamEndCapture(handles_.stream, &graph);
+  if (status == cudaSuccess) status = end;
+  if (status == cudaSuccess) status = cudaGraphInstantiate(out, graph, 0);
+  if (graph) cudaGraphDestroy(graph);
+  if (status == cudaSuccess) return true;
+  cudaGetLastError();  // a kernel that fails eagerly too reports it there
+  *out = nullptr;
+  return false;
 }
 
 std::vector<std::pair<std::string, Tensor>> CudaRunner::run(const std::map<std::string, Tensor>& inputs) {
@@ -701,10 +734,15 @@ std::vector<double> CudaRunner::node_ms() const {
   std::vector<double> ms;
   if (!profiling_ || node_events_.empty()) return ms;
   check_cuda(cudaEventSynchronize(node_events_.back()), "cudaEventSynchronize");
-  for (size_t i = 0; i + 1 < node_events_.size(); ++i) {
+  // A node's time runs from its event to the next recorded one; nodes that ran nothing have none.
+  ms.assign(node_events_.size() - 1, 0.0);
+  for (size_t i = 0; i < ms.size(); ++i) {
+    if (i >= node_recorded_.size() || !node_recorded_[i]) continue;
+    size_t next = i + 1;
+    while (next < ms.size() && !(next < node_recorded_.size() && node_recorded_[next])) ++next;
     float t = 0;
-    check_cuda(cudaEventElapsedTime(&t, node_events_[i], node_events_[i + 1]), "cudaEventElapsedTime");
-    ms.push_back(t);
+    check_cuda(cudaEventElapsedTime(&t, node_events_[i], node_events_[next]), "cudaEventElapsedTime");
+    ms[i] = t;
   }
   return ms;
 }

@@ -104,6 +104,10 @@ struct SignaturePlan {
   int runs = 0;
   bool capture_failed = false;
   cudaGraphExec_t graph = nullptr;
+  // Profiling: the same graph with an event recorded before each device node (node_ms), replayed while
+  // profiling is on; eager timing where it cannot be captured.
+  cudaGraphExec_t profiled_graph = nullptr;
+  bool profiled_capture_failed = false;
   ~SignaturePlan();
 };
 
@@ -123,6 +127,7 @@ class CudaRunner : public DeviceRunner {
   double last_run_compute_ms() const override;
   void set_profiling(bool enabled) override { profiling_ = enabled; }
   std::vector<double> node_ms() const override;
+  bool profile_replayed() const override { return profile_replayed_; }
 
   // For tests: the plan of the last run, and how many signatures were captured into graphs.
   const SignaturePlan* last_plan() const { return last_plan_; }
@@ -135,7 +140,10 @@ class CudaRunner : public DeviceRunner {
   void* device_pointer(const SignaturePlan& plan, int slot) const;
   // Runs the nodes on the stream (capturing or replaying when it can). Inputs are in the arena already.
   void execute(SignaturePlan& plan);
-  void execute_nodes(SignaturePlan& plan, bool capturing);
+  // `timed`: an event before each node that runs something (profiling).
+  void execute_nodes(SignaturePlan& plan, bool capturing, bool timed);
+  // Captures execute_nodes into *graph; false (and no graph) when a kernel or the capture fails.
+  bool capture(SignaturePlan& plan, bool timed, cudaGraphExec_t* graph);
   void run_cpu_node(SignaturePlan& plan, size_t node);
 
   std::shared_ptr<const Engine> engine_;
@@ -156,6 +164,8 @@ class CudaRunner : public DeviceRunner {
   cudaEvent_t compute_start_ = nullptr, compute_stop_ = nullptr;  // around the network alone
   bool profiling_ = false;
   std::vector<cudaEvent_t> node_events_;  // profiling: one before each node and one after the last
+  std::vector<bool> node_recorded_;       // which of them the last profiled run recorded
+  bool profile_replayed_ = false;         // the last profiled run replayed a graph (else it ran eagerly)
   bool timed_ = false;
 };
 

@@ -42,10 +42,12 @@ class DeviceRunner {
   // The device time of the last run's network alone (host copies excluded: what a CUDA-graph replay of the same
   // network in another framework measures), in milliseconds; 0 when unknown.
   virtual double last_run_compute_ms() const { return 0.0; }
-  // Per-node device times (for `normrt bench --profile`): while on, runs are eager (no CUDA graph) with an event
-  // before every node; node_ms() gives the last run's time per node in milliseconds.
+  // Per-node device times (for `normrt bench --profile`): while on, runs record an event before every node (in a
+  // replayed CUDA graph where the runner can capture one, else eagerly); node_ms() gives the last run's time per
+  // node in milliseconds, and profile_replayed() which of the two it was.
   virtual void set_profiling(bool) {}
   virtual std::vector<double> node_ms() const { return {}; }
+  virtual bool profile_replayed() const { return false; }
 };
 
 class DeviceBackend {

@@ -111,13 +111,17 @@ class ExecutionContext {
   // Runs with named inputs; returns the outputs in the order the model declares them, with their names.
   std::vector<std::pair<std::string, Tensor>> run(const std::map<std::string, Tensor>& inputs);
 
-  // Per-node wall-clock timing of every run while enabled (for `normrt bench --profile`).
+  // Per-node timing of every run while enabled (for `normrt bench --profile`): wall clock on the CPU, device
+  // events on a device.
   struct NodeTiming {
     double total_ms = 0;
     int64_t calls = 0;
   };
   void set_profiling(bool enabled);
   const std::vector<NodeTiming>& node_timings() const { return timings_; }
+  // Whether the last profiled device run replayed a CUDA graph with its events (else it ran eagerly, and the
+  // host's time to queue each node shows in the timings).
+  bool profile_replayed() const;
 
   // Device engines only: device memory in and out, no host copies (see DeviceRunner::run_on_device).
   std::vector<std::pair<std::string, DeviceTensor>> run_on_device(const std::map<std::string, DeviceTensor>& inputs,

@@ -68,6 +68,8 @@ std::vector<std::pair<std::string, DeviceTensor>> ExecutionContext::run_on_devic
 double ExecutionContext::last_run_device_ms() const { return device_ ? device_->last_run_device_ms() : 0.0; }
 double ExecutionContext::last_run_compute_ms() const { return device_ ? device_->last_run_compute_ms() : 0.0; }
 
+bool ExecutionContext::profile_replayed() const { return device_ && device_->profile_replayed(); }
+
 void ExecutionContext::set_profiling(bool enabled) {
   profiling_ = enabled;
   if (device_) device_->set_profiling(enabled);
