@@ -32,6 +32,7 @@ configure_asan() {
 }
 
 for step in "${steps[@]}"; do
+  step_start=$SECONDS
   case "$step" in
     configure-asan)
       configure_asan
@@ -54,14 +55,14 @@ for step in "${steps[@]}"; do
       build-asan/normrt run "$out/example.nrt" --input input="$example/input.npy" --output-dir "$out/run" >/dev/null
       build-asan/normrt run "$example/model.onnx" --input input="$example/input.npy" --output-dir "$out/run_model" >/dev/null
       build-asan/normrt bench "$out/example.nrt" --shapes=input:2x3x32x32 --iterations 3 --warmup 1 >/dev/null
-      echo "asan: the test suite and the command line (inspect, build, run, bench) ran clean"
+      echo "asan: the test suite and the command line (inspect, build, run, bench) ran clean ($((SECONDS - step_start)) s)"
       unset ASAN_OPTIONS UBSAN_OPTIONS
       ;;
     tsan)
       cmake -S . -B build-tsan "${flags[@]}" -DNORMRT_SANITIZE=thread -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" >/dev/null
       cmake --build build-tsan -j"$jobs" --target normrt_concurrency_tests
       OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/normrt_concurrency_tests
-      echo "tsan: concurrent execution contexts ran clean"
+      echo "tsan: concurrent execution contexts ran clean ($((SECONDS - step_start)) s)"
       ;;
     *)
       echo "unknown step '$step' (asan, tsan or configure-asan)" >&2
