@@ -918,8 +918,8 @@ TEST_F(CudaNorm, LayerNorm) {
       c.G = 1;
       c.dtype = dtype;
       c.residual = i % 2 == 0;
-      c.affine = i % 3 != 2;     // the rows kernel stages gamma and beta in shared memory (1 and 0 without)
-      c.in_place = i % 4 == 1;   // and y may alias x: every row is read before it is written
+      c.affine = i % 3 != 2;    // without gamma and beta the rows kernel takes 1 and 0
+      c.in_place = i % 4 == 1;  // y may alias x: every row is read before it is written
       c.act = kActs[i++ % 8];
       SCOPED_TRACE(describe(c));
       normrt::cuda::LayerNormArgs ln;

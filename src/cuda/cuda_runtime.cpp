@@ -497,11 +497,20 @@ void run_plugin_on_device(const PluginInstance& plugin, const CudaKernelContext&
   plugin.run_kernel(ctx.node.describe(), "cuda", inputs, outputs, static_cast<void*>(ctx.stream));
 }
 
+// Which nodes profiling records an event before: those that run something (each event a graph records costs the
+// GPU a little time).
+std::vector<bool> timed_nodes(const SignaturePlan& plan) {
+  std::vector<bool> timed(plan.modes.size());
+  for (size_t i = 0; i < plan.modes.size(); ++i)
+    timed[i] = plan.modes[i] == NodeMode::kDevice || plan.modes[i] == NodeMode::kCpu;
+  return timed;
+}
+
 }  // namespace
 
 void CudaRunner::execute_nodes(SignaturePlan& plan, bool capturing, bool timed) {
   timed = timed && node_events_.size() == plan.modes.size() + 1;
-  if (timed) node_recorded_.assign(plan.modes.size(), false);
+  if (timed) node_recorded_ = timed_nodes(plan);
   // Captured, a plain record is only a dependency marker within the capture; the external flag makes it an event
   // record node that the replay records.
   const auto record = [&](cudaEvent_t event) {
@@ -510,11 +519,7 @@ void CudaRunner::execute_nodes(SignaturePlan& plan, bool capturing, bool timed) 
                "cudaEventRecord");
   };
   for (size_t i = 0; i < plan.modes.size(); ++i) {
-    // Events only before nodes that run something: each event a graph records costs the GPU a little time.
-    if (timed && (plan.modes[i] == NodeMode::kDevice || plan.modes[i] == NodeMode::kCpu)) {
-      record(node_events_[i]);
-      node_recorded_[i] = true;
-    }
+    if (timed && node_recorded_[i]) record(node_events_[i]);
     switch (plan.modes[i]) {
       case NodeMode::kSkip:
       case NodeMode::kView: break;
@@ -566,8 +571,7 @@ void CudaRunner::execute(SignaturePlan& plan) {
       plan.profiled_capture_failed = true;
     profile_replayed_ = plan.profiled_graph != nullptr;
     if (plan.profiled_graph) {
-      node_recorded_.assign(plan.modes.size(), false);
-      for (size_t i = 0; i < plan.modes.size(); ++i) node_recorded_[i] = plan.modes[i] == NodeMode::kDevice;
+      node_recorded_ = timed_nodes(plan);  // as the capture recorded them
       check_cuda(cudaGraphLaunch(plan.profiled_graph, handles_.stream), "cudaGraphLaunch");
     } else {
       execute_nodes(plan, false, true);
@@ -734,15 +738,16 @@ std::vector<double> CudaRunner::node_ms() const {
   std::vector<double> ms;
   if (!profiling_ || node_events_.empty()) return ms;
   check_cuda(cudaEventSynchronize(node_events_.back()), "cudaEventSynchronize");
-  // A node's time runs from its event to the next recorded one; nodes that ran nothing have none.
+  // A node's time runs from its event to the next recorded one (the last event follows every node); nodes that
+  // ran nothing have none.
   ms.assign(node_events_.size() - 1, 0.0);
-  for (size_t i = 0; i < ms.size(); ++i) {
+  size_t next = ms.size();
+  for (size_t i = ms.size(); i-- > 0;) {
     if (i >= node_recorded_.size() || !node_recorded_[i]) continue;
-    size_t next = i + 1;
-    while (next < ms.size() && !(next < node_recorded_.size() && node_recorded_[next])) ++next;
     float t = 0;
     check_cuda(cudaEventElapsedTime(&t, node_events_[i], node_events_[next]), "cudaEventElapsedTime");
     ms[i] = t;
+    next = i;
   }
   return ms;
 }
