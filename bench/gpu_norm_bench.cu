@@ -152,6 +152,7 @@ int main(int argc, char** argv) {
   int replays = 15;
   bool quick = false, profile = false;
   int cluster_size = 0;
+  int row_warps = 0;
   std::vector<std::string> only;
   std::vector<Shape> shapes;  // --shape; kShapes when none is given
   bool hot = false;
@@ -191,9 +192,12 @@ int main(int argc, char** argv) {
       shapes.push_back(sh);
     } else if (!std::strcmp(argv[i], "--cluster") && i + 1 < argc) {
       cluster_size = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--row-warps") && i + 1 < argc) {
+      row_warps = std::atoi(argv[++i]);  // LayerNorm-shaped rows (HxW 1x1, G 1) only
     } else {
       std::fprintf(stderr, "usage: %s [--out results.jsonl] [--replays N] [--quick] [--only NxCxHxW:dtype:layout]"
-                   " [--profile] [--cluster 1|2|4|8|16] [--shape NxCxHxW:G ...] [--hot] [--no-pdl] [--split|--registers|--smem|--grid]\n", argv[0]);
+                   " [--profile] [--cluster 1|2|4|8|16] [--row-warps 1..16] [--shape NxCxHxW:G ...] [--hot] [--no-pdl]"
+                   " [--split|--registers|--smem|--grid]\n", argv[0]);
       return 2;
     }
   }
@@ -276,14 +280,16 @@ int main(int argc, char** argv) {
         a.x = xs[0];
         a.y = ys[0];
         a.cluster_size = cluster_size;
+        a.row_warps = sh.H * sh.W == 1 && sh.G == 1 ? row_warps : 0;
         a.programmatic_launch = programmatic;
         a.algorithm = algorithm;
         GroupNormPlan plan;
         normrt::cuda::Status st = normrt::cuda::group_norm_plan(a, &plan);
         // A fixed cluster size or the registers kernel need not fit every shape.
-        if (!st.ok() && (cluster_size || algorithm == NormAlgorithm::kRegisters || algorithm == NormAlgorithm::kGrid)) {
-          std::printf("%s: no plan with --cluster %d --algorithm %s: %s\n", key, cluster_size,
-                      normrt::cuda::to_string(algorithm), st.message.c_str());
+        if (!st.ok() && (cluster_size || a.row_warps || algorithm == NormAlgorithm::kRegisters ||
+                         algorithm == NormAlgorithm::kGrid)) {
+          std::printf("%s: no plan with --cluster %d --row-warps %d --algorithm %s: %s\n", key, cluster_size,
+                      a.row_warps, normrt::cuda::to_string(algorithm), st.message.c_str());
           for (int s = 0; s < sets; ++s) {
             CHECK(cudaFree(xs[s]));
             CHECK(cudaFree(ys[s]));
@@ -359,8 +365,11 @@ int main(int argc, char** argv) {
           std::snprintf(waves, sizeof(waves), " res=%lld waves=%lld", static_cast<long long>(plan.resident_clusters),
                         (units + plan.resident_clusters - 1) / plan.resident_clusters);
         char plan_text[200];
+        char kind[32];
+        std::snprintf(kind, sizeof(kind), "%s", plan.bulk_copy ? "+bulk" : plan.tma ? "+tma" : "");
+        if (plan.rows) std::snprintf(kind, sizeof(kind), "+rows(%d warps a row)", plan.row_warps);
         std::snprintf(plan_text, sizeof(plan_text), "%s%s cl=%d thr=%d vec=%dB k=%d blk=%lld smem=%zuK%s",
-                      normrt::cuda::to_string(plan.algorithm), plan.bulk_copy ? "+bulk" : plan.tma ? "+tma" : "", plan.cluster_size,
+                      normrt::cuda::to_string(plan.algorithm), kind, plan.cluster_size,
                       plan.threads, plan.vector_bytes,
                       plan.groups_per_unit, static_cast<long long>(plan.blocks), plan.shared_bytes / 1024, waves);
         std::printf("%-16s %-4s %-4s %7.1f %7.2f | %8.2f %8.2f %8.2f %5.0f%% %5.0f%% | %8.2f | %s\n", shape,

@@ -215,6 +215,7 @@ struct Case {
   bool in_place = false;
   NormAlgorithm algo = NormAlgorithm::kAuto;
   int cluster_size = 0;  // 0: the planner's choice
+  int row_warps = 0;     // 0: the planner's choice
   double mean = 0.0, stddev = 1.0;  // of x; each channel also gets an offset of up to +-channel_offset
   double channel_offset = 0.5;
   bool constant = false;  // every group constant (zero variance)
@@ -228,6 +229,7 @@ std::string describe(const Case& c) {
     << " act=" << normrt::cuda::to_string(c.act) << (c.residual ? " +residual" : "")
     << (c.affine ? "" : " no-affine") << (c.in_place ? " in-place" : "")
     << " algo=" << normrt::cuda::to_string(c.algo) << (c.cluster_size ? " cluster_size=" + std::to_string(c.cluster_size) : "")
+    << (c.row_warps ? " row_warps=" + std::to_string(c.row_warps) : "")
     << " mean=" << c.mean << " std=" << c.stddev
     << (c.constant ? " constant" : "");
   return s.str();
@@ -338,6 +340,7 @@ Outcome run_case(const Case& c) {
   a.alpha = c.alpha;
   a.algorithm = c.algo;
   a.cluster_size = c.cluster_size;
+  a.row_warps = c.row_warps;
   GroupNormPlan plan;
   Status s = normrt::cuda::group_norm_plan(a, &plan);
   EXPECT_TRUE(s.ok()) << s.message;
@@ -883,6 +886,58 @@ TEST(CudaNormPlan, SmallNhwcTensorsTakeTheRegistersKernel) {
       << s.message;
 }
 
+// LayerNorm rows: rows of many vectors take a block per row (one vector a thread) while the warps stay within 48
+// an SM, more rows or rows of at most 32 vectors a warp per row; a forced count that leaves too many vectors a thread, or a shape the rows kernel does not take,
+// is refused with what to ask for instead.
+TEST(CudaNormPlan, FewLongRowsTakeABlockPerRow) {
+  const normrt::cuda::DeviceProperties h200{132, 232448, 9, 16};
+  struct Want {
+    int64_t rows, cols;
+    DataType dtype;
+    int row_warps;
+  };
+  const Want wants[] = {
+      {64, 1280, DataType::kFloat32, 10},   // the UNet's 8x8 level at batch 1: 320 vectors
+      {64, 1280, DataType::kFloat16, 5},    // 160 vectors
+      {256, 640, DataType::kFloat32, 5},
+      {1024, 320, DataType::kFloat16, 2},
+      {633, 1280, DataType::kFloat32, 10},  // 6330 warps: 48 an SM
+      {634, 1280, DataType::kFloat32, 1},
+      {2048, 640, DataType::kFloat32, 1},
+      {4096, 320, DataType::kFloat32, 1},
+      {64, 128, DataType::kFloat32, 1},     // 32 vectors: one a lane already
+      {1, 2048, DataType::kFloat32, 16},
+  };
+  for (const Want& w : wants) {
+    GroupNormArgs a = planning_args(w.rows, w.cols, 1, 1, Layout::kNCHW, w.dtype);
+    GroupNormPlan plan;
+    const Status s = normrt::cuda::group_norm_plan_for(a, h200, &plan);
+    const std::string what = describe_args(a);
+    ASSERT_TRUE(s.ok()) << s.message << " " << what;
+    EXPECT_TRUE(plan.rows) << what;
+    EXPECT_EQ(plan.row_warps, w.row_warps) << what;
+    if (w.row_warps > 1) {
+      EXPECT_EQ(plan.threads, 32 * w.row_warps) << what;
+    }
+  }
+  GroupNormArgs a = planning_args(64, 1280, 1, 1, Layout::kNCHW, DataType::kFloat32);
+  a.row_warps = 2;  // 320 vectors over 64 threads: 5 a thread
+  Status s = normrt::cuda::group_norm_plan_for(a, h200, nullptr);
+  EXPECT_NE(s.message.find("row_warps 2 leaves more than 4 vectors a thread for rows of 320 vectors: ask for at "
+                           "least 3 warps, or 1"),
+            std::string::npos)
+      << s.message;
+  a.row_warps = 17;
+  s = normrt::cuda::group_norm_plan_for(a, h200, nullptr);
+  EXPECT_NE(s.message.find("row_warps must be 0 (the planner's choice) or 1..16, got 17"), std::string::npos)
+      << s.message;
+  a = planning_args(2, 320, 4096, 32, Layout::kNCHW, DataType::kFloat32);
+  a.row_warps = 4;
+  s = normrt::cuda::group_norm_plan_for(a, h200, nullptr);
+  EXPECT_NE(s.message.find("row_warps applies to the rows kernel"), std::string::npos) << s.message;
+  EXPECT_NE(s.message.find("leave row_warps 0"), std::string::npos) << s.message;
+}
+
 // NHWC groups too large for a cluster's shared memory take the whole-grid kernel (one read of x) where the
 // tensor fits every SM's shared memory at once, and the two-pass split where it does not.
 TEST(CudaNormPlan, NhwcGroupsTooLargeForAClusterTakeTheGridKernel) {
@@ -936,6 +991,38 @@ TEST_F(CudaNorm, LayerNorm) {
       const Outcome o = run_case(c);
       const int64_t V = dtype == DataType::kFloat32 ? 4 : 8;
       EXPECT_EQ(o.plan.rows, c.C % V == 0 && c.C / V <= 512);
+    }
+}
+
+// Every number of warps a row may take computes the same thing: one warp per row and blocks of 2..16 warps a row
+// (up to 4 vectors a thread, threads with no vector, rows of 5 vectors), over more rows than blocks (each block
+// loops), with and without affine, residual and in place.
+TEST_F(CudaNorm, LayerNormRowTeamsAgree) {
+  const int64_t shapes[][2] = {{1, 768}, {5, 1280}, {64, 1280}, {7, 1000}, {33, 2048}, {3, 1536},
+                               {300, 40}, {2, 1024}, {2000, 640}, {130, 160}};
+  int i = 0;
+  for (const auto& sh : shapes)
+    for (DataType dtype : kTypes) {
+      const int64_t V = dtype == DataType::kFloat32 ? 4 : 8;
+      const int64_t nv = sh[1] / V;
+      for (int warps : {0, 1, 2, 3, 5, 8, 16}) {
+        if (warps > 1 && (nv + 32 * warps - 1) / (32 * warps) > 4) continue;
+        Case c;
+        c.N = sh[0];
+        c.C = sh[1];
+        c.dtype = dtype;
+        c.row_warps = warps;
+        c.residual = i % 2 == 0;
+        c.affine = i % 3 != 2;
+        c.in_place = i % 4 == 1;
+        c.act = kActs[i++ % 8];
+        SCOPED_TRACE(describe(c));
+        const Outcome o = run_case(c);
+        EXPECT_TRUE(o.plan.rows);
+        if (warps) {
+          EXPECT_EQ(o.plan.row_warps, warps);
+        }
+      }
     }
 }
 

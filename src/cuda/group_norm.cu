@@ -1459,6 +1459,82 @@ __global__ void __launch_bounds__(256) layer_norm_rows_kernel(const RowParams p)
 }
 
 
+// Few rows: one row per block of W warps (blockDim.x = 32 * W, W <= 16), VECS vectors a thread (at most 4), so a
+// row of 1280 fp32 is five warps' loads in flight at once rather than one warp's chain of ten vectors a lane.
+// gamma and beta are loaded once per block, beside x, to keep them off the chain between the statistics and the
+// store. The two block reductions use separate slots: two barriers a row, none between rows.
+constexpr int kMaxTeamVectors = 4;  // per thread, when a block takes a row
+
+template <typename T, int VECS>
+__global__ void __launch_bounds__(512) layer_norm_row_team_kernel(const RowParams p) {
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  using Raw = uint4;
+  __shared__ float red_sum[16], red_sq[16];
+  const uint32_t t = threadIdx.x, lane = t % 32, warp = t / 32, warps = blockDim.x / 32;
+  wait_for_previous_kernel();  // gamma and beta too may be a kernel's output
+  allow_next_kernel();
+  float g[VECS][V], b[VECS][V];
+#pragma unroll
+  for (int k = 0; k < VECS; ++k) {
+    const uint32_t i = t + blockDim.x * k;
+    if (i < p.nv) {
+      affine_vector<V>(p.gamma, i * V, 1.0f, g[k]);
+      affine_vector<V>(p.beta, i * V, 0.0f, b[k]);
+    }
+  }
+  for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
+    const Raw* xr = reinterpret_cast<const Raw*>(p.x) + r * p.nv;
+    const Raw* rr = p.residual ? reinterpret_cast<const Raw*>(p.residual) + r * p.nv : nullptr;
+    float f[VECS][V], rf[VECS][V];
+    float sum = 0.0f;
+#pragma unroll
+    for (int k = 0; k < VECS; ++k) {
+      const uint32_t i = t + blockDim.x * k;
+      if (i < p.nv) {
+        unpack<T, Raw, V>(__ldcs(xr + i), f[k]);
+        if (rr) unpack<T, Raw, V>(__ldcs(rr + i), rf[k]);
+#pragma unroll
+        for (int e = 0; e < V; ++e) sum += f[k][e];
+      }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) red_sum[warp] = sum;
+    __syncthreads();
+    sum = 0.0f;
+    for (uint32_t w = 0; w < warps; ++w) sum += red_sum[w];
+    const float mean = sum / static_cast<float>(p.cols);
+    float sq = 0.0f;
+#pragma unroll
+    for (int k = 0; k < VECS; ++k)
+      if (t + blockDim.x * k < p.nv) {
+#pragma unroll
+        for (int e = 0; e < V; ++e) {
+          const float d = f[k][e] - mean;
+          sq = fmaf(d, d, sq);
+        }
+      }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    if (lane == 0) red_sq[warp] = sq;
+    __syncthreads();
+    sq = 0.0f;
+    for (uint32_t w = 0; w < warps; ++w) sq += red_sq[w];
+    const float rstd = rsqrtf(sq / static_cast<float>(p.cols) + p.eps);
+    Raw* yr = reinterpret_cast<Raw*>(p.y) + r * p.nv;
+#pragma unroll
+    for (int k = 0; k < VECS; ++k) {
+      const uint32_t i = t + blockDim.x * k;
+      if (i < p.nv) {
+#pragma unroll
+        for (int e = 0; e < V; ++e) f[k][e] = fmaf((f[k][e] - mean) * rstd, g[k][e], b[k][e]);
+        finish_vector(f[k], rr ? rf[k] : nullptr, p.residual_first, p.act, p.alpha);
+        yr[i] = pack<T, Raw, V>(f[k]);
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Host side
 
@@ -1534,7 +1610,8 @@ struct LaunchPlan {
   bool bulk = false;  // NCHW one-pass kernel on the bulk-copy engine
   BulkParams bp{};
   bool tma = false;   // NHWC one-pass kernel on the tensor memory accelerator (p below, plus box_rows)
-  bool rows = false;  // LayerNorm-shaped: one warp per row (rp)
+  bool rows = false;  // LayerNorm-shaped: one warp per row, or a block of row_warps warps per row (rp)
+  uint32_t row_warps = 0;
   bool registers = false;  // NHWC kRegisters kernel (p), vectors_per_thread its template
   bool grid = false;       // NHWC kGrid kernel (p, chunk_rows), launched cooperatively
   uint32_t chunk_rows = 0;
@@ -1560,7 +1637,11 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
 // The plan; rows of at most 512 whole 16-byte vectors with one group and no spatial extent (LayerNorm, and
 // GroupNorm(1) over [N, C]) take the one-warp-per-row kernel unless an algorithm or cluster size is asked for.
 constexpr int64_t kMaxRowVectors = 32 * 16;
+constexpr int64_t kMaxRowWarps = 16;
 Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out, bool allow_grid = true) {
+  if (a.row_warps < 0 || a.row_warps > kMaxRowWarps)
+    return invalid("row_warps must be 0 (the planner's choice) or 1.." + std::to_string(kMaxRowWarps) + ", got " +
+                   std::to_string(a.row_warps));
   Status s = make_group_plan(a, dev, out, allow_grid);
   if (!s.ok()) return s;
   out->programmatic = a.programmatic_launch;
@@ -1568,8 +1649,13 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   const int64_t V = 16 / esize;
   if (a.spatial != 1 || a.groups != 1 || a.algorithm != NormAlgorithm::kAuto || a.cluster_size != 0 ||
       a.C % V != 0 || a.C / V > kMaxRowVectors || !aligned(a.x, 16) || !aligned(a.y, 16) ||
-      (a.residual && !aligned(a.residual, 16)))
+      (a.residual && !aligned(a.residual, 16))) {
+    if (a.row_warps != 0)
+      return invalid("row_warps applies to the rows kernel (spatial 1, one group, kAuto, no cluster_size, at most " +
+                     std::to_string(kMaxRowVectors) + " 16-byte aligned vectors a row); this call takes the " +
+                     to_string(out->info.algorithm) + " kernel: leave row_warps 0");
     return s;
+  }
   RowParams& rp = out->rp;
   rp = RowParams{};
   rp.x = a.x;
@@ -1589,9 +1675,30 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   // Up to eight warps (rows in flight) per block, fewer where that spreads the rows over more SMs, up to 16
   // blocks per SM; each warp loops over further rows. (H100, UNet at batch 1: 64 rows of 1280 fp32 had taken
   // the cluster kernel, 14 us under ncu.)
-  const int64_t warps = std::clamp<int64_t>((a.N + dev.sms - 1) / dev.sms, 1, 8);
-  out->threads = static_cast<uint32_t>(32 * warps);
-  out->blocks = static_cast<uint32_t>(std::min<int64_t>((a.N + warps - 1) / warps, static_cast<int64_t>(dev.sms) * 16));
+  // Rows of more than one vector a lane take a block of warps each, one vector a thread, while those warps stay
+  // within 48 an SM (of the 64 it holds); more rows keep a warp each, looping over its vectors. H100, data in L2:
+  // 64 rows of 1280 fp32 5.55 us with a warp a row, 1.97 us with 10; 2048 rows of 640 fp32 4.13 us with one,
+  // 4.70 with 3 (bench/results/2026-11-27-session16.md).
+  const int64_t nv = a.C / V;
+  int64_t row_warps = a.row_warps;
+  if (row_warps == 0) {
+    const int64_t team = std::min(kMaxRowWarps, (nv + 31) / 32);
+    row_warps = a.N * team <= 48 * static_cast<int64_t>(dev.sms) ? team : 1;
+  }
+  if (row_warps > 1 && (nv + 32 * row_warps - 1) / (32 * row_warps) > kMaxTeamVectors)
+    return invalid("row_warps " + std::to_string(row_warps) + " leaves more than " + std::to_string(kMaxTeamVectors) +
+                   " vectors a thread for rows of " + std::to_string(nv) + " vectors: ask for at least " +
+                   std::to_string((nv + 32 * kMaxTeamVectors - 1) / (32 * kMaxTeamVectors)) + " warps, or 1");
+  out->row_warps = static_cast<uint32_t>(row_warps);
+  if (row_warps > 1) {
+    out->threads = static_cast<uint32_t>(32 * row_warps);
+    out->blocks = static_cast<uint32_t>(std::min<int64_t>(a.N, static_cast<int64_t>(dev.sms) * 8));
+  } else {
+    const int64_t warps = std::clamp<int64_t>((a.N + dev.sms - 1) / dev.sms, 1, 8);
+    out->threads = static_cast<uint32_t>(32 * warps);
+    out->blocks =
+        static_cast<uint32_t>(std::min<int64_t>((a.N + warps - 1) / warps, static_cast<int64_t>(dev.sms) * 16));
+  }
   out->smem = 0;
   out->vector_bytes = 16;
   GroupNormPlan& info = out->info;
@@ -1604,6 +1711,7 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   info.groups_per_vector = 1;
   info.blocks = out->blocks;
   info.rows = true;
+  info.row_warps = static_cast<int>(row_warps);
   return s;
 }
 
@@ -2240,6 +2348,13 @@ cudaError_t launch_registers_dtype(const LaunchPlan& plan, DataType dtype, cudaS
 // LayerNorm rows: the plan's grid of blocks of whole warps, no shared memory, no clusters.
 template <typename T>
 cudaError_t launch_rows(const LaunchPlan& plan, cudaStream_t stream) {
+  if (plan.row_warps > 1) {
+    const uint32_t vecs = (plan.rp.nv + plan.threads - 1) / plan.threads;
+    auto kernel = vecs <= 1   ? layer_norm_row_team_kernel<T, 1>
+                  : vecs <= 2 ? layer_norm_row_team_kernel<T, 2>
+                              : layer_norm_row_team_kernel<T, kMaxTeamVectors>;
+    return launch_planned(kernel, plan.rp, plan, 0u, stream, nullptr);
+  }
   const uint32_t vecs = (plan.rp.nv + 31) / 32;
   auto kernel = vecs <= 1   ? layer_norm_rows_kernel<T, 1>
                 : vecs <= 2 ? layer_norm_rows_kernel<T, 2>
@@ -2494,6 +2609,7 @@ GroupNormArgs layer_norm_as_group_norm(const LayerNormArgs& a) {
   g.workspace = a.workspace;
   g.workspace_bytes = a.workspace_bytes;
   g.algorithm = a.algorithm;
+  g.row_warps = a.row_warps;
   g.programmatic_launch = a.programmatic_launch;
   return g;
 }

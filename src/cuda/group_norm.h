@@ -56,6 +56,9 @@ struct GroupNormArgs {
   // device that schedules it) fixes it (tuning and benchmarks; the plan fails when a block's share does not fit
   // on chip).
   int cluster_size = 0;
+  // Warps per LayerNorm-shaped row (spatial 1, one group, kAuto): 0 lets the planner choose; 1 is the one-warp-per-row
+  // kernel, 2..16 a block per row with at most 4 vectors a thread (tuning and benchmarks).
+  int row_warps = 0;
   // Programmatic dependent launch (Hopper): the kernel may start while the kernel before it on the stream is
   // still finishing, sets up, then waits for it (griddepcontrol.wait) before reading any tensor. Hides the
   // launch latency that dominates small tensors; off gives a plain launch (same results).
@@ -78,7 +81,8 @@ struct GroupNormPlan {
   int groups_per_vector = 0;  // NHWC: the most groups one vector touches (> 1 when V does not divide Cg); else 1
   bool bulk_copy = false;     // NCHW one-pass kernel that moves data with the bulk-copy engine (TMA)
   bool tma = false;           // NHWC one-pass kernel that moves 2-D boxes with the tensor memory accelerator
-  bool rows = false;          // one warp per row, read once into registers (LayerNorm rows of <= 256 vectors)
+  bool rows = false;          // whole rows read once into registers (LayerNorm rows of <= 512 vectors)
+  int row_warps = 0;          // rows: warps per row (1: a warp per row; more: a block per row)
   int64_t blocks = 0;         // per kernel
   size_t shared_bytes = 0;    // dynamic shared memory per block
   size_t workspace_bytes = 0;
@@ -121,6 +125,7 @@ struct LayerNormArgs {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   NormAlgorithm algorithm = NormAlgorithm::kAuto;
+  int row_warps = 0;                // as GroupNormArgs::row_warps
   bool programmatic_launch = true;  // as GroupNormArgs::programmatic_launch
 };
 
