@@ -71,7 +71,8 @@ std::vector<Tensor> run_reference(const Node& node, int64_t opset, const std::ve
 }
 
 std::vector<Tensor> run_cuda_node(const std::string& kernel_name, const Node& node, int64_t opset,
-                                  const std::vector<const Tensor*>& inputs, const std::string& config) {
+                                  const std::vector<const Tensor*>& inputs, const std::string& config,
+                                  std::string* tuned) {
   const CudaKernel* kernel = CudaKernelRegistry::global().find(kernel_name);
   if (!kernel) throw Error(ErrorCode::kInternal, "no CUDA kernel named '" + kernel_name + "'");
   const OpSchema* schema = find_schema(node);
@@ -145,6 +146,7 @@ std::vector<Tensor> run_cuda_node(const std::string& kernel_name, const Node& no
     ctx.workspace = workspace->ptr;
     ctx.workspace_bytes = tune_bytes;
     ctx.config = kernel->tune(ctx);
+    if (tuned) *tuned = ctx.config;
   }
   size_t bytes = kernel->workspace ? kernel->workspace(ctx) : 0;
   if (bytes > ctx.workspace_bytes) {

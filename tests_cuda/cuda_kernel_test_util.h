@@ -22,8 +22,10 @@ bool gpu_available();
 // op's shape function, uploads the inputs (those in host_inputs stay on the host too), runs the kernel (after
 // tune() when it has one and `config` is empty) on a fresh stream with fresh cuDNN/cuBLAS handles,
 // synchronizes and returns the outputs. Throws normrt::Error for any failure.
+// When it tunes and `tuned` is given, *tuned is tune()'s choice.
 std::vector<Tensor> run_cuda_node(const std::string& kernel_name, const Node& node, int64_t opset,
-                                  const std::vector<const Tensor*>& inputs, const std::string& config = "");
+                                  const std::vector<const Tensor*>& inputs, const std::string& config = "",
+                                  std::string* tuned = nullptr);
 
 // The CPU reference on the same inputs (run_node with the op's reference kernel).
 std::vector<Tensor> run_reference(const Node& node, int64_t opset, const std::vector<const Tensor*>& inputs);

@@ -84,6 +84,61 @@ TEST(CublasLtMatMulBias, AnyStoredAlgorithmWorks) {
   }
 }
 
+// `config` ("k=v;k=v") with key set to value.
+std::string with_value(const std::string& config, const std::string& key, int64_t value) {
+  std::string out;
+  bool found = false;
+  size_t start = 0;
+  while (start <= config.size()) {
+    size_t end = config.find(';', start);
+    if (end == std::string::npos) end = config.size();
+    std::string item = config.substr(start, end - start);
+    if (item.rfind(key + "=", 0) == 0) {
+      item = key + "=" + std::to_string(value);
+      found = true;
+    }
+    if (!item.empty()) out += (out.empty() ? "" : ";") + item;
+    start = end + 1;
+  }
+  if (!found) out += (out.empty() ? "" : ";") + key + "=" + std::to_string(value);
+  return out;
+}
+
+// tune() also times split-K variants of cuBLASLt's algorithms (batch 1: a few dozen tokens, weights to stream).
+// At the SD-1.5 UNet's batch-1 Linear shapes its choice computes the reference, and so does the chosen algorithm
+// with K split 2, 3, 8 and 16 ways, its parts added in fp32 (the reduction scheme tune() offers), with and
+// without the residual as C.
+TEST(CublasLtMatMulBias, SplitKVariantsMatchReference) {
+  NORMRT_REQUIRE_GPU();
+  const std::vector<std::pair<Dims, Dims>> cases = {
+      {{1, 64, 1280}, {1280, 1280}}, {{1, 64, 1280}, {1280, 5120}}, {{1, 64, 5120}, {5120, 1280}},
+      {{1, 77, 768}, {768, 320}}, {{2, 33, 200}, {200, 72}}};
+  for (DataType dtype : {DataType::kFloat32, DataType::kFloat16})
+    for (const auto& [a_dims, w_dims] : cases)
+      for (bool residual : {false, true}) {
+        Node node = make_node("MatMulBias", residual ? 4 : 3);
+        node.domain = kNormrtDomain;
+        Tensor a = random_tensor(dtype, a_dims), w = random_tensor(dtype, w_dims);
+        Tensor bias = random_tensor(dtype, {w_dims[1]});
+        Dims y_dims = a_dims;
+        y_dims.back() = w_dims[1];
+        Tensor r = random_tensor(dtype, y_dims);
+        std::vector<const Tensor*> inputs{&a, &w, &bias};
+        if (residual) inputs.push_back(&r);
+        const Tolerance tol = tolerance_for(dtype, a_dims.back());
+        const std::string what = std::string(dtype_name(dtype)) + " [" + dims_to_string(a_dims) + "] x [" +
+                                 dims_to_string(w_dims) + "]" + (residual ? " + residual" : "");
+        std::string tuned;
+        ASSERT_NO_THROW(run_cuda_node("cublaslt_matmul_bias", node, 17, inputs, "", &tuned)) << what;
+        EXPECT_NE(tuned.find("lt_splitk="), std::string::npos) << what << ": tuned '" << tuned << "'";
+        EXPECT_EQ(check_node("cublaslt_matmul_bias", node, inputs, tol, tuned), "") << what;
+        for (int64_t splits : {2, 3, 8, 16}) {
+          const std::string config = with_value(with_value(tuned, "lt_splitk", splits), "lt_reduction", 2);
+          EXPECT_EQ(check_node("cublaslt_matmul_bias", node, inputs, tol, config), "") << what << " '" << config << "'";
+        }
+      }
+}
+
 // ai.normrt MatMulGroup: n projections of one tensor as one pointer-array GEMM (q, k, v of the UNet at batch 1 and
 // 3, odd sizes, a single row, the most the pointer list takes, an empty reduction).
 TEST(CublasMatMulGroup, MatchesReference) {

@@ -204,7 +204,8 @@ void gemm_run(CudaKernelContext& ctx) {
 // ---- ai.normrt MatMulBias: Y[..., N] = A[..., K] W[K, N] + bias[N] as one cublasLt GEMM, the bias added in its
 // epilogue. A's batch dims fold into M (A is contiguous). Column-major, as above: D[N, M] = W^T[N, K] A^T[K, M],
 // and the epilogue's bias runs along D's rows, our N.
-constexpr size_t kLtWorkspace = size_t{4} << 20;
+// 32 MB: room for split-K partial sums in fp32 (tune() below), 64 x 5120 outputs in 16 parts at batch 1.
+constexpr size_t kLtWorkspace = size_t{32} << 20;
 
 size_t matmul_bias_workspace(const CudaKernelContext&) { return kLtWorkspace; }
 
@@ -460,8 +461,38 @@ bool accumulates_in_fp32(const LtProblem& p, const std::string& config) {
 // small M of batch 1, where split-K and tile shape decide).
 constexpr int kTimedLtAlgos = 12;
 
-// Measures cuBLASLt's first ranked algorithms at these shapes (LaunchTimer) and returns the fastest's
-// configuration ("" when none runs: run() then asks the heuristic).
+// Split counts tune() also times for each ranked algorithm that runs unsplit and can split K. At batch 1 M is a few
+// dozen tokens, and the heuristic's unsplit kernels give a weight-streaming GEMM too few blocks for the GPU (H200,
+// tf32 UNet at 64 tokens: the 1280x1280 out-projection read its 6.5 MB of weights at 0.46 TB/s).
+constexpr uint32_t kSplitCounts[] = {2, 3, 4, 6, 8, 12, 16};
+
+// `algo` with K split in `splits` parts that add in fp32 in the workspace (a separate, deterministic reduction),
+// if the algorithm offers that and cuBLASLt accepts it for this problem within the workspace.
+bool split_k_variant(CudaKernelContext& ctx, const LtProblem& p, cublasLtMatmulAlgo_t algo, uint32_t splits,
+                     cublasLtMatmulAlgo_t* out) {
+  int32_t splitk_support = 0;
+  uint32_t reduction_mask = 0;
+  const uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+  if (!scalar_capability(algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &splitk_support) || !splitk_support ||
+      !scalar_capability(algo, CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &reduction_mask) ||
+      !(reduction_mask & scheme))
+    return false;
+  if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits, sizeof(splits)) !=
+          CUBLAS_STATUS_SUCCESS ||
+      cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof(scheme)) !=
+          CUBLAS_STATUS_SUCCESS)
+    return false;
+  cublasLtMatmulHeuristicResult_t check{};
+  if (cublasLtMatmulAlgoCheck(ctx.cublas_lt, p.op.handle, p.lw.handle, p.la.handle, p.ly.handle, p.ly.handle, &algo,
+                              &check) != CUBLAS_STATUS_SUCCESS ||
+      check.workspaceSize > p.workspace)
+    return false;
+  *out = algo;
+  return true;
+}
+
+// Measures cuBLASLt's first ranked algorithms and their split-K variants at these shapes (LaunchTimer) and returns
+// the fastest's configuration ("" when none runs: run() then asks the heuristic).
 std::string matmul_bias_tune(CudaKernelContext& ctx) {
   const BiasGemm g = bias_gemm(ctx);
   DeviceValue& y = ctx.out(0);
@@ -473,16 +504,30 @@ std::string matmul_bias_tune(CudaKernelContext& ctx) {
   if (cublasLtMatmulAlgoGetHeuristic(ctx.cublas_lt, p.op.handle, p.lw.handle, p.la.handle, p.ly.handle, p.ly.handle,
                                      p.pref.handle, kTimedLtAlgos, results, &returned) != CUBLAS_STATUS_SUCCESS)
     return "";
+  // The ranked algorithms, then their split-K variants; each configuration once.
+  std::vector<cublasLtMatmulAlgo_t> algos;
   std::vector<std::string> configs;
-  std::vector<LaunchTimer::Launch> launches;
-  for (int i = 0; i < returned; ++i) {
-    if (results[i].state != CUBLAS_STATUS_SUCCESS || results[i].workspaceSize > p.workspace) continue;
-    std::string config = lt_algo_config(results[i].algo);
-    if (config.empty() || !accumulates_in_fp32(p, config)) continue;
+  auto offer = [&](const cublasLtMatmulAlgo_t& algo) {
+    std::string config = lt_algo_config(algo);
+    if (config.empty() || !accumulates_in_fp32(p, config) ||
+        std::find(configs.begin(), configs.end(), config) != configs.end())
+      return;
+    algos.push_back(algo);
     configs.push_back(std::move(config));
-    const cublasLtMatmulAlgo_t* algo = &results[i].algo;
-    launches.push_back([&, algo] { return launch_lt(ctx, p, g, *algo) == CUBLAS_STATUS_SUCCESS; });
+  };
+  for (int i = 0; i < returned; ++i)
+    if (results[i].state == CUBLAS_STATUS_SUCCESS && results[i].workspaceSize <= p.workspace) offer(results[i].algo);
+  const size_t ranked = algos.size();
+  for (size_t i = 0; i < ranked; ++i) {
+    if (parse_config(configs[i]).at("lt_splitk") != 1) continue;
+    for (uint32_t splits : kSplitCounts) {
+      cublasLtMatmulAlgo_t split{};
+      if (split_k_variant(ctx, p, algos[i], splits, &split)) offer(split);
+    }
   }
+  std::vector<LaunchTimer::Launch> launches;
+  for (size_t i = 0; i < algos.size(); ++i)
+    launches.push_back([&, i] { return launch_lt(ctx, p, g, algos[i]) == CUBLAS_STATUS_SUCCESS; });
   LaunchTimer timer(ctx.stream);
   const LaunchTimer::Fastest best = timer.fastest(launches);
   return best.index < 0 ? "" : configs[static_cast<size_t>(best.index)];

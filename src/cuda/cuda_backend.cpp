@@ -36,7 +36,8 @@ struct GpuInfo {
 
 // Raise when a tune() changes what its choices mean or how it makes them: timing caches then time again.
 // 2: the corners' cold-cache check times behind a hold (LaunchTimer::time_cold), and keeps other choices.
-constexpr int kTunerVersion = 2;
+// 3: MatMulBias's tune() also times split-K variants of cuBLASLt's ranked algorithms, in a 32 MB workspace.
+constexpr int kTunerVersion = 3;
 
 GpuInfo current_gpu() {
   GpuInfo info;
