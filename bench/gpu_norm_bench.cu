@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
   bool quick = false, profile = false;
   int cluster_size = 0;
   int row_warps = 0;
+  int register_vectors = 0;
   std::vector<std::string> only;
   std::vector<Shape> shapes;  // --shape; kShapes when none is given
   bool hot = false;
@@ -194,9 +195,11 @@ int main(int argc, char** argv) {
       cluster_size = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--row-warps") && i + 1 < argc) {
       row_warps = std::atoi(argv[++i]);  // LayerNorm-shaped rows (HxW 1x1, G 1) only
+    } else if (!std::strcmp(argv[i], "--register-vectors") && i + 1 < argc) {
+      register_vectors = std::atoi(argv[++i]);  // what the kRegisters plan aims for a thread
     } else {
       std::fprintf(stderr, "usage: %s [--out results.jsonl] [--replays N] [--quick] [--only NxCxHxW:dtype:layout]"
-                   " [--profile] [--cluster 1|2|4|8|16] [--row-warps 1..16] [--shape NxCxHxW:G ...] [--hot] [--no-pdl]"
+                   " [--profile] [--cluster 1|2|4|8|16] [--row-warps 1..16] [--register-vectors 1|2|4|8] [--shape NxCxHxW:G ...] [--hot] [--no-pdl]"
                    " [--split|--registers|--smem|--grid]\n", argv[0]);
       return 2;
     }
@@ -281,6 +284,7 @@ int main(int argc, char** argv) {
         a.y = ys[0];
         a.cluster_size = cluster_size;
         a.row_warps = sh.H * sh.W == 1 && sh.G == 1 ? row_warps : 0;
+        a.register_vectors = register_vectors;
         a.programmatic_launch = programmatic;
         a.algorithm = algorithm;
         GroupNormPlan plan;

@@ -216,6 +216,7 @@ struct Case {
   NormAlgorithm algo = NormAlgorithm::kAuto;
   int cluster_size = 0;  // 0: the planner's choice
   int row_warps = 0;     // 0: the planner's choice
+  int register_vectors = 0;  // 0: the planner's choice
   double mean = 0.0, stddev = 1.0;  // of x; each channel also gets an offset of up to +-channel_offset
   double channel_offset = 0.5;
   bool constant = false;  // every group constant (zero variance)
@@ -230,6 +231,7 @@ std::string describe(const Case& c) {
     << (c.affine ? "" : " no-affine") << (c.in_place ? " in-place" : "")
     << " algo=" << normrt::cuda::to_string(c.algo) << (c.cluster_size ? " cluster_size=" + std::to_string(c.cluster_size) : "")
     << (c.row_warps ? " row_warps=" + std::to_string(c.row_warps) : "")
+    << (c.register_vectors ? " register_vectors=" + std::to_string(c.register_vectors) : "")
     << " mean=" << c.mean << " std=" << c.stddev
     << (c.constant ? " constant" : "");
   return s.str();
@@ -341,6 +343,7 @@ Outcome run_case(const Case& c) {
   a.algorithm = c.algo;
   a.cluster_size = c.cluster_size;
   a.row_warps = c.row_warps;
+  a.register_vectors = c.register_vectors;
   GroupNormPlan plan;
   Status s = normrt::cuda::group_norm_plan(a, &plan);
   EXPECT_TRUE(s.ok()) << s.message;
@@ -473,6 +476,30 @@ TEST_F(CudaNorm, EveryForcedAlgorithmAgrees) {
           const Outcome o = run_case(c);
           EXPECT_EQ(o.algo, algo);
         }
+}
+
+// The registers kernel with every number of vectors a thread its plan may aim for (1: the most threads a block,
+// up to 512; 8: the fewest), at the SD-1.5 UNet's batch-1 shapes and odd ones (straddling vectors, clusters,
+// rows that do not divide evenly).
+TEST_F(CudaNorm, RegistersKernelAgreesAtEveryVectorsAThread) {
+  const Shape shapes[] = {{1, 1280, 64, 32}, {1, 2560, 64, 32}, {1, 640, 256, 32}, {1, 320, 1024, 32},
+                          {3, 24, 49, 6},    {2, 30, 99, 10},   {1, 96, 17, 32}};
+  int i = 0;
+  for (const Shape& sh : shapes)
+    for (DataType dtype : kTypes)
+      for (int vectors : {1, 2, 4, 8}) {
+        Case c = case_of(sh, Layout::kNHWC, dtype, NormAlgorithm::kRegisters);
+        c.register_vectors = vectors;
+        c.act = kActs[i++ % 8];
+        c.residual = i % 2 == 0;
+        c.in_place = i % 3 == 0;
+        GroupNormArgs probe = planning_args(c.N, c.C, c.HW, c.G, Layout::kNHWC, dtype, NormAlgorithm::kRegisters);
+        probe.register_vectors = vectors;
+        if (!normrt::cuda::group_norm_plan(probe, nullptr).ok()) continue;  // no cluster holds it in registers
+        SCOPED_TRACE(describe(c));
+        const Outcome o = run_case(c);
+        EXPECT_EQ(o.algo, NormAlgorithm::kRegisters);
+      }
 }
 
 // The whole-grid NHWC kernel on its own: batch 1 to 7, spatial sizes that split unevenly over the blocks (down
@@ -927,6 +954,13 @@ TEST(CudaNormPlan, FewLongRowsTakeABlockPerRow) {
                            "least 3 warps, or 1"),
             std::string::npos)
       << s.message;
+  a.row_warps = 0;
+  a.register_vectors = 3;
+  s = normrt::cuda::group_norm_plan_for(a, h200, nullptr);
+  EXPECT_NE(s.message.find("register_vectors must be 0 (the planner's choice), 1, 2, 4 or 8, got 3"),
+            std::string::npos)
+      << s.message;
+  a.register_vectors = 0;
   a.row_warps = 17;
   s = normrt::cuda::group_norm_plan_for(a, h200, nullptr);
   EXPECT_NE(s.message.find("row_warps must be 0 (the planner's choice) or 1..16, got 17"), std::string::npos)

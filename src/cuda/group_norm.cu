@@ -1639,6 +1639,10 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
 constexpr int64_t kMaxRowVectors = 32 * 16;
 constexpr int64_t kMaxRowWarps = 16;
 Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out, bool allow_grid = true) {
+  if (a.register_vectors != 0 && a.register_vectors != 1 && a.register_vectors != 2 && a.register_vectors != 4 &&
+      a.register_vectors != 8)
+    return invalid("register_vectors must be 0 (the planner's choice), 1, 2, 4 or 8, got " +
+                   std::to_string(a.register_vectors));
   if (a.row_warps < 0 || a.row_warps > kMaxRowWarps)
     return invalid("row_warps must be 0 (the planner's choice) or 1.." + std::to_string(kMaxRowWarps) + ", got " +
                    std::to_string(a.row_warps));
@@ -1904,6 +1908,10 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
   // over c blocks (R rows a pass, the vectors a thread holds as a power of two: the kernel's template), or
   // nothing when it does not fit.
   constexpr uint32_t kRegisterVectors = 8;
+  // About 4 vectors a thread. (H100, 2026-11-27, the UNet's and ResNet-50's batch-1 shapes forced to 1, 2, 4 and 8:
+  // 4 within 10% of the fastest at every shape, fp32 and fp16, hot and cold; unlike LayerNorm's rows, more
+  // threads with fewer vectors each gained nothing. bench/results/2026-11-27-session16.md.)
+  const uint32_t register_vectors = a.register_vectors ? static_cast<uint32_t>(a.register_vectors) : 4;
   struct RegisterBlock {
     uint32_t R, vectors, threads;
     uint64_t smem;
@@ -1913,7 +1921,7 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
     const uint32_t rows = ceil_div(p.unit_rows, c);
     const uint32_t r_max = kMaxRegisterThreads / p.Lv;
     RegisterBlock b;
-    b.R = std::min(r_max, std::max<uint32_t>(1, ceil_div(rows, 4)));
+    b.R = std::min(r_max, std::max<uint32_t>(1, ceil_div(rows, register_vectors)));
     b.threads = round_up(b.R * p.Lv, 32);
     b.smem = static_cast<uint64_t>(k) * 24 + static_cast<uint64_t>(b.threads) * p.slots * 8;
     const uint32_t need = ceil_div(rows, b.R);

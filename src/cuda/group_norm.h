@@ -59,6 +59,9 @@ struct GroupNormArgs {
   // Warps per LayerNorm-shaped row (spatial 1, one group, kAuto): 0 lets the planner choose; 1 is the one-warp-per-row
   // kernel, 2..16 a block per row with at most 4 vectors a thread (tuning and benchmarks).
   int row_warps = 0;
+  // kRegisters: the vectors a thread the planner aims for (fewer: more threads a block, shorter chains of loads);
+  // 0 lets it choose, else 1, 2, 4 or 8 (tuning and benchmarks).
+  int register_vectors = 0;
   // Programmatic dependent launch (Hopper): the kernel may start while the kernel before it on the stream is
   // still finishing, sets up, then waits for it (griddepcontrol.wait) before reading any tensor. Hides the
   // launch latency that dominates small tensors; off gives a plain launch (same results).
