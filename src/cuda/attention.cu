@@ -328,7 +328,10 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__h
 // accumulate) with 32 keys per tile to keep fp32 tiles small. The m16n8k8 accumulator layout is not the next
 // mma's A layout, so P reaches A through quad shuffles. Fragments come from shared memory with scalar loads whose
 // row strides are chosen so that the 32 lanes hit 32 banks: Q and K rows are D + 4 words (lanes read (g, t)),
-// V rows a multiple of 32 plus 8 (lanes read (t, g)).
+// V rows a multiple of 32 plus 8 (lanes read (t, g)). A warp's Q fragments are read and rounded once, into registers
+// (H200, session 16: 1x1024x8x40 42.0 -> 38.9 us, 8x1024x8x40 204 -> 173 us, 1x256x8x80 17.3 -> 18.9 us; the tf32
+// UNet at batch 1 1.352 -> 1.337 ms). Rounding K and V once per tile in shared memory instead cost more in barriers
+// than it saved in conversions (bench/results/s16/tf32-attention-kv-rounded-in-smem-rejected.diff).
 
 constexpr int kBlockN32 = 32;  // keys per tile for float32
 
@@ -384,11 +387,22 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
   const int from_low = group * 4 + quad_lane / 2, from_high = from_low + 2;
   const bool odd = quad_lane & 1;
 
+  uint32_t qa[kSteps][4];  // this warp's queries as TF32 A fragments, read and rounded once for every key tile
   for (int j = keys.first; j < keys.end; ++j) {
     const int buffer = j & 1;
     await_key_tile<float, kBlockN32, DPAD, L::kQKStride, L::kVStride>(sk, sv, head, j, keys.end, p.Lk, p.D);
     const float* ks = sk + buffer * kBlockN32 * L::kQKStride;
     const float* vs = sv + buffer * kBlockN32 * L::kVStride;
+    if (j == keys.first) {
+#pragma unroll
+      for (int s = 0; s < kSteps; ++s) {
+        const int c = s * 8 + quad_lane;
+        qa[s][0] = to_tf32(qw[group * L::kQKStride + c]);
+        qa[s][1] = to_tf32(qw[(group + 8) * L::kQKStride + c]);
+        qa[s][2] = to_tf32(qw[group * L::kQKStride + c + 4]);
+        qa[s][3] = to_tf32(qw[(group + 8) * L::kQKStride + c + 4]);
+      }
+    }
 
     float sc[kBlockN32 / 8][4];
 #pragma unroll
@@ -396,13 +410,10 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
 #pragma unroll
     for (int s = 0; s < kSteps; ++s) {
       const int c = s * 8 + quad_lane;
-      const uint32_t a[4] = {to_tf32(qw[group * L::kQKStride + c]), to_tf32(qw[(group + 8) * L::kQKStride + c]),
-                             to_tf32(qw[group * L::kQKStride + c + 4]),
-                             to_tf32(qw[(group + 8) * L::kQKStride + c + 4])};
 #pragma unroll
       for (int t = 0; t < kBlockN32 / 8; ++t) {
         const float* key = ks + (t * 8 + group) * L::kQKStride + c;
-        mma_16x8x8_tf32(sc[t], a, to_tf32(key[0]), to_tf32(key[4]));
+        mma_16x8x8_tf32(sc[t], qa[s], to_tf32(key[0]), to_tf32(key[4]));
       }
     }
 
