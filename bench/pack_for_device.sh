@@ -25,9 +25,17 @@ rm -rf "$dest/lib.tmp"
 if [ -d "$build/fixtures" ]; then cp -r "$build/fixtures/." "$dest/fixtures/"; fi
 cat > "$dest/unpack.sh" <<'UNPACK'
 #!/usr/bin/env bash
-# Unpacks the libraries beside this script; prints the LD_LIBRARY_PATH for the binaries in bin/.
+# Unpacks the libraries beside this script; prints the LD_LIBRARY_PATH for the binaries in bin/. A variant runtime
+# for an A/B goes in its own folder as V/libnormrt_cuda.so.xz; this makes V/ whole (the library and bin/'s
+# libnormrt.so beside it: libnormrt.so loads the CUDA backend from its own folder, so a folder holding only
+# libnormrt_cuda.so ahead in LD_LIBRARY_PATH changes nothing). Run the variant with LD_LIBRARY_PATH=V:<printed>.
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$here/lib" && tar -C "$here/lib" -xJf "$here/libs.tar.xz"
+for variant in "$here"/*/libnormrt_cuda.so.xz; do
+  [ -e "$variant" ] || continue
+  v=$(dirname "$variant")
+  xz -d -k -f "$variant" && cp "$here/bin/libnormrt.so" "$v/"
+done
 echo "$here/bin:$here/lib:/usr/lib/x86_64-linux-gnu:/usr/local/cuda-13.0/targets/x86_64-linux/lib"
 UNPACK
 chmod +x "$dest/unpack.sh"
