@@ -1401,6 +1401,28 @@ struct RowParams {
   float eps;
 };
 
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// This thread's sum of squared deviations from `mean` over its vectors k whose row index(k) is below nv.
+template <int VECS, int V, typename Index>
+__device__ __forceinline__ float squared_deviations(const float (&f)[VECS][V], float mean, uint32_t nv, Index index) {
+  float sq = 0.0f;
+#pragma unroll
+  for (int k = 0; k < VECS; ++k)
+    if (index(k) < nv) {
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        const float d = f[k][e] - mean;
+        sq = fmaf(d, d, sq);
+      }
+    }
+  return sq;
+}
+
 template <typename T, int VECS>
 __global__ void __launch_bounds__(256) layer_norm_rows_kernel(const RowParams p) {
   constexpr int V = 16 / static_cast<int>(sizeof(T));
@@ -1422,21 +1444,8 @@ __global__ void __launch_bounds__(256) layer_norm_rows_kernel(const RowParams p)
         for (int e = 0; e < V; ++e) sum += f[k][e];
       }
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    const float mean = sum / static_cast<float>(p.cols);
-    float sq = 0.0f;
-#pragma unroll
-    for (int k = 0; k < VECS; ++k)
-      if (lane + 32u * k < p.nv) {
-#pragma unroll
-        for (int e = 0; e < V; ++e) {
-          const float d = f[k][e] - mean;
-          sq = fmaf(d, d, sq);
-        }
-      }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    const float mean = warp_sum(sum) / static_cast<float>(p.cols);
+    const float sq = warp_sum(squared_deviations(f, mean, p.nv, [&](int k) { return lane + 32u * k; }));
     const float rstd = rsqrtf(sq / static_cast<float>(p.cols) + p.eps);
     Raw* yr = reinterpret_cast<Raw*>(p.y) + r * p.nv;
     const Raw* rr = p.residual ? reinterpret_cast<const Raw*>(p.residual) + r * p.nv : nullptr;
@@ -1497,25 +1506,13 @@ __global__ void __launch_bounds__(512) layer_norm_row_team_kernel(const RowParam
         for (int e = 0; e < V; ++e) sum += f[k][e];
       }
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    sum = warp_sum(sum);
     if (lane == 0) red_sum[warp] = sum;
     __syncthreads();
     sum = 0.0f;
     for (uint32_t w = 0; w < warps; ++w) sum += red_sum[w];
     const float mean = sum / static_cast<float>(p.cols);
-    float sq = 0.0f;
-#pragma unroll
-    for (int k = 0; k < VECS; ++k)
-      if (t + blockDim.x * k < p.nv) {
-#pragma unroll
-        for (int e = 0; e < V; ++e) {
-          const float d = f[k][e] - mean;
-          sq = fmaf(d, d, sq);
-        }
-      }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+    float sq = warp_sum(squared_deviations(f, mean, p.nv, [&](int k) { return t + blockDim.x * k; }));
     if (lane == 0) red_sq[warp] = sq;
     __syncthreads();
     sq = 0.0f;
