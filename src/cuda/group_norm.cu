@@ -1607,8 +1607,7 @@ struct LaunchPlan {
   bool bulk = false;  // NCHW one-pass kernel on the bulk-copy engine
   BulkParams bp{};
   bool tma = false;   // NHWC one-pass kernel on the tensor memory accelerator (p below, plus box_rows)
-  bool rows = false;  // LayerNorm-shaped: one warp per row, or a block of row_warps warps per row (rp)
-  uint32_t row_warps = 0;
+  bool rows = false;  // LayerNorm-shaped: one warp per row, or a block of info.row_warps warps per row (rp)
   bool registers = false;  // NHWC kRegisters kernel (p), vectors_per_thread its template
   bool grid = false;       // NHWC kGrid kernel (p, chunk_rows), launched cooperatively
   uint32_t chunk_rows = 0;
@@ -1632,7 +1631,8 @@ bool aligned(const void* ptr, int bytes) { return reinterpret_cast<uintptr_t>(pt
 Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out, bool allow_grid);
 
 // The plan; rows of at most 512 whole 16-byte vectors with one group and no spatial extent (LayerNorm, and
-// GroupNorm(1) over [N, C]) take the one-warp-per-row kernel unless an algorithm or cluster size is asked for.
+// GroupNorm(1) over [N, C]) take the rows kernels (a warp or a block per row) unless an algorithm or cluster size
+// is asked for.
 constexpr int64_t kMaxRowVectors = 32 * 16;
 constexpr int64_t kMaxRowWarps = 16;
 Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out, bool allow_grid = true) {
@@ -1673,9 +1673,6 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   rp.eps = a.epsilon;
   out->rows = true;
   out->bulk = out->tma = false;
-  // Up to eight warps (rows in flight) per block, fewer where that spreads the rows over more SMs, up to 16
-  // blocks per SM; each warp loops over further rows. (H100, UNet at batch 1: 64 rows of 1280 fp32 had taken
-  // the cluster kernel, 14 us under ncu.)
   // Rows of more than one vector a lane take a block of warps each, one vector a thread, while those warps stay
   // within 48 an SM (of the 64 it holds); more rows keep a warp each, looping over its vectors. H100, data in L2:
   // 64 rows of 1280 fp32 5.55 us with a warp a row, 1.97 us with 10; 2048 rows of 640 fp32 4.13 us with one,
@@ -1690,11 +1687,13 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
     return invalid("row_warps " + std::to_string(row_warps) + " leaves more than " + std::to_string(kMaxTeamVectors) +
                    " vectors a thread for rows of " + std::to_string(nv) + " vectors: ask for at least " +
                    std::to_string((nv + 32 * kMaxTeamVectors - 1) / (32 * kMaxTeamVectors)) + " warps, or 1");
-  out->row_warps = static_cast<uint32_t>(row_warps);
   if (row_warps > 1) {
     out->threads = static_cast<uint32_t>(32 * row_warps);
     out->blocks = static_cast<uint32_t>(std::min<int64_t>(a.N, static_cast<int64_t>(dev.sms) * 8));
   } else {
+    // Up to eight warps (rows in flight) per block, fewer where that spreads the rows over more SMs, up to 16
+    // blocks per SM; each warp loops over further rows. (H100, UNet at batch 1: 64 rows of 1280 fp32 had taken
+    // the cluster kernel, 14 us under ncu.)
     const int64_t warps = std::clamp<int64_t>((a.N + dev.sms - 1) / dev.sms, 1, 8);
     out->threads = static_cast<uint32_t>(32 * warps);
     out->blocks =
@@ -2353,7 +2352,7 @@ cudaError_t launch_registers_dtype(const LaunchPlan& plan, DataType dtype, cudaS
 // LayerNorm rows: the plan's grid of blocks of whole warps, no shared memory, no clusters.
 template <typename T>
 cudaError_t launch_rows(const LaunchPlan& plan, cudaStream_t stream) {
-  if (plan.row_warps > 1) {
+  if (plan.info.row_warps > 1) {
     const uint32_t vecs = (plan.rp.nv + plan.threads - 1) / plan.threads;
     auto kernel = vecs <= 1   ? layer_norm_row_team_kernel<T, 1>
                   : vecs <= 2 ? layer_norm_row_team_kernel<T, 2>
