@@ -1643,13 +1643,20 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   if (a.row_warps < 0 || a.row_warps > kMaxRowWarps)
     return invalid("row_warps must be 0 (the planner's choice) or 1.." + std::to_string(kMaxRowWarps) + ", got " +
                    std::to_string(a.row_warps));
+  if (a.bulk_threads != 0 && (a.bulk_threads < 64 || a.bulk_threads > 512 || a.bulk_threads % 32 != 0))
+    return invalid("bulk_threads must be 0 (the planner's choice) or a multiple of 32 in 64..512, got " +
+                   std::to_string(a.bulk_threads));
   Status s = make_group_plan(a, dev, out, allow_grid);
   if (!s.ok()) return s;
+  if (a.bulk_threads != 0 && !out->bulk)
+    return invalid(std::string("bulk_threads applies to the NCHW bulk-copy kernel (NCHW, 16-byte aligned vectors, "
+                               "kAuto or kCluster, a block's share on chip); this call takes the ") +
+                   to_string(out->info.algorithm) + " kernel: leave it 0");
   out->programmatic = a.programmatic_launch;
   const int esize = static_cast<int>(dtype_size(a.dtype));
   const int64_t V = 16 / esize;
   if (a.spatial != 1 || a.groups != 1 || a.algorithm != NormAlgorithm::kAuto || a.cluster_size != 0 ||
-      a.C % V != 0 || a.C / V > kMaxRowVectors || !aligned(a.x, 16) || !aligned(a.y, 16) ||
+      a.bulk_threads != 0 || a.C % V != 0 || a.C / V > kMaxRowVectors || !aligned(a.x, 16) || !aligned(a.y, 16) ||
       (a.residual && !aligned(a.residual, 16))) {
     if (a.row_warps != 0)
       return invalid("row_warps applies to the rows kernel (spatial 1, one group, kAuto, no cluster_size, at most " +
@@ -2149,8 +2156,15 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
       while (upb < 16 && 2 * upb * unit_bytes <= 16 * 1024 &&
              (units + 2 * upb - 1) / (2 * upb) >= static_cast<uint64_t>(dev.sms))
         upb *= 2;
-      const uint32_t team = std::min<uint32_t>(
+      uint32_t team = std::min<uint32_t>(
           512 / upb, std::max<uint32_t>(32, round_up(ceil_div(static_cast<uint32_t>(bp.unit_vecs), 4), 32)));
+      if (a.bulk_threads != 0) {
+        if (a.bulk_threads % (32 * upb) != 0)
+          return invalid("bulk_threads " + std::to_string(a.bulk_threads) + " does not split into " +
+                         std::to_string(upb) + " teams of whole warps (the plan packs " + std::to_string(upb) +
+                         " small groups a block): ask for a multiple of " + std::to_string(32 * upb));
+        team = static_cast<uint32_t>(a.bulk_threads) / upb;
+      }
       bp.upb = upb;
       bp.cs = 1;
       bp.vecs_per_block = upb * bp.unit_vecs;
@@ -2164,7 +2178,9 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
       bp.vecs_per_block = cluster_rows;
       bp.chunks = static_cast<uint32_t>(
           std::min<uint64_t>(kMaxChunks, std::max<uint64_t>(1, tile_of(cs) / (8 * 1024))));
-      threads = std::min<uint32_t>(512, std::max<uint32_t>(64, round_up(ceil_div(cluster_rows, 4), 32)));
+      threads = a.bulk_threads != 0
+                    ? static_cast<uint32_t>(a.bulk_threads)
+                    : std::min<uint32_t>(512, std::max<uint32_t>(64, round_up(ceil_div(cluster_rows, 4), 32)));
       tile = static_cast<uint64_t>(cluster_rows) * 16;
       blocks_b = units * cs;
     }
@@ -2487,6 +2503,39 @@ Status resident_units(const LaunchPlan& lp, const GroupNormArgs& args, int* resi
   return Status{};
 }
 
+// Rounds the bulk kernel's units take on this device (units: clusters, or blocks where cs is 1); 0 if unknown.
+int64_t bulk_waves(const LaunchPlan& lp, const GroupNormArgs& args) {
+  int resident = 0;
+  if (!resident_units(lp, args, &resident).ok() || resident <= 0) return 0;
+  const int64_t units = lp.info.blocks / std::max(1, lp.info.cluster_size);
+  return (units + resident - 1) / resident;
+}
+
+// A bulk plan of one group a block that the device runs in several waves takes fewer threads a block where that
+// holds more blocks at once (the kernel's registers allow 1024 / threads blocks an SM): the most threads of the
+// fewest waves, at the same cluster size. (H100, 2026-11-27 session 17, NCHW, cold: 16x1280x16x16 fp16 13.8 us
+// in two waves of 320 threads, 10.6 us in one of 256; 32x256x56x56 fp16 43.6 us in four waves of 512, 39.0 in two
+// of 256; 1x64x256x256 fp32 24.9 us in two waves of clusters of 8 x 512, 19.0 in one of 8 x 256. Fewer threads
+// where the grid already ran in one wave were slower: 8x640x32x32 fp16 11.4 us at 512, 13.9 at 256.)
+void fewer_bulk_threads_for_fewer_waves(const GroupNormArgs& args, const DeviceProperties& dev, LaunchPlan* plan) {
+  if (!plan->bulk || args.bulk_threads != 0 || plan->bp.upb != 1) return;
+  int64_t waves = bulk_waves(*plan, args);
+  for (int threads : {320, 256, 192, 128}) {
+    if (waves <= 1) return;
+    if (threads >= static_cast<int>(plan->threads)) continue;
+    GroupNormArgs fewer = args;
+    fewer.bulk_threads = threads;
+    fewer.cluster_size = plan->info.cluster_size;
+    LaunchPlan candidate;
+    if (!make_plan(fewer, dev, &candidate).ok() || !candidate.bulk) return;
+    const int64_t candidate_waves = bulk_waves(candidate, args);
+    if (candidate_waves > 0 && candidate_waves < waves) {
+      *plan = candidate;
+      waves = candidate_waves;
+    }
+  }
+}
+
 // The plan on the current device.
 Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
   DeviceProperties dev;
@@ -2504,8 +2553,10 @@ Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
     return make_plan(args, dev, plan, false);
   }
   if (args.algorithm != NormAlgorithm::kAuto || args.cluster_size != 0 || plan->info.algorithm != NormAlgorithm::kCluster ||
-      plan->info.cluster_size <= 1)
+      plan->info.cluster_size <= 1) {
+    fewer_bulk_threads_for_fewer_waves(args, dev, plan);
     return s;
+  }
   s = resident_units(*plan, args, &resident);
   if (!s.ok() || static_cast<int64_t>(resident) * plan->info.cluster_size >= plan->info.blocks) return s;
   if (plan->bulk) {
@@ -2524,6 +2575,7 @@ Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
         break;
       }
     }
+    fewer_bulk_threads_for_fewer_waves(args, dev, plan);  // where no smaller cluster runs in one wave
     return s;
   }
   // NHWC clusters the device runs in several waves: the whole grid at once instead, where it fits. (H100,
