@@ -11,8 +11,8 @@
 // --split forces the two-kernel algorithm (statistics, then normalize); --registers the NHWC registers kernel
 // and --smem the shared-memory one-pass kernels (kCluster), the two kAuto chooses between; --grid the NHWC
 // whole-grid one-pass kernel (kGrid).
-// --bulk-threads fixes the NCHW bulk-copy kernel's block size (GroupNormArgs::bulk_threads); shapes that take another
-// kernel are skipped.
+// --block-threads fixes the NCHW bulk-copy kernel's block size and caps the NHWC TMA kernel's
+// (GroupNormArgs::block_threads); shapes that take another kernel are skipped.
 // --profile: no timing, three plain launches of GN+SiLU per selected case (for ncu).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
   int cluster_size = 0;
   int row_warps = 0;
   int register_vectors = 0;
-  int bulk_threads = 0;
+  int block_threads = 0;
   std::vector<std::string> only;
   std::vector<Shape> shapes;  // --shape; kShapes when none is given
   bool hot = false;
@@ -200,11 +200,11 @@ int main(int argc, char** argv) {
       row_warps = std::atoi(argv[++i]);  // LayerNorm-shaped rows (HxW 1x1, G 1) only
     } else if (!std::strcmp(argv[i], "--register-vectors") && i + 1 < argc) {
       register_vectors = std::atoi(argv[++i]);  // what the kRegisters plan aims for a thread
-    } else if (!std::strcmp(argv[i], "--bulk-threads") && i + 1 < argc) {
-      bulk_threads = std::atoi(argv[++i]);  // NCHW bulk-copy kernel's block size
+    } else if (!std::strcmp(argv[i], "--block-threads") && i + 1 < argc) {
+      block_threads = std::atoi(argv[++i]);  // the copy-engine kernels' block size
     } else {
       std::fprintf(stderr, "usage: %s [--out results.jsonl] [--replays N] [--quick] [--only NxCxHxW:dtype:layout]"
-                   " [--profile] [--cluster 1|2|4|8|16] [--row-warps 1..16] [--register-vectors 1|2|4|8] [--bulk-threads 64..512] [--shape NxCxHxW:G ...] [--hot] [--no-pdl]"
+                   " [--profile] [--cluster 1|2|4|8|16] [--row-warps 1..16] [--register-vectors 1|2|4|8] [--block-threads 64..512] [--shape NxCxHxW:G ...] [--hot] [--no-pdl]"
                    " [--split|--registers|--smem|--grid]\n", argv[0]);
       return 2;
     }
@@ -290,13 +290,13 @@ int main(int argc, char** argv) {
         a.cluster_size = cluster_size;
         a.row_warps = sh.H * sh.W == 1 && sh.G == 1 ? row_warps : 0;
         a.register_vectors = register_vectors;
-        a.bulk_threads = bulk_threads;
+        a.block_threads = block_threads;
         a.programmatic_launch = programmatic;
         a.algorithm = algorithm;
         GroupNormPlan plan;
         normrt::cuda::Status st = normrt::cuda::group_norm_plan(a, &plan);
         // A fixed cluster size or the registers kernel need not fit every shape.
-        if (!st.ok() && (cluster_size || a.row_warps || bulk_threads ||
+        if (!st.ok() && (cluster_size || a.row_warps || block_threads ||
                          algorithm == NormAlgorithm::kRegisters ||
                          algorithm == NormAlgorithm::kGrid)) {
           std::printf("%s: no plan with --cluster %d --row-warps %d --algorithm %s: %s\n", key, cluster_size,

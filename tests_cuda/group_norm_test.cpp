@@ -218,7 +218,7 @@ struct Case {
   int cluster_size = 0;  // 0: the planner's choice
   int row_warps = 0;     // 0: the planner's choice
   int register_vectors = 0;  // 0: the planner's choice
-  int bulk_threads = 0;      // 0: the planner's choice
+  int block_threads = 0;      // 0: the planner's choice
   double mean = 0.0, stddev = 1.0;  // of x; each channel also gets an offset of up to +-channel_offset
   double channel_offset = 0.5;
   bool constant = false;  // every group constant (zero variance)
@@ -234,7 +234,7 @@ std::string describe(const Case& c) {
     << " algo=" << normrt::cuda::to_string(c.algo) << (c.cluster_size ? " cluster_size=" + std::to_string(c.cluster_size) : "")
     << (c.row_warps ? " row_warps=" + std::to_string(c.row_warps) : "")
     << (c.register_vectors ? " register_vectors=" + std::to_string(c.register_vectors) : "")
-    << (c.bulk_threads ? " bulk_threads=" + std::to_string(c.bulk_threads) : "")
+    << (c.block_threads ? " block_threads=" + std::to_string(c.block_threads) : "")
     << " mean=" << c.mean << " std=" << c.stddev
     << (c.constant ? " constant" : "");
   return s.str();
@@ -347,7 +347,7 @@ Outcome run_case(const Case& c) {
   a.cluster_size = c.cluster_size;
   a.row_warps = c.row_warps;
   a.register_vectors = c.register_vectors;
-  a.bulk_threads = c.bulk_threads;
+  a.block_threads = c.block_threads;
   GroupNormPlan plan;
   Status s = normrt::cuda::group_norm_plan(a, &plan);
   EXPECT_TRUE(s.ok()) << s.message;
@@ -644,14 +644,14 @@ TEST_F(CudaNorm, NchwClustersOfSeveralWavesTakeASmallerClusterOfOneWave) {
     SCOPED_TRACE(std::to_string(sh.N) + "x" + std::to_string(sh.C) + "x" + std::to_string(sh.HW) + " " + name(dtype));
     GroupNormArgs a = planning_args(sh.N, sh.C, sh.HW, sh.G, Layout::kNCHW, dtype);
     a.cluster_size = 8;
-    a.bulk_threads = threads;
+    a.block_threads = threads;
     GroupNormPlan eight, chosen;
     ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &eight).ok());
     if (static_cast<int64_t>(eight.resident_clusters) * 8 >= eight.blocks) {
       GTEST_SKIP() << "this GPU holds all " << eight.blocks << " blocks in clusters of 8 at once";
     }
     a.cluster_size = 0;
-    a.bulk_threads = 0;
+    a.block_threads = 0;
     ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &chosen).ok());
     EXPECT_TRUE(chosen.bulk_copy);
     EXPECT_GE(chosen.cluster_size, 2);
@@ -989,7 +989,7 @@ TEST(CudaNormPlan, BulkKernelBlockSizeIsTakenOrRefusedWithTheReason) {
   ASSERT_TRUE(normrt::cuda::group_norm_plan_for(a, h100, &plan).ok());
   EXPECT_TRUE(plan.bulk_copy);
   EXPECT_EQ(plan.threads, 320);
-  a.bulk_threads = 256;
+  a.block_threads = 256;
   Status s = normrt::cuda::group_norm_plan_for(a, h100, &plan);
   ASSERT_TRUE(s.ok()) << s.message;
   EXPECT_EQ(plan.threads, 256);
@@ -999,29 +999,39 @@ TEST(CudaNormPlan, BulkKernelBlockSizeIsTakenOrRefusedWithTheReason) {
   ASSERT_TRUE(normrt::cuda::group_norm_plan_for(a, h100, &plan).ok());
   ASSERT_GT(plan.groups_per_unit, 1);
   const int packed = plan.groups_per_unit;
-  a.bulk_threads = 32 * packed + 32;
+  a.block_threads = 32 * packed + 32;
   s = normrt::cuda::group_norm_plan_for(a, h100, &plan);
   EXPECT_NE(s.message.find("teams of whole warps"), std::string::npos) << s.message;
   EXPECT_NE(s.message.find("ask for a multiple of " + std::to_string(32 * packed)), std::string::npos) << s.message;
-  a.bulk_threads = 64 * packed;
+  a.block_threads = 64 * packed;
   ASSERT_TRUE(normrt::cuda::group_norm_plan_for(a, h100, &plan).ok());
   EXPECT_EQ(plan.threads, 64 * packed);
 
   for (int bad : {-32, 32, 100, 544}) {
-    a.bulk_threads = bad;
+    a.block_threads = bad;
     s = normrt::cuda::group_norm_plan_for(a, h100, &plan);
-    EXPECT_NE(s.message.find("bulk_threads must be 0 (the planner's choice) or a multiple of 32 in 64..512, got " +
+    EXPECT_NE(s.message.find("block_threads must be 0 (the planner's choice) or a multiple of 32 in 64..512, got " +
                              std::to_string(bad)),
               std::string::npos)
         << s.message;
   }
-  a = planning_args(2, 320, 4096, 32, Layout::kNHWC, DataType::kFloat16);
-  a.bulk_threads = 256;
+  // The NHWC TMA kernel takes at most that many: whole rows of 10 vectors (40 fp32 channels), in whole warps.
+  a = planning_args(16, 1280, 256, 32, Layout::kNHWC, DataType::kFloat32);
+  a.block_threads = 256;
+  ASSERT_TRUE(normrt::cuda::group_norm_plan_for(a, h100, &plan).ok());
+  EXPECT_TRUE(plan.tma);
+  EXPECT_EQ(plan.threads, 256);  // 25 rows of 10 vectors, rounded up to 8 warps
+  a.block_threads = 64;
+  ASSERT_TRUE(normrt::cuda::group_norm_plan_for(a, h100, &plan).ok());
+  EXPECT_EQ(plan.threads, 64);  // 6 rows
+  a = planning_args(2, 320, 4096, 32, Layout::kNCHW, DataType::kFloat16, NormAlgorithm::kSplit);
+  a.block_threads = 256;
   s = normrt::cuda::group_norm_plan_for(a, h100, &plan);
-  EXPECT_NE(s.message.find("bulk_threads applies to the NCHW bulk-copy kernel"), std::string::npos) << s.message;
+  EXPECT_NE(s.message.find("block_threads applies to the one-pass kernels on the copy engines"), std::string::npos)
+      << s.message;
   EXPECT_NE(s.message.find("leave it 0"), std::string::npos) << s.message;
   a = planning_args(64, 1280, 1, 1, Layout::kNCHW, DataType::kFloat32);  // LayerNorm-shaped rows
-  a.bulk_threads = 128;  // asks for the group kernel instead of the rows kernel
+  a.block_threads = 128;  // asks for the group kernel instead of the rows kernel
   ASSERT_TRUE(normrt::cuda::group_norm_plan_for(a, h100, &plan).ok());
   EXPECT_FALSE(plan.rows);
   EXPECT_EQ(plan.threads, 128);
@@ -1170,71 +1180,87 @@ TEST_F(CudaNorm, EveryClusterSizeAgrees) {
   EXPECT_GT(registers, 40);
 }
 
-// The NCHW bulk-copy kernel at every block size it may be given: groups in clusters of 1 to 8 blocks, small
-// groups packed several to a block, spatial sizes whose channels straddle 16-byte vectors, activations, residuals
-// and in place, every dtype in turn.
-TEST_F(CudaNorm, BulkKernelAgreesAtEveryBlockSize) {
-  const Shape shapes[] = {{2, 320, 4096, 32}, {16, 1280, 256, 32}, {3, 64, 1000, 8},
-                          {2, 32, 6, 4},      {4, 96, 56, 32},     {1, 64, 12544, 32}};
-  int i = 0, ran = 0;
+// The one-pass kernels on the copy engines at every block size they may be given: the NCHW bulk-copy kernel
+// (groups in clusters of 1 to 8 blocks, small groups packed several to a block, spatial sizes whose channels
+// straddle 16-byte vectors) takes it exactly; the NHWC TMA kernel (forced with kCluster) takes at most that many,
+// whole rows of vectors. Activations, residuals and in place, every dtype in turn.
+TEST_F(CudaNorm, CopyEngineKernelsAgreeAtEveryBlockSize) {
+  const Shape shapes[] = {{1, 320, 4096, 32}, {4, 1280, 256, 32}, {3, 64, 1000, 8},
+                          {2, 32, 6, 4},      {4, 96, 56, 32},    {1, 64, 12544, 32}};
+  int i = 0, bulk = 0, tma = 0;
   for (const Shape& sh : shapes)
-    for (int cluster_size : {0, 1, 2, 8})
-      for (int threads : {0, 64, 96, 256, 512}) {
-        const DataType dtype = kTypes[i % 3];
-        Case c = case_of(sh, Layout::kNCHW, dtype);
-        c.cluster_size = cluster_size;
-        c.bulk_threads = threads;
-        c.act = kActs[i++ % 8];
-        c.residual = i % 2 == 0;
-        c.in_place = i % 3 == 0;
-        GroupNormArgs probe = planning_args(c.N, c.C, c.HW, c.G, Layout::kNCHW, dtype);
-        probe.cluster_size = cluster_size;
-        probe.bulk_threads = threads;
-        const Status s = normrt::cuda::group_norm_plan(probe, nullptr);
-        if (!s.ok()) {  // the share does not fit a block, or packed groups do not split into whole warps
-          const bool named = s.message.find("does not fit") != std::string::npos ||
-                             s.message.find("teams of whole warps") != std::string::npos;
-          EXPECT_TRUE(named) << describe(c) << ": " << s.message;
-          continue;
+    for (Layout layout : kLayouts)
+      for (int cluster_size : {0, 1, 2, 8})
+        for (int threads : {0, 64, 96, 256, 512}) {
+          const DataType dtype = kTypes[i % 3];
+          const NormAlgorithm algo = layout == Layout::kNHWC ? NormAlgorithm::kCluster : NormAlgorithm::kAuto;
+          Case c = case_of(sh, layout, dtype, algo);
+          c.cluster_size = cluster_size;
+          c.block_threads = threads;
+          c.act = kActs[i++ % 8];
+          c.residual = i % 2 == 0;
+          c.in_place = i % 3 == 0;
+          GroupNormArgs probe = planning_args(c.N, c.C, c.HW, c.G, layout, dtype, algo);
+          probe.cluster_size = cluster_size;
+          probe.block_threads = threads;
+          const Status s = normrt::cuda::group_norm_plan(probe, nullptr);
+          if (!s.ok()) {  // the share does not fit a block, packed groups do not split into whole warps, or the
+                          // NHWC rows are too wide for a TMA box
+            const bool named = s.message.find("does not fit") != std::string::npos ||
+                               s.message.find("teams of whole warps") != std::string::npos ||
+                               (layout == Layout::kNHWC &&
+                                s.message.find("applies to the one-pass kernels on the copy engines") !=
+                                    std::string::npos);
+            EXPECT_TRUE(named) << describe(c) << ": " << s.message;
+            continue;
+          }
+          SCOPED_TRACE(describe(c));
+          const Outcome o = run_case(c);
+          EXPECT_TRUE(o.plan.bulk_copy || o.plan.tma);
+          if (threads && o.plan.bulk_copy) {
+            EXPECT_EQ(o.plan.threads, threads);
+          }
+          if (threads && o.plan.tma) {
+            EXPECT_LE(o.plan.threads, threads);
+          }
+          bulk += o.plan.bulk_copy;
+          tma += o.plan.tma;
         }
-        SCOPED_TRACE(describe(c));
-        const Outcome o = run_case(c);
-        EXPECT_TRUE(o.plan.bulk_copy);
-        if (threads) {
-          EXPECT_EQ(o.plan.threads, threads);
-        }
-        ++ran;
-      }
-  EXPECT_GT(ran, 80);
+  EXPECT_GT(bulk, 60);
+  EXPECT_GT(tma, 30);
 }
 
-// Bulk grids of one group a block that need several waves at the planner's block size take fewer threads a block
-// where that holds more of them at once (H100 and H200: 16x1280x16x16 in one wave of 256 threads instead of two of
-// 320 or 512; 32x256x56x56 fp16 in two waves instead of four); a grid of one wave keeps its block size.
-TEST_F(CudaNorm, NchwBulkGridsOfSeveralWavesTakeFewerThreads) {
+// One-pass grids on the copy engines (NCHW bulk copy of one group a block, NHWC TMA) that need several waves at
+// the planner's block size take fewer threads a block where that holds more of them at once (H100 and H200:
+// 16x1280x16x16 in one wave of 256 threads instead of two of 320 or 512; 32x256x56x56 fp16 in two waves instead
+// of four); a grid of one wave keeps its block size.
+TEST_F(CudaNorm, CopyEngineGridsOfSeveralWavesTakeFewerThreads) {
   struct Expect {
     Shape sh;
+    Layout layout;
     DataType dtype;
     int planned_threads;  // the planner's block size before the device is asked
   };
-  const Expect cases[] = {{{16, 1280, 256, 32}, DataType::kFloat16, 320},
-                          {{16, 1280, 256, 32}, DataType::kFloat32, 512},
-                          {{32, 256, 3136, 32}, DataType::kFloat16, 512},
-                          {{8, 640, 1024, 32}, DataType::kFloat16, 512}};
+  const Expect cases[] = {{{16, 1280, 256, 32}, Layout::kNCHW, DataType::kFloat16, 320},
+                          {{16, 1280, 256, 32}, Layout::kNCHW, DataType::kFloat32, 512},
+                          {{32, 256, 3136, 32}, Layout::kNCHW, DataType::kFloat16, 512},
+                          {{8, 640, 1024, 32}, Layout::kNCHW, DataType::kFloat16, 512},
+                          {{16, 1280, 256, 32}, Layout::kNHWC, DataType::kFloat32, 512}};
   auto waves = [](const GroupNormPlan& p) {
     const int64_t units = p.blocks / std::max(1, p.cluster_size);
     return (units + p.resident_clusters - 1) / std::max<int64_t>(1, p.resident_clusters);
   };
   for (const Expect& e : cases) {
     SCOPED_TRACE(std::to_string(e.sh.N) + "x" + std::to_string(e.sh.C) + "x" + std::to_string(e.sh.HW) + " " +
-                 name(e.dtype));
-    GroupNormArgs a = planning_args(e.sh.N, e.sh.C, e.sh.HW, e.sh.G, Layout::kNCHW, e.dtype);
+                 name(e.dtype) + (e.layout == Layout::kNCHW ? " NCHW" : " NHWC"));
+    GroupNormArgs a = planning_args(e.sh.N, e.sh.C, e.sh.HW, e.sh.G, e.layout, e.dtype);
     GroupNormPlan planned, chosen;
-    a.bulk_threads = e.planned_threads;
+    a.block_threads = e.planned_threads;
     ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &planned).ok());
-    a.bulk_threads = 0;
+    a.block_threads = 0;
     ASSERT_TRUE(normrt::cuda::group_norm_plan(a, &chosen).ok());
-    ASSERT_TRUE(chosen.bulk_copy);
+    ASSERT_TRUE(e.layout == Layout::kNCHW ? chosen.bulk_copy : chosen.tma);
+    ASSERT_EQ(planned.threads, e.planned_threads);
     ASSERT_GT(planned.resident_clusters, 0);
     ASSERT_GT(chosen.resident_clusters, 0);
     if (waves(planned) == 1) {
@@ -1243,7 +1269,7 @@ TEST_F(CudaNorm, NchwBulkGridsOfSeveralWavesTakeFewerThreads) {
     }
     EXPECT_LT(chosen.threads, e.planned_threads);
     EXPECT_LT(waves(chosen), waves(planned));
-    Case c = case_of(e.sh, Layout::kNCHW, e.dtype);
+    Case c = case_of(e.sh, e.layout, e.dtype);
     c.act = Activation::kSilu;
     c.residual = true;
     const Outcome o = run_case(c);

@@ -1643,20 +1643,21 @@ Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan
   if (a.row_warps < 0 || a.row_warps > kMaxRowWarps)
     return invalid("row_warps must be 0 (the planner's choice) or 1.." + std::to_string(kMaxRowWarps) + ", got " +
                    std::to_string(a.row_warps));
-  if (a.bulk_threads != 0 && (a.bulk_threads < 64 || a.bulk_threads > 512 || a.bulk_threads % 32 != 0))
-    return invalid("bulk_threads must be 0 (the planner's choice) or a multiple of 32 in 64..512, got " +
-                   std::to_string(a.bulk_threads));
+  if (a.block_threads != 0 && (a.block_threads < 64 || a.block_threads > 512 || a.block_threads % 32 != 0))
+    return invalid("block_threads must be 0 (the planner's choice) or a multiple of 32 in 64..512, got " +
+                   std::to_string(a.block_threads));
   Status s = make_group_plan(a, dev, out, allow_grid);
   if (!s.ok()) return s;
-  if (a.bulk_threads != 0 && !out->bulk)
-    return invalid(std::string("bulk_threads applies to the NCHW bulk-copy kernel (NCHW, 16-byte aligned vectors, "
-                               "kAuto or kCluster, a block's share on chip); this call takes the ") +
+  if (a.block_threads != 0 && !out->bulk && !out->tma)
+    return invalid(std::string("block_threads applies to the one-pass kernels on the copy engines (NCHW bulk copy; "
+                               "NHWC TMA, rows of at most 256 elements): 16-byte aligned vectors, kAuto or kCluster, "
+                               "a block's share on chip; this call takes the ") +
                    to_string(out->info.algorithm) + " kernel: leave it 0");
   out->programmatic = a.programmatic_launch;
   const int esize = static_cast<int>(dtype_size(a.dtype));
   const int64_t V = 16 / esize;
   if (a.spatial != 1 || a.groups != 1 || a.algorithm != NormAlgorithm::kAuto || a.cluster_size != 0 ||
-      a.bulk_threads != 0 || a.C % V != 0 || a.C / V > kMaxRowVectors || !aligned(a.x, 16) || !aligned(a.y, 16) ||
+      a.block_threads != 0 || a.C % V != 0 || a.C / V > kMaxRowVectors || !aligned(a.x, 16) || !aligned(a.y, 16) ||
       (a.residual && !aligned(a.residual, 16))) {
     if (a.row_warps != 0)
       return invalid("row_warps applies to the rows kernel (spatial 1, one group, kAuto, no cluster_size, at most " +
@@ -2109,7 +2110,13 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
     const uint32_t box_rows = round_up(ceil_div(share, boxes), 8);
     const uint32_t rows = box_rows * boxes;
     uint32_t R_tma = 0;
-    const uint32_t threads = threads_for(rows, &R_tma);
+    uint32_t threads = threads_for(rows, &R_tma);
+    if (a.block_threads != 0) {  // at most that many: whole rows of Lv vectors, rounded up to whole warps
+      const uint32_t asked = static_cast<uint32_t>(a.block_threads);
+      R_tma = p.Lv == 1 ? asked
+                        : std::clamp<uint32_t>(asked / p.Lv, 1u, std::min<uint32_t>(rows, std::max(1u, 512 / p.Lv)));
+      threads = round_up(R_tma * p.Lv, 32);
+    }
     const uint64_t tile = static_cast<uint64_t>(rows) * p.Lv * 16;
     const uint64_t smem = tile + static_cast<uint64_t>(k) * 24 + static_cast<uint64_t>(threads) * p.slots * 8 +
                           static_cast<uint64_t>(boxes) * 8;
@@ -2158,12 +2165,12 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
         upb *= 2;
       uint32_t team = std::min<uint32_t>(
           512 / upb, std::max<uint32_t>(32, round_up(ceil_div(static_cast<uint32_t>(bp.unit_vecs), 4), 32)));
-      if (a.bulk_threads != 0) {
-        if (a.bulk_threads % (32 * upb) != 0)
-          return invalid("bulk_threads " + std::to_string(a.bulk_threads) + " does not split into " +
+      if (a.block_threads != 0) {
+        if (a.block_threads % (32 * upb) != 0)
+          return invalid("block_threads " + std::to_string(a.block_threads) + " does not split into " +
                          std::to_string(upb) + " teams of whole warps (the plan packs " + std::to_string(upb) +
                          " small groups a block): ask for a multiple of " + std::to_string(32 * upb));
-        team = static_cast<uint32_t>(a.bulk_threads) / upb;
+        team = static_cast<uint32_t>(a.block_threads) / upb;
       }
       bp.upb = upb;
       bp.cs = 1;
@@ -2178,8 +2185,8 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
       bp.vecs_per_block = cluster_rows;
       bp.chunks = static_cast<uint32_t>(
           std::min<uint64_t>(kMaxChunks, std::max<uint64_t>(1, tile_of(cs) / (8 * 1024))));
-      threads = a.bulk_threads != 0
-                    ? static_cast<uint32_t>(a.bulk_threads)
+      threads = a.block_threads != 0
+                    ? static_cast<uint32_t>(a.block_threads)
                     : std::min<uint32_t>(512, std::max<uint32_t>(64, round_up(ceil_div(cluster_rows, 4), 32)));
       tile = static_cast<uint64_t>(cluster_rows) * 16;
       blocks_b = units * cs;
@@ -2504,7 +2511,7 @@ Status resident_units(const LaunchPlan& lp, const GroupNormArgs& args, int* resi
 }
 
 // Rounds the bulk kernel's units take on this device (units: clusters, or blocks where cs is 1); 0 if unknown.
-int64_t bulk_waves(const LaunchPlan& lp, const GroupNormArgs& args) {
+int64_t one_pass_waves(const LaunchPlan& lp, const GroupNormArgs& args) {
   int resident = 0;
   if (!resident_units(lp, args, &resident).ok() || resident <= 0) return 0;
   const int64_t units = lp.info.blocks / std::max(1, lp.info.cluster_size);
@@ -2517,18 +2524,18 @@ int64_t bulk_waves(const LaunchPlan& lp, const GroupNormArgs& args) {
 // in two waves of 320 threads, 10.6 us in one of 256; 32x256x56x56 fp16 43.6 us in four waves of 512, 39.0 in two
 // of 256; 1x64x256x256 fp32 24.9 us in two waves of clusters of 8 x 512, 19.0 in one of 8 x 256. Fewer threads
 // where the grid already ran in one wave were slower: 8x640x32x32 fp16 11.4 us at 512, 13.9 at 256.)
-void fewer_bulk_threads_for_fewer_waves(const GroupNormArgs& args, const DeviceProperties& dev, LaunchPlan* plan) {
-  if (!plan->bulk || args.bulk_threads != 0 || plan->bp.upb != 1) return;
-  int64_t waves = bulk_waves(*plan, args);
+void fewer_block_threads_for_fewer_waves(const GroupNormArgs& args, const DeviceProperties& dev, LaunchPlan* plan) {
+  if (args.block_threads != 0 || !(plan->tma || (plan->bulk && plan->bp.upb == 1))) return;
+  int64_t waves = one_pass_waves(*plan, args);
   for (int threads : {320, 256, 192, 128}) {
     if (waves <= 1) return;
     if (threads >= static_cast<int>(plan->threads)) continue;
     GroupNormArgs fewer = args;
-    fewer.bulk_threads = threads;
+    fewer.block_threads = threads;
     fewer.cluster_size = plan->info.cluster_size;
     LaunchPlan candidate;
-    if (!make_plan(fewer, dev, &candidate).ok() || !candidate.bulk) return;
-    const int64_t candidate_waves = bulk_waves(candidate, args);
+    if (!make_plan(fewer, dev, &candidate).ok() || candidate.bulk != plan->bulk || candidate.tma != plan->tma) return;
+    const int64_t candidate_waves = one_pass_waves(candidate, args);
     if (candidate_waves > 0 && candidate_waves < waves) {
       *plan = candidate;
       waves = candidate_waves;
@@ -2554,7 +2561,7 @@ Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
   }
   if (args.algorithm != NormAlgorithm::kAuto || args.cluster_size != 0 || plan->info.algorithm != NormAlgorithm::kCluster ||
       plan->info.cluster_size <= 1) {
-    fewer_bulk_threads_for_fewer_waves(args, dev, plan);
+    fewer_block_threads_for_fewer_waves(args, dev, plan);
     return s;
   }
   s = resident_units(*plan, args, &resident);
@@ -2575,7 +2582,7 @@ Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
         break;
       }
     }
-    fewer_bulk_threads_for_fewer_waves(args, dev, plan);  // where no smaller cluster runs in one wave
+    fewer_block_threads_for_fewer_waves(args, dev, plan);  // where no smaller cluster runs in one wave
     return s;
   }
   // NHWC clusters the device runs in several waves: the whole grid at once instead, where it fits. (H100,
@@ -2586,8 +2593,10 @@ Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
   grid_args.algorithm = NormAlgorithm::kGrid;
   LaunchPlan grid;
   if (!make_plan(grid_args, dev, &grid).ok() || !resident_units(grid, args, &resident).ok() ||
-      static_cast<int64_t>(resident) < static_cast<int64_t>(grid.blocks))
+      static_cast<int64_t>(resident) < static_cast<int64_t>(grid.blocks)) {
+    fewer_block_threads_for_fewer_waves(args, dev, plan);  // the grid does not fit at once
     return s;
+  }
   *plan = grid;
   return s;
 }

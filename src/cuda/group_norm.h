@@ -64,7 +64,7 @@ struct GroupNormArgs {
   int register_vectors = 0;
   // The NCHW one-pass kernel on the bulk-copy engine: its threads a block; 0 lets the planner choose, else a multiple
   // of 32 in 64..512 (tuning and benchmarks).
-  int bulk_threads = 0;
+  int block_threads = 0;
   // Programmatic dependent launch (Hopper): the kernel may start while the kernel before it on the stream is
   // still finishing, sets up, then waits for it (griddepcontrol.wait) before reading any tensor. Hides the
   // launch latency that dominates small tensors; off gives a plain launch (same results).
