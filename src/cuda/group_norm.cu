@@ -2524,23 +2524,26 @@ int64_t one_pass_waves(const LaunchPlan& lp, const GroupNormArgs& args) {
 // in two waves of 320 threads, 10.6 us in one of 256; 32x256x56x56 fp16 43.6 us in four waves of 512, 39.0 in two
 // of 256; 1x64x256x256 fp32 24.9 us in two waves of clusters of 8 x 512, 19.0 in one of 8 x 256. Fewer threads
 // where the grid already ran in one wave were slower: 8x640x32x32 fp16 11.4 us at 512, 13.9 at 256.)
-void fewer_block_threads_for_fewer_waves(const GroupNormArgs& args, const DeviceProperties& dev, LaunchPlan* plan) {
-  if (args.block_threads != 0 || !(plan->tma || (plan->bulk && plan->bp.upb == 1))) return;
+// Returns the plan's waves (0 if unknown).
+int64_t fewer_block_threads_for_fewer_waves(const GroupNormArgs& args, const DeviceProperties& dev, LaunchPlan* plan) {
   int64_t waves = one_pass_waves(*plan, args);
+  if (args.block_threads != 0 || !(plan->tma || (plan->bulk && plan->bp.upb == 1))) return waves;
   for (int threads : {320, 256, 192, 128}) {
-    if (waves <= 1) return;
+    if (waves <= 1) return waves;
     if (threads >= static_cast<int>(plan->threads)) continue;
     GroupNormArgs fewer = args;
     fewer.block_threads = threads;
     fewer.cluster_size = plan->info.cluster_size;
     LaunchPlan candidate;
-    if (!make_plan(fewer, dev, &candidate).ok() || candidate.bulk != plan->bulk || candidate.tma != plan->tma) return;
+    if (!make_plan(fewer, dev, &candidate).ok() || candidate.bulk != plan->bulk || candidate.tma != plan->tma)
+      return waves;
     const int64_t candidate_waves = one_pass_waves(candidate, args);
     if (candidate_waves > 0 && candidate_waves < waves) {
       *plan = candidate;
       waves = candidate_waves;
     }
   }
+  return waves;
 }
 
 // The plan on the current device.
@@ -2567,9 +2570,18 @@ Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
   s = resident_units(*plan, args, &resident);
   if (!s.ok() || static_cast<int64_t>(resident) * plan->info.cluster_size >= plan->info.blocks) return s;
   if (plan->bulk) {
-    // NCHW clusters the device runs in several waves: the largest smaller cluster (of at least 2 blocks) that
-    // runs in one. (H100, 2026-11-27 session 11, every cluster size forced: 2x320x64x64 fp32 13.8 us in clusters of 2
-    // against 17.3 us in two waves of 8; 1x64x256x256 fp16 13.9 us in clusters of 4 against 17.2 us.)
+    // NCHW clusters the device runs in several waves: fewer threads a block at the same cluster size where that
+    // runs in one, else the largest smaller cluster (of at least 2 blocks) that does. (H100, 2026-11-27, cold, GN /
+    // GN+SiLU: session 11, 2x320x64x64 fp32 13.8 us in clusters of 2 against 17.3 us in two waves of 8; session 17,
+    // every cluster and block size forced (bench/results/s17/h100-call6-nchw-cluster-threads.txt), one wave of 8
+    // with fewer threads beat the smaller clusters: 1x64x256x256 fp16 12.5 / 15.2 us at 8 x 320 against 14.0 / 17.2
+    // at 4 x 512, 1x512x64x64 fp32 12.2 / 12.7 against 13.1 / 14.5, 2x320x64x64 fp32 13.7 / 14.0 at 8 x 192
+    // against 13.7 / 15.4 at 2 x 512.)
+    LaunchPlan fewer = *plan;
+    if (fewer_block_threads_for_fewer_waves(args, dev, &fewer) == 1) {
+      *plan = fewer;
+      return s;
+    }
     for (int cs = plan->info.cluster_size / 2; cs >= 2; cs /= 2) {
       GroupNormArgs smaller = args;
       smaller.cluster_size = cs;
