@@ -103,7 +103,8 @@ std::string what(const Node& node, const std::vector<const Tensor*>& inputs) {
 // reference runs (and accepts() is asked), so that CI still checks every case is well formed; the test then
 // reports itself skipped.
 void expect_matches_reference(const std::string& kernel, const Node& node, int64_t opset,
-                              const std::vector<const Tensor*>& inputs) {
+                              const std::vector<const Tensor*>& inputs, const std::string& config = "",
+                              std::string* tuned = nullptr) {
   SCOPED_TRACE(what(node, inputs));
   std::vector<Tensor> got, want;
   try {
@@ -121,7 +122,7 @@ void expect_matches_reference(const std::string& kernel, const Node& node, int64
     return;
   }
   try {
-    got = run_cuda_node(kernel, node, opset, inputs);
+    got = run_cuda_node(kernel, node, opset, inputs, config, tuned);
   } catch (const Error& e) {
     FAIL() << "CUDA kernel failed: " << e.what();
   }
@@ -228,6 +229,58 @@ TEST(CudaNormKernels, FusedGroupNormEveryActivationAtDiffusionShape) {
                bias = random_tensor(IrType::kFloat32, {320}), res = random_tensor(dtype, {2, 320, 16, 16});
         expect_matches_reference("cuda_norm_group_fused", node, 1, {&x, &scale, &bias, residual ? &res : nullptr});
       }
+  skip_without_gpu();
+}
+
+// Build-time tuning: tune() keeps the planner's choice ("") or names knobs that plan at the tuned shape, and the
+// node computes the same with them (NCHW and NHWC, fp16 and fp32, the UNet's shapes at batch 8 and odd ones). A
+// stored configuration that does not plan at the running shape (a cluster of one block for a 4 MB group, the
+// registers kernel for NCHW), or a malformed one, runs the planner's choice.
+TEST(CudaNormKernels, TunedConfigurationsComputeTheSame) {
+  struct TuneCase {
+    Dims x;
+    int64_t groups;
+    bool channels_last;
+  };
+  const TuneCase cases[] = {{{8, 640, 16, 16}, 32, true},  {{8, 320, 32, 32}, 32, true},
+                            {{8, 320, 32, 32}, 32, false}, {{2, 96, 15, 15}, 8, false},
+                            {{3, 13, 9, 7}, 13, true},     {{64, 1280}, 1, false}};
+  int tuned_count = 0, cases_run = 0;
+  for (const TuneCase& c : cases)
+    for (IrType dtype : {IrType::kFloat32, IrType::kFloat16}) {
+      Dims dims = c.x;
+      if (c.channels_last) {
+        dims = {c.x[0]};
+        dims.insert(dims.end(), c.x.begin() + 2, c.x.end());
+        dims.push_back(c.x[1]);
+      }
+      Node node = make_node(kNormrtDomain, "GroupNorm", {true, true, true, false});
+      node.attributes["num_groups"] = int_attr(c.groups);
+      node.attributes["activation"] = string_attr("Silu");
+      if (c.channels_last) node.attributes["channels_last"] = int_attr(1);
+      Tensor x = random_activation(dtype, dims), scale = random_tensor(IrType::kFloat32, {c.x[1]}, 0.5, 1.5),
+             bias = random_tensor(IrType::kFloat32, {c.x[1]});
+      std::string tuned;
+      expect_matches_reference("cuda_norm_group_fused", node, 1, {&x, &scale, &bias}, "", &tuned);
+      if (!gpu_available()) continue;
+      ++cases_run;
+      if (tuned.empty()) continue;
+      ++tuned_count;
+      EXPECT_EQ(tuned.find("algo="), 0u) << tuned;
+      expect_matches_reference("cuda_norm_group_fused", node, 1, {&x, &scale, &bias}, tuned);
+    }
+  if (gpu_available()) std::printf("%d of %d cases tuned away from the planner's choice\n", tuned_count, cases_run);
+
+  // Stored configurations that do not plan here, or do not parse: the planner's choice.
+  Node node = make_node(kNormrtDomain, "GroupNorm", {true, true, true, false});
+  node.attributes["num_groups"] = int_attr(1);
+  Tensor x = random_activation(IrType::kFloat32, {1, 4, 512, 512}), scale = random_tensor(IrType::kFloat32, {4}),
+         bias = random_tensor(IrType::kFloat32, {4});
+  for (const char* config : {"algo=1;cluster=1;threads=0;vectors=0;warps=0", "algo=3;cluster=0;threads=0;vectors=2;warps=0",
+                             "algo=1;cluster=8;threads=100;vectors=0;warps=0", "algo=banana", "algo=9", "warps=3"}) {
+    SCOPED_TRACE(config);
+    expect_matches_reference("cuda_norm_group_fused", node, 1, {&x, &scale, &bias}, config);
+  }
   skip_without_gpu();
 }
 

@@ -16,11 +16,15 @@
 // node's workspace by a small kernel at the start of every run (a few microseconds at most; run() allocates
 // nothing and reads nothing back, so the whole network stays capturable into one CUDA graph).
 #include <algorithm>
+#include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cuda/cuda_kernel.h"
+#include "cuda/dnn_util.h"
 #include "cuda/group_norm.h"
+#include "cuda/launch_timing.h"
 #include "cuda/norm_params.h"
 #include "ops/activation_math.h"
 
@@ -295,6 +299,86 @@ const float* prepare_param(CudaKernelContext& ctx, const ParamPlan& p, char* wor
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Build-time tuning. The planner's rules (group_norm.cu) are measured at a few shapes each; at others another
+// algorithm, cluster size or block size may be faster (H100, 2026-11-27, NHWC batch-8 UNet shapes, cold: 8x640x16x16
+// fp16 8.2 us planned, 6.8 us on the registers kernel; 8x320x32x32 fp16 13.1 planned, 11.4 in clusters of 4 x 256
+// threads; bench/results/2026-11-27-session17.md). tune() times the planner's choice and the alternatives that
+// plan at this shape, and keeps an alternative only when it is clearly faster. The choice is stored as
+// "algo=;cluster=;threads=;vectors=;warps=" (GroupNormArgs' knobs; "" is the planner's choice). A knob valid at the
+// tuned corner may not plan at every shape of the profile (a cluster size whose share no longer fits): such a
+// call takes the planner's choice, which plans wherever the node was accepted.
+
+// The planner's arguments with a tuned configuration's knobs; a malformed configuration reads as "".
+GroupNormArgs with_tuned_knobs(GroupNormArgs a, const std::string& config) {
+  if (config.empty()) return a;
+  const std::map<std::string, int64_t> v = parse_config(config);
+  auto get = [&](const char* key) {
+    const auto it = v.find(key);
+    return it == v.end() || it->second < 0 || it->second > 1024 ? 0 : static_cast<int>(it->second);
+  };
+  const int algo = get("algo");
+  if (algo > static_cast<int>(NormAlgorithm::kGrid)) return a;
+  a.algorithm = static_cast<NormAlgorithm>(algo);
+  a.cluster_size = get("cluster");
+  a.block_threads = get("threads");
+  a.register_vectors = get("vectors");
+  a.row_warps = get("warps");
+  return a;
+}
+
+std::string tuned_config_of(const GroupNormArgs& a) {
+  return format_config({{"algo", static_cast<int64_t>(a.algorithm)},
+                        {"cluster", a.cluster_size},
+                        {"threads", a.block_threads},
+                        {"vectors", a.register_vectors},
+                        {"warps", a.row_warps}});
+}
+
+// Runs the tuned configuration, or the planner's choice where the configuration does not plan at this shape
+// (group_norm_forward refuses such arguments before it launches anything, with cudaErrorInvalidValue).
+Status forward_tuned(const GroupNormArgs& planned, const std::string& config, cudaStream_t stream) {
+  if (config.empty()) return group_norm_forward(planned, stream);
+  const Status s = group_norm_forward(with_tuned_knobs(planned, config), stream);
+  return s.cuda == cudaErrorInvalidValue ? group_norm_forward(planned, stream) : s;
+}
+
+// The alternatives to the planner's choice that tune() times: the shared-memory kernels at every cluster size and,
+// on the copy engines, with fewer threads; the NHWC registers kernel; LayerNorm rows at every warp count. Only
+// algorithms that need no workspace beyond the planner's (never kSplit or kGrid, which the planner already takes
+// where they pay).
+std::vector<GroupNormArgs> tuning_candidates(const GroupNormArgs& planned, const GroupNormPlan& plan) {
+  std::vector<GroupNormArgs> out;
+  auto offer = [&](NormAlgorithm algo, int cluster, int threads, int vectors, int warps) {
+    GroupNormArgs a = planned;
+    a.algorithm = algo;
+    a.cluster_size = cluster;
+    a.block_threads = threads;
+    a.register_vectors = vectors;
+    a.row_warps = warps;
+    out.push_back(a);
+  };
+  if (plan.rows) {
+    for (int warps : {1, 2, 4, 8, 16}) offer(NormAlgorithm::kAuto, 0, 0, 0, warps);
+    return out;
+  }
+  for (int cluster : {1, 2, 4, 8})
+    for (int threads : {0, 128, 256}) offer(NormAlgorithm::kCluster, cluster, threads, 0, 0);
+  if (planned.layout == Layout::kNHWC)
+    for (int vectors : {0, 2, 8}) offer(NormAlgorithm::kRegisters, 0, 0, vectors, 0);
+  return out;
+}
+
+// Two arguments that plan the same launch are timed once.
+auto plan_identity(const GroupNormPlan& p) {
+  return std::make_tuple(static_cast<int>(p.algorithm), p.cluster_size, p.threads, p.vector_bytes, p.groups_per_unit,
+                         p.bulk_copy, p.tma, p.rows, p.row_warps, p.blocks, p.shared_bytes);
+}
+
+// Percent by which an alternative must beat the planner's choice, timed in turn with it, to be kept: close
+// candidates change places from one timing to the next.
+constexpr float kTunedMargin = 0.03f;
+
 template <NormOp kOp>
 void norm_run(CudaKernelContext& ctx) {
   const NormCall call = describe_call(ctx, kOp);
@@ -315,8 +399,57 @@ void norm_run(CudaKernelContext& ctx) {
   args.beta = prepare_param(ctx, call.beta, base, layout.beta);
   args.workspace = layout.scratch_bytes ? base + layout.scratch : nullptr;
   args.workspace_bytes = layout.scratch_bytes;
-  const Status s = group_norm_forward(args, ctx.stream);
+  const Status s = forward_tuned(args, ctx.config, ctx.stream);
   if (!s.ok()) ctx.fail(s.message);
+}
+
+template <NormOp kOp>
+std::string norm_tune(CudaKernelContext& ctx) {
+  const NormCall call = describe_call(ctx, kOp);
+  DataType dtype;
+  if (!storage_type(ctx.in(0).dtype, &dtype) || call.N * call.C * call.spatial == 0) return "";
+  const WorkspaceLayout layout = workspace_layout(call, group_norm_scratch_bytes(call, dtype));
+  if (ctx.workspace_bytes < layout.total || (layout.total > 0 && !ctx.workspace) || !ctx.out(0).data) return "";
+  const uintptr_t raw = reinterpret_cast<uintptr_t>(ctx.workspace);
+  char* base = reinterpret_cast<char*>((raw + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment);
+  GroupNormArgs planned = group_norm_args(call, dtype);
+  planned.x = ctx.in(0).data;
+  planned.y = ctx.out(0).data;
+  planned.residual = call.residual ? call.residual->data : nullptr;
+  planned.gamma = prepare_param(ctx, call.gamma, base, layout.gamma);
+  planned.beta = prepare_param(ctx, call.beta, base, layout.beta);
+  planned.workspace = layout.scratch_bytes ? base + layout.scratch : nullptr;
+  planned.workspace_bytes = layout.scratch_bytes;
+  GroupNormPlan plan;
+  if (!group_norm_plan(planned, &plan).ok()) return "";
+
+  std::vector<GroupNormArgs> choices{planned};
+  std::vector<decltype(plan_identity(plan))> seen{plan_identity(plan)};
+  for (const GroupNormArgs& a : tuning_candidates(planned, plan)) {
+    GroupNormPlan p;
+    if (!group_norm_plan(a, &p).ok() || p.workspace_bytes > planned.workspace_bytes) continue;
+    if (std::find(seen.begin(), seen.end(), plan_identity(p)) != seen.end()) continue;
+    seen.push_back(plan_identity(p));
+    choices.push_back(a);
+  }
+  if (choices.size() == 1) return "";
+  std::vector<LaunchTimer::Launch> launches;
+  for (const GroupNormArgs& a : choices)
+    launches.push_back([&ctx, a] { return group_norm_forward(a, ctx.stream).ok(); });
+  LaunchTimer timer(ctx.stream);
+  const LaunchTimer::Fastest best = timer.fastest(launches);
+  if (best.index <= 0) return "";
+  // The winner against the planner's choice, in turn, three times each: kept only when clearly faster.
+  const int runs = std::max(8, std::min(2000, static_cast<int>(0.5f / std::max(best.ms, 1e-4f))));
+  std::vector<float> mine, theirs;
+  for (int round = 0; round < 3; ++round) {
+    theirs.push_back(timer.time(launches[0], runs));
+    mine.push_back(timer.time(launches[static_cast<size_t>(best.index)], runs));
+  }
+  std::sort(mine.begin(), mine.end());
+  std::sort(theirs.begin(), theirs.end());
+  if (mine[1] <= 0.0f || theirs[1] <= 0.0f || mine[1] > theirs[1] * (1.0f - kTunedMargin)) return "";
+  return tuned_config_of(choices[static_cast<size_t>(best.index)]);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -468,7 +601,8 @@ void batch_norm_run(CudaKernelContext& ctx) {
 
 CudaKernel norm_kernel(const char* name, const char* domain, const char* op_type,
                        bool (*accepts)(const Node&, int64_t, const std::vector<TypeShape>&),
-                       void (*run)(CudaKernelContext&), size_t (*workspace)(const CudaKernelContext&)) {
+                       void (*run)(CudaKernelContext&), size_t (*workspace)(const CudaKernelContext&),
+                       std::string (*tune)(CudaKernelContext&) = nullptr) {
   CudaKernel k;
   k.name = name;
   k.domain = domain;
@@ -476,23 +610,29 @@ CudaKernel norm_kernel(const char* name, const char* domain, const char* op_type
   k.accepts = accepts;
   k.run = run;
   k.workspace = workspace;
+  k.tune = tune;
   return k;
 }
 
 }  // namespace
 
 NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_group_fused", kNormrtDomain, "GroupNorm", accepts_fused_group_norm,
-                                        norm_run<NormOp::kFusedGroupNorm>, norm_workspace<NormOp::kFusedGroupNorm>));
+                                        norm_run<NormOp::kFusedGroupNorm>, norm_workspace<NormOp::kFusedGroupNorm>,
+                                        norm_tune<NormOp::kFusedGroupNorm>));
 NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_layer_fused", kNormrtDomain, "LayerNorm", accepts_fused_layer_norm,
-                                        norm_run<NormOp::kFusedLayerNorm>, norm_workspace<NormOp::kFusedLayerNorm>));
+                                        norm_run<NormOp::kFusedLayerNorm>, norm_workspace<NormOp::kFusedLayerNorm>,
+                                        norm_tune<NormOp::kFusedLayerNorm>));
 NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_instance", "", "InstanceNormalization", accepts_instance_norm,
-                                        norm_run<NormOp::kInstanceNorm>, norm_workspace<NormOp::kInstanceNorm>));
+                                        norm_run<NormOp::kInstanceNorm>, norm_workspace<NormOp::kInstanceNorm>,
+                                        norm_tune<NormOp::kInstanceNorm>));
 NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_group", "", "GroupNormalization", accepts_group_normalization,
                                         norm_run<NormOp::kGroupNormalization>,
-                                        norm_workspace<NormOp::kGroupNormalization>));
+                                        norm_workspace<NormOp::kGroupNormalization>,
+                                        norm_tune<NormOp::kGroupNormalization>));
 NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_layer", "", "LayerNormalization", accepts_layer_normalization,
                                         norm_run<NormOp::kLayerNormalization>,
-                                        norm_workspace<NormOp::kLayerNormalization>));
+                                        norm_workspace<NormOp::kLayerNormalization>,
+                                        norm_tune<NormOp::kLayerNormalization>));
 NORMRT_REGISTER_CUDA_KERNEL(norm_kernel("cuda_norm_batch", "", "BatchNormalization", accepts_batch_norm,
                                         batch_norm_run, batch_norm_workspace));
 
