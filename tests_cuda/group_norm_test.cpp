@@ -1130,19 +1130,19 @@ TEST_F(CudaNorm, LayerNormRowTeamsAgree) {
 }
 
 // Every cluster size the planner may choose computes the same thing, on the NHWC TMA kernel (sector-aligned
-// rows, straddling vectors, clipped last boxes, trailing blocks with no rows), the NHWC registers kernel (up to
-// 16 blocks, blocks with no rows) and the NCHW bulk kernel alike.
+// rows, straddling vectors, clipped last boxes, trailing blocks with no rows, up to 16 blocks), the NHWC registers
+// kernel (up to 16 blocks, blocks with no rows) and the NCHW bulk kernel alike.
 TEST_F(CudaNorm, EveryClusterSizeAgrees) {
   const Shape shapes[] = {{2, 320, 3136, 32}, {3, 30, 1000, 10}, {1, 640, 49, 32}, {2, 64, 4096, 32},
                           {1, 96, 2051, 8}, {1, 64, 12544, 32}, {2, 40, 5, 4}};
   int i = 0;
-  int tma = 0, registers = 0;
+  int tma = 0, registers = 0, tma16 = 0;
   for (const Shape& sh : shapes)
     for (Layout layout : kLayouts)
       for (DataType dtype : kTypes)
         for (NormAlgorithm algo : {NormAlgorithm::kCluster, NormAlgorithm::kRegisters})
         for (int cluster_size : {1, 2, 4, 8, 16}) {
-          if (cluster_size == 16 && algo != NormAlgorithm::kRegisters) continue;
+          if (cluster_size == 16 && algo != NormAlgorithm::kRegisters && layout != Layout::kNHWC) continue;
           Case c = case_of(sh, layout, dtype, algo);
           c.cluster_size = cluster_size;
           c.act = kActs[i++ % 8];
@@ -1153,6 +1153,11 @@ TEST_F(CudaNorm, EveryClusterSizeAgrees) {
           const Status s = normrt::cuda::group_norm_plan(probe, nullptr);
           if (!s.ok()) {  // a block's share does not fit: the message says so and names the way out
             if (s.message.find("this GPU schedules clusters of at most 8") != std::string::npos) continue;
+            // 16 on the shared-memory kernels: the NHWC TMA kernel only (16-byte vectors, rows of at most 256).
+            if (cluster_size == 16 && algo == NormAlgorithm::kCluster &&
+                (s.message.find("or 16 with kRegisters or the NHWC TMA kernel") != std::string::npos ||
+                 s.message.find("needs the NHWC TMA kernel") != std::string::npos))
+              continue;
             if (algo == NormAlgorithm::kRegisters) {
               EXPECT_NE(s.message.find("kRegisters needs NHWC"), std::string::npos) << s.message;
               const int64_t esize = dtype == DataType::kFloat32 ? 4 : 2;
@@ -1174,6 +1179,7 @@ TEST_F(CudaNorm, EveryClusterSizeAgrees) {
           if (o.plan.tma) {
             EXPECT_GE(o.plan.resident_clusters, 1);
             ++tma;
+            tma16 += cluster_size == 16;
           }
           if (algo == NormAlgorithm::kRegisters) {
             EXPECT_GE(o.plan.resident_clusters, 1);
@@ -1182,6 +1188,11 @@ TEST_F(CudaNorm, EveryClusterSizeAgrees) {
         }
   EXPECT_GT(tma, 20);
   EXPECT_GT(registers, 40);
+  GroupNormArgs probe = planning_args(2, 320, 3136, 32, Layout::kNHWC, DataType::kFloat16, NormAlgorithm::kCluster);
+  probe.cluster_size = 16;
+  if (normrt::cuda::group_norm_plan(probe, nullptr).ok()) {  // the GPU schedules clusters of 16
+    EXPECT_GT(tma16, 3);
+  }
 }
 
 // The one-pass kernels on the copy engines at every block size they may be given: the NCHW bulk-copy kernel
@@ -1320,12 +1331,13 @@ TEST_F(CudaNorm, BadArgumentsAreErrorsThatSayWhy) {
   a.cluster_size = 3;
   s = normrt::cuda::group_norm_plan(a, nullptr);
   EXPECT_NE(
-      s.message.find("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8 (or 16 with kRegisters), got 3"),
+      s.message.find("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8 (or 16 with kRegisters or the NHWC "
+                     "TMA kernel), got 3"),
       std::string::npos)
       << s.message;
   a.cluster_size = 16;  // beyond the portable cluster size: the registers kernel only
   s = normrt::cuda::group_norm_plan(a, nullptr);
-  EXPECT_NE(s.message.find("(or 16 with kRegisters), got 16"), std::string::npos) << s.message;
+  EXPECT_NE(s.message.find("(or 16 with kRegisters or the NHWC TMA kernel), got 16"), std::string::npos) << s.message;
   a.algorithm = NormAlgorithm::kRegisters;  // NCHW
   s = normrt::cuda::group_norm_plan(a, nullptr);
   EXPECT_NE(s.message.find("kRegisters needs NHWC"), std::string::npos) << s.message;

@@ -1636,6 +1636,7 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
 constexpr int64_t kMaxRowVectors = 32 * 16;
 constexpr int64_t kMaxRowWarps = 16;
 Status make_plan(const GroupNormArgs& a, const DeviceProperties& dev, LaunchPlan* out, bool allow_grid = true) {
+  *out = LaunchPlan{};  // plan_here plans again into the same object: no flag of the last plan may survive
   if (a.register_vectors != 0 && a.register_vectors != 1 && a.register_vectors != 2 && a.register_vectors != 4 &&
       a.register_vectors != 8)
     return invalid("register_vectors must be 0 (the planner's choice), 1, 2, 4 or 8, got " +
@@ -1874,12 +1875,15 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
   // Cluster size: split a unit over more blocks while its tile is too large or the GPU has too few blocks.
   uint32_t cs = 1;
   auto tile_of = [&](uint32_t c) { return static_cast<uint64_t>(ceil_div(p.unit_rows, c)) * row_bytes; };
+  // The NHWC TMA kernel and the registers kernel launch clusters beyond the portable 8 (16 where the device does).
+  const bool tma_shape = nhwc && vb == 16 && p.Lv * V <= 256 &&
+                         (a.algorithm == NormAlgorithm::kAuto || a.algorithm == NormAlgorithm::kCluster);
   if (a.cluster_size != 0) {
     if ((a.cluster_size != 1 && a.cluster_size != 2 && a.cluster_size != 4 && a.cluster_size != 8 &&
          a.cluster_size != 16) ||
-        (a.cluster_size == 16 && a.algorithm != NormAlgorithm::kRegisters))
-      return invalid("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8 (or 16 with kRegisters), got " +
-                     std::to_string(a.cluster_size));
+        (a.cluster_size == 16 && a.algorithm != NormAlgorithm::kRegisters && !tma_shape))
+      return invalid("cluster_size must be 0 (the planner's choice), 1, 2, 4 or 8 (or 16 with kRegisters or the "
+                     "NHWC TMA kernel), got " + std::to_string(a.cluster_size));
     if (a.algorithm == NormAlgorithm::kSplit) return invalid("cluster_size applies to the one-pass kernels, not kSplit");
     if (a.cluster_size > dev.max_cluster)
       return invalid("cluster_size " + std::to_string(a.cluster_size) + ": this GPU schedules clusters of at most " +
@@ -2132,6 +2136,9 @@ Status make_group_plan(const GroupNormArgs& a, const DeviceProperties& dev, Laun
       info.tma = true;
     }
   }
+  if (algo == NormAlgorithm::kCluster && cs > 8 && !out->tma)
+    return invalid("cluster_size " + std::to_string(cs) + " needs the NHWC TMA kernel, and a block's share of this "
+                   "shape does not fit it: use cluster_size 8 or less");
   if (algo == NormAlgorithm::kCluster && !nhwc && vb == 16) {
     // NCHW, 16-byte vectors: the bulk-copy kernel. Small groups are packed several to a block (one team of
     // warps each, up to 16 KB a block while at least one block per SM remains); larger groups keep the
@@ -2246,9 +2253,9 @@ cudaError_t prepare_kernel(Kernel kernel) {
   return e;
 }
 
-// The registers kernel may run clusters of 16 blocks, beyond the portable 8 (H100 and H200 take 16).
+// The registers and NHWC TMA kernels may run clusters of 16 blocks, beyond the portable 8 (H100 and H200 take 16).
 template <typename Kernel>
-cudaError_t prepare_registers_kernel(Kernel kernel) {
+cudaError_t prepare_large_cluster_kernel(Kernel kernel) {
   const cudaError_t e = prepare_kernel(kernel);
   return e == cudaSuccess ? cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) : e;
 }
@@ -2337,10 +2344,10 @@ cudaError_t launch_registers_vpt(const LaunchPlan& plan, cudaStream_t stream, in
                 : plan.vectors_per_thread <= 4 ? group_norm_nhwc_registers_kernel<T, STRADDLE, 4>
                                                : group_norm_nhwc_registers_kernel<T, STRADDLE, kMost>;
   static const cudaError_t attr[4] = {
-      prepare_registers_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, 1>),
-      prepare_registers_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, 2>),
-      prepare_registers_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, 4>),
-      prepare_registers_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, kMost>)};
+      prepare_large_cluster_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, 1>),
+      prepare_large_cluster_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, 2>),
+      prepare_large_cluster_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, 4>),
+      prepare_large_cluster_kernel(group_norm_nhwc_registers_kernel<T, STRADDLE, kMost>)};
   for (cudaError_t e : attr)
     if (e != cudaSuccess) return e;
   return launch_planned(kernel, plan.p, plan, plan.p.blocks_per_unit, stream, resident);
@@ -2429,7 +2436,7 @@ template <typename T, bool STRADDLE>
 cudaError_t launch_nhwc_tma_kernel(const NhwcTmaParams& q, const LaunchPlan& plan, cudaStream_t stream,
                                    int* resident) {
   auto kernel = group_norm_nhwc_tma_kernel<T, STRADDLE>;
-  static const cudaError_t attr = prepare_kernel(kernel);
+  static const cudaError_t attr = prepare_large_cluster_kernel(kernel);
   if (attr != cudaSuccess) return attr;
   return launch_planned(kernel, q, plan, plan.p.blocks_per_unit, stream, resident);
 }

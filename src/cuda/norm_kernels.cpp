@@ -343,8 +343,9 @@ Status forward_tuned(const GroupNormArgs& planned, const std::string& config, cu
   return s.cuda == cudaErrorInvalidValue ? group_norm_forward(planned, stream) : s;
 }
 
-// The alternatives to the planner's choice that tune() times: the shared-memory kernels at every cluster size and,
-// on the copy engines, with fewer threads; the NHWC registers kernel; LayerNorm rows at every warp count. Only
+// The alternatives to the planner's choice that tune() times: the shared-memory kernels at every cluster size (16
+// on the NHWC TMA kernel: H200, 1x512x64x64 fp32 10.8 us against the planner's 11.7, cold) and, on the copy
+// engines, with fewer threads; the NHWC registers kernel; LayerNorm rows at every warp count. Only
 // algorithms that need no workspace beyond the planner's (never kSplit or kGrid, which the planner already takes
 // where they pay).
 std::vector<GroupNormArgs> tuning_candidates(const GroupNormArgs& planned, const GroupNormPlan& plan) {
@@ -362,7 +363,7 @@ std::vector<GroupNormArgs> tuning_candidates(const GroupNormArgs& planned, const
     for (int warps : {1, 2, 4, 8, 16}) offer(NormAlgorithm::kAuto, 0, 0, 0, warps);
     return out;
   }
-  for (int cluster : {1, 2, 4, 8})
+  for (int cluster : {1, 2, 4, 8, 16})  // 16: the NHWC TMA kernel only, where the device schedules it
     for (int threads : {0, 128, 256}) offer(NormAlgorithm::kCluster, cluster, threads, 0, 0);
   if (planned.layout == Layout::kNHWC)
     for (int vectors : {0, 2, 8}) offer(NormAlgorithm::kRegisters, 0, 0, vectors, 0);
