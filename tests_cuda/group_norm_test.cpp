@@ -263,6 +263,16 @@ GroupNormArgs planning_args(int64_t N, int64_t C, int64_t HW, int64_t G, Layout 
   return a;
 }
 
+// The planning arguments of a case, its forced knobs included.
+GroupNormArgs planning_args_of(const Case& c) {
+  GroupNormArgs a = planning_args(c.N, c.C, c.HW, c.G, c.layout, c.dtype, c.algo);
+  a.cluster_size = c.cluster_size;
+  a.row_warps = c.row_warps;
+  a.register_vectors = c.register_vectors;
+  a.block_threads = c.block_threads;
+  return a;
+}
+
 struct Outcome {
   double worst = 0;  // max |y - ref| / (atol + rtol |ref|); <= 1 passes
   NormAlgorithm algo = NormAlgorithm::kAuto;
@@ -1148,9 +1158,7 @@ TEST_F(CudaNorm, EveryClusterSizeAgrees) {
           c.act = kActs[i++ % 8];
           c.residual = i % 2 == 0;
           c.in_place = i % 3 == 0;
-          GroupNormArgs probe = planning_args(c.N, c.C, c.HW, c.G, layout, dtype, algo);
-          probe.cluster_size = cluster_size;
-          const Status s = normrt::cuda::group_norm_plan(probe, nullptr);
+          const Status s = normrt::cuda::group_norm_plan(planning_args_of(c), nullptr);
           if (!s.ok()) {  // a block's share does not fit: the message says so and names the way out
             if (s.message.find("this GPU schedules clusters of at most 8") != std::string::npos) continue;
             // 16 on the shared-memory kernels: the NHWC TMA kernel only (16-byte vectors, rows of at most 256).
@@ -1215,10 +1223,7 @@ TEST_F(CudaNorm, CopyEngineKernelsAgreeAtEveryBlockSize) {
           c.act = kActs[i++ % 8];
           c.residual = i % 2 == 0;
           c.in_place = i % 3 == 0;
-          GroupNormArgs probe = planning_args(c.N, c.C, c.HW, c.G, layout, dtype, algo);
-          probe.cluster_size = cluster_size;
-          probe.block_threads = threads;
-          const Status s = normrt::cuda::group_norm_plan(probe, nullptr);
+          const Status s = normrt::cuda::group_norm_plan(planning_args_of(c), nullptr);
           if (!s.ok()) {  // the share does not fit a block, packed groups do not split into whole warps, or the
                           // NHWC rows are too wide for a TMA box
             const bool named = s.message.find("does not fit") != std::string::npos ||

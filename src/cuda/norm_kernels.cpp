@@ -380,47 +380,41 @@ auto plan_identity(const GroupNormPlan& p) {
 // candidates change places from one timing to the next.
 constexpr float kTunedMargin = 0.03f;
 
-template <NormOp kOp>
-void norm_run(CudaKernelContext& ctx) {
-  const NormCall call = describe_call(ctx, kOp);
+// The node's group_norm_forward arguments: its tensors, its parameters (widened into the workspace where needed)
+// and the scratch. False when there is nothing to compute (an empty tensor).
+bool forward_args(CudaKernelContext& ctx, NormOp op, GroupNormArgs* args) {
+  const NormCall call = describe_call(ctx, op);
   DataType dtype;
   if (!storage_type(ctx.in(0).dtype, &dtype)) ctx.fail("X is not float32, float16 or bfloat16");
-  if (call.N * call.C * call.spatial == 0) return;
+  if (call.N * call.C * call.spatial == 0) return false;
   const WorkspaceLayout layout = workspace_layout(call, group_norm_scratch_bytes(call, dtype));
   if (ctx.workspace_bytes < layout.total || (layout.total > 0 && !ctx.workspace))
     ctx.fail("workspace of " + std::to_string(ctx.workspace_bytes) + " bytes; needs " + std::to_string(layout.total));
   const uintptr_t raw = reinterpret_cast<uintptr_t>(ctx.workspace);
   char* base = reinterpret_cast<char*>((raw + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment);
+  *args = group_norm_args(call, dtype);
+  args->x = ctx.in(0).data;
+  args->y = ctx.out(0).data;
+  args->residual = call.residual ? call.residual->data : nullptr;
+  args->gamma = prepare_param(ctx, call.gamma, base, layout.gamma);
+  args->beta = prepare_param(ctx, call.beta, base, layout.beta);
+  args->workspace = layout.scratch_bytes ? base + layout.scratch : nullptr;
+  args->workspace_bytes = layout.scratch_bytes;
+  return true;
+}
 
-  GroupNormArgs args = group_norm_args(call, dtype);
-  args.x = ctx.in(0).data;
-  args.y = ctx.out(0).data;
-  args.residual = call.residual ? call.residual->data : nullptr;
-  args.gamma = prepare_param(ctx, call.gamma, base, layout.gamma);
-  args.beta = prepare_param(ctx, call.beta, base, layout.beta);
-  args.workspace = layout.scratch_bytes ? base + layout.scratch : nullptr;
-  args.workspace_bytes = layout.scratch_bytes;
+template <NormOp kOp>
+void norm_run(CudaKernelContext& ctx) {
+  GroupNormArgs args;
+  if (!forward_args(ctx, kOp, &args)) return;
   const Status s = forward_tuned(args, ctx.config, ctx.stream);
   if (!s.ok()) ctx.fail(s.message);
 }
 
 template <NormOp kOp>
 std::string norm_tune(CudaKernelContext& ctx) {
-  const NormCall call = describe_call(ctx, kOp);
-  DataType dtype;
-  if (!storage_type(ctx.in(0).dtype, &dtype) || call.N * call.C * call.spatial == 0) return "";
-  const WorkspaceLayout layout = workspace_layout(call, group_norm_scratch_bytes(call, dtype));
-  if (ctx.workspace_bytes < layout.total || (layout.total > 0 && !ctx.workspace) || !ctx.out(0).data) return "";
-  const uintptr_t raw = reinterpret_cast<uintptr_t>(ctx.workspace);
-  char* base = reinterpret_cast<char*>((raw + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment);
-  GroupNormArgs planned = group_norm_args(call, dtype);
-  planned.x = ctx.in(0).data;
-  planned.y = ctx.out(0).data;
-  planned.residual = call.residual ? call.residual->data : nullptr;
-  planned.gamma = prepare_param(ctx, call.gamma, base, layout.gamma);
-  planned.beta = prepare_param(ctx, call.beta, base, layout.beta);
-  planned.workspace = layout.scratch_bytes ? base + layout.scratch : nullptr;
-  planned.workspace_bytes = layout.scratch_bytes;
+  GroupNormArgs planned;
+  if (!ctx.out(0).data || !forward_args(ctx, kOp, &planned)) return "";
   GroupNormPlan plan;
   if (!group_norm_plan(planned, &plan).ok()) return "";
 
