@@ -2517,7 +2517,7 @@ Status resident_units(const LaunchPlan& lp, const GroupNormArgs& args, int* resi
   return Status{};
 }
 
-// Rounds the bulk kernel's units take on this device (units: clusters, or blocks where cs is 1); 0 if unknown.
+// Rounds a one-pass plan's units take on this device (units: clusters, or blocks where cs is 1); 0 if unknown.
 int64_t one_pass_waves(const LaunchPlan& lp, const GroupNormArgs& args) {
   int resident = 0;
   if (!resident_units(lp, args, &resident).ok() || resident <= 0) return 0;
@@ -2525,9 +2525,10 @@ int64_t one_pass_waves(const LaunchPlan& lp, const GroupNormArgs& args) {
   return (units + resident - 1) / resident;
 }
 
-// A bulk plan of one group a block that the device runs in several waves takes fewer threads a block where that
-// holds more blocks at once (the kernel's registers allow 1024 / threads blocks an SM): the most threads of the
-// fewest waves, at the same cluster size. (H100, 2026-11-27 session 17, NCHW, cold: 16x1280x16x16 fp16 13.8 us
+// A one-pass plan on the copy engines (the NCHW bulk kernel with one group a block or a cluster a group, the NHWC
+// TMA kernel) that the device runs in several waves takes fewer threads a block where that holds more blocks at
+// once (the kernels' registers allow 1024 / threads blocks an SM): the most threads of the fewest waves, at the
+// same cluster size. (NHWC, same session: 16x1280x16x16 fp32 22.8 us in two waves of 512, 17.4 in one of 256.) (H100, 2026-11-27 session 17, NCHW, cold: 16x1280x16x16 fp16 13.8 us
 // in two waves of 320 threads, 10.6 us in one of 256; 32x256x56x56 fp16 43.6 us in four waves of 512, 39.0 in two
 // of 256; 1x64x256x256 fp32 24.9 us in two waves of clusters of 8 x 512, 19.0 in one of 8 x 256. Fewer threads
 // where the grid already ran in one wave were slower: 8x640x32x32 fp16 11.4 us at 512, 13.9 at 256.)
