@@ -299,8 +299,9 @@ int main(int argc, char** argv) {
         if (!st.ok() && (cluster_size || a.row_warps || block_threads ||
                          algorithm == NormAlgorithm::kRegisters ||
                          algorithm == NormAlgorithm::kGrid)) {
-          std::printf("%s: no plan with --cluster %d --row-warps %d --algorithm %s: %s\n", key, cluster_size,
-                      a.row_warps, normrt::cuda::to_string(algorithm), st.message.c_str());
+          std::printf("%s: no plan with --cluster %d --row-warps %d --block-threads %d --algorithm %s: %s\n", key,
+                      cluster_size, a.row_warps, block_threads, normrt::cuda::to_string(algorithm),
+                      st.message.c_str());
           for (int s = 0; s < sets; ++s) {
             CHECK(cudaFree(xs[s]));
             CHECK(cudaFree(ys[s]));

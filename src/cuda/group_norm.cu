@@ -2532,10 +2532,11 @@ int64_t one_pass_waves(const LaunchPlan& lp, const GroupNormArgs& args) {
 // in two waves of 320 threads, 10.6 us in one of 256; 32x256x56x56 fp16 43.6 us in four waves of 512, 39.0 in two
 // of 256; 1x64x256x256 fp32 24.9 us in two waves of clusters of 8 x 512, 19.0 in one of 8 x 256. Fewer threads
 // where the grid already ran in one wave were slower: 8x640x32x32 fp16 11.4 us at 512, 13.9 at 256.)
-// Returns the plan's waves (0 if unknown).
+// Returns the plan's waves; 0 if unknown, or without asking the device where the rule does not apply (plan_here
+// runs on every call: the registers and rows kernels must not pay an occupancy query for it).
 int64_t fewer_block_threads_for_fewer_waves(const GroupNormArgs& args, const DeviceProperties& dev, LaunchPlan* plan) {
+  if (args.block_threads != 0 || !(plan->tma || (plan->bulk && plan->bp.upb == 1))) return 0;
   int64_t waves = one_pass_waves(*plan, args);
-  if (args.block_threads != 0 || !(plan->tma || (plan->bulk && plan->bp.upb == 1))) return waves;
   for (int threads : {320, 256, 192, 128}) {
     if (waves <= 1) return waves;
     if (threads >= static_cast<int>(plan->threads)) continue;
@@ -2594,10 +2595,10 @@ Status plan_here(const GroupNormArgs& args, LaunchPlan* plan) {
       GroupNormArgs smaller = args;
       smaller.cluster_size = cs;
       LaunchPlan candidate;
-      if (!make_plan(smaller, dev, &candidate).ok() || !candidate.bulk ||
-          !resident_units(candidate, args, &resident).ok())
-        break;
-      if (static_cast<int64_t>(resident) * cs >= candidate.info.blocks) {
+      if (!make_plan(smaller, dev, &candidate).ok() || !candidate.bulk) break;
+      const int64_t waves = one_pass_waves(candidate, args);
+      if (waves == 0) break;
+      if (waves == 1) {
         *plan = candidate;
         break;
       }

@@ -62,8 +62,9 @@ struct GroupNormArgs {
   // kRegisters: the vectors a thread the planner aims for (fewer: more threads a block, shorter chains of loads);
   // 0 lets it choose, else 1, 2, 4 or 8 (tuning and benchmarks).
   int register_vectors = 0;
-  // The NCHW one-pass kernel on the bulk-copy engine: its threads a block; 0 lets the planner choose, else a multiple
-  // of 32 in 64..512 (tuning and benchmarks).
+  // Threads a block of the one-pass kernels on the copy engines: fixes the NCHW bulk-copy kernel's, caps the NHWC
+  // TMA kernel's (whole rows of vectors, rounded up to whole warps); 0 lets the planner choose, else a multiple of
+  // 32 in 64..512 (tuning and benchmarks).
   int block_threads = 0;
   // Programmatic dependent launch (Hopper): the kernel may start while the kernel before it on the stream is
   // still finishing, sets up, then waits for it (griddepcontrol.wait) before reading any tensor. Hides the

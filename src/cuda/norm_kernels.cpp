@@ -16,7 +16,7 @@
 // node's workspace by a small kernel at the start of every run (a few microseconds at most; run() allocates
 // nothing and reads nothing back, so the whole network stays capturable into one CUDA graph).
 #include <algorithm>
-#include <functional>
+#include <map>
 #include <string>
 #include <tuple>
 #include <vector>
