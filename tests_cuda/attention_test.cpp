@@ -37,6 +37,9 @@ TEST(CudaAttention, MatchesReference) {
       {1, 100, 700, 3, 64, 0},
       // Enough query blocks (320) for the GPU: one block per query block.
       {4, 512, 512, 10, 64, 0},
+      // float16 heads of 48 and 64 with two blocks of 128 queries per SM (360 and 336 blocks: up to 168 SMs): two
+      // m-tiles a warp, queries off the 128-query block.
+      {8, 600, 130, 9, 64, 0}, {7, 700, 77, 8, 40, 0},
   };
   for (DataType dtype : {DataType::kFloat16, DataType::kFloat32})
     for (const Case& c : cases) {
@@ -50,6 +53,24 @@ TEST(CudaAttention, MatchesReference) {
           << dtype_name(dtype) << " " << c.n << "x" << c.lq << "x" << c.lk << " heads " << c.h << " d " << c.d
           << " scale " << scale;
     }
+}
+
+// The kernels take a positive scale: a negative one negates Q, and 0 (every key weighs the same, the output is the
+// mean of V) runs as the smallest normal float. Both against the reference, at one and two m-tiles a warp (the last
+// shape, float16).
+TEST(CudaAttention, ZeroAndNegativeScalesMatchReference) {
+  NORMRT_REQUIRE_GPU();
+  const int64_t shapes[][5] = {{1, 70, 90, 2, 40}, {4, 1000, 300, 8, 40}, {2, 33, 129, 3, 80}, {7, 700, 77, 8, 40}};
+  for (DataType dtype : {DataType::kFloat16, DataType::kFloat32})
+    for (const auto& s : shapes)
+      for (float scale : {0.0f, -0.125f, -1.0f}) {
+        Tensor q = random_tensor(dtype, {s[0], s[1], s[3], s[4]});
+        Tensor k = random_tensor(dtype, {s[0], s[2], s[3], s[4]});
+        Tensor v = random_tensor(dtype, {s[0], s[2], s[3], s[4]});
+        EXPECT_EQ(check_node("cuda_attention", attention_node(scale), {&q, &k, &v}, Tolerance{3e-3, 3e-3}), "")
+            << dtype_name(dtype) << " " << s[0] << "x" << s[1] << "x" << s[2] << " heads " << s[3] << " d " << s[4]
+            << " scale " << scale;
+      }
 }
 
 TEST(CudaAttention, RefusesWhatItCannotRun) {

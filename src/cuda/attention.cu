@@ -2,9 +2,11 @@
 // kernels that stream the keys through shared memory and never store the scores, for float16 and (on TF32 tensor
 // cores, --tf32 engines only) float32.
 //
-// A block takes 64 queries of one (batch, head); each of its 4 warps owns 16 of them. Per tile of 64 keys a warp
-// computes its 16x64 scores with mma.sync m16n8k16 (fp16 in, fp32 accumulate), updates each row's running max and
-// sum (online softmax, in fp32, base 2 with scale * log2(e) folded in), rescales its output accumulator, and adds
+// A block takes 64 queries of one (batch, head); each of its 4 warps owns 16 of them (float16 heads of 48 and 64 at
+// large grids: 128 and 32, two m-tiles a warp sharing each K and V fragment). Per tile of 64 keys a warp computes
+// its 16x64 scores with mma.sync m16n8k16 (fp16 in, fp32 accumulate), updates each row's running max and sum (online
+// softmax, in fp32, base 2: exp2(score * scale * log2(e) - max * scale * log2(e)), one FMA), rescales its output
+// accumulator, and adds
 // P V with P rounded to fp16 straight from the score accumulators (their layout is the next mma's A operand). The
 // next tile's K and V load with cp.async while this one computes (two buffers). Rows are padded to D + 8 halves in
 // shared memory so that ldmatrix's eight row addresses fall in distinct banks.
@@ -12,12 +14,13 @@
 // Too few query blocks for the GPU (batch 1): the keys are split over up to 8 blocks per query block, each storing its
 // unnormalized rows with their running max and sum in the workspace, and a combine kernel rescales and adds them.
 //
-// Memory: Q, K and V are read once per block (K and V once per 64 queries) and Y written once: for SD-1.5's
+// Memory: Q, K and V are read once per block (K and V once per 64 or 128 queries) and Y written once: for SD-1.5's
 // 64x64 latent at batch 8 that is 47 MB against 0.5 GB of fp16 scores written and read three times unfused.
 // Flops: 4 * N * H * Lq * Lk * D, on tensor cores.
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <climits>
 #include <cmath>
 #include <mutex>
@@ -30,11 +33,14 @@ namespace normrt {
 namespace cuda {
 namespace {
 
-constexpr int kBlockM = 64;  // queries per block
+constexpr int kBlockM = 64;  // queries per block of one m-tile a warp
 constexpr int kBlockN = 64;  // keys per tile
 constexpr int kWarps = kBlockM / 16;
 constexpr int kThreads = kWarps * 32;
 constexpr int kMaxHeadSize = 160;  // SD-1.5's largest; the accumulators of larger heads would spill
+// float16 heads padded to 48 or 64 may run two m-tiles a warp (plan_attention says when and why).
+constexpr int kMinTwoTileHead = 48;
+constexpr int kMaxTwoTileHead = 64;
 
 template <typename T>
 struct AttentionParams {
@@ -43,7 +49,8 @@ struct AttentionParams {
   const T* v = nullptr;
   T* y = nullptr;
   int Lq = 0, Lk = 0, H = 0, D = 0;
-  float scale_log2 = 0;  // scale * log2(e): the softmax runs in base 2
+  float scale_log2 = 0;  // |scale| * log2(e), at least the smallest normal float: the softmax runs in base 2
+  uint32_t q_sign = 0;   // xored into Q's fragments: the sign bits of their elements for a negative scale
   // Keys split over `splits` blocks per query block (too few blocks for the GPU otherwise): each block's
   // unnormalized output rows go to partial_o [N][H][splits][Lq][D] and their (max, sum) to partial_ml, and
   // attention_combine_kernel merges them into y.
@@ -88,6 +95,14 @@ __device__ __forceinline__ void mma_16x8x16(float (&c)[4], const uint32_t (&a)[4
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// 2^x on the MUFU unit, subnormal results flushed to zero: exp2f's subnormal handling costs three more instructions
+// an exponent, and a softmax weight below 2^-126 next to the row's max of weight 1 is zero at any precision kept.
+__device__ __forceinline__ float exp2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&h);
@@ -99,7 +114,15 @@ template <typename T, int ROWS, int DPAD, int STRIDE>
 __device__ __forceinline__ void load_tile_async(T* dst, const T* head, int64_t token, int row0, int rows, int D) {
   constexpr int kChunk = 16 / sizeof(T);
   constexpr int kChunksPerRow = DPAD / kChunk;
-  for (int c = threadIdx.x; c < ROWS * kChunksPerRow; c += kThreads) {
+  constexpr int kChunks = ROWS * kChunksPerRow;
+  constexpr int kIterations = (kChunks + kThreads - 1) / kThreads;
+  // Unrolled, each chunk's row and column (they depend on the thread only) leave the tile loop: a third fewer
+  // instructions in the fp16 kernel at heads of 40. Beyond 6 chunks a thread, they would cost registers the
+  // accumulators of large heads need.
+#pragma unroll(kIterations <= 6 ? kIterations : 1)
+  for (int i = 0; i < kIterations; ++i) {
+    const int c = static_cast<int>(threadIdx.x) + i * kThreads;
+    if (kChunks % kThreads != 0 && c >= kChunks) break;
     const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * kChunk;
     const bool inside = row0 + r < rows && col < D;
     const T* src = inside ? head + (row0 + r) * token + col : head;
@@ -148,18 +171,25 @@ __device__ __forceinline__ void await_key_tile(T* sk, T* sv, const HeadRows<T>& 
   __syncthreads();
 }
 
-// One key tile's online softmax for a lane's two query rows (the fragments' group and group + 8): scales the scores
-// (keys past Lk count as -inf), updates each row's running max and sum, rescales the output accumulator and leaves
-// exp2(score - max) in `sc`. Each row's max is shared by the quad of lanes that hold it; its sum stays per lane
-// until store_rows (the rescaling factor is the quad's, so partial sums stay consistent).
+// One key tile's online softmax for a lane's two query rows (the fragments' group and group + 8), on raw scores
+// q.k: keys past Lk count as -inf (only a tile that crosses Lk checks, `tail`); each row's running max stays in raw
+// units and the base-2 exponent is one FMA, score * scale_log2 - max * scale_log2. scale_log2 > 0 (the launch
+// negates Q for a negative scale and lifts 0 to the smallest normal float, which rounds every exponent to 0 as a
+// zero scale does), so the raw max is the scaled max and -inf stays -inf. Updates each row's running max and sum,
+// rescales the output accumulator and leaves exp2(scale_log2 * (score - max)) in `sc`. Each row's max is shared by
+// the quad of lanes that hold it; its sum stays per lane until store_rows (the rescaling factor is the quad's, so
+// partial sums stay consistent).
 template <int SCORE_TILES, int OUT_TILES>
 __device__ __forceinline__ void online_softmax(float (&sc)[SCORE_TILES][4], float (&o)[OUT_TILES][4],
                                                float (&row_max)[2], float (&row_sum)[2], int key0, int Lk,
-                                               float scale_log2) {
+                                               float scale_log2, bool tail) {
+  if (tail) {
 #pragma unroll
-  for (int t = 0; t < SCORE_TILES; ++t)
+    for (int t = 0; t < SCORE_TILES; ++t)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) sc[t][e] = key0 + t * 8 + (e & 1) < Lk ? sc[t][e] * scale_log2 : -INFINITY;
+      for (int e = 0; e < 4; ++e)
+        if (key0 + t * 8 + (e & 1) >= Lk) sc[t][e] = -INFINITY;
+  }
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     float top = -INFINITY;
@@ -168,15 +198,16 @@ __device__ __forceinline__ void online_softmax(float (&sc)[SCORE_TILES][4], floa
     top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
     top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
     const float next = fmaxf(row_max[r], top);  // finite: every tile holds at least one key
-    const float alpha = exp2f(row_max[r] - next);
+    const float alpha = exp2_ftz((row_max[r] - next) * scale_log2);
+    const float offset = -next * scale_log2;
     row_max[r] = next;
     row_sum[r] *= alpha;
 #pragma unroll
     for (int t = 0; t < OUT_TILES; ++t) o[t][2 * r] *= alpha, o[t][2 * r + 1] *= alpha;
 #pragma unroll
     for (int t = 0; t < SCORE_TILES; ++t) {
-      sc[t][2 * r] = exp2f(sc[t][2 * r] - next);
-      sc[t][2 * r + 1] = exp2f(sc[t][2 * r + 1] - next);
+      sc[t][2 * r] = exp2_ftz(fmaf(sc[t][2 * r], scale_log2, offset));
+      sc[t][2 * r + 1] = exp2_ftz(fmaf(sc[t][2 * r + 1], scale_log2, offset));
       row_sum[r] += sc[t][2 * r] + sc[t][2 * r + 1];
     }
   }
@@ -224,7 +255,7 @@ __device__ __forceinline__ void store_partial_rows(const AttentionParams<T>& p, 
     const float sum = quad_sum(row_sum[r]);
     const int row = first_row + 8 * r;
     if (row >= p.Lq) continue;
-    if (quad_lane == 0) p.partial_ml[base + row] = make_float2(row_max[r], sum);
+    if (quad_lane == 0) p.partial_ml[base + row] = make_float2(row_max[r] * p.scale_log2, sum);
     float* out = p.partial_o + (base + row) * p.D;
 #pragma unroll
     for (int t = 0; t < OUT_TILES; ++t) {
@@ -234,92 +265,126 @@ __device__ __forceinline__ void store_partial_rows(const AttentionParams<T>& p, 
   }
 }
 
-// Key tiles [first, end) of this block's split, and its query block; splits never exceed the tiles, so no split is
-// empty.
+// Key tiles [first, end) of this block's split, and its query block of `block_rows` queries; splits never exceed the
+// tiles, so no split is empty.
 struct KeyRange {
   int first, end, m0;
-  __device__ KeyRange(int Lk, int rows_per_tile, int splits) {
+  __device__ KeyRange(int Lk, int rows_per_tile, int splits, int block_rows) {
     const int tiles = (Lk + rows_per_tile - 1) / rows_per_tile;
     const int split = static_cast<int>(blockIdx.x) % splits;
     first = static_cast<int>(static_cast<int64_t>(split) * tiles / splits);
     end = static_cast<int>(static_cast<int64_t>(split + 1) * tiles / splits);
-    m0 = static_cast<int>(blockIdx.x) / splits * kBlockM;
+    m0 = static_cast<int>(blockIdx.x) / splits * block_rows;
   }
 };
 
-template <int DPAD>
+// MT m16 tiles a warp (MT * 16 queries, MT * 64 a block): K's and V's fragments, read from shared memory once per
+// warp, serve all MT of them, so that shared-memory reads per mma fall by MT (one tile: as many bytes of ldmatrix as
+// the mma pipe's time at 16 queries a warp) and each key tile loaded from L2 serves MT * 64 queries.
+template <int DPAD, int MT>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__half> p) {
   constexpr int kStride = DPAD + 8;  // halves per shared row: 16-byte aligned, ldmatrix rows in distinct banks
   constexpr int kSteps = DPAD / 16;  // k-steps of q k^T over the head size
   constexpr int kTiles = DPAD / 8;   // n-tiles of the output accumulator
+  constexpr int kRows = kBlockM * MT;
   extern __shared__ __align__(16) unsigned char shared_raw[];
   __half* sq = reinterpret_cast<__half*>(shared_raw);
-  __half* sk = sq + kBlockM * kStride;  // two buffers of kBlockN rows
+  __half* sk = sq + kRows * kStride;  // two buffers of kBlockN rows
   __half* sv = sk + 2 * kBlockN * kStride;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad_lane = lane % 4;  // mma fragment coordinates
-  const KeyRange keys(p.Lk, kBlockN, p.splits);
+  const KeyRange keys(p.Lk, kBlockN, p.splits, kRows);
   const int m0 = keys.m0;
   const HeadRows<__half> head(p);
-  load_tile_async<__half, kBlockM, DPAD, kStride>(sq, head.q, head.token, m0, p.Lq, p.D);
+  load_tile_async<__half, kRows, DPAD, kStride>(sq, head.q, head.token, m0, p.Lq, p.D);
   load_key_tile_async<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, keys.first, keys.first & 1, p.Lk, p.D);
 
-  uint32_t qf[kSteps][4];
-  float o[kTiles][4];
+  uint32_t qf[MT][kSteps][4];
+  float o[MT][kTiles][4];
+  float row_max[MT][2], row_sum[MT][2];  // rows group and group + 8 of each m-tile
 #pragma unroll
-  for (int t = 0; t < kTiles; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
-  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};  // rows group and group + 8
+  for (int m = 0; m < MT; ++m) {
+#pragma unroll
+    for (int t = 0; t < kTiles; ++t) o[m][t][0] = o[m][t][1] = o[m][t][2] = o[m][t][3] = 0.f;
+    row_max[m][0] = row_max[m][1] = -INFINITY;
+    row_sum[m][0] = row_sum[m][1] = 0.f;
+  }
 
   for (int j = keys.first; j < keys.end; ++j) {
     const int buffer = j & 1;
     await_key_tile<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, j, keys.end, p.Lk, p.D);
-    if (j == keys.first) {  // this warp's 16 queries as A fragments, kept for every tile
+    if (j == keys.first) {  // this warp's queries as A fragments, kept for every tile; negated for a negative scale
 #pragma unroll
-      for (int s = 0; s < kSteps; ++s)
-        load_matrix_x4(qf[s], sq + (warp * 16 + lane % 16) * kStride + s * 16 + (lane / 16) * 8);
+      for (int m = 0; m < MT; ++m)
+#pragma unroll
+        for (int s = 0; s < kSteps; ++s) {
+          load_matrix_x4(qf[m][s], sq + ((warp * MT + m) * 16 + lane % 16) * kStride + s * 16 + (lane / 16) * 8);
+#pragma unroll
+          for (int e = 0; e < 4; ++e) qf[m][s][e] ^= p.q_sign;
+        }
     }
     const __half* ks = sk + buffer * kBlockN * kStride;
     const __half* vs = sv + buffer * kBlockN * kStride;
 
-    // Scores: 16 queries x 64 keys, 8 n-tiles of 8 keys.
-    float sc[kBlockN / 8][4];
+    // Scores: MT x 16 queries x 64 keys, 8 n-tiles of 8 keys.
+    float sc[MT][kBlockN / 8][4];
 #pragma unroll
-    for (int t = 0; t < kBlockN / 8; ++t) sc[t][0] = sc[t][1] = sc[t][2] = sc[t][3] = 0.f;
+    for (int m = 0; m < MT; ++m)
+#pragma unroll
+      for (int t = 0; t < kBlockN / 8; ++t) sc[m][t][0] = sc[m][t][1] = sc[m][t][2] = sc[m][t][3] = 0.f;
 #pragma unroll
     for (int s = 0; s < kSteps; ++s)
 #pragma unroll
       for (int pair = 0; pair < kBlockN / 16; ++pair) {
         uint32_t b[4];  // keys pair*16 .. +15 as B (k = head dim, n = key): K's rows are B's columns
         load_matrix_x4(b, ks + (pair * 16 + (lane / 16) * 8 + lane % 8) * kStride + s * 16 + ((lane / 8) % 2) * 8);
-        mma_16x8x16(sc[2 * pair], qf[s], b[0], b[1]);
-        mma_16x8x16(sc[2 * pair + 1], qf[s], b[2], b[3]);
+#pragma unroll
+        for (int m = 0; m < MT; ++m) {
+          mma_16x8x16(sc[m][2 * pair], qf[m][s], b[0], b[1]);
+          mma_16x8x16(sc[m][2 * pair + 1], qf[m][s], b[2], b[3]);
+        }
       }
 
-    online_softmax(sc, o, row_max, row_sum, j * kBlockN + 2 * quad_lane, p.Lk, p.scale_log2);
+    const bool tail = (j + 1) * kBlockN > p.Lk;
+#pragma unroll
+    for (int m = 0; m < MT; ++m)
+      online_softmax(sc[m], o[m], row_max[m], row_sum[m], j * kBlockN + 2 * quad_lane, p.Lk, p.scale_log2, tail);
 
     // O += P V: two score n-tiles make one A fragment of 16 keys; V's rows are B's k, read transposed.
 #pragma unroll
     for (int s = 0; s < kBlockN / 16; ++s) {
-      const uint32_t a[4] = {pack_half2(sc[2 * s][0], sc[2 * s][1]), pack_half2(sc[2 * s][2], sc[2 * s][3]),
-                             pack_half2(sc[2 * s + 1][0], sc[2 * s + 1][1]),
-                             pack_half2(sc[2 * s + 1][2], sc[2 * s + 1][3])};
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int m = 0; m < MT; ++m) {
+        a[m][0] = pack_half2(sc[m][2 * s][0], sc[m][2 * s][1]);
+        a[m][1] = pack_half2(sc[m][2 * s][2], sc[m][2 * s][3]);
+        a[m][2] = pack_half2(sc[m][2 * s + 1][0], sc[m][2 * s + 1][1]);
+        a[m][3] = pack_half2(sc[m][2 * s + 1][2], sc[m][2 * s + 1][3]);
+      }
 #pragma unroll
       for (int pair = 0; pair < kTiles / 2; ++pair) {
         uint32_t b[4];
         load_matrix_x4_transposed(b, vs + (s * 16 + ((lane / 8) % 2) * 8 + lane % 8) * kStride + pair * 16 +
                                          (lane / 16) * 8);
-        mma_16x8x16(o[2 * pair], a, b[0], b[1]);
-        mma_16x8x16(o[2 * pair + 1], a, b[2], b[3]);
+#pragma unroll
+        for (int m = 0; m < MT; ++m) {
+          mma_16x8x16(o[m][2 * pair], a[m], b[0], b[1]);
+          mma_16x8x16(o[m][2 * pair + 1], a[m], b[2], b[3]);
+        }
       }
     }
     __syncthreads();  // every warp is done with this buffer before the next iteration refills it
   }
 
-  if (p.splits > 1)
-    store_partial_rows(p, m0 + warp * 16 + group, quad_lane, o, row_max, row_sum);
-  else
-    store_rows(head.y, head.token, m0 + warp * 16 + group, p.Lq, p.D, quad_lane, o, row_sum);
+#pragma unroll
+  for (int m = 0; m < MT; ++m) {
+    const int first_row = m0 + (warp * MT + m) * 16 + group;
+    if (p.splits > 1)
+      store_partial_rows(p, first_row, quad_lane, o[m], row_max[m], row_sum[m]);
+    else
+      store_rows(head.y, head.token, first_row, p.Lq, p.D, quad_lane, o[m], row_sum[m]);
+  }
 }
 
 // ---- float32 storage with TF32 tensor cores (engines built with --tf32) ----
@@ -371,7 +436,7 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad_lane = lane % 4;
-  const KeyRange keys(p.Lk, kBlockN32, p.splits);
+  const KeyRange keys(p.Lk, kBlockN32, p.splits, kBlockM);
   const int m0 = keys.m0;
   const HeadRows<float> head(p);
   load_tile_async<float, kBlockM, DPAD, L::kQKStride>(sq, head.q, head.token, m0, p.Lq, p.D);
@@ -397,10 +462,10 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
 #pragma unroll
       for (int s = 0; s < kSteps; ++s) {
         const int c = s * 8 + quad_lane;
-        qa[s][0] = to_tf32(qw[group * L::kQKStride + c]);
-        qa[s][1] = to_tf32(qw[(group + 8) * L::kQKStride + c]);
-        qa[s][2] = to_tf32(qw[group * L::kQKStride + c + 4]);
-        qa[s][3] = to_tf32(qw[(group + 8) * L::kQKStride + c + 4]);
+        qa[s][0] = to_tf32(qw[group * L::kQKStride + c]) ^ p.q_sign;
+        qa[s][1] = to_tf32(qw[(group + 8) * L::kQKStride + c]) ^ p.q_sign;
+        qa[s][2] = to_tf32(qw[group * L::kQKStride + c + 4]) ^ p.q_sign;
+        qa[s][3] = to_tf32(qw[(group + 8) * L::kQKStride + c + 4]) ^ p.q_sign;
       }
     }
 
@@ -417,7 +482,8 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
       }
     }
 
-    online_softmax(sc, o, row_max, row_sum, j * kBlockN32 + 2 * quad_lane, p.Lk, p.scale_log2);
+    online_softmax(sc, o, row_max, row_sum, j * kBlockN32 + 2 * quad_lane, p.Lk, p.scale_log2,
+                   (j + 1) * kBlockN32 > p.Lk);
 
     // O += P V, 8 keys per k-step: P's A fragment gathered from the quad that holds each column.
 #pragma unroll
@@ -476,58 +542,94 @@ __global__ void __launch_bounds__(128) attention_combine_kernel(AttentionParams<
 
 // ---- launch ----
 
+// How a call runs: queries per block (64 a block of 4 warps times the m-tiles a warp) and key splits a query block.
+struct AttentionPlan {
+  int m_tiles = 1;
+  int block_rows = kBlockM;
+  int splits = 1;
+};
+
 template <typename Kernel>
-void launch_kernel(const CudaKernelContext& ctx, Kernel kernel, size_t shared, int Lq, int H, int N, int splits,
-                   const void* p, std::once_flag* opted_in, cudaError_t* opt_in_status) {
+void launch_kernel(const CudaKernelContext& ctx, Kernel kernel, size_t shared, const AttentionPlan& plan, int Lq,
+                   int H, int N, const void* p, std::once_flag* opted_in, cudaError_t* opt_in_status) {
   // Beyond 48 KB of dynamic shared memory needs asking once per kernel.
   std::call_once(*opted_in, [&] {
     *opt_in_status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
   });
   ctx.check(*opt_in_status, "cudaFuncSetAttribute(attention shared memory)");
-  const dim3 grid(static_cast<unsigned>((Lq + kBlockM - 1) / kBlockM * splits), static_cast<unsigned>(H),
-                  static_cast<unsigned>(N));
+  const dim3 grid(static_cast<unsigned>((Lq + plan.block_rows - 1) / plan.block_rows * plan.splits),
+                  static_cast<unsigned>(H), static_cast<unsigned>(N));
   void* args[] = {const_cast<void*>(p)};
   ctx.check(cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, dim3(kThreads), args, shared, ctx.stream),
             "attention kernel launch");
 }
 
-template <int DPAD>
-void launch(const CudaKernelContext& ctx, const AttentionParams<__half>& p, int N) {
+template <int DPAD, int MT>
+void launch_fp16(const CudaKernelContext& ctx, const AttentionParams<__half>& p, const AttentionPlan& plan, int N) {
   static std::once_flag opted_in;
   static cudaError_t status = cudaSuccess;
-  const size_t shared = static_cast<size_t>(kBlockM + 4 * kBlockN) * (DPAD + 8) * sizeof(__half);
-  launch_kernel(ctx, attention_kernel<DPAD>, shared, p.Lq, p.H, N, p.splits, &p, &opted_in, &status);
+  const size_t shared = static_cast<size_t>(kBlockM * MT + 4 * kBlockN) * (DPAD + 8) * sizeof(__half);
+  launch_kernel(ctx, attention_kernel<DPAD, MT>, shared, plan, p.Lq, p.H, N, &p, &opted_in, &status);
 }
 
 template <int DPAD>
-void launch(const CudaKernelContext& ctx, const AttentionParams<float>& p, int N) {
+void launch(const CudaKernelContext& ctx, const AttentionParams<__half>& p, const AttentionPlan& plan, int N) {
+  if constexpr (DPAD >= kMinTwoTileHead && DPAD <= kMaxTwoTileHead) {
+    if (plan.m_tiles == 2) return launch_fp16<DPAD, 2>(ctx, p, plan, N);
+  }
+  launch_fp16<DPAD, 1>(ctx, p, plan, N);
+}
+
+template <int DPAD>
+void launch(const CudaKernelContext& ctx, const AttentionParams<float>& p, const AttentionPlan& plan, int N) {
   static std::once_flag opted_in;
   static cudaError_t status = cudaSuccess;
   const size_t shared = static_cast<size_t>(Tf32Layout<DPAD>::kWords) * sizeof(float);
-  launch_kernel(ctx, attention_tf32_kernel<DPAD>, shared, p.Lq, p.H, N, p.splits, &p, &opted_in, &status);
+  launch_kernel(ctx, attention_tf32_kernel<DPAD>, shared, plan, p.Lq, p.H, N, &p, &opted_in, &status);
 }
 
-// Blocks that split a query block's keys: 1 while the query blocks alone give the GPU two blocks per SM, else
+int multiprocessors() {
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) {
+    cudaGetLastError();
+    return 0;
+  }
+  return sms;
+}
+
+// Two m-tiles a warp (128 queries a block) for float16 heads padded to 48 or 64 where the query blocks of 128 alone
+// give the GPU two blocks per SM; else one. Measured on an H100 (bench/results/2026-11-28-session18.md, call 3),
+// two m-tiles against one: heads of 64 0.260 against 0.316 ms (4x2048x16x64); heads of 40 3-6% faster at batch 2 of
+// 4096 tokens and batches 8 and 32 of 1024, but 7% slower at batch 1 of 4096 (256 blocks of 128: the keys split);
+// heads of 32 13% slower (8x1024x8x32). Their accumulators take registers: 179 at heads of 48, 237 at 64 (2 blocks
+// an SM), against 99 and 130 with one m-tile; heads of 80 and more would spill.
+// Then the key splits: 1 while the query blocks alone give the GPU two blocks per SM, else
 // enough for about four (a block's 4 warps walk all the keys in sequence: at batch 1 the SD-1.5 UNet's 1024-token
 // attentions had 128 blocks for 132 SMs), at most 8, and each split at least a few key tiles: a split costs its
 // partial rows' round trip through memory and the combine kernel. The minimum is per kernel:
 // the fp16 kernel's tiles are cheap (measured on an H100 at the UNet's batch-1 shapes, 8 tiles of 64 keys was
 // fastest: fp16 UNet 0.991 ms a run against 1.002 ms with 1 tile), the TF32 kernel's dearer (2 tiles of 32 keys:
 // tf32 UNet 1.486 against 1.490-1.497 ms with 1 tile and 1.511 ms with 8; bench/results/s13).
-int key_splits(int64_t N, int64_t H, int64_t Lq, int64_t Lk, DataType dtype) {
-  const int64_t keys_per_tile = dtype == DataType::kFloat16 ? kBlockN : kBlockN32;
-  const int64_t min_tiles = dtype == DataType::kFloat16 ? 8 : 2;
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) {
-    cudaGetLastError();
-    return 1;
+AttentionPlan plan_attention(int64_t N, int64_t H, int64_t Lq, int64_t Lk, int64_t D, DataType dtype) {
+  AttentionPlan plan;
+  const int sms = multiprocessors();
+  if (sms == 0) return plan;
+  const bool fp16 = dtype == DataType::kFloat16;
+  const int64_t padded_head = (D + 15) / 16 * 16;
+  if (fp16 && padded_head >= kMinTwoTileHead && padded_head <= kMaxTwoTileHead &&
+      (Lq + 2 * kBlockM - 1) / (2 * kBlockM) * H * N >= 2 * sms) {
+    plan.m_tiles = 2;
+    plan.block_rows = 2 * kBlockM;
   }
-  const int64_t blocks = (Lq + kBlockM - 1) / kBlockM * H * N;
+  const int64_t keys_per_tile = fp16 ? kBlockN : kBlockN32;
+  const int64_t min_tiles = fp16 ? 8 : 2;
+  const int64_t blocks = (Lq + plan.block_rows - 1) / plan.block_rows * H * N;
   const int64_t tiles = (Lk + keys_per_tile - 1) / keys_per_tile;
-  if (blocks <= 0 || blocks >= 2 * sms) return 1;
-  return static_cast<int>(
+  if (blocks <= 0 || blocks >= 2 * sms) return plan;
+  plan.splits = static_cast<int>(
       std::max<int64_t>(1, std::min<int64_t>({(4 * sms + blocks - 1) / blocks, tiles / min_tiles, int64_t{8}})));
+  return plan;
 }
 
 // Scratch of a split: unnormalized rows [N][H][splits][Lq][D] floats, then their (max, sum) pairs.
@@ -550,7 +652,7 @@ size_t attention_workspace(const CudaKernelContext& ctx) {
   const Dims& q = ctx.inputs[0].dims;
   const int64_t Lk = ctx.inputs[1].dims[1];
   if (q[0] <= 0 || q[1] <= 0 || q[2] <= 0 || Lk <= 0) return 0;
-  return split_scratch(q[0], q[2], q[1], q[3], key_splits(q[0], q[2], q[1], Lk, ctx.inputs[0].dtype))
+  return split_scratch(q[0], q[2], q[1], q[3], plan_attention(q[0], q[2], q[1], Lk, q[3], ctx.inputs[0].dtype).splits)
       .total;
 }
 
@@ -571,7 +673,7 @@ bool attention_accepts(const Node& node, int64_t, const std::vector<TypeShape>& 
 }
 
 template <typename T>
-void launch_head(const CudaKernelContext& ctx, const AttentionParams<T>& p, int n);
+void launch_head(const CudaKernelContext& ctx, const AttentionParams<T>& p, const AttentionPlan& plan, int n);
 
 template <typename T>
 void run_typed(CudaKernelContext& ctx, const DeviceValue& q, const DeviceValue& k, const DeviceValue& v,
@@ -583,9 +685,14 @@ void run_typed(CudaKernelContext& ctx, const DeviceValue& q, const DeviceValue& 
   p.y = static_cast<T*>(y.data);
   p.Lq = static_cast<int>(q.dims[1]), p.Lk = static_cast<int>(k.dims[1]), p.H = static_cast<int>(q.dims[2]);
   p.D = static_cast<int>(q.dims[3]);
-  p.scale_log2 = static_cast<float>(ctx.node.attr_float("scale", 1.0f) * 1.4426950408889634);
+  // The kernels take a positive scale: a negative one negates Q instead (exact), and 0, a uniform softmax, becomes
+  // the smallest normal float, whose products with fp16-range scores round the exponents to 0 as well.
+  const double scale = ctx.node.attr_float("scale", 1.0f);
+  p.scale_log2 = std::max(static_cast<float>(std::fabs(scale) * 1.4426950408889634), FLT_MIN);
+  if (scale < 0) p.q_sign = std::is_same_v<T, __half> ? 0x80008000u : 0x80000000u;
   const int n = static_cast<int>(q.dims[0]);
-  p.splits = key_splits(n, p.H, p.Lq, p.Lk, q.dtype);
+  const AttentionPlan plan = plan_attention(n, p.H, p.Lq, p.Lk, p.D, q.dtype);
+  p.splits = plan.splits;
   const SplitScratch scratch = split_scratch(n, p.H, p.Lq, p.D, p.splits);
   if (p.splits > 1) {
     if (!ctx.workspace || ctx.workspace_bytes < scratch.total || !aligned_to(ctx.workspace, 256))
@@ -594,7 +701,7 @@ void run_typed(CudaKernelContext& ctx, const DeviceValue& q, const DeviceValue& 
     p.partial_o = static_cast<float*>(ctx.workspace);
     p.partial_ml = reinterpret_cast<float2*>(static_cast<char*>(ctx.workspace) + scratch.rows_bytes);
   }
-  launch_head(ctx, p, n);
+  launch_head(ctx, p, plan, n);
   if (p.splits > 1) {
     const int64_t rows = static_cast<int64_t>(n) * p.Lq * p.H;
     attention_combine_kernel<T><<<static_cast<unsigned>((rows + 3) / 4), 128, 0, ctx.stream>>>(p, n);
@@ -604,38 +711,38 @@ void run_typed(CudaKernelContext& ctx, const DeviceValue& q, const DeviceValue& 
 
 // The kernel instance for the head size: float32 pads it to 8, float16 to 16 (one mma k-step).
 template <typename T>
-void launch_head(const CudaKernelContext& ctx, const AttentionParams<T>& p, int n) {
+void launch_head(const CudaKernelContext& ctx, const AttentionParams<T>& p, const AttentionPlan& plan, int n) {
   if constexpr (std::is_same_v<T, float>) {
     switch ((p.D + 7) / 8) {  // float32: the head padded to 8
-      case 1: return launch<8>(ctx, p, n);
-      case 2: return launch<16>(ctx, p, n);
-      case 3: return launch<24>(ctx, p, n);
-      case 4: return launch<32>(ctx, p, n);
-      case 5: return launch<40>(ctx, p, n);
-      case 6: return launch<48>(ctx, p, n);
+      case 1: return launch<8>(ctx, p, plan, n);
+      case 2: return launch<16>(ctx, p, plan, n);
+      case 3: return launch<24>(ctx, p, plan, n);
+      case 4: return launch<32>(ctx, p, plan, n);
+      case 5: return launch<40>(ctx, p, plan, n);
+      case 6: return launch<48>(ctx, p, plan, n);
       case 7:
-      case 8: return launch<64>(ctx, p, n);
+      case 8: return launch<64>(ctx, p, plan, n);
       case 9:
-      case 10: return launch<80>(ctx, p, n);
+      case 10: return launch<80>(ctx, p, plan, n);
       case 11:
-      case 12: return launch<96>(ctx, p, n);
+      case 12: return launch<96>(ctx, p, plan, n);
       case 13:
       case 14:
       case 15:
-      case 16: return launch<128>(ctx, p, n);
-      default: return launch<160>(ctx, p, n);
+      case 16: return launch<128>(ctx, p, plan, n);
+      default: return launch<160>(ctx, p, plan, n);
     }
   } else {
     switch ((p.D + 15) / 16) {  // float16: the head padded to 16, one mma k-step
-      case 1: return launch<16>(ctx, p, n);
-      case 2: return launch<32>(ctx, p, n);
-      case 3: return launch<48>(ctx, p, n);
-      case 4: return launch<64>(ctx, p, n);
-      case 5: return launch<80>(ctx, p, n);
-      case 6: return launch<96>(ctx, p, n);
+      case 1: return launch<16>(ctx, p, plan, n);
+      case 2: return launch<32>(ctx, p, plan, n);
+      case 3: return launch<48>(ctx, p, plan, n);
+      case 4: return launch<64>(ctx, p, plan, n);
+      case 5: return launch<80>(ctx, p, plan, n);
+      case 6: return launch<96>(ctx, p, plan, n);
       case 7:
-      case 8: return launch<128>(ctx, p, n);
-      default: return launch<160>(ctx, p, n);
+      case 8: return launch<128>(ctx, p, plan, n);
+      default: return launch<160>(ctx, p, plan, n);
     }
   }
 }
