@@ -148,7 +148,7 @@ struct HeadRows {
   }
 };
 
-// Key/value tile `tile` (ROWS keys) into shared buffer `buffer` of two, as one cp.async group.
+// Key/value tile `tile` (ROWS keys) into shared buffer `buffer`, as one cp.async group.
 template <typename T, int ROWS, int DPAD, int K_STRIDE, int V_STRIDE>
 __device__ __forceinline__ void load_key_tile_async(T* sk, T* sv, const HeadRows<T>& head, int tile, int buffer,
                                                     int Lk, int D) {
@@ -157,13 +157,13 @@ __device__ __forceinline__ void load_key_tile_async(T* sk, T* sv, const HeadRows
   copy_async_commit();
 }
 
-// Before computing key tile j: starts tile j + 1's loads into the other buffer, waits for tile j's (and, at j = 0,
+// Before computing key tile j: starts tile j + 1's loads into buffer `next`, waits for tile j's (and, at j = 0,
 // the queries'), and syncs the block.
 template <typename T, int ROWS, int DPAD, int K_STRIDE, int V_STRIDE>
-__device__ __forceinline__ void await_key_tile(T* sk, T* sv, const HeadRows<T>& head, int j, int tiles, int Lk,
-                                               int D) {
+__device__ __forceinline__ void await_key_tile(T* sk, T* sv, const HeadRows<T>& head, int j, int next, int tiles,
+                                               int Lk, int D) {
   if (j + 1 < tiles) {
-    load_key_tile_async<T, ROWS, DPAD, K_STRIDE, V_STRIDE>(sk, sv, head, j + 1, (j + 1) & 1, Lk, D);
+    load_key_tile_async<T, ROWS, DPAD, K_STRIDE, V_STRIDE>(sk, sv, head, j + 1, next, Lk, D);
     copy_async_wait<1>();
   } else {
     copy_async_wait<0>();
@@ -281,16 +281,23 @@ struct KeyRange {
 // MT m16 tiles a warp (MT * 16 queries, MT * 64 a block): K's and V's fragments, read from shared memory once per
 // warp, serve all MT of them, so that shared-memory reads per mma fall by MT (one tile: as many bytes of ldmatrix as
 // the mma pipe's time at 16 queries a warp) and each key tile loaded from L2 serves MT * 64 queries.
+// Shared buffers for K and V tiles in the float16 kernel: three (one block barrier a key tile instead of two) for
+// heads padded to 48, else two. Measured on an H100 (bench/results/2026-11-28-session18.md, call 5), three against
+// two: heads of 40 1.13-1.20x faster at 1024 and 4096 tokens; heads of 64 2% faster at 4x2048x16x64 but 14% slower
+// at 32x197x12x64; heads of 32 3% slower. At 80 and beyond a third buffer would cost a block an SM.
+__host__ __device__ constexpr int key_buffers(int dpad) { return dpad == 48 ? 3 : 2; }
+
 template <int DPAD, int MT>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__half> p) {
   constexpr int kStride = DPAD + 8;  // halves per shared row: 16-byte aligned, ldmatrix rows in distinct banks
   constexpr int kSteps = DPAD / 16;  // k-steps of q k^T over the head size
   constexpr int kTiles = DPAD / 8;   // n-tiles of the output accumulator
   constexpr int kRows = kBlockM * MT;
+  constexpr int kBuffers = key_buffers(DPAD);
   extern __shared__ __align__(16) unsigned char shared_raw[];
   __half* sq = reinterpret_cast<__half*>(shared_raw);
-  __half* sk = sq + kRows * kStride;  // two buffers of kBlockN rows
-  __half* sv = sk + 2 * kBlockN * kStride;
+  __half* sk = sq + kRows * kStride;  // kBuffers buffers of kBlockN rows
+  __half* sv = sk + kBuffers * kBlockN * kStride;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad_lane = lane % 4;  // mma fragment coordinates
@@ -298,7 +305,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__h
   const int m0 = keys.m0;
   const HeadRows<__half> head(p);
   load_tile_async<__half, kRows, DPAD, kStride>(sq, head.q, head.token, m0, p.Lq, p.D);
-  load_key_tile_async<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, keys.first, keys.first & 1, p.Lk, p.D);
+  load_key_tile_async<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, keys.first,
+                                                               static_cast<unsigned>(keys.first) % kBuffers, p.Lk, p.D);
 
   uint32_t qf[MT][kSteps][4];
   float o[MT][kTiles][4];
@@ -312,8 +320,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__h
   }
 
   for (int j = keys.first; j < keys.end; ++j) {
-    const int buffer = j & 1;
-    await_key_tile<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, j, keys.end, p.Lk, p.D);
+    const int buffer = static_cast<unsigned>(j) % kBuffers, next = static_cast<unsigned>(j + 1) % kBuffers;
+    await_key_tile<__half, kBlockN, DPAD, kStride, kStride>(sk, sv, head, j, next, keys.end, p.Lk, p.D);
     if (j == keys.first) {  // this warp's queries as A fragments, kept for every tile; negated for a negative scale
 #pragma unroll
       for (int m = 0; m < MT; ++m)
@@ -374,7 +382,9 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__h
         }
       }
     }
-    __syncthreads();  // every warp is done with this buffer before the next iteration refills it
+    // Two buffers: every warp is done with this one before the next iteration refills it. Three: the next
+    // iteration fills the buffer of iteration j - 1, which every warp left before passing this one's barrier.
+    if (kBuffers == 2) __syncthreads();
   }
 
 #pragma unroll
@@ -455,7 +465,8 @@ __global__ void __launch_bounds__(kThreads) attention_tf32_kernel(AttentionParam
   uint32_t qa[kSteps][4];  // this warp's queries as TF32 A fragments, read and rounded once for every key tile
   for (int j = keys.first; j < keys.end; ++j) {
     const int buffer = j & 1;
-    await_key_tile<float, kBlockN32, DPAD, L::kQKStride, L::kVStride>(sk, sv, head, j, keys.end, p.Lk, p.D);
+    await_key_tile<float, kBlockN32, DPAD, L::kQKStride, L::kVStride>(sk, sv, head, j, buffer ^ 1, keys.end, p.Lk,
+                                                                      p.D);
     const float* ks = sk + buffer * kBlockN32 * L::kQKStride;
     const float* vs = sv + buffer * kBlockN32 * L::kVStride;
     if (j == keys.first) {
@@ -568,7 +579,7 @@ template <int DPAD, int MT>
 void launch_fp16(const CudaKernelContext& ctx, const AttentionParams<__half>& p, const AttentionPlan& plan, int N) {
   static std::once_flag opted_in;
   static cudaError_t status = cudaSuccess;
-  const size_t shared = static_cast<size_t>(kBlockM * MT + 4 * kBlockN) * (DPAD + 8) * sizeof(__half);
+  const size_t shared = static_cast<size_t>(kBlockM * MT + 2 * key_buffers(DPAD) * kBlockN) * (DPAD + 8) * sizeof(__half);
   launch_kernel(ctx, attention_kernel<DPAD, MT>, shared, plan, p.Lq, p.H, N, &p, &opted_in, &status);
 }
 
