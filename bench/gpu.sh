@@ -33,7 +33,9 @@ cat "$RESULTS/gpu.txt"
 
 if [[ " $STAGES " == *" tests "* ]]; then
   start=$SECONDS
-  timeout "${TESTS_TIMEOUT:-420}" "$BIN/normrt_cuda_tests" ${TEST_FILTER:+--gtest_filter=$TEST_FILTER} \
+  # Every GPU test took 417 s on an H100 (session 18): a device command runs 600 s at most, so the full suite and
+  # a benchmark stage need two calls (TEST_FILTER narrows the tests).
+  timeout "${TESTS_TIMEOUT:-540}" "$BIN/normrt_cuda_tests" ${TEST_FILTER:+--gtest_filter=$TEST_FILTER} \
     > "$RESULTS/tests.log" 2>&1 || status=1
   echo "== GPU tests ($((SECONDS - start)) s)"
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests ran|FAILED TEST" "$RESULTS/tests.log" | head -60
