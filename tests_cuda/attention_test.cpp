@@ -5,6 +5,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "cuda/attention.h"
 #include "cuda_kernel_test_util.h"
 #include "dnn_test_util.h"
 #include "engine/engine.h"
@@ -71,6 +72,55 @@ TEST(CudaAttention, ZeroAndNegativeScalesMatchReference) {
             << dtype_name(dtype) << " " << s[0] << "x" << s[1] << "x" << s[2] << " heads " << s[3] << " d " << s[4]
             << " scale " << scale;
       }
+}
+
+// The planner on its own, for devices that need not be present (this runs without a GPU, in CI too): two m-tiles a
+// warp only for float16 heads padded to 48 or 64 whose 128-query blocks give every SM two; key splits only where
+// the query blocks are too few, within 1..8 and never more than the key tiles allow.
+TEST(CudaAttentionPlan, TwoMTilesAndKeySplitsWhereTheyWereMeasuredFaster) {
+  struct Want {
+    int64_t n, l, h, d;
+    DataType dtype;
+    int m_tiles, splits;
+  };
+  const Want wants[] = {
+      {8, 1024, 8, 40, DataType::kFloat16, 2, 1},   // 512 blocks of 128 on 132 SMs
+      {2, 4096, 8, 40, DataType::kFloat16, 2, 1},
+      {1, 4096, 8, 40, DataType::kFloat16, 1, 1},   // 256 blocks of 128 would split the keys; 512 of 64 do not
+      {4, 2048, 16, 64, DataType::kFloat16, 2, 1},
+      {8, 1024, 8, 32, DataType::kFloat16, 1, 1},   // heads of 32: one m-tile was faster
+      {8, 1024, 8, 80, DataType::kFloat16, 1, 1},   // heads of 80: the registers of two would spill
+      {8, 1024, 8, 40, DataType::kFloat32, 1, 1},   // the TF32 kernel has one m-tile
+      {1, 1024, 8, 40, DataType::kFloat16, 1, 2},   // SD-1.5's batch 1: 128 blocks, 16 key tiles of 64
+      {1, 1024, 8, 40, DataType::kFloat32, 1, 5},   // 32 key tiles of 32: about four blocks an SM
+      {1, 64, 8, 160, DataType::kFloat16, 1, 1},    // one key tile: nothing to split
+  };
+  for (const Want& w : wants) {
+    const AttentionPlan plan = plan_attention(w.n, w.h, w.l, w.l, w.d, w.dtype, 132);
+    EXPECT_EQ(plan.m_tiles, w.m_tiles) << w.n << "x" << w.l << "x" << w.h << "x" << w.d << " " << dtype_name(w.dtype);
+    EXPECT_EQ(plan.block_rows, 64 * plan.m_tiles);
+    EXPECT_EQ(plan.splits, w.splits) << w.n << "x" << w.l << "x" << w.h << "x" << w.d << " " << dtype_name(w.dtype);
+  }
+  // No device count: the plain plan.
+  const AttentionPlan plain = plan_attention(8, 8, 1024, 1024, 40, DataType::kFloat16, 0);
+  EXPECT_EQ(plain.m_tiles, 1);
+  EXPECT_EQ(plain.splits, 1);
+  // Every plan of a sweep: splits within 1..8 and at most the key tiles; two m-tiles only for float16 heads of 48
+  // and 64.
+  for (int sms : {16, 114, 132})
+    for (DataType dtype : {DataType::kFloat16, DataType::kFloat32})
+      for (int64_t n : {1, 2, 8, 32})
+        for (int64_t l : {1, 63, 64, 65, 197, 1024, 4096})
+          for (int64_t d : {8, 40, 64, 72, 160}) {
+            const AttentionPlan plan = plan_attention(n, 8, l, l, d, dtype, sms);
+            const int64_t keys_per_tile = dtype == DataType::kFloat16 ? 64 : 32;
+            const int64_t tiles = (l + keys_per_tile - 1) / keys_per_tile;
+            EXPECT_GE(plan.splits, 1);
+            EXPECT_LE(plan.splits, std::max<int64_t>(1, std::min<int64_t>(8, tiles)));
+            if (plan.m_tiles == 2) {
+              EXPECT_TRUE(dtype == DataType::kFloat16 && (d + 15) / 16 * 16 >= 48 && d <= 64);
+            }
+          }
 }
 
 TEST(CudaAttention, RefusesWhatItCannotRun) {

@@ -26,6 +26,7 @@
 #include <mutex>
 #include <type_traits>
 
+#include "cuda/attention.h"
 #include "cuda/cuda_kernel.h"
 #include "cuda/cuda_util.h"
 
@@ -553,12 +554,7 @@ __global__ void __launch_bounds__(128) attention_combine_kernel(AttentionParams<
 
 // ---- launch ----
 
-// How a call runs: queries per block (64 a block of 4 warps times the m-tiles a warp) and key splits a query block.
-struct AttentionPlan {
-  int m_tiles = 1;
-  int block_rows = kBlockM;
-  int splits = 1;
-};
+static_assert(AttentionPlan{}.block_rows == kBlockM, "attention.h's plain plan is one m-tile a warp");
 
 template <typename Kernel>
 void launch_kernel(const CudaKernelContext& ctx, Kernel kernel, size_t shared, const AttentionPlan& plan, int Lq,
@@ -609,38 +605,9 @@ int multiprocessors() {
   return sms;
 }
 
-// Two m-tiles a warp (128 queries a block) for float16 heads padded to 48 or 64 where the query blocks of 128 alone
-// give the GPU two blocks per SM; else one. Measured on an H100 (bench/results/2026-11-28-session18.md, call 3),
-// two m-tiles against one: heads of 64 0.260 against 0.316 ms (4x2048x16x64); heads of 40 3-6% faster at batch 2 of
-// 4096 tokens and batches 8 and 32 of 1024, but 7% slower at batch 1 of 4096 (256 blocks of 128: the keys split);
-// heads of 32 13% slower (8x1024x8x32). Their accumulators take registers: 179 at heads of 48, 237 at 64 (2 blocks
-// an SM), against 99 and 130 with one m-tile; heads of 80 and more would spill.
-// Then the key splits: 1 while the query blocks alone give the GPU two blocks per SM, else
-// enough for about four (a block's 4 warps walk all the keys in sequence: at batch 1 the SD-1.5 UNet's 1024-token
-// attentions had 128 blocks for 132 SMs), at most 8, and each split at least a few key tiles: a split costs its
-// partial rows' round trip through memory and the combine kernel. The minimum is per kernel:
-// the fp16 kernel's tiles are cheap (measured on an H100 at the UNet's batch-1 shapes, 8 tiles of 64 keys was
-// fastest: fp16 UNet 0.991 ms a run against 1.002 ms with 1 tile), the TF32 kernel's dearer (2 tiles of 32 keys:
-// tf32 UNet 1.486 against 1.490-1.497 ms with 1 tile and 1.511 ms with 8; bench/results/s13).
-AttentionPlan plan_attention(int64_t N, int64_t H, int64_t Lq, int64_t Lk, int64_t D, DataType dtype) {
-  AttentionPlan plan;
-  const int sms = multiprocessors();
-  if (sms == 0) return plan;
-  const bool fp16 = dtype == DataType::kFloat16;
-  const int64_t padded_head = (D + 15) / 16 * 16;
-  if (fp16 && padded_head >= kMinTwoTileHead && padded_head <= kMaxTwoTileHead &&
-      (Lq + 2 * kBlockM - 1) / (2 * kBlockM) * H * N >= 2 * sms) {
-    plan.m_tiles = 2;
-    plan.block_rows = 2 * kBlockM;
-  }
-  const int64_t keys_per_tile = fp16 ? kBlockN : kBlockN32;
-  const int64_t min_tiles = fp16 ? 8 : 2;
-  const int64_t blocks = (Lq + plan.block_rows - 1) / plan.block_rows * H * N;
-  const int64_t tiles = (Lk + keys_per_tile - 1) / keys_per_tile;
-  if (blocks <= 0 || blocks >= 2 * sms) return plan;
-  plan.splits = static_cast<int>(
-      std::max<int64_t>(1, std::min<int64_t>({(4 * sms + blocks - 1) / blocks, tiles / min_tiles, int64_t{8}})));
-  return plan;
+// plan_attention (below, outside this file's private namespace) on the device the call runs on.
+AttentionPlan plan_here(int64_t N, int64_t H, int64_t Lq, int64_t Lk, int64_t D, DataType dtype) {
+  return plan_attention(N, H, Lq, Lk, D, dtype, multiprocessors());
 }
 
 // Scratch of a split: unnormalized rows [N][H][splits][Lq][D] floats, then their (max, sum) pairs.
@@ -663,7 +630,7 @@ size_t attention_workspace(const CudaKernelContext& ctx) {
   const Dims& q = ctx.inputs[0].dims;
   const int64_t Lk = ctx.inputs[1].dims[1];
   if (q[0] <= 0 || q[1] <= 0 || q[2] <= 0 || Lk <= 0) return 0;
-  return split_scratch(q[0], q[2], q[1], q[3], plan_attention(q[0], q[2], q[1], Lk, q[3], ctx.inputs[0].dtype).splits)
+  return split_scratch(q[0], q[2], q[1], q[3], plan_here(q[0], q[2], q[1], Lk, q[3], ctx.inputs[0].dtype).splits)
       .total;
 }
 
@@ -702,7 +669,7 @@ void run_typed(CudaKernelContext& ctx, const DeviceValue& q, const DeviceValue& 
   p.scale_log2 = std::max(static_cast<float>(std::fabs(scale) * 1.4426950408889634), FLT_MIN);
   if (scale < 0) p.q_sign = std::is_same_v<T, __half> ? 0x80008000u : 0x80000000u;
   const int n = static_cast<int>(q.dims[0]);
-  const AttentionPlan plan = plan_attention(n, p.H, p.Lq, p.Lk, p.D, q.dtype);
+  const AttentionPlan plan = plan_here(n, p.H, p.Lq, p.Lk, p.D, q.dtype);
   p.splits = plan.splits;
   const SplitScratch scratch = split_scratch(n, p.H, p.Lq, p.D, p.splits);
   if (p.splits > 1) {
@@ -784,6 +751,41 @@ void attention_run(CudaKernelContext& ctx) {
 }
 
 }  // namespace
+
+// Two m-tiles a warp (128 queries a block) for float16 heads padded to 48 or 64 where the query blocks of 128 alone
+// give the GPU two blocks per SM; else one. Measured on an H100 (bench/results/2026-11-28-session18.md, call 3),
+// two m-tiles against one: heads of 64 0.260 against 0.316 ms (4x2048x16x64); heads of 40 3-6% faster at batch 2 of
+// 4096 tokens and batches 8 and 32 of 1024, but 7% slower at batch 1 of 4096 (256 blocks of 128: the keys split);
+// heads of 32 13% slower (8x1024x8x32). Their accumulators take registers: 179 at heads of 48, 237 at 64 (2 blocks
+// an SM), against 99 and 130 with one m-tile; heads of 80 and more would spill.
+// Then the key splits: 1 while the query blocks alone give the GPU two blocks per SM, else
+// enough for about four (a block's 4 warps walk all the keys in sequence: at batch 1 the SD-1.5 UNet's 1024-token
+// attentions had 128 blocks for 132 SMs), at most 8, and each split at least a few key tiles: a split costs its
+// partial rows' round trip through memory and the combine kernel. The minimum is per kernel:
+// the fp16 kernel's tiles are cheap (measured on an H100 at the UNet's batch-1 shapes, 8 tiles of 64 keys was
+// fastest: fp16 UNet 0.991 ms a run against 1.002 ms with 1 tile), the TF32 kernel's dearer (2 tiles of 32 keys:
+// tf32 UNet 1.486 against 1.490-1.497 ms with 1 tile and 1.511 ms with 8; bench/results/s13).
+AttentionPlan plan_attention(int64_t N, int64_t H, int64_t Lq, int64_t Lk, int64_t D, DataType dtype,
+                             int multiprocessors) {
+  AttentionPlan plan;
+  const int64_t sms = multiprocessors;
+  if (sms <= 0) return plan;
+  const bool fp16 = dtype == DataType::kFloat16;
+  const int64_t padded_head = (D + 15) / 16 * 16;
+  if (fp16 && padded_head >= kMinTwoTileHead && padded_head <= kMaxTwoTileHead &&
+      (Lq + 2 * kBlockM - 1) / (2 * kBlockM) * H * N >= 2 * sms) {
+    plan.m_tiles = 2;
+    plan.block_rows = 2 * kBlockM;
+  }
+  const int64_t keys_per_tile = fp16 ? kBlockN : kBlockN32;
+  const int64_t min_tiles = fp16 ? 8 : 2;
+  const int64_t blocks = (Lq + plan.block_rows - 1) / plan.block_rows * H * N;
+  const int64_t tiles = (Lk + keys_per_tile - 1) / keys_per_tile;
+  if (blocks <= 0 || blocks >= 2 * sms) return plan;
+  plan.splits = static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>({(4 * sms + blocks - 1) / blocks, tiles / min_tiles, int64_t{8}})));
+  return plan;
+}
 
 NORMRT_REGISTER_CUDA_KERNEL(CudaKernel{"cuda_attention", kNormrtDomain, "Attention", attention_accepts, attention_run,
                                        attention_workspace, nullptr, {}, 0});
