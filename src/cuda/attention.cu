@@ -2,14 +2,14 @@
 // kernels that stream the keys through shared memory and never store the scores, for float16 and (on TF32 tensor
 // cores, --tf32 engines only) float32.
 //
-// A block takes 64 queries of one (batch, head); each of its 4 warps owns 16 of them (float16 heads of 48 and 64 at
-// large grids: 128 and 32, two m-tiles a warp sharing each K and V fragment). Per tile of 64 keys a warp computes
-// its 16x64 scores with mma.sync m16n8k16 (fp16 in, fp32 accumulate), updates each row's running max and sum (online
-// softmax, in fp32, base 2: exp2(score * scale * log2(e) - max * scale * log2(e)), one FMA), rescales its output
-// accumulator, and adds
-// P V with P rounded to fp16 straight from the score accumulators (their layout is the next mma's A operand). The
-// next tile's K and V load with cp.async while this one computes (two buffers). Rows are padded to D + 8 halves in
-// shared memory so that ldmatrix's eight row addresses fall in distinct banks.
+// A block takes 64 queries of one (batch, head); each of its 4 warps owns 16 of them (float16 heads padded to 48 or
+// 64 on large grids: 128 and 32, two m-tiles a warp sharing each K and V fragment). Per tile of 64 keys a warp
+// computes its 16x64 scores with mma.sync m16n8k16 (fp16 in, fp32 accumulate), updates each row's running max and
+// sum (online softmax in fp32, base 2: exp2(score * scale * log2(e) - max * scale * log2(e)), one FMA), rescales its
+// output accumulator, and adds P V with P rounded to fp16 straight from the score accumulators (their layout is the
+// next mma's A operand). The next tile's K and V load with cp.async while this one computes (two buffers; three at
+// heads padded to 48, which saves a block barrier a tile). Rows are padded to D + 8 halves in shared memory so that
+// ldmatrix's eight row addresses fall in distinct banks.
 //
 // Too few query blocks for the GPU (batch 1): the keys are split over up to 8 blocks per query block, each storing its
 // unnormalized rows with their running max and sum in the workspace, and a combine kernel rescales and adds them.
@@ -279,15 +279,15 @@ struct KeyRange {
   }
 };
 
-// MT m16 tiles a warp (MT * 16 queries, MT * 64 a block): K's and V's fragments, read from shared memory once per
-// warp, serve all MT of them, so that shared-memory reads per mma fall by MT (one tile: as many bytes of ldmatrix as
-// the mma pipe's time at 16 queries a warp) and each key tile loaded from L2 serves MT * 64 queries.
 // Shared buffers for K and V tiles in the float16 kernel: three (one block barrier a key tile instead of two) for
 // heads padded to 48, else two. Measured on an H100 (bench/results/2026-11-28-session18.md, call 5), three against
 // two: heads of 40 1.13-1.20x faster at 1024 and 4096 tokens; heads of 64 2% faster at 4x2048x16x64 but 14% slower
 // at 32x197x12x64; heads of 32 3% slower. At 80 and beyond a third buffer would cost a block an SM.
 __host__ __device__ constexpr int key_buffers(int dpad) { return dpad == 48 ? 3 : 2; }
 
+// MT m16 tiles a warp (MT * 16 queries, MT * 64 a block): K's and V's fragments, read from shared memory once per
+// warp, serve all MT of them, so that shared-memory reads per mma fall by MT (one tile: as many bytes of ldmatrix as
+// the mma pipe's time at 16 queries a warp) and each key tile loaded from L2 serves MT * 64 queries.
 template <int DPAD, int MT>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__half> p) {
   constexpr int kStride = DPAD + 8;  // halves per shared row: 16-byte aligned, ldmatrix rows in distinct banks
