@@ -4,8 +4,10 @@
 // execution plan's finalize) for the first 10 ranked engines, with each engine's behaviour notes (runtime
 // compilation: a kernel compiled while the plan finalizes) and its run time. tune() finalizes all of them at
 // every profile corner; run() builds the graph again and finalizes the chosen engine at each new shape, so the
-// finalize times are the first-run stall a new batch size meets. The second pass repeats each problem at batch
-// N + 1 to show whether cuDNN reuses a compiled kernel for a new shape within the process.
+// finalize times are the first-run stall a new batch size meets. Each problem runs at batch N, then N + 1, to show
+// whether cuDNN reuses a compiled kernel for a new shape within the process; then both again with the graph marked
+// dynamic-shape and one kernel cache (CUDNN_BACKEND_KERNEL_CACHE_DESCRIPTOR, cuDNN 9.5+) shared by both shapes, the
+// documented way to compile once for a graph's topology.
 //
 // Built here (the GPU machine runs it from the pack: cp build/conv_plan_cost .devcarry/bin/):
 //   g++ -std=c++17 -O2 -I src -I /usr/local/cuda/include bench/probes/conv_plan_cost.cpp src/cuda/cudnn_graph.cpp
@@ -16,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -153,37 +156,54 @@ int main() {
   };
   for (bool fp16 : {true, false})
     for (const Problem& p : problems)
-      for (int64_t n : {p.n, p.n + 1}) {
-        const ConvGraphSpec spec = spec_of(p, n, fp16);
-        Buffers buf(spec, fp16 ? 2 : 4);
-        ConvGraph graph;
-        std::string error;
-        auto start = std::chrono::steady_clock::now();
-        if (!graph.build(handle, spec, &error)) {
-          std::printf("%s %s N=%lld: build failed: %s\n", fp16 ? "fp16" : "tf32", p.name,
-                      static_cast<long long>(n), error.c_str());
-          continue;
-        }
-        const double build_ms = ms_since(start);
-        std::printf("== %s %s N=%lld: build %.1f ms, %zu candidates\n", fp16 ? "fp16" : "tf32", p.name,
-                    static_cast<long long>(n), build_ms, graph.candidates());
-        double total_finalize = 0;
-        for (size_t rank = 0; rank < graph.candidates() && rank < 10; ++rank) {
-          start = std::chrono::steady_clock::now();
-          auto plan = graph.plan(rank);
-          const double finalize_ms = ms_since(start);
-          total_finalize += finalize_ms;
-          if (!plan) {
-            std::printf("  rank %zu: no plan (refused or numerics) %.1f ms\n", rank, finalize_ms);
+      for (bool dynamic : {false, true}) {
+        std::vector<std::unique_ptr<ConvGraph>> graphs;  // alive while the cache that names the first one is
+        BackendDescriptor cache;                         // dynamic: one kernel cache for both shapes
+        for (int64_t n : {p.n, p.n + 1}) {
+          ConvGraphSpec spec = spec_of(p, n, fp16);
+          spec.dynamic_shape = dynamic;
+          Buffers buf(spec, fp16 ? 2 : 4);
+          graphs.push_back(std::make_unique<ConvGraph>());
+          ConvGraph& graph = *graphs.back();
+          std::string error;
+          auto start = std::chrono::steady_clock::now();
+          if (!graph.build(handle, spec, &error)) {
+            std::printf("%s %s N=%lld%s: build failed: %s\n", fp16 ? "fp16" : "tf32", p.name,
+                        static_cast<long long>(n), dynamic ? " dynamic" : "", error.c_str());
             continue;
           }
-          const bool fits = static_cast<size_t>(plan->workspace_bytes) <= buf.workspace_bytes;
-          const float run = fits ? run_ms(handle, stream, *plan, buf, spec.residual, 5) : -1;
-          std::printf("  rank %zu: engine %lld notes %s finalize %.1f ms, workspace %lld B, run %.4f ms\n", rank,
-                      static_cast<long long>(plan->engine), behaviour_of(*plan).c_str(), finalize_ms,
-                      static_cast<long long>(plan->workspace_bytes), run);
+          const double build_ms = ms_since(start);
+          if (dynamic && !cache.get()) {
+            cudnnBackendDescriptor_t op_graph = graph.operation_graph();
+            if (cache.create(CUDNN_BACKEND_KERNEL_CACHE_DESCRIPTOR) != CUDNN_STATUS_SUCCESS ||
+                cudnnBackendSetAttribute(cache.get(), CUDNN_ATTR_KERNEL_CACHE_OPERATION_GRAPH,
+                                         CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &op_graph) != CUDNN_STATUS_SUCCESS ||
+                cudnnBackendFinalize(cache.get()) != CUDNN_STATUS_SUCCESS) {
+              std::printf("  kernel cache refused\n");
+              cache.reset();
+            }
+          }
+          std::printf("== %s %s N=%lld%s: build %.1f ms, %zu candidates\n", fp16 ? "fp16" : "tf32", p.name,
+                      static_cast<long long>(n), dynamic ? " dynamic + kernel cache" : "", build_ms,
+                      graph.candidates());
+          double total_finalize = 0;
+          for (size_t rank = 0; rank < graph.candidates() && rank < 10; ++rank) {
+            start = std::chrono::steady_clock::now();
+            auto plan = graph.plan(rank, dynamic ? cache.get() : nullptr);
+            const double finalize_ms = ms_since(start);
+            total_finalize += finalize_ms;
+            if (!plan) {
+              std::printf("  rank %zu: no plan (refused or numerics) %.1f ms\n", rank, finalize_ms);
+              continue;
+            }
+            const bool fits = static_cast<size_t>(plan->workspace_bytes) <= buf.workspace_bytes;
+            const float run = fits ? run_ms(handle, stream, *plan, buf, spec.residual, 5) : -1;
+            std::printf("  rank %zu: engine %lld notes %s finalize %.1f ms, workspace %lld B, run %.4f ms\n", rank,
+                        static_cast<long long>(plan->engine), behaviour_of(*plan).c_str(), finalize_ms,
+                        static_cast<long long>(plan->workspace_bytes), run);
+          }
+          std::printf("  finalizing the first 10: %.1f ms\n", total_finalize);
         }
-        std::printf("  finalizing the first 10: %.1f ms\n", total_finalize);
       }
   cudnnDestroy(handle);
   return 0;

@@ -181,6 +181,10 @@ bool ConvGraph::build(cudnnHandle_t handle, const ConvGraphSpec& spec, std::stri
     NORMRT_TRY(set(graph_.get(), CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
                    static_cast<int64_t>(ops.size()), ops.data()));
     NORMRT_TRY(set(graph_.get(), CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle));
+    if (spec.dynamic_shape) {
+      const bool dynamic = true;
+      NORMRT_TRY(set(graph_.get(), CUDNN_ATTR_OPERATIONGRAPH_IS_DYNAMIC_SHAPE_ENABLED, CUDNN_TYPE_BOOLEAN, 1, &dynamic));
+    }
     NORMRT_TRY(cudnnBackendFinalize(graph_.get()));
     NORMRT_TRY(heuristics_.create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR));
     cudnnBackendDescriptor_t g = graph_.get();
@@ -214,7 +218,7 @@ bool ConvGraph::build(cudnnHandle_t handle, const ConvGraphSpec& spec, std::stri
   return true;
 }
 
-std::unique_ptr<ConvGraph::Plan> ConvGraph::plan(size_t rank) const {
+std::unique_ptr<ConvGraph::Plan> ConvGraph::plan(size_t rank, cudnnBackendDescriptor_t kernel_cache) const {
   if (rank >= configs_.size()) return nullptr;
   cudnnBackendDescriptor_t config = configs_[rank]->get();
   auto p = std::make_unique<Plan>();
@@ -225,6 +229,8 @@ std::unique_ptr<ConvGraph::Plan> ConvGraph::plan(size_t rank) const {
   cudnnHandle_t handle = handle_;
   if (set(p->plan.get(), CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle) ||
       set(p->plan.get(), CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &config) ||
+      (kernel_cache &&
+       set(p->plan.get(), CUDNN_ATTR_EXECUTION_PLAN_KERNEL_CACHE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &kernel_cache)) ||
       cudnnBackendFinalize(p->plan.get()))
     return nullptr;
   int64_t count = 0;

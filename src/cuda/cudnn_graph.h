@@ -39,6 +39,10 @@ struct ConvGraphSpec {
   bool bias = false;      // Y = conv(X, W) + B[k], the add fused in the same engine
   bool residual = false;  // ... + R (Y's shape and layout), also fused: the sums stay fp32 until Y is written
   bool allow_tf32 = false;  // float32: engines on TF32 tensor cores are acceptable (precision "tf32")
+  // The operation graph marked dynamic-shape, which lets a kernel cache (plan()'s argument) hand a kernel compiled
+  // for one shape to the same graph at another. Off in normrt's kernels; bench/probes/conv_plan_cost.cpp measures
+  // what it saves.
+  bool dynamic_shape = false;
 };
 
 // The operation graph of one spec and the engine configurations cuDNN's heuristics (mode A) rank for it.
@@ -56,7 +60,9 @@ class ConvGraph {
   size_t candidates() const { return configs_.size(); }
   // The execution plan of candidate `rank`, or null when cuDNN cannot finalize it or its numerics are not what
   // normrt promises: no TF32 (unless allowed) or fp16 conversion of fp32 data, fp32 accumulation, deterministic.
-  std::unique_ptr<Plan> plan(size_t rank) const;
+  // `kernel_cache` (a finalized CUDNN_BACKEND_KERNEL_CACHE_DESCRIPTOR, dynamic-shape graphs only) lends the plan a
+  // kernel compiled before and keeps the one it compiles.
+  std::unique_ptr<Plan> plan(size_t rank, cudnnBackendDescriptor_t kernel_cache = nullptr) const;
   // The first candidate that makes a plan, preferring engine `engine` (-1: none) at rank `rank`, then `engine`
   // at any rank, then the heuristics' order; null when none does.
   std::unique_ptr<Plan> choose(int64_t engine, size_t rank) const;
@@ -66,6 +72,8 @@ class ConvGraph {
   static cudnnStatus_t execute(cudnnHandle_t handle, const Plan& plan, const void* x, const void* w, const void* b,
                                const void* r, void* y, void* workspace);
   static bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+  // The finalized operation graph (a kernel cache is made for one).
+  cudnnBackendDescriptor_t operation_graph() const { return graph_.get(); }
 
  private:
   cudnnHandle_t handle_ = nullptr;
