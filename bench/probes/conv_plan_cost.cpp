@@ -18,25 +18,17 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <memory>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cuda/cudnn_graph.h"
+#include "probe_timing.h"
 
 using normrt::cuda::BackendDescriptor;
 using normrt::cuda::ConvGraph;
 using normrt::cuda::ConvGraphSpec;
-
-#define CHECK_CUDA(x)                                                                  \
-  do {                                                                                 \
-    cudaError_t e = (x);                                                               \
-    if (e != cudaSuccess) {                                                            \
-      std::printf("%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e));            \
-      std::exit(1);                                                                    \
-    }                                                                                  \
-  } while (0)
 
 namespace {
 
@@ -94,16 +86,16 @@ struct Buffers {
   size_t workspace_bytes = 256u << 20;
   Buffers(const ConvGraphSpec& s, size_t elem) {
     auto bytes = [&](const int64_t* d) { return static_cast<size_t>(d[0] * d[1] * d[2] * d[3]) * elem; };
-    CHECK_CUDA(cudaMalloc(&x, bytes(s.x)));
-    CHECK_CUDA(cudaMalloc(&w, bytes(s.w)));
-    CHECK_CUDA(cudaMalloc(&b, static_cast<size_t>(s.y[1]) * elem));
-    CHECK_CUDA(cudaMalloc(&r, bytes(s.y)));
-    CHECK_CUDA(cudaMalloc(&y, bytes(s.y)));
-    CHECK_CUDA(cudaMalloc(&workspace, workspace_bytes));
-    CHECK_CUDA(cudaMemset(x, 0, bytes(s.x)));
-    CHECK_CUDA(cudaMemset(w, 0, bytes(s.w)));
-    CHECK_CUDA(cudaMemset(b, 0, static_cast<size_t>(s.y[1]) * elem));
-    CHECK_CUDA(cudaMemset(r, 0, bytes(s.y)));
+    CHECK(cudaMalloc(&x, bytes(s.x)));
+    CHECK(cudaMalloc(&w, bytes(s.w)));
+    CHECK(cudaMalloc(&b, static_cast<size_t>(s.y[1]) * elem));
+    CHECK(cudaMalloc(&r, bytes(s.y)));
+    CHECK(cudaMalloc(&y, bytes(s.y)));
+    CHECK(cudaMalloc(&workspace, workspace_bytes));
+    CHECK(cudaMemset(x, 0, bytes(s.x)));
+    CHECK(cudaMemset(w, 0, bytes(s.w)));
+    CHECK(cudaMemset(b, 0, static_cast<size_t>(s.y[1]) * elem));
+    CHECK(cudaMemset(r, 0, bytes(s.y)));
   }
   ~Buffers() {
     for (void* p : {x, w, b, r, y, workspace}) cudaFree(p);
@@ -114,18 +106,18 @@ struct Buffers {
 float run_ms(cudnnHandle_t handle, cudaStream_t stream, const ConvGraph::Plan& plan, const Buffers& buf,
              bool residual, int runs) {
   cudaEvent_t a, b;
-  CHECK_CUDA(cudaEventCreate(&a));
-  CHECK_CUDA(cudaEventCreate(&b));
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
   std::vector<float> ms;
   for (int i = 0; i < runs + 1; ++i) {
-    CHECK_CUDA(cudaEventRecord(a, stream));
+    CHECK(cudaEventRecord(a, stream));
     if (ConvGraph::execute(handle, plan, buf.x, buf.w, buf.b, residual ? buf.r : nullptr, buf.y, buf.workspace) !=
         CUDNN_STATUS_SUCCESS)
       return -1;
-    CHECK_CUDA(cudaEventRecord(b, stream));
-    CHECK_CUDA(cudaEventSynchronize(b));
+    CHECK(cudaEventRecord(b, stream));
+    CHECK(cudaEventSynchronize(b));
     float m = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&m, a, b));
+    CHECK(cudaEventElapsedTime(&m, a, b));
     if (i > 0) ms.push_back(m);
   }
   cudaEventDestroy(a);
@@ -138,14 +130,14 @@ float run_ms(cudnnHandle_t handle, cudaStream_t stream, const ConvGraph::Plan& p
 
 int main() {
   cudaStream_t stream;
-  CHECK_CUDA(cudaStreamCreate(&stream));
+  CHECK(cudaStreamCreate(&stream));
   cudnnHandle_t handle;
   if (cudnnCreate(&handle) != CUDNN_STATUS_SUCCESS || cudnnSetStream(handle, stream) != CUDNN_STATUS_SUCCESS) {
     std::printf("cudnnCreate failed\n");
     return 1;
   }
   cudaDeviceProp prop{};
-  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("%s, cuDNN %zu\n", prop.name, cudnnGetVersion());
   // SD-1.5's UNet at a 64x64 latent: the resblock convolutions at each width (their second conv adds the skip),
   // a 1x1 projection with the skip, and a stride-2 downsample.
