@@ -2528,10 +2528,11 @@ int64_t one_pass_waves(const LaunchPlan& lp, const GroupNormArgs& args) {
 // A one-pass plan on the copy engines (the NCHW bulk kernel with one group a block or a cluster a group, the NHWC
 // TMA kernel) that the device runs in several waves takes fewer threads a block where that holds more blocks at
 // once (the kernels' registers allow 1024 / threads blocks an SM): the most threads of the fewest waves, at the
-// same cluster size. (NHWC, same session: 16x1280x16x16 fp32 22.8 us in two waves of 512, 17.4 in one of 256.) (H100, 2026-11-27 session 17, NCHW, cold: 16x1280x16x16 fp16 13.8 us
-// in two waves of 320 threads, 10.6 us in one of 256; 32x256x56x56 fp16 43.6 us in four waves of 512, 39.0 in two
-// of 256; 1x64x256x256 fp32 24.9 us in two waves of clusters of 8 x 512, 19.0 in one of 8 x 256. Fewer threads
-// where the grid already ran in one wave were slower: 8x640x32x32 fp16 11.4 us at 512, 13.9 at 256.)
+// same cluster size. (H100, 2026-11-27 session 17, cold. NCHW: 16x1280x16x16 fp16 13.8 us in two waves of 320
+// threads, 10.6 us in one of 256; 32x256x56x56 fp16 43.6 us in four waves of 512, 39.0 in two of 256; 1x64x256x256
+// fp32 24.9 us in two waves of clusters of 8 x 512, 19.0 in one of 8 x 256. NHWC: 16x1280x16x16 fp32 22.8 us in two
+// waves of 512, 17.4 in one of 256. Fewer threads where the grid already ran in one wave were slower: 8x640x32x32
+// fp16 11.4 us at 512, 13.9 at 256.)
 // Returns the plan's waves; 0 if unknown, or without asking the device where the rule does not apply (plan_here
 // runs on every call: the registers and rows kernels must not pay an occupancy query for it).
 int64_t fewer_block_threads_for_fewer_waves(const GroupNormArgs& args, const DeviceProperties& dev, LaunchPlan* plan) {
