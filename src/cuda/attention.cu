@@ -575,7 +575,8 @@ template <int DPAD, int MT>
 void launch_fp16(const CudaKernelContext& ctx, const AttentionParams<__half>& p, const AttentionPlan& plan, int N) {
   static std::once_flag opted_in;
   static cudaError_t status = cudaSuccess;
-  const size_t shared = static_cast<size_t>(kBlockM * MT + 2 * key_buffers(DPAD) * kBlockN) * (DPAD + 8) * sizeof(__half);
+  const size_t rows = kBlockM * MT + 2 * key_buffers(DPAD) * kBlockN;  // Q, then K and V in key_buffers each
+  const size_t shared = rows * (DPAD + 8) * sizeof(__half);
   launch_kernel(ctx, attention_kernel<DPAD, MT>, shared, plan, p.Lq, p.H, N, &p, &opted_in, &status);
 }
 
@@ -595,19 +596,9 @@ void launch(const CudaKernelContext& ctx, const AttentionParams<float>& p, const
   launch_kernel(ctx, attention_tf32_kernel<DPAD>, shared, plan, p.Lq, p.H, N, &p, &opted_in, &status);
 }
 
-int multiprocessors() {
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0) {
-    cudaGetLastError();
-    return 0;
-  }
-  return sms;
-}
-
 // plan_attention (below, outside this file's private namespace) on the device the call runs on.
 AttentionPlan plan_here(int64_t N, int64_t H, int64_t Lq, int64_t Lk, int64_t D, DataType dtype) {
-  return plan_attention(N, H, Lq, Lk, D, dtype, multiprocessors());
+  return plan_attention(N, H, Lq, Lk, D, dtype, multiprocessor_count());
 }
 
 // Scratch of a split: unnormalized rows [N][H][splits][Lq][D] floats, then their (max, sum) pairs.

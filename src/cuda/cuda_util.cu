@@ -42,13 +42,20 @@ bool fits_32bit(const StridePlan& plan, const std::vector<int64_t>& operand_size
   return true;
 }
 
+int multiprocessor_count() {
+  int device = 0, count = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || count <= 0) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
 unsigned grid_for(int64_t work, int block) {
   static const int sm_count = [] {
-    int device = 0, count = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      count = 132;
-    return count;
+    const int count = multiprocessor_count();
+    return count > 0 ? count : 132;
   }();
   const int64_t blocks = (work + block - 1) / block;
   return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t{sm_count} * 2048 / block * 4)));

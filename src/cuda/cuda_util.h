@@ -148,6 +148,9 @@ Indexer<N, I> make_indexer(const StridePlan& plan) {
 // ---- launching ---------------------------------------------------------------------------------------------
 constexpr int kBlock = 256;
 
+// The current device's SMs; 0 when the runtime cannot say.
+int multiprocessor_count();
+
 // Blocks for a grid-stride loop over `work` items of kBlock threads: enough to fill the GPU a few times over.
 unsigned grid_for(int64_t work, int block = kBlock);
 
