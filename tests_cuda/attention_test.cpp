@@ -22,6 +22,17 @@ Node attention_node(float scale) {
   return n;
 }
 
+// Q [n, lq, h, d], K and V [n, lk, h, d] of fresh random data through cuda_attention against the CPU reference.
+// P is rounded to fp16 (float32: Q, K, P and V to TF32, 10 mantissa bits as well) before its product, as every
+// flash kernel does: about 5e-4 of each weight, averaged out.
+void expect_matches_reference(DataType dtype, int64_t n, int64_t lq, int64_t lk, int64_t h, int64_t d, float scale) {
+  Tensor q = random_tensor(dtype, {n, lq, h, d});
+  Tensor k = random_tensor(dtype, {n, lk, h, d});
+  Tensor v = random_tensor(dtype, {n, lk, h, d});
+  EXPECT_EQ(check_node("cuda_attention", attention_node(scale), {&q, &k, &v}, Tolerance{3e-3, 3e-3}), "")
+      << dtype_name(dtype) << " " << n << "x" << lq << "x" << lk << " heads " << h << " d " << d << " scale " << scale;
+}
+
 TEST(CudaAttention, MatchesReference) {
   NORMRT_REQUIRE_GPU();
   struct Case {
@@ -43,17 +54,9 @@ TEST(CudaAttention, MatchesReference) {
       {8, 600, 130, 9, 64, 0}, {7, 700, 77, 8, 40, 0},
   };
   for (DataType dtype : {DataType::kFloat16, DataType::kFloat32})
-    for (const Case& c : cases) {
-      const float scale = c.scale != 0 ? c.scale : 1.0f / std::sqrt(static_cast<float>(c.d));
-      Tensor q = random_tensor(dtype, {c.n, c.lq, c.h, c.d});
-      Tensor k = random_tensor(dtype, {c.n, c.lk, c.h, c.d});
-      Tensor v = random_tensor(dtype, {c.n, c.lk, c.h, c.d});
-      // P is rounded to fp16 (float32: Q, K, P and V to TF32, 10 mantissa bits as well) before its product, as every
-      // flash kernel does: about 5e-4 of each weight, averaged out.
-      EXPECT_EQ(check_node("cuda_attention", attention_node(scale), {&q, &k, &v}, Tolerance{3e-3, 3e-3}), "")
-          << dtype_name(dtype) << " " << c.n << "x" << c.lq << "x" << c.lk << " heads " << c.h << " d " << c.d
-          << " scale " << scale;
-    }
+    for (const Case& c : cases)
+      expect_matches_reference(dtype, c.n, c.lq, c.lk, c.h, c.d,
+                               c.scale != 0 ? c.scale : 1.0f / std::sqrt(static_cast<float>(c.d)));
 }
 
 // The kernels take a positive scale: a negative one negates Q, and 0 (every key weighs the same, the output is the
@@ -64,14 +67,7 @@ TEST(CudaAttention, ZeroAndNegativeScalesMatchReference) {
   const int64_t shapes[][5] = {{1, 70, 90, 2, 40}, {4, 1000, 300, 8, 40}, {2, 33, 129, 3, 80}, {7, 700, 77, 8, 40}};
   for (DataType dtype : {DataType::kFloat16, DataType::kFloat32})
     for (const auto& s : shapes)
-      for (float scale : {0.0f, -0.125f, -1.0f}) {
-        Tensor q = random_tensor(dtype, {s[0], s[1], s[3], s[4]});
-        Tensor k = random_tensor(dtype, {s[0], s[2], s[3], s[4]});
-        Tensor v = random_tensor(dtype, {s[0], s[2], s[3], s[4]});
-        EXPECT_EQ(check_node("cuda_attention", attention_node(scale), {&q, &k, &v}, Tolerance{3e-3, 3e-3}), "")
-            << dtype_name(dtype) << " " << s[0] << "x" << s[1] << "x" << s[2] << " heads " << s[3] << " d " << s[4]
-            << " scale " << scale;
-      }
+      for (float scale : {0.0f, -0.125f, -1.0f}) expect_matches_reference(dtype, s[0], s[1], s[2], s[3], s[4], scale);
 }
 
 // The planner on its own, for devices that need not be present (this runs without a GPU, in CI too): two m-tiles a
