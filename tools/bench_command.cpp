@@ -29,6 +29,10 @@ Tensor random_input(DataType dtype, const Dims& dims, std::mt19937& rng) {
   return t;
 }
 
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
 double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   size_t index = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
@@ -87,7 +91,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("engine", args->engine, "a normrt engine (.nrt)")->required();
   cmd->add_option("--shapes", args->shapes, "input shapes, name:DxDxD,... (every input)")->required();
   cmd->add_option("--iterations", args->iterations, "timed runs")->check(CLI::Range(1, 1000000));
-  cmd->add_option("--warmup", args->warmup, "untimed runs first")->check(CLI::Range(0, 1000000));
+  cmd->add_option("--warmup", args->warmup, "untimed runs first (the first run always happens and is reported as the cold start)")->check(CLI::Range(0, 1000000));
   cmd->add_flag("--json", args->json, "print one JSON line");
   cmd->add_flag("--profile", args->profile, "also print where the time goes, per op and kernel");
   cmd->add_option("--profile-nodes", args->profile_nodes, "with --profile: how many of the slowest nodes to list")
@@ -95,7 +99,9 @@ void add_bench_command(CLI::App& app) {
   add_plugins_option(cmd, args->plugins);
   cmd->callback([args] {
     load_plugins(args->plugins);
+    const auto load_start = std::chrono::steady_clock::now();
     auto engine = load_engine(args->engine);
+    const double load_ms = ms_since(load_start);
     auto shapes = parse_shape_list(args->shapes, "--shapes");
     std::mt19937 rng(1234);
     std::map<std::string, Tensor> inputs;
@@ -108,8 +114,12 @@ void add_bench_command(CLI::App& app) {
     }
     for (const auto& [name, dims] : shapes)
       if (!inputs.count(name)) inputs[name] = Tensor(DataType::kFloat32, dims);  // run() names the unknown input
+    // The first run at a shape plans it (memory, kernels, cuDNN plans): a deployment's time to first answer.
+    const auto first_start = std::chrono::steady_clock::now();
     ExecutionContext context(engine);
-    for (int i = 0; i < args->warmup; ++i) context.run(inputs);
+    context.run(inputs);
+    const double first_run_ms = ms_since(first_start);
+    for (int i = 1; i < args->warmup; ++i) context.run(inputs);
     // On a GPU the latency is the device's, from events around the network (a replayed CUDA graph once a shape
     // has run twice), like a framework's graph replay; the end-to-end time with the host copies of inputs and
     // outputs (pageable memory) is reported beside it.
@@ -118,7 +128,7 @@ void add_bench_command(CLI::App& app) {
     for (int i = 0; i < args->iterations; ++i) {
       auto start = std::chrono::steady_clock::now();
       context.run(inputs);
-      double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      double wall = ms_since(start);
       double compute = on_device ? context.last_run_compute_ms() : 0.0;
       ms.push_back(compute > 0 ? compute : wall);
       if (on_device) end_to_end.push_back(context.last_run_device_ms());
@@ -132,18 +142,20 @@ void add_bench_command(CLI::App& app) {
     if (args->json)
       std::snprintf(line, sizeof line,
                     "{\"engine\": \"%s\", \"device\": \"%s\", \"clock\": \"%s\", \"median_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, "
-                    "\"min_ms\": %.4f, \"with_host_copies_median_ms\": %.4f, \"throughput_per_s\": %.2f, \"iterations\": %d}",
+                    "\"min_ms\": %.4f, \"with_host_copies_median_ms\": %.4f, \"throughput_per_s\": %.2f, \"iterations\": %d, "
+                    "\"load_ms\": %.1f, \"first_run_ms\": %.1f}",
                     args->engine.c_str(), engine->device.c_str(), clock.c_str(), median, p90, p99, *std::min_element(ms.begin(), ms.end()),
-                    e2e_median, throughput, args->iterations);
+                    e2e_median, throughput, args->iterations, load_ms, first_run_ms);
     else
       std::snprintf(line, sizeof line,
                     "device %s (%s)\nlatency: median %.3f ms, p90 %.3f ms, p99 %.3f ms over %d runs%s\n"
-                    "throughput: %.1f samples/s at batch %lld",
+                    "throughput: %.1f samples/s at batch %lld\n"
+                    "cold start: engine load %.1f ms, first run %.1f ms (wall clock)",
                     engine->device.c_str(), clock.c_str(), median, p90, p99, args->iterations,
                     on_device ? (" (the network; with host copies of inputs and outputs: median " +
                                  std::to_string(e2e_median).substr(0, 6) + " ms)").c_str()
                               : "",
-                    throughput, static_cast<long long>(batch));
+                    throughput, static_cast<long long>(batch), load_ms, first_run_ms);
     std::cout << line << "\n";
     // On a GPU the profile runs eagerly with an event before every node (a CUDA graph would time as one).
     if (args->profile) print_profile(engine, inputs, args->iterations, args->profile_nodes);

@@ -120,6 +120,27 @@ TEST(Cli, BuildInspectAndRunAnEngine) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("up.npy")));
 }
 
+// bench reports latency percentiles and the cold start (engine load, first run at the shape), as text and JSON;
+// --warmup 0 still runs the shape once untimed, so the first run never counts as a latency sample.
+TEST(Cli, BenchReportsLatencyAndColdStart) {
+  TempDir dir;
+  std::string model = write_model(dir), engine = dir.file("model.nrt");
+  ASSERT_EQ(run_cli(concat({"build", model, "-o", engine}, kProfileFlags)).code, 0);
+  CliResult text = run_cli({"bench", engine, "--shapes=x:3x3,mask:3x1", "--iterations", "3"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_TRUE(contains(text.out, "latency: median ")) << text.out;
+  EXPECT_TRUE(contains(text.out, "over 3 runs")) << text.out;
+  EXPECT_TRUE(contains(text.out, "cold start: engine load ")) << text.out;
+  EXPECT_TRUE(contains(text.out, " ms, first run ")) << text.out;
+  CliResult json = run_cli({"bench", engine, "--shapes=x:3x3,mask:3x1", "--iterations", "2", "--warmup", "0", "--json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  for (const char* key : {"\"median_ms\": ", "\"p99_ms\": ", "\"iterations\": 2", "\"load_ms\": ", "\"first_run_ms\": "})
+    EXPECT_TRUE(contains(json.out, key)) << json.out << "\nmissing: " << key;
+  // A shape outside the profile is the run's error, not a number.
+  expect_cli_error(run_cli({"bench", engine, "--shapes=x:5x3,mask:5x1"}), "shape error",
+                   {"outside the range [1, 4]", "rebuild the engine with a profile that covers this shape"});
+}
+
 TEST(Cli, RepeatedShapeFlagsMakeSeveralProfiles) {
   TempDir dir;
   std::string model = write_model(dir), engine = dir.file("model.nrt");
