@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "cuda/cudnn_graph.h"
 #include "cuda/dnn_util.h"
 #include "ops/channels_last.h"
 #include "dnn_test_util.h"
@@ -163,8 +164,9 @@ TEST(CudnnNhwcConv, MatchesReferenceFp16) {
 }
 
 // NhwcConv with a residual R (conv_residual_fusion's form): Y = Conv(X, W, B) + R on every path that adds it:
-// the graph API's epilogue, the legacy fused-bias call with z = R (IMPLICIT_PRECOMP_GEMM), and R copied into Y
-// then convolved with beta = 1 (IMPLICIT_GEMM, and any algorithm without a bias); what tune() picks, too.
+// the graph API's epilogue (where cuDNN has a precompiled engine for it; else the graph configuration runs the
+// legacy path), the legacy fused-bias call with z = R (IMPLICIT_PRECOMP_GEMM), and R copied into Y then convolved
+// with beta = 1 (IMPLICIT_GEMM, and any algorithm without a bias); what tune() picks, too.
 void check_nhwc_residual_cases(DataType dtype) {
   int checked = 0;
   for (const ConvCase& c : conv_cases()) {
@@ -346,6 +348,92 @@ TEST(CudnnConv, TunedConfigWorksAtOtherShapes) {
         check_case(kernel, transpose, c, dtype, config, false);
       }
     }
+}
+
+// The fp16 NHWC 3x3 convolution (64 -> 64 channels, 2x16x16, padding 1) of a UNet residual block, as
+// cudnn_conv.cpp describes it to the graph API.
+ConvGraphSpec residual_block_spec(bool residual) {
+  ConvGraphSpec spec;
+  spec.io_type = CUDNN_DATA_HALF;
+  const int64_t x[4] = {2, 64, 16, 16}, w[4] = {64, 64, 3, 3};
+  for (int i = 0; i < 4; ++i) {
+    spec.x[i] = spec.y[i] = x[i];
+    spec.w[i] = w[i];
+  }
+  spec.channels_last = true;
+  spec.pre_pad[0] = spec.pre_pad[1] = spec.post_pad[0] = spec.post_pad[1] = 1;
+  spec.bias = true;
+  spec.residual = residual;
+  return spec;
+}
+
+// choose() never finalizes a runtime-compiled engine (a compile for each shape in each process): asked for one
+// by its engine and rank, it takes a precompiled engine or none (the legacy path). cuDNN 9.14 on the H100 offers
+// only runtime-compiled engines for conv + bias + residual, and precompiled ones for conv + bias.
+TEST(CudnnGraph, RuntimeCompiledEnginesAreNeverChosen) {
+  NORMRT_REQUIRE_GPU();
+  cudnnHandle_t cudnn;
+  ASSERT_EQ(cudnnCreate(&cudnn), CUDNN_STATUS_SUCCESS);
+  for (bool residual : {true, false}) {
+    ConvGraph graph;
+    std::string error;
+    ASSERT_TRUE(graph.build(cudnn, residual_block_spec(residual), &error)) << error;
+    size_t precompiled = 0;
+    for (size_t rank = 0; rank < graph.candidates(); ++rank) {
+      const ConvGraph::Candidate c = graph.candidate(rank);
+      if (c.acceptable && !c.runtime_compiled) ++precompiled;
+      const auto plan = graph.choose(c.engine, rank);
+      if (!plan) continue;
+      EXPECT_FALSE(plan->runtime_compiled) << "rank " << rank << " engine " << plan->engine;
+      const ConvGraph::Candidate chosen = graph.candidate(plan->rank);
+      EXPECT_EQ(chosen.engine, plan->engine);
+      EXPECT_FALSE(chosen.runtime_compiled);
+      if (!c.runtime_compiled && c.acceptable) {
+        EXPECT_EQ(plan->engine, c.engine) << "rank " << rank;
+      }
+      if (c.runtime_compiled) {
+        EXPECT_NE(plan->engine, c.engine) << "rank " << rank;
+      }
+    }
+    // Without any precompiled engine choose() has nothing to offer; with one it always offers a plan.
+    const auto any = graph.choose(-1, 0);
+    EXPECT_EQ(any != nullptr, precompiled > 0) << (residual ? "with" : "without") << " a residual";
+    if (!residual) {
+      EXPECT_GT(precompiled, 0u) << "conv + bias: cuDNN has precompiled engines for it";
+    }
+  }
+  cudnnDestroy(cudnn);
+}
+
+// What tune() stores for a residual NhwcConv names a legacy algorithm or a precompiled graph engine.
+TEST(CudnnNhwcConv, TuneNeverPicksARuntimeCompiledEngine) {
+  NORMRT_REQUIRE_GPU();
+  ConvCase c = {{2, 64, 16, 16}, 64, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, 1, true};
+  Node node = conv_node("NhwcConv", c);
+  node.domain = kNormrtDomain;
+  node.inputs.push_back("in3");
+  const Tensor x = permute_tensor(random_tensor(DataType::kFloat16, c.x), to_channels_last_perm(4));
+  const Tensor w = permute_tensor(random_tensor(DataType::kFloat16, weight_dims(false, c)), to_channels_last_perm(4));
+  const Tensor b = random_tensor(DataType::kFloat16, {64});
+  const Tensor r = random_tensor(DataType::kFloat16, {2, 16, 16, 64});
+  const std::string config = tune_at("cudnn_nhwc_conv", node, {&x, &w, &b, &r});
+  ASSERT_FALSE(config.empty());
+  const size_t at = config.find("engine=");
+  if (at == std::string::npos) {
+    EXPECT_NE(config.find("algo="), std::string::npos) << config;
+    return;
+  }
+  const int64_t engine = std::stoll(config.substr(at + 7));
+  cudnnHandle_t cudnn;
+  ASSERT_EQ(cudnnCreate(&cudnn), CUDNN_STATUS_SUCCESS);
+  ConvGraph graph;
+  std::string error;
+  ASSERT_TRUE(graph.build(cudnn, residual_block_spec(true), &error)) << error;
+  for (size_t rank = 0; rank < graph.candidates(); ++rank)
+    if (graph.candidate(rank).engine == engine) {
+      EXPECT_FALSE(graph.candidate(rank).runtime_compiled) << config;
+    }
+  cudnnDestroy(cudnn);
 }
 
 TEST(CudnnConv, AcceptsAndRefuses) {

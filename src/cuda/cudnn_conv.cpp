@@ -13,10 +13,12 @@
 //    run after run (backward-data ALGO_0 sums with atomics, in float16 at float16 precision: on the H100 it
 //    missed the float16 tolerance of a 72-term ConvTranspose).
 //  - 2-D convolutions with one group and symmetric padding also have cuDNN's graph API (cudnn_graph.h): tune()
-//    times the first engines its heuristics rank (bias add fused in) beside the legacy algorithms and stores
-//    "engine=E;rank=R" when one is faster. run() rebuilds the graph at each shape and takes engine E (at rank R
-//    when it is there, as at the tuned shape), else the heuristics' first usable engine; a graph launch cuDNN
-//    refuses falls back to the legacy path.
+//    times the first engines its heuristics rank (bias add fused in) beside the legacy algorithms (timed as run()
+//    launches them, bias and residual included) and stores "engine=E;rank=R" when one is faster. run() rebuilds
+//    the graph at each shape and takes engine E (at rank R when it is there, as at the tuned shape), else the
+//    heuristics' first usable engine, else the legacy path; a graph launch cuDNN refuses falls back to the legacy
+//    path. Runtime-compiled engines are never timed nor run: cuDNN compiles them for each shape in each process
+//    (0.3-2.9 s a convolution), a stall at every first run of a batch size that no deployment expects.
 //  - fp32 runs with CUDNN_FMA_MATH: no TF32, whose 10-bit mantissa would break the 1e-4 agreement with the fp32
 //    reference, unless the engine's precision is "tf32" (--tf32: CUDNN_DEFAULT_MATH). fp16 storage runs with tensor-core math and fp32 accumulation (compute type float).
 //  - ai.normrt NhwcConv (the layout pass's channels-last 2-D Conv: X [N, H, W, C], W [M, kH, kW, C/group], Y
@@ -563,20 +565,22 @@ std::string conv_tune(CudaKernelContext& ctx) {
     for (int i = 0; i < returned && static_cast<int>(legacy.size()) < kTimedLegacyAlgorithms; ++i)
       if (usable(perf[i], p, search_bytes, ctx.allow_tf32)) legacy.emplace_back(perf[i].algo, perf[i].mathType);
   }
+  // Each legacy algorithm is timed as run() launches it, bias and residual included (fused for
+  // IMPLICIT_PRECOMP_GEMM, else an add and a copy): the graph engines below include both too.
   std::vector<LaunchTimer::Launch> launches;
-  const float one = 1.0f, zero = 0.0f;
+  const int kept_algo = plan.algo;
+  const cudnnMathType_t kept_math = plan.math;
+  const size_t kept_bytes = plan.algo_bytes;
+  const bool kept_fused_bias = plan.try_fused_bias;
   for (const auto& [algo, math] : legacy)
     launches.push_back([&, algo = algo, math = math] {
-      if (cudnnSetConvolutionMathType(conv, math) != CUDNN_STATUS_SUCCESS) return false;
-      if (!p.transpose)
-        return cudnnConvolutionForward(ctx.cudnn, &one, plan.x_desc.get(ctx), x, plan.w_desc.get(ctx), w, conv,
-                                       static_cast<cudnnConvolutionFwdAlgo_t>(algo), search_workspace, search_bytes,
-                                       &zero, plan.y_desc.get(ctx), y) == CUDNN_STATUS_SUCCESS;
-      return cudnnConvolutionBackwardData(ctx.cudnn, &one, plan.w_desc.get(ctx), w, plan.x_desc.get(ctx), x, conv,
-                                          static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), search_workspace,
-                                          search_bytes, &zero, plan.y_desc.get(ctx), y) == CUDNN_STATUS_SUCCESS;
+      use_algo(plan, algo, math, search_bytes);
+      plan.try_fused_bias = true;
+      cudnnStatus_t status;
+      return launch(ctx, plan, x, y, search_workspace, search_bytes, &status);
     });
-  // The graph API's engines (bias and residual fused, as run() launches them).
+  // The graph API's engines (bias and residual fused, as run() launches them), without the runtime-compiled ones
+  // (ConvGraph::Candidate: a compile at every new shape in every process, which run() never accepts).
   ConvGraph graph;
   std::vector<std::unique_ptr<ConvGraph::Plan>> graph_plans;
   std::vector<size_t> graph_ranks;
@@ -586,7 +590,9 @@ std::string conv_tune(CudaKernelContext& ctx) {
   if (graph_eligible(p) && ConvGraph::aligned(x) && ConvGraph::aligned(w) && ConvGraph::aligned(y) &&
       (!b || ConvGraph::aligned(b)) && (!r || ConvGraph::aligned(r)) &&
       graph.build(ctx.cudnn, graph_spec(plan, ctx.allow_tf32), &error)) {
-    for (size_t rank = 0; rank < graph.candidates() && rank < kTimedEngines; ++rank) {
+    for (size_t rank = 0; rank < graph.candidates() && graph_plans.size() < kTimedEngines; ++rank) {
+      const ConvGraph::Candidate c = graph.candidate(rank);
+      if (!c.acceptable || c.runtime_compiled) continue;
       auto candidate = graph.plan(rank);
       if (!candidate || candidate->workspace_bytes > static_cast<int64_t>(search_bytes) ||
           (candidate->workspace_bytes > 0 && !search_workspace))
@@ -601,6 +607,8 @@ std::string conv_tune(CudaKernelContext& ctx) {
   }
   LaunchTimer timer(ctx.stream);
   const LaunchTimer::Fastest best = timer.fastest(launches);
+  use_algo(plan, kept_algo, kept_math, kept_bytes);
+  plan.try_fused_bias = kept_fused_bias;
   ctx.check(cudnnSetConvolutionMathType(conv, run_math(p.dtype, -1, ctx.allow_tf32)), "cudnnSetConvolutionMathType");
   if (best.index < 0) return "";  // run() then takes cuDNN's heuristic choice at each shape
   const size_t chosen = static_cast<size_t>(best.index);

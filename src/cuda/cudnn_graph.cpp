@@ -49,20 +49,21 @@ cudnnStatus_t make_tensor(BackendDescriptor& t, int64_t uid, cudnnDataType_t typ
   return cudnnBackendFinalize(t.get());
 }
 
-// The engine behind a configuration: its global index and whether its numerics are acceptable.
+// The engine behind a configuration: its global index, whether its numerics are acceptable and whether it is
+// compiled at runtime.
 cudnnStatus_t inspect_engine(cudnnBackendDescriptor_t config, cudnnDataType_t io_type, bool allow_tf32,
-                             int64_t* index, bool* ok) {
+                             ConvGraph::Candidate* out) {
   BackendDescriptor engine;
   NORMRT_TRY(engine.create(CUDNN_BACKEND_ENGINE_DESCRIPTOR));
   int64_t count = 0;
   NORMRT_TRY(cudnnBackendGetAttribute(config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &count,
                                       engine.address()));
-  NORMRT_TRY(cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &count, index));
+  NORMRT_TRY(cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &count, &out->engine));
   cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
   count = 0;
   NORMRT_TRY(cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
                                       CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &count, notes));
-  *ok = true;
+  out->acceptable = true;
   for (int64_t i = 0; i < count; ++i) {
     const cudnnBackendNumericalNote_t n = notes[i];
     // fp32 stays fp32 (no TF32 tensor cores, no fp16 conversion); sums accumulate in fp32; runs are repeatable
@@ -70,8 +71,14 @@ cudnnStatus_t inspect_engine(cudnnBackendDescriptor_t config, cudnnDataType_t io
     if (n == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION || n == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC ||
         n == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
         (io_type == CUDNN_DATA_FLOAT && !allow_tf32 && n == CUDNN_NUMERICAL_NOTE_TENSOR_CORE))
-      *ok = false;
+      out->acceptable = false;
   }
+  cudnnBackendBehaviorNote_t behaviour[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
+  count = 0;
+  NORMRT_TRY(cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                                      CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &count, behaviour));
+  out->runtime_compiled = std::find(behaviour, behaviour + count, CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) !=
+                          behaviour + count;
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -221,9 +228,11 @@ bool ConvGraph::build(cudnnHandle_t handle, const ConvGraphSpec& spec, std::stri
 std::unique_ptr<ConvGraph::Plan> ConvGraph::plan(size_t rank, cudnnBackendDescriptor_t kernel_cache) const {
   if (rank >= configs_.size()) return nullptr;
   cudnnBackendDescriptor_t config = configs_[rank]->get();
+  const Candidate c = candidate(rank);
+  if (!c.acceptable) return nullptr;
   auto p = std::make_unique<Plan>();
-  bool acceptable = false;
-  if (inspect_engine(config, io_type_, allow_tf32_, &p->engine, &acceptable) != CUDNN_STATUS_SUCCESS || !acceptable) return nullptr;
+  p->engine = c.engine;
+  p->runtime_compiled = c.runtime_compiled;
   p->rank = rank;
   if (p->plan.create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR) != CUDNN_STATUS_SUCCESS) return nullptr;
   cudnnHandle_t handle = handle_;
@@ -240,14 +249,27 @@ std::unique_ptr<ConvGraph::Plan> ConvGraph::plan(size_t rank, cudnnBackendDescri
   return p;
 }
 
+ConvGraph::Candidate ConvGraph::candidate(size_t rank) const {
+  Candidate c;
+  if (rank >= configs_.size() ||
+      inspect_engine(configs_[rank]->get(), io_type_, allow_tf32_, &c) != CUDNN_STATUS_SUCCESS)
+    return Candidate{};
+  return c;
+}
+
 std::unique_ptr<ConvGraph::Plan> ConvGraph::choose(int64_t engine, size_t rank) const {
-  if (engine >= 0) {
-    if (auto p = plan(rank); p && p->engine == engine) return p;
+  // Candidates are read first and only a usable one is finalized: finalizing each to learn its engine would
+  // compile every runtime-compiled one on the way (12 s at the first run of a tf32 UNet at batch 3, session 19).
+  const auto usable = [&](size_t i, int64_t wanted) {
+    const Candidate c = candidate(i);
+    return c.acceptable && !c.runtime_compiled && (wanted < 0 || c.engine == wanted);
+  };
+  if (engine >= 0 && rank < configs_.size() && usable(rank, engine))
+    if (auto p = plan(rank)) return p;
+  for (int64_t wanted : {engine, int64_t{-1}})
     for (size_t i = 0; i < configs_.size(); ++i)
-      if (auto p = plan(i); p && p->engine == engine) return p;
-  }
-  for (size_t i = 0; i < configs_.size(); ++i)
-    if (auto p = plan(i)) return p;
+      if (usable(i, wanted))
+        if (auto p = plan(i)) return p;
   return nullptr;
 }
 

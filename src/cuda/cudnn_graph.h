@@ -53,6 +53,16 @@ class ConvGraph {
     int64_t workspace_bytes = 0;
     int64_t engine = -1;  // cuDNN's global engine index
     size_t rank = 0;      // position in the heuristics' list
+    bool runtime_compiled = false;
+  };
+  // What a ranked configuration is, read without finalizing a plan (which compiles a runtime-compiled engine).
+  struct Candidate {
+    int64_t engine = -1;
+    bool acceptable = false;  // its numerics are what normrt promises (plan()'s rule)
+    // cuDNN compiles its kernel while finalizing the plan, for these exact shapes: 0.3-2.9 s per plan on the H100
+    // for the fused conv + bias + residual graphs, again at every new batch size and in every process (measured
+    // by bench/probes/conv_plan_cost.cpp, session 19).
+    bool runtime_compiled = false;
   };
 
   // False with `error` set when cuDNN refuses the graph or ranks no configuration for it.
@@ -63,8 +73,10 @@ class ConvGraph {
   // `kernel_cache` (a finalized CUDNN_BACKEND_KERNEL_CACHE_DESCRIPTOR, dynamic-shape graphs only) lends the plan a
   // kernel compiled before and keeps the one it compiles.
   std::unique_ptr<Plan> plan(size_t rank, cudnnBackendDescriptor_t kernel_cache = nullptr) const;
-  // The first candidate that makes a plan, preferring engine `engine` (-1: none) at rank `rank`, then `engine`
-  // at any rank, then the heuristics' order; null when none does.
+  Candidate candidate(size_t rank) const;
+  // The plan of engine `engine` (-1: none) at rank `rank`, else at any rank, else the heuristics' first
+  // candidate that makes a plan; null when none does. Only acceptable candidates that are not runtime-compiled
+  // are finalized: a run at a new shape must not stall for a compiler (tune() never picks one either).
   std::unique_ptr<Plan> choose(int64_t engine, size_t rank) const;
 
   // Runs `plan` on the handle's stream; b and r are null when the spec has no bias or residual. Pointers must be
