@@ -37,7 +37,9 @@ struct GpuInfo {
 // Raise when a tune() changes what its choices mean or how it makes them: timing caches then time again.
 // 2: the corners' cold-cache check times behind a hold (LaunchTimer::time_cold), and keeps other choices.
 // 3: MatMulBias's tune() also times split-K variants of cuBLASLt's ranked algorithms, in a 32 MB workspace.
-constexpr int kTunerVersion = 3;
+// 4: the convolutions' tune() skips runtime-compiled cuDNN engines and times legacy algorithms with their bias and
+//    residual (a cache of version 3 may name a runtime-compiled engine, which run() no longer takes).
+constexpr int kTunerVersion = 4;
 
 GpuInfo current_gpu() {
   GpuInfo info;
