@@ -285,20 +285,33 @@ struct KeyRange {
 // at 32x197x12x64; heads of 32 3% slower. At 80 and beyond a third buffer would cost a block an SM.
 __host__ __device__ constexpr int key_buffers(int dpad) { return dpad == 48 ? 3 : 2; }
 
+// The fp16 kernel's shared memory, in halves: Q's MT * 64 rows, then K's and V's key_buffers buffers of kBlockN rows.
+template <int DPAD, int MT>
+struct Fp16Layout {
+  static constexpr int kStride = DPAD + 8;  // halves per row: 16-byte aligned, ldmatrix rows in distinct banks
+  static constexpr int kRows = kBlockM * MT;
+  static constexpr int kBuffers = key_buffers(DPAD);
+  static constexpr int kQ = 0;
+  static constexpr int kK = kRows * kStride;
+  static constexpr int kV = kK + kBuffers * kBlockN * kStride;
+  static constexpr int kHalves = kV + kBuffers * kBlockN * kStride;
+};
+
 // MT m16 tiles a warp (MT * 16 queries, MT * 64 a block): K's and V's fragments, read from shared memory once per
 // warp, serve all MT of them, so that shared-memory reads per mma fall by MT (one tile: as many bytes of ldmatrix as
 // the mma pipe's time at 16 queries a warp) and each key tile loaded from L2 serves MT * 64 queries.
 template <int DPAD, int MT>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams<__half> p) {
-  constexpr int kStride = DPAD + 8;  // halves per shared row: 16-byte aligned, ldmatrix rows in distinct banks
+  using L = Fp16Layout<DPAD, MT>;
+  constexpr int kStride = L::kStride;
   constexpr int kSteps = DPAD / 16;  // k-steps of q k^T over the head size
   constexpr int kTiles = DPAD / 8;   // n-tiles of the output accumulator
-  constexpr int kRows = kBlockM * MT;
-  constexpr int kBuffers = key_buffers(DPAD);
+  constexpr int kRows = L::kRows;
+  constexpr int kBuffers = L::kBuffers;
   extern __shared__ __align__(16) unsigned char shared_raw[];
-  __half* sq = reinterpret_cast<__half*>(shared_raw);
-  __half* sk = sq + kRows * kStride;  // kBuffers buffers of kBlockN rows
-  __half* sv = sk + kBuffers * kBlockN * kStride;
+  __half* sq = reinterpret_cast<__half*>(shared_raw) + L::kQ;
+  __half* sk = reinterpret_cast<__half*>(shared_raw) + L::kK;
+  __half* sv = reinterpret_cast<__half*>(shared_raw) + L::kV;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad_lane = lane % 4;  // mma fragment coordinates
@@ -575,8 +588,7 @@ template <int DPAD, int MT>
 void launch_fp16(const CudaKernelContext& ctx, const AttentionParams<__half>& p, const AttentionPlan& plan, int N) {
   static std::once_flag opted_in;
   static cudaError_t status = cudaSuccess;
-  const size_t rows = kBlockM * MT + 2 * key_buffers(DPAD) * kBlockN;  // Q, then K and V in key_buffers each
-  const size_t shared = rows * (DPAD + 8) * sizeof(__half);
+  const size_t shared = static_cast<size_t>(Fp16Layout<DPAD, MT>::kHalves) * sizeof(__half);
   launch_kernel(ctx, attention_kernel<DPAD, MT>, shared, plan, p.Lq, p.H, N, &p, &opted_in, &status);
 }
 
