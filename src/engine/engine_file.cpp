@@ -1,5 +1,5 @@
-// The engine file format (version 2; version 1, which lacks the DEVICE section, is still read as a cpu engine).
-// All integers little-endian.
+// The engine file format (version 3; version 2, whose weights are not aligned, and version 1, which also lacks the
+// DEVICE section and is read as a cpu engine, are still read). All integers little-endian.
 //
 //   offset 0   magic "NRTENGIN"                       8 bytes
 //          8   format version (u32), section count (u32)
@@ -11,6 +11,11 @@
 // Loading checks magic, version, length and checksum before it parses anything, then parses each section
 // with a length-tracked reader that must consume the section exactly. An engine never names a library to
 // load: plugins come only from the user.
+//
+// Weights (version 3): each tensor's bytes start at a file offset that is a multiple of 64, after a pad byte
+// count (u8, below 64) and that many zero bytes. load_engine reads the file into a 64-byte-aligned buffer and
+// the weights are views into it: no second copy of the largest part of the file (a 512 MB engine loaded in
+// 0.83 s before, on the 2-core build machine, where half the time was allocating and copying the tensors).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +23,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <string_view>
 
 #include "engine/byte_stream.h"
 #include "engine/device_backend.h"
@@ -30,7 +36,9 @@ namespace normrt {
 namespace {
 
 constexpr char kMagic[8] = {'N', 'R', 'T', 'E', 'N', 'G', 'I', 'N'};
-constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kFirstAlignedWeightsVersion = 3;
+constexpr uint64_t kWeightAlignment = 64;  // the Tensor allocator's alignment
 constexpr uint32_t kOldestReadableVersion = 1;
 constexpr uint64_t kMaxEngineBytes = uint64_t{1} << 36;
 // The format's bounds. The reader refuses anything past them and the writer refuses to write it, so that an
@@ -120,6 +128,19 @@ void write_tensor(ByteWriter& w, const Tensor& t, const std::string& what) {
   w.raw(t.raw(), t.nbytes());
 }
 
+// A weight: as write_tensor, with its bytes padded to a kWeightAlignment file offset (the section starts at
+// section_offset in the file).
+void write_weight(ByteWriter& w, const Tensor& t, uint64_t section_offset, const std::string& what) {
+  w.u32(static_cast<uint32_t>(t.dtype()));
+  write_dims(w, t.dims(), what);
+  w.u64(t.nbytes());
+  const uint64_t at = section_offset + w.bytes().size() + 1;
+  const uint8_t pad = static_cast<uint8_t>((kWeightAlignment - at % kWeightAlignment) % kWeightAlignment);
+  w.u8(pad);
+  for (uint8_t i = 0; i < pad; ++i) w.u8(0);
+  w.raw(t.raw(), t.nbytes());
+}
+
 void write_attribute(ByteWriter& w, const Attribute& a, const std::string& what) {
   w.u32(static_cast<uint32_t>(a.type));
   switch (a.type) {
@@ -143,7 +164,8 @@ void write_attribute(ByteWriter& w, const Attribute& a, const std::string& what)
   }
 }
 
-std::string section_bytes(const Engine& e, uint32_t tag) {
+// One section's bytes; it will start at file offset `offset`.
+std::string section_bytes(const Engine& e, uint32_t tag, uint64_t offset) {
   ByteWriter w;
   switch (tag) {
     case kMeta:
@@ -198,7 +220,7 @@ std::string section_bytes(const Engine& e, uint32_t tag) {
       put_count(w, e.graph.initializers.size(), kMaxItems, "weights");
       for (const auto& [name, t] : e.graph.initializers) {
         put_str(w, name, kMaxNameBytes, "a weight name");
-        write_tensor(w, t, "weight '" + name + "'");
+        write_weight(w, t, offset, "weight '" + name + "'");
       }
       break;
     case kKernels:
@@ -282,7 +304,9 @@ ValueInfo read_value_info(ByteReader& r) {
   return v;
 }
 
-Tensor read_tensor(ByteReader& r) {
+// The bytes that follow are a tensor. A weight of version 3 has its pad first; where the bytes lie on a 64-byte
+// boundary of a buffer that `owner` keeps alive, the tensor is a view of them, else a copy.
+Tensor read_tensor(ByteReader& r, bool padded = false, const std::shared_ptr<void>& owner = nullptr) {
   DataType dtype = read_dtype(r);
   Dims dims = read_dims(r);
   uint64_t bytes = r.u64();
@@ -292,9 +316,17 @@ Tensor read_tensor(ByteReader& r) {
   } catch (const Error&) {
     r.fail("a tensor's dims overflow");
   }
+  if (padded) {
+    const uint8_t pad = r.u8();
+    if (pad >= kWeightAlignment) r.fail("a weight's padding of " + std::to_string(pad) + " bytes is not below 64");
+    const char* zeros = r.take(pad);
+    if (std::any_of(zeros, zeros + pad, [](char c) { return c != 0; })) r.fail("a weight's padding is not zero");
+  }
   if (static_cast<uint64_t>(count) > r.remaining() / dtype_size(dtype) || bytes != static_cast<uint64_t>(count) * dtype_size(dtype))
     r.fail("a tensor's byte count does not match its shape " + dims_to_string(dims));
   const char* p = r.take(bytes);
+  if (owner && reinterpret_cast<uintptr_t>(p) % kWeightAlignment == 0)
+    return Tensor::wrap(dtype, std::move(dims), const_cast<char*>(p), owner);
   Tensor t(dtype, dims);
   if (bytes) std::memcpy(t.raw(), p, bytes);
   return t;
@@ -338,7 +370,9 @@ struct PluginRecord {
   std::string fields;
 };
 
-void read_section(Engine& e, uint32_t tag, ByteReader& r, std::vector<PluginRecord>& plugins) {
+// `weights_owner` (null: copy the weights) keeps the file's bytes alive for weights that are views of them.
+void read_section(Engine& e, uint32_t tag, ByteReader& r, std::vector<PluginRecord>& plugins, uint32_t version,
+                  const std::shared_ptr<void>& weights_owner) {
   switch (tag) {
     case kMeta:
       e.normrt_version = r.str(kMaxTagBytes);
@@ -399,7 +433,7 @@ void read_section(Engine& e, uint32_t tag, ByteReader& r, std::vector<PluginReco
       uint64_t n = r.count(8, kMaxItems);
       for (uint64_t i = 0; i < n; ++i) {
         std::string name = r.str(kMaxNameBytes);
-        e.graph.initializers[name] = read_tensor(r);
+        e.graph.initializers[name] = read_tensor(r, version >= kFirstAlignedWeightsVersion, weights_owner);
       }
       break;
     }
@@ -540,10 +574,12 @@ void check_device_fields(const Engine& e, const Corrupt& corrupt) {
 
 std::string serialize_engine(const Engine& engine) {
   std::string sections[kSectionCount];
-  for (size_t i = 0; i < kSectionCount; ++i) sections[i] = section_bytes(engine, kSectionOrder[i]);
   const uint64_t table_end = 24 + kSectionCount * 24;
   uint64_t total = table_end + 4;
-  for (const auto& s : sections) total += s.size();
+  for (size_t i = 0; i < kSectionCount; ++i) {
+    sections[i] = section_bytes(engine, kSectionOrder[i], total - 4);
+    total += sections[i].size();
+  }
   ByteWriter w;
   w.raw(kMagic, 8);
   w.u32(kFormatVersion);
@@ -563,7 +599,10 @@ std::string serialize_engine(const Engine& engine) {
   return std::move(w.bytes());
 }
 
-std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::string& what) {
+namespace {
+
+// `owner` keeps `bytes` alive (and the weights are views of it), or is null (the weights are copied).
+std::shared_ptr<Engine> deserialize(std::string_view bytes, const std::shared_ptr<void>& owner, const std::string& what) {
   auto corrupt = [&](const std::string& m) {
     return Error(ErrorCode::kCorruptEngine, what + " is not a valid normrt engine: " + m);
   };
@@ -603,7 +642,7 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
       throw corrupt("section " + std::to_string(i) + " is not where the sections before it end");
     expected_offset = offset + length;
     ByteReader section(bytes.data() + offset, length, what);
-    read_section(*engine, tag, section, plugin_records);
+    read_section(*engine, tag, section, plugin_records, version, owner);
   }
   if (expected_offset != bytes.size() - 4) throw corrupt("its sections do not cover the file");
   if (engine->normrt_version != NORMRT_VERSION)
@@ -637,6 +676,12 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
   return engine;
 }
 
+}  // namespace
+
+std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::string& what) {
+  return deserialize(bytes, nullptr, what);
+}
+
 void save_engine(const Engine& engine, const std::string& path) {
   std::string bytes = serialize_engine(engine);
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -646,7 +691,8 @@ void save_engine(const Engine& engine, const std::string& path) {
 }
 
 std::shared_ptr<Engine> load_engine(const std::string& path) {
-  return deserialize_engine(read_file(path, kMaxEngineBytes), "engine '" + path + "'");
+  FileBytes file = read_file_aligned(path, kMaxEngineBytes);
+  return deserialize(std::string_view(file.data.get(), file.size), file.data, "engine '" + path + "'");
 }
 
 bool looks_like_engine(const std::string& path) {

@@ -6,8 +6,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "normrt/error.h"
@@ -22,6 +24,7 @@ class FileDescriptor {
   ~FileDescriptor() {
     if (fd_ >= 0) ::close(fd_);
   }
+  FileDescriptor(FileDescriptor&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
   int get() const { return fd_; }
@@ -30,17 +33,21 @@ class FileDescriptor {
   int fd_;
 };
 
-std::string read_exact(int fd, uint64_t offset, uint64_t length, const std::string& what) {
-  std::string data;
-  data.resize(length);
+void read_into(int fd, char* out, uint64_t offset, uint64_t length, const std::string& what) {
   uint64_t done = 0;
   while (done < length) {
-    ssize_t n = ::pread(fd, &data[done], length - done, static_cast<off_t>(offset + done));
+    ssize_t n = ::pread(fd, out + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0)
       throw Error(ErrorCode::kIo, "could not read " + what + ": " + (n == 0 ? "file ended early" : std::strerror(errno)));
     done += static_cast<uint64_t>(n);
   }
+}
+
+std::string read_exact(int fd, uint64_t offset, uint64_t length, const std::string& what) {
+  std::string data;
+  data.resize(length);
+  read_into(fd, data.data(), offset, length, what);
   return data;
 }
 
@@ -56,9 +63,8 @@ int open_beneath(int dir_fd, const std::string& relative_path) {
   return static_cast<int>(::syscall(SYS_openat2, dir_fd, relative_path.c_str(), &how, sizeof how));
 }
 
-}  // namespace
-
-std::string read_file(const std::string& path, uint64_t max_bytes) {
+// Opens a regular file of at most max_bytes for reading; its size goes to *size.
+FileDescriptor open_regular(const std::string& path, uint64_t max_bytes, uint64_t* size) {
   FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));  // a FIFO is refused, not waited on
   if (fd.get() < 0) throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
   struct stat st;
@@ -67,7 +73,28 @@ std::string read_file(const std::string& path, uint64_t max_bytes) {
   if (static_cast<uint64_t>(st.st_size) > max_bytes)
     throw Error(ErrorCode::kIo, "'" + path + "' is " + std::to_string(st.st_size) + " bytes, more than the limit of " +
                                     std::to_string(max_bytes));
-  return read_exact(fd.get(), 0, static_cast<uint64_t>(st.st_size), "'" + path + "'");
+  *size = static_cast<uint64_t>(st.st_size);
+  return fd;
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path, uint64_t max_bytes) {
+  uint64_t size = 0;
+  FileDescriptor fd = open_regular(path, max_bytes, &size);
+  return read_exact(fd.get(), 0, size, "'" + path + "'");
+}
+
+FileBytes read_file_aligned(const std::string& path, uint64_t max_bytes) {
+  constexpr uint64_t kAlign = 64;
+  FileBytes file;
+  FileDescriptor fd = open_regular(path, max_bytes, &file.size);
+  const uint64_t padded = std::max(kAlign, (file.size + kAlign - 1) / kAlign * kAlign);
+  void* p = std::aligned_alloc(kAlign, padded);
+  if (!p) throw Error(ErrorCode::kIo, "out of memory reading '" + path + "' (" + std::to_string(file.size) + " bytes)");
+  file.data = std::shared_ptr<char>(static_cast<char*>(p), [](char* q) { std::free(q); });
+  read_into(fd.get(), file.data.get(), 0, file.size, "'" + path + "'");
+  return file;
 }
 
 std::string read_beneath(const std::string& base_dir, const std::string& relative_path, int64_t offset,

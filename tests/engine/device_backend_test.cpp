@@ -194,7 +194,8 @@ TEST(DeviceBackend, DeviceSectionCutAnywhereIsRefusedSafely) {
 }
 
 TEST(DeviceBackend, Version1FilesStillLoadAsCpuEngines) {
-  // Version 1 had six sections (no DEVICE): rewrite a version 2 file without its last section.
+  // Version 1 had six sections (no DEVICE): rewrite a current file without its last section (the graph has no
+  // weights, whose encoding version 3 changed).
   auto engine = build_engine(relu_graph(), options_for("cpu"));
   std::string bytes = serialize_engine(*engine);
   const size_t table = 24, old_table_end = table + 6 * 24, new_table_end = table + 7 * 24;

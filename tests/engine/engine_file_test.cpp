@@ -89,6 +89,47 @@ std::string corrupt_message(const std::string& bytes) {
   return error_message([&] { deserialize_engine(bytes, "engine 'test.nrt'"); }, ErrorCode::kCorruptEngine);
 }
 
+// Where sample_engine's weight k ({0.5, 0.25, 0.125}) lies in a version-3 file: its data's offset and the pad
+// (count byte, then zeros) between its byte count and the data.
+struct WeightSpot {
+  size_t data = 0;
+  uint8_t pad = 0;
+};
+
+WeightSpot find_weight_k(const std::string& bytes) {
+  const float k[3] = {0.5f, 0.25f, 0.125f};
+  const size_t data = bytes.find(std::string(reinterpret_cast<const char*>(k), sizeof k));
+  EXPECT_NE(data, std::string::npos);
+  const uint64_t count = sizeof k;
+  for (uint8_t pad = 0; pad < 64 && data != std::string::npos; ++pad) {
+    const size_t pad_byte = data - pad - 1;
+    if (static_cast<uint8_t>(bytes[pad_byte]) == pad && std::memcmp(&bytes[pad_byte - 8], &count, 8) == 0 &&
+        bytes.compare(pad_byte + 1, pad, std::string(pad, '\0')) == 0)
+      return {data, pad};
+  }
+  ADD_FAILURE() << "no pad before weight k";
+  return {};
+}
+
+// The WEIGHTS section (table entry 3) loses `n` bytes at `at`: later offsets, the section's length and the total
+// shrink by n; the checksum is made again.
+std::string remove_bytes(std::string bytes, size_t at, size_t n) {
+  bytes.erase(at, n);
+  uint64_t total = bytes.size();
+  std::memcpy(&bytes[16], &total, 8);
+  uint32_t count = 0;
+  std::memcpy(&count, &bytes[12], 4);
+  for (uint32_t s = 3; s < count; ++s) {
+    uint64_t field = 0;
+    const size_t entry = 24 + s * 24;
+    std::memcpy(&field, &bytes[entry + (s == 3 ? 16 : 8)], 8);
+    field -= n;
+    std::memcpy(&bytes[entry + (s == 3 ? 16 : 8)], &field, 8);
+  }
+  reseal(bytes);
+  return bytes;
+}
+
 }  // namespace
 
 TEST(EngineFile, RoundTripKeepsEverything) {
@@ -142,6 +183,58 @@ TEST(EngineFile, RoundTripKeepsEverything) {
   expect_error_code([&] { reloaded.run(sample_inputs(6)); }, ErrorCode::kShapeError, {"dimension 0 is 6"});
 }
 
+// Weights start on 64-byte file offsets, so a loaded engine's weights are aligned views of the file it read (no
+// copy); an engine from memory copies them, with the same values.
+TEST(EngineFile, LoadedWeightsAreAlignedViewsOfTheFile) {
+  auto engine = sample_engine();
+  const std::string bytes = serialize_engine(*engine);
+  EXPECT_EQ(find_weight_k(bytes).data % 64, 0u);
+  TempDir dir;
+  save_engine(*engine, dir.file("e.nrt"));
+  for (const auto& loaded : {load_engine(dir.file("e.nrt")), deserialize_engine(bytes, "engine")}) {
+    const Tensor& k = loaded->graph.initializers.at("k");
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(k.raw()) % 64, 0u);
+    ASSERT_EQ(k.dims(), (Dims{3}));
+    EXPECT_EQ(k.data<float>()[0], 0.5f);
+    EXPECT_EQ(k.data<float>()[2], 0.125f);
+    ExecutionContext context(loaded);
+    expect_same_outputs(context.run(sample_inputs(4)), ExecutionContext(engine).run(sample_inputs(4)));
+  }
+}
+
+// Version 2 wrote weights without the pad; such files still load (and copy their weights).
+TEST(EngineFile, Version2WeightsStillLoad) {
+  const std::string bytes = serialize_engine(*sample_engine());
+  const WeightSpot k = find_weight_k(bytes);
+  std::string v2 = remove_bytes(bytes, k.data - k.pad - 1, k.pad + 1u);
+  uint32_t version = 2;
+  std::memcpy(&v2[8], &version, 4);
+  reseal(v2);
+  auto loaded = deserialize_engine(v2, "engine");
+  EXPECT_EQ(loaded->graph.initializers.at("k").data<float>()[1], 0.25f);
+  // The same bytes as version 3 lack the pad: refused, not misread.
+  uint32_t three = 3;
+  std::memcpy(&v2[8], &three, 4);
+  reseal(v2);
+  EXPECT_NE(corrupt_message(v2).find("is corrupt"), std::string::npos);
+}
+
+TEST(EngineFile, WeightPaddingMustBeShortAndZero) {
+  const std::string bytes = serialize_engine(*sample_engine());
+  const WeightSpot k = find_weight_k(bytes);
+  std::string forged = bytes;
+  forged[k.data - k.pad - 1] = 64;
+  reseal(forged);
+  EXPECT_NE(corrupt_message(forged).find("a weight's padding of 64 bytes is not below 64"), std::string::npos)
+      << corrupt_message(forged);
+  ASSERT_GT(k.pad, 0) << "weight k needs a pad for this test: change sample_engine's names";
+  forged = bytes;
+  forged[k.data - 1] = 1;
+  reseal(forged);
+  EXPECT_NE(corrupt_message(forged).find("a weight's padding is not zero"), std::string::npos)
+      << corrupt_message(forged);
+}
+
 TEST(EngineFile, EveryFlippedByteIsRefused) {
   const std::string bytes = serialize_engine(*sample_engine());
   ASSERT_NO_THROW(deserialize_engine(bytes, "engine"));
@@ -190,11 +283,11 @@ TEST(EngineFile, FifoIsNotWaitedOn) {
 
 TEST(EngineFile, WrongFormatVersionAsksForARebuild) {
   std::string bytes = serialize_engine(*sample_engine());
-  uint32_t version = 3;
+  uint32_t version = 4;
   std::memcpy(&bytes[8], &version, 4);
   reseal(bytes);
   std::string message = corrupt_message(bytes);
-  EXPECT_NE(message.find("format version is 3, this normrt reads version 2"), std::string::npos) << message;
+  EXPECT_NE(message.find("format version is 4, this normrt reads version 3"), std::string::npos) << message;
   EXPECT_NE(message.find("rebuild the engine from the ONNX model"), std::string::npos) << message;
   bytes[8] = 0;  // version 0, checksum now wrong too: the version is reported first
   EXPECT_NE(corrupt_message(bytes).find("format version is 0"), std::string::npos);
