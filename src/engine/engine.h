@@ -146,6 +146,9 @@ class ExecutionContext {
 // Engine files (src/engine/engine_file.cpp).
 std::string serialize_engine(const Engine& engine);
 std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::string& what);
+// The same from a copy of `size` bytes at `data` that the engine keeps: its weights are views of that copy (one
+// copy of the bytes, not two).
+std::shared_ptr<Engine> deserialize_engine_copy(const void* data, size_t size, const std::string& what);
 void save_engine(const Engine& engine, const std::string& path);
 std::shared_ptr<Engine> load_engine(const std::string& path);
 // Whether the bytes start like an engine file (to tell engines from ONNX models on the command line).

@@ -682,6 +682,18 @@ std::shared_ptr<Engine> deserialize_engine(const std::string& bytes, const std::
   return deserialize(bytes, nullptr, what);
 }
 
+std::shared_ptr<Engine> deserialize_engine_copy(const void* data, size_t size, const std::string& what) {
+  if (size > kMaxEngineBytes)
+    throw Error(ErrorCode::kInvalidArgument, what + " is " + std::to_string(size) + " bytes, more than the limit of " +
+                                               std::to_string(kMaxEngineBytes));
+  const size_t padded = std::max<size_t>(kWeightAlignment, (size + kWeightAlignment - 1) / kWeightAlignment * kWeightAlignment);
+  void* p = std::aligned_alloc(kWeightAlignment, padded);
+  if (!p) throw Error(ErrorCode::kInternal, "out of memory copying " + what + " (" + std::to_string(size) + " bytes)");
+  std::shared_ptr<char> copy(static_cast<char*>(p), [](char* q) { std::free(q); });
+  if (size) std::memcpy(copy.get(), data, size);
+  return deserialize(std::string_view(copy.get(), size), copy, what);
+}
+
 void save_engine(const Engine& engine, const std::string& path) {
   std::string bytes = serialize_engine(engine);
   std::ofstream f(path, std::ios::binary | std::ios::trunc);

@@ -120,8 +120,7 @@ Engine Engine::load(const std::string& path) {
 Engine Engine::load_from_memory(const void* data, size_t size, const std::string& what) {
   return guarded("loading an engine", [&] {
     if (!data && size) throw Error(ErrorCode::kInvalidArgument, "load_from_memory was given a null pointer");
-    std::string bytes(static_cast<const char*>(data), size);
-    return Engine(std::make_shared<const Impl>(deserialize_engine(bytes, what)));
+    return Engine(std::make_shared<const Impl>(deserialize_engine_copy(data, size, what)));
   });
 }
 

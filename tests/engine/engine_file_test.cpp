@@ -184,14 +184,15 @@ TEST(EngineFile, RoundTripKeepsEverything) {
 }
 
 // Weights start on 64-byte file offsets, so a loaded engine's weights are aligned views of the file it read (no
-// copy); an engine from memory copies them, with the same values.
+// copy), or of deserialize_engine_copy's one copy; deserialize_engine copies them. The values are the same.
 TEST(EngineFile, LoadedWeightsAreAlignedViewsOfTheFile) {
   auto engine = sample_engine();
   const std::string bytes = serialize_engine(*engine);
   EXPECT_EQ(find_weight_k(bytes).data % 64, 0u);
   TempDir dir;
   save_engine(*engine, dir.file("e.nrt"));
-  for (const auto& loaded : {load_engine(dir.file("e.nrt")), deserialize_engine(bytes, "engine")}) {
+  for (const auto& loaded : {load_engine(dir.file("e.nrt")), deserialize_engine(bytes, "engine"),
+                             deserialize_engine_copy(bytes.data(), bytes.size(), "engine")}) {
     const Tensor& k = loaded->graph.initializers.at("k");
     EXPECT_EQ(reinterpret_cast<uintptr_t>(k.raw()) % 64, 0u);
     ASSERT_EQ(k.dims(), (Dims{3}));
