@@ -91,7 +91,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("engine", args->engine, "a normrt engine (.nrt)")->required();
   cmd->add_option("--shapes", args->shapes, "input shapes, name:DxDxD,... (every input)")->required();
   cmd->add_option("--iterations", args->iterations, "timed runs")->check(CLI::Range(1, 1000000));
-  cmd->add_option("--warmup", args->warmup, "untimed runs first (the first run always happens and is reported as the cold start)")->check(CLI::Range(0, 1000000));
+  cmd->add_option("--warmup", args->warmup,
+                  "untimed runs first (the first run always happens and is reported as the cold start)")
+      ->check(CLI::Range(0, 1000000));
   cmd->add_flag("--json", args->json, "print one JSON line");
   cmd->add_flag("--profile", args->profile, "also print where the time goes, per op and kernel");
   cmd->add_option("--profile-nodes", args->profile_nodes, "with --profile: how many of the slowest nodes to list")

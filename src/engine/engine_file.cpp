@@ -602,7 +602,8 @@ std::string serialize_engine(const Engine& engine) {
 namespace {
 
 // `owner` keeps `bytes` alive (and the weights are views of it), or is null (the weights are copied).
-std::shared_ptr<Engine> deserialize(std::string_view bytes, const std::shared_ptr<void>& owner, const std::string& what) {
+std::shared_ptr<Engine> deserialize(std::string_view bytes, const std::shared_ptr<void>& owner,
+                                    const std::string& what) {
   auto corrupt = [&](const std::string& m) {
     return Error(ErrorCode::kCorruptEngine, what + " is not a valid normrt engine: " + m);
   };
@@ -686,7 +687,8 @@ std::shared_ptr<Engine> deserialize_engine_copy(const void* data, size_t size, c
   if (size > kMaxEngineBytes)
     throw Error(ErrorCode::kInvalidArgument, what + " is " + std::to_string(size) + " bytes, more than the limit of " +
                                                std::to_string(kMaxEngineBytes));
-  const size_t padded = std::max<size_t>(kWeightAlignment, (size + kWeightAlignment - 1) / kWeightAlignment * kWeightAlignment);
+  const size_t padded =
+      std::max<size_t>(kWeightAlignment, (size + kWeightAlignment - 1) / kWeightAlignment * kWeightAlignment);
   void* p = std::aligned_alloc(kWeightAlignment, padded);
   if (!p) throw Error(ErrorCode::kInternal, "out of memory copying " + what + " (" + std::to_string(size) + " bytes)");
   std::shared_ptr<char> copy(static_cast<char*>(p), [](char* q) { std::free(q); });
