@@ -32,7 +32,8 @@ For each model and precision (fp32, tf32, fp16) and each normrt --layout in --la
            line); each memory format in --torch-layouts (the ratio takes the faster).
 Every stage runs with a timeout (PyTorch stages in a child process of their own, killed with their process
 group); a failure or timeout is recorded and the rest goes on. One JSON line per measurement goes to
-OUT/networks.jsonl, and the table of milliseconds and ratios (PyTorch / normrt: > 1 means normrt is faster) is
+OUT/networks.jsonl, and the table of milliseconds and ratios (PyTorch / normrt: > 1 means normrt is faster; also
+normrt's build seconds and the first run at each batch in a fresh process, from `bench`'s cold start) is
 printed last and written to OUT/networks.md.
 
 On the GPU machine (python3 with torch, torchvision and onnx; normrt's CLI and libraries carried):
@@ -634,8 +635,9 @@ def table(records):
         return None
 
     lines = ["| model | prec | batch | normrt layout | normrt ms | eager+graph ms | eager+graph channels_last ms | "
-             "compile ms | compile+graph ms | best graph/normrt | best compile/normrt | normrt err (rel) |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "compile ms | compile+graph ms | best graph/normrt | best compile/normrt | normrt err (rel) | "
+             "normrt build s | normrt first run s |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     keys = sorted({(r["model"], r["precision"], r["batch"], r.get("layout", "default")) for r in records
                    if r.get("kind") == "latency" and "batch" in r and r.get("stage") == "normrt"})
     for model, precision, batch, layout in keys:
@@ -646,6 +648,9 @@ def table(records):
                   channels_last=True) or {}
         c = find(stage="torch", mode="compile", model=model, precision=precision, kind="latency", batch=batch) or {}
         acc = find(stage="normrt", model=model, precision=precision, kind="accuracy", layout=layout) or {}
+        build = find(stage="normrt", model=model, precision=precision, kind="build", layout=layout) or {}
+        # The first run at this batch in a fresh process (bench's cold start): planning and library set-up.
+        first = n.get("first_run_ms")
         nm = n.get("median_ms")
         gm = min([v for v in (g.get("median_ms"), gl.get("median_ms")) if v], default=None)
         cm, cgm = c.get("median_ms"), c.get("graph_median_ms")
@@ -660,7 +665,9 @@ def table(records):
         err = (f"{acc['max_abs_err']:.2e} ({acc['rel_err']:.1e})" if "max_abs_err" in acc else
                ("error" if acc.get("error") else "-"))
         lines.append(f"| {model} | {precision} | {batch} | {layout} | {ms(nm)} | {ms(g.get('median_ms'))} | "
-                     f"{ms(gl.get('median_ms'))} | {ms(cm)} | {ms(cgm)} | {ratio(gm, nm)} | {ratio(best_c, nm)} | {err} |")
+                     f"{ms(gl.get('median_ms'))} | {ms(cm)} | {ms(cgm)} | {ratio(gm, nm)} | {ratio(best_c, nm)} | {err} | "
+                     f"{build.get('seconds', '-') if build.get('ok') else '-'} | "
+                     f"{f'{first / 1000:.2f}' if isinstance(first, (int, float)) else '-'} |")
     return "\n".join(lines)
 
 
