@@ -4,6 +4,7 @@
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "normrt/error.h"
 
@@ -93,7 +95,27 @@ FileBytes read_file_aligned(const std::string& path, uint64_t max_bytes) {
   void* p = std::aligned_alloc(kAlign, padded);
   if (!p) throw Error(ErrorCode::kIo, "out of memory reading '" + path + "' (" + std::to_string(file.size) + " bytes)");
   file.data = std::shared_ptr<char>(static_cast<char*>(p), [](char* q) { std::free(q); });
-  read_into(fd.get(), file.data.get(), 0, file.size, "'" + path + "'");
+  // A large file is read by several threads at once: most of the time goes to faulting in (and the kernel
+  // zeroing) the buffer's fresh pages, which then spreads over the cores.
+  constexpr uint64_t kParallelBytes = uint64_t{64} << 20, kChunk = uint64_t{16} << 20;
+  const std::string what = "'" + path + "'";
+  if (file.size < kParallelBytes) {
+    read_into(fd.get(), file.data.get(), 0, file.size, what);
+    return file;
+  }
+  const int64_t chunks = static_cast<int64_t>((file.size + kChunk - 1) / kChunk);
+  std::vector<std::string> errors(static_cast<size_t>(chunks));
+#pragma omp parallel for schedule(dynamic) num_threads(std::min(8, omp_get_max_threads()))
+  for (int64_t i = 0; i < chunks; ++i) {
+    const uint64_t offset = static_cast<uint64_t>(i) * kChunk;
+    try {
+      read_into(fd.get(), file.data.get() + offset, offset, std::min(kChunk, file.size - offset), what);
+    } catch (const Error& e) {
+      errors[static_cast<size_t>(i)] = e.what();
+    }
+  }
+  for (const std::string& e : errors)
+    if (!e.empty()) throw Error(ErrorCode::kIo, e);
   return file;
 }
 

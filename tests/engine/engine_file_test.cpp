@@ -203,6 +203,30 @@ TEST(EngineFile, LoadedWeightsAreAlignedViewsOfTheFile) {
   }
 }
 
+// Engines of 64 MB and more are read by several threads and checksummed in chunks joined by crc32_combine: the
+// weights come back byte for byte, and damage anywhere (first chunk, middle, last bytes) is still refused.
+TEST(EngineFile, LargeEnginesLoadInChunks) {
+  auto engine = sample_engine();
+  Tensor big(DataType::kFloat32, {int64_t{17} << 20});  // 68 MB: five 16 MB chunks, the last one partial
+  for (int64_t i = 0; i < big.numel(); ++i) big.data<float>()[i] = static_cast<float>(i % 1000003);
+  engine->graph.initializers["big"] = big;
+  TempDir dir;
+  save_engine(*engine, dir.file("big.nrt"));
+  auto loaded = load_engine(dir.file("big.nrt"));
+  const Tensor& back = loaded->graph.initializers.at("big");
+  ASSERT_EQ(back.dims(), big.dims());
+  EXPECT_EQ(std::memcmp(back.raw(), big.raw(), big.nbytes()), 0);
+  EXPECT_EQ(loaded->graph.initializers.at("k").data<float>()[1], 0.25f);
+  const std::string bytes = read_bytes(dir.file("big.nrt"));
+  for (size_t at : {size_t{100}, bytes.size() / 2, (size_t{16} << 20) - 1, bytes.size() - 5}) {
+    std::string damaged = bytes;
+    damaged[at] = static_cast<char>(damaged[at] ^ 0x40);
+    write_bytes(dir.file("damaged.nrt"), damaged);
+    expect_error_code([&] { load_engine(dir.file("damaged.nrt")); }, ErrorCode::kCorruptEngine,
+                      {"checksum does not match"});
+  }
+}
+
 // Version 2 wrote weights without the pad; such files still load (and copy their weights).
 TEST(EngineFile, Version2WeightsStillLoad) {
   const std::string bytes = serialize_engine(*sample_engine());
