@@ -19,11 +19,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <omp.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -75,22 +75,16 @@ uLong crc_of(const char* data, size_t size) {
   return crc;
 }
 
-// CRC-32 of a whole engine; above 64 MB, chunks on several threads joined with crc32_combine (the same value).
+// CRC-32 of a whole engine; large ones in chunks (for_each_chunk) joined with crc32_combine (the same value).
 uint32_t checksum(const char* data, size_t size) {
-  constexpr size_t kParallelBytes = size_t{64} << 20, kChunk = size_t{16} << 20;
-  if (size < kParallelBytes) return static_cast<uint32_t>(crc_of(data, size));
-  const int64_t chunks = static_cast<int64_t>((size + kChunk - 1) / kChunk);
-  std::vector<uLong> crcs(static_cast<size_t>(chunks));
-#pragma omp parallel for schedule(static) num_threads(std::min(8, omp_get_max_threads()))
-  for (int64_t i = 0; i < chunks; ++i) {
-    const size_t offset = static_cast<size_t>(i) * kChunk;
-    crcs[static_cast<size_t>(i)] = crc_of(data + offset, std::min(kChunk, size - offset));
-  }
+  std::vector<uLong> crcs(chunk_count(size));
+  std::vector<uint64_t> lengths(crcs.size());
+  for_each_chunk(size, [&](size_t index, uint64_t offset, uint64_t length) {
+    crcs[index] = crc_of(data + offset, length);
+    lengths[index] = length;
+  });
   uLong crc = crcs[0];
-  for (int64_t i = 1; i < chunks; ++i) {
-    const size_t offset = static_cast<size_t>(i) * kChunk;
-    crc = crc32_combine(crc, crcs[static_cast<size_t>(i)], static_cast<z_off_t>(std::min(kChunk, size - offset)));
-  }
+  for (size_t i = 1; i < crcs.size(); ++i) crc = crc32_combine(crc, crcs[i], static_cast<z_off_t>(lengths[i]));
   return static_cast<uint32_t>(crc);
 }
 
@@ -142,23 +136,19 @@ void write_value_info(ByteWriter& w, const ValueInfo& v) {
   write_shape(w, v.shape, "value '" + v.name + "'");
 }
 
-void write_tensor(ByteWriter& w, const Tensor& t, const std::string& what) {
+// A weight (version 3) gives the file offset its section starts at: its bytes are padded to a kWeightAlignment
+// file offset (read_tensor's `padded`).
+void write_tensor(ByteWriter& w, const Tensor& t, const std::string& what,
+                  std::optional<uint64_t> section_offset = std::nullopt) {
   w.u32(static_cast<uint32_t>(t.dtype()));
   write_dims(w, t.dims(), what);
   w.u64(t.nbytes());
-  w.raw(t.raw(), t.nbytes());
-}
-
-// A weight: as write_tensor, with its bytes padded to a kWeightAlignment file offset (the section starts at
-// section_offset in the file).
-void write_weight(ByteWriter& w, const Tensor& t, uint64_t section_offset, const std::string& what) {
-  w.u32(static_cast<uint32_t>(t.dtype()));
-  write_dims(w, t.dims(), what);
-  w.u64(t.nbytes());
-  const uint64_t at = section_offset + w.bytes().size() + 1;
-  const uint8_t pad = static_cast<uint8_t>((kWeightAlignment - at % kWeightAlignment) % kWeightAlignment);
-  w.u8(pad);
-  for (uint8_t i = 0; i < pad; ++i) w.u8(0);
+  if (section_offset) {
+    const uint64_t at = *section_offset + w.bytes().size() + 1;
+    const uint8_t pad = static_cast<uint8_t>((kWeightAlignment - at % kWeightAlignment) % kWeightAlignment);
+    w.u8(pad);
+    for (uint8_t i = 0; i < pad; ++i) w.u8(0);
+  }
   w.raw(t.raw(), t.nbytes());
 }
 
@@ -241,7 +231,7 @@ std::string section_bytes(const Engine& e, uint32_t tag, uint64_t offset) {
       put_count(w, e.graph.initializers.size(), kMaxItems, "weights");
       for (const auto& [name, t] : e.graph.initializers) {
         put_str(w, name, kMaxNameBytes, "a weight name");
-        write_weight(w, t, offset, "weight '" + name + "'");
+        write_tensor(w, t, "weight '" + name + "'", offset);
       }
       break;
     case kKernels:
@@ -708,13 +698,9 @@ std::shared_ptr<Engine> deserialize_engine_copy(const void* data, size_t size, c
   if (size > kMaxEngineBytes)
     throw Error(ErrorCode::kInvalidArgument, what + " is " + std::to_string(size) + " bytes, more than the limit of " +
                                                std::to_string(kMaxEngineBytes));
-  const size_t padded =
-      std::max<size_t>(kWeightAlignment, (size + kWeightAlignment - 1) / kWeightAlignment * kWeightAlignment);
-  void* p = std::aligned_alloc(kWeightAlignment, padded);
-  if (!p) throw Error(ErrorCode::kInternal, "out of memory copying " + what + " (" + std::to_string(size) + " bytes)");
-  std::shared_ptr<char> copy(static_cast<char*>(p), [](char* q) { std::free(q); });
-  if (size) std::memcpy(copy.get(), data, size);
-  return deserialize(std::string_view(copy.get(), size), copy, what);
+  FileBytes copy = aligned_bytes(size, "a copy of " + what);
+  if (size) std::memcpy(copy.data.get(), data, size);
+  return deserialize(std::string_view(copy.data.get(), size), copy.data, what);
 }
 
 void save_engine(const Engine& engine, const std::string& path) {

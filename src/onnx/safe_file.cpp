@@ -87,33 +87,50 @@ std::string read_file(const std::string& path, uint64_t max_bytes) {
   return read_exact(fd.get(), 0, size, "'" + path + "'");
 }
 
-FileBytes read_file_aligned(const std::string& path, uint64_t max_bytes) {
+FileBytes aligned_bytes(uint64_t size, const std::string& what) {
   constexpr uint64_t kAlign = 64;
-  FileBytes file;
-  FileDescriptor fd = open_regular(path, max_bytes, &file.size);
-  const uint64_t padded = std::max(kAlign, (file.size + kAlign - 1) / kAlign * kAlign);
+  const uint64_t padded = std::max(kAlign, (size + kAlign - 1) / kAlign * kAlign);
   void* p = std::aligned_alloc(kAlign, padded);
-  if (!p) throw Error(ErrorCode::kIo, "out of memory reading '" + path + "' (" + std::to_string(file.size) + " bytes)");
-  file.data = std::shared_ptr<char>(static_cast<char*>(p), [](char* q) { std::free(q); });
-  // A large file is read by several threads at once: most of the time goes to faulting in (and the kernel
-  // zeroing) the buffer's fresh pages, which then spreads over the cores.
-  constexpr uint64_t kParallelBytes = uint64_t{64} << 20, kChunk = uint64_t{16} << 20;
-  const std::string what = "'" + path + "'";
-  if (file.size < kParallelBytes) {
-    read_into(fd.get(), file.data.get(), 0, file.size, what);
-    return file;
-  }
-  const int64_t chunks = static_cast<int64_t>((file.size + kChunk - 1) / kChunk);
-  std::vector<std::string> errors(static_cast<size_t>(chunks));
+  if (!p) throw Error(ErrorCode::kInternal, "out of memory for " + what + " (" + std::to_string(size) + " bytes)");
+  FileBytes bytes;
+  bytes.data = std::shared_ptr<char>(static_cast<char*>(p), [](char* q) { std::free(q); });
+  bytes.size = size;
+  return bytes;
+}
+
+namespace {
+constexpr uint64_t kParallelBytes = uint64_t{64} << 20, kChunk = uint64_t{16} << 20;
+}  // namespace
+
+size_t chunk_count(uint64_t size) {
+  return size < kParallelBytes ? 1 : static_cast<size_t>((size + kChunk - 1) / kChunk);
+}
+
+// Large files: most of a read's time goes to faulting in (and the kernel zeroing) the buffer's fresh pages, and
+// the checksum is a pass over all of it; both spread over the cores.
+void for_each_chunk(uint64_t size, const std::function<void(size_t index, uint64_t offset, uint64_t length)>& work) {
+  if (size < kParallelBytes) return work(0, 0, size);
+  const int64_t chunks = static_cast<int64_t>(chunk_count(size));
 #pragma omp parallel for schedule(dynamic) num_threads(std::min(8, omp_get_max_threads()))
   for (int64_t i = 0; i < chunks; ++i) {
     const uint64_t offset = static_cast<uint64_t>(i) * kChunk;
-    try {
-      read_into(fd.get(), file.data.get() + offset, offset, std::min(kChunk, file.size - offset), what);
-    } catch (const Error& e) {
-      errors[static_cast<size_t>(i)] = e.what();
-    }
+    work(static_cast<size_t>(i), offset, std::min(kChunk, size - offset));
   }
+}
+
+FileBytes read_file_aligned(const std::string& path, uint64_t max_bytes) {
+  uint64_t size = 0;
+  FileDescriptor fd = open_regular(path, max_bytes, &size);
+  const std::string what = "'" + path + "'";
+  FileBytes file = aligned_bytes(size, "reading " + what);
+  std::vector<std::string> errors(chunk_count(size));
+  for_each_chunk(size, [&](size_t index, uint64_t offset, uint64_t length) {
+    try {
+      read_into(fd.get(), file.data.get() + offset, offset, length, what);
+    } catch (const Error& e) {
+      errors[index] = e.what();
+    }
+  });
   for (const std::string& e : errors)
     if (!e.empty()) throw Error(ErrorCode::kIo, e);
   return file;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -11,14 +12,22 @@ namespace normrt {
 // Reads a whole file; refuses files larger than max_bytes. Throws kIo naming the path and the reason.
 std::string read_file(const std::string& path, uint64_t max_bytes);
 
-// A whole file in one buffer that starts on a 64-byte boundary (so data at 64-byte offsets can be used in place),
-// not zero-filled before the read; shared so that views into it keep it alive.
+// Bytes in one buffer that starts on a 64-byte boundary (so data at 64-byte offsets can be used in place); shared
+// so that views into it keep it alive.
 struct FileBytes {
   std::shared_ptr<char> data;
   uint64_t size = 0;
 };
-// read_file's checks and errors, into an aligned buffer.
+// An uninitialized buffer of `size` bytes; `what` names it in the out-of-memory error.
+FileBytes aligned_bytes(uint64_t size, const std::string& what);
+// read_file's checks and errors, into an aligned buffer (read in chunks, as for_each_chunk).
 FileBytes read_file_aligned(const std::string& path, uint64_t max_bytes);
+
+// Runs work(index, offset, length) over [0, size): in one call below 64 MB, else in 16 MB chunks on up to 8
+// threads (reading and checksumming a large engine). chunk_count(size) calls are made, indices 0, 1, ...; work
+// must not throw.
+size_t chunk_count(uint64_t size);
+void for_each_chunk(uint64_t size, const std::function<void(size_t index, uint64_t offset, uint64_t length)>& work);
 
 // Reads `length` bytes at `offset` of `relative_path` resolved beneath `base_dir`: absolute paths, "..",
 // symlinks and files with more than one hard link are refused; offset + length must lie inside the file.
