@@ -233,7 +233,6 @@ std::unique_ptr<ConvGraph::Plan> ConvGraph::plan(size_t rank, cudnnBackendDescri
   if (!c.acceptable) return nullptr;
   auto p = std::make_unique<Plan>();
   p->engine = c.engine;
-  p->runtime_compiled = c.runtime_compiled;
   p->rank = rank;
   if (p->plan.create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR) != CUDNN_STATUS_SUCCESS) return nullptr;
   cudnnHandle_t handle = handle_;

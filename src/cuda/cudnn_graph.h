@@ -52,8 +52,7 @@ class ConvGraph {
     BackendDescriptor plan;
     int64_t workspace_bytes = 0;
     int64_t engine = -1;  // cuDNN's global engine index
-    size_t rank = 0;      // position in the heuristics' list
-    bool runtime_compiled = false;
+    size_t rank = 0;      // position in the heuristics' list (candidate(rank) tells the rest)
   };
   // What a ranked configuration is, read without finalizing a plan (which compiles a runtime-compiled engine).
   struct Candidate {
